@@ -1,0 +1,16 @@
+package main
+
+import (
+	_ "github.com/c-bata/goptuna"
+	_ "github.com/c-bata/goptuna/medianstopping"
+	_ "github.com/c-bata/goptuna/tpe"
+	_ "github.com/mattn/go-sqlite3"
+	_ "github.com/schollz/progressbar/v3"
+	_ "github.com/spf13/cobra"
+	_ "github.com/spf13/viper"
+	_ "gonum.org/v1/plot"
+	_ "gopkg.in/yaml.v3"
+	_ "golang.org/x/sys/cpu"
+)
+
+func main() {}
