@@ -8,9 +8,9 @@ import (
 	_ "github.com/schollz/progressbar/v3"
 	_ "github.com/spf13/cobra"
 	_ "github.com/spf13/viper"
+	_ "golang.org/x/sys/cpu"
 	_ "gonum.org/v1/plot"
 	_ "gopkg.in/yaml.v3"
-	_ "golang.org/x/sys/cpu"
 )
 
 func main() {}

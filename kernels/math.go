@@ -1,0 +1,161 @@
+package kernels
+
+import "math"
+
+// The project's own transcendental functions. The standard library switches
+// to FMA instructions on some CPUs (math.Exp on amd64) and the compiler fuses
+// x*y+z on other architectures, so last bits could differ between machines.
+// These are written with explicit float64 conversions around every product,
+// which the Go specification forbids from being fused, and use only IEEE
+// basic operations plus exact bit manipulation (Frexp, Ldexp): the same bits
+// on every machine.
+
+const (
+	ln2Hi = 6.93147180369123816490e-01
+	ln2Lo = 1.90821492927058770002e-10
+	log2e = 1.44269504088896338700e+00
+)
+
+// Exp returns e**x.
+func Exp(x float64) float64 {
+	switch {
+	case x != x:
+		return x
+	case x > 709.782712893384:
+		return math.Inf(1)
+	case x < -745.1332191019412:
+		return 0
+	}
+	k := math.Floor(float64(x*log2e) + 0.5)
+	r := (x - float64(k*ln2Hi)) - float64(k*ln2Lo)
+	// Taylor series of e**r for |r| <= ln2/2, degree 13 (error < 1e-17).
+	p := 1.0 / 6227020800
+	for _, c := range [...]float64{1.0 / 479001600, 1.0 / 39916800, 1.0 / 3628800, 1.0 / 362880, 1.0 / 40320, 1.0 / 5040, 1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 0.5, 1, 1} {
+		p = float64(p*r) + c
+	}
+	return math.Ldexp(p, int(k))
+}
+
+// Log returns the natural logarithm of x.
+func Log(x float64) float64 {
+	switch {
+	case x != x || math.IsInf(x, 1):
+		return x
+	case x < 0:
+		return math.NaN()
+	case x == 0:
+		return math.Inf(-1)
+	}
+	f, e := math.Frexp(x)
+	if f < math.Sqrt2/2 {
+		f *= 2
+		e--
+	}
+	s := (f - 1) / (f + 1)
+	z := float64(s * s)
+	// log f = 2 atanh(s) = 2 sum s**(2j+1)/(2j+1), |s| <= 0.1716.
+	p := 1.0 / 25
+	for j := 11; j >= 0; j-- {
+		p = float64(p*z) + 1/float64(2*j+1)
+	}
+	ef := float64(e)
+	return float64(ef*ln2Hi) + (float64(ef*ln2Lo) + float64(2*float64(s*p)))
+}
+
+// Log1p returns log(1+x), accurate for small x.
+func Log1p(x float64) float64 {
+	w := 1 + x
+	if w == 1 {
+		return x
+	}
+	return float64(Log(w)*x) / (w - 1)
+}
+
+// Pow returns x**y for x > 0.
+func Pow(x, y float64) float64 { return Exp(float64(y * Log(x))) }
+
+const (
+	pio2A = 1.57079632673412561417e+00
+	pio2B = 6.07710050630396597660e-11
+	pio2C = 2.02226624871116645580e-21
+)
+
+// reduce returns r and the quadrant q with x = q*pi/2 + r, |r| <= pi/4,
+// valid for |x| up to about 1e9.
+func reduce(x float64) (float64, int) {
+	k := math.Floor(float64(x*(2/math.Pi)) + 0.5)
+	r := ((x - float64(k*pio2A)) - float64(k*pio2B)) - float64(k*pio2C)
+	return r, int(int64(k) & 3)
+}
+
+func sinKernel(r float64) float64 {
+	z := float64(r * r)
+	p := 1.0 / 355687428096000
+	for _, c := range [...]float64{-1.0 / 1307674368000, 1.0 / 6227020800, -1.0 / 39916800, 1.0 / 362880, -1.0 / 5040, 1.0 / 120, -1.0 / 6, 1} {
+		p = float64(p*z) + c
+	}
+	return float64(r * p)
+}
+
+func cosKernel(r float64) float64 {
+	z := float64(r * r)
+	p := 1.0 / 20922789888000
+	for _, c := range [...]float64{-1.0 / 87178291200, 1.0 / 479001600, -1.0 / 3628800, 1.0 / 40320, -1.0 / 720, 1.0 / 24, -0.5, 1} {
+		p = float64(p*z) + c
+	}
+	return p
+}
+
+// Sin returns the sine of x (radians).
+func Sin(x float64) float64 {
+	r, q := reduce(x)
+	switch q {
+	case 0:
+		return sinKernel(r)
+	case 1:
+		return cosKernel(r)
+	case 2:
+		return -sinKernel(r)
+	default:
+		return -cosKernel(r)
+	}
+}
+
+// Cos returns the cosine of x (radians).
+func Cos(x float64) float64 {
+	r, q := reduce(x)
+	switch q {
+	case 0:
+		return cosKernel(r)
+	case 1:
+		return -sinKernel(r)
+	case 2:
+		return -cosKernel(r)
+	default:
+		return sinKernel(r)
+	}
+}
+
+// Exp32 returns e**x in float32.
+func Exp32(x float32) float32 { return float32(Exp(float64(x))) }
+
+// Log32 returns log(x) in float32.
+func Log32(x float32) float32 { return float32(Log(float64(x))) }
+
+// Sigmoid32 returns 1/(1+e**-x).
+func Sigmoid32(x float32) float32 { return float32(1 / (1 + Exp(-float64(x)))) }
+
+// SiLU32 returns x*sigmoid(x).
+func SiLU32(x float32) float32 { return float32(float64(x) / (1 + Exp(-float64(x)))) }
+
+// Softplus32 returns log(1+e**x), computed stably.
+func Softplus32(x float32) float32 {
+	v := float64(x)
+	if v > 30 {
+		return x
+	}
+	if v > 0 {
+		return float32(v + Log1p(Exp(-v)))
+	}
+	return float32(Log1p(Exp(v)))
+}

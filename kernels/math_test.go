@@ -1,0 +1,99 @@
+package kernels
+
+import (
+	"math"
+	"testing"
+)
+
+func relErr(got, want float64) float64 {
+	if want == 0 {
+		return math.Abs(got)
+	}
+	return math.Abs(got-want) / math.Abs(want)
+}
+
+func TestTranscendentals(t *testing.T) {
+	cases := []struct {
+		name   string
+		f, ref func(float64) float64
+		lo, hi float64
+		tol    float64
+	}{
+		{"Exp", Exp, math.Exp, -700, 700, 1e-15},
+		{"Log", Log, math.Log, 1e-300, 1e300, 1e-15},
+		{"LogNear1", Log, math.Log, 0.5, 2, 1e-15},
+		{"Log1p", Log1p, math.Log1p, -0.5, 1, 1e-15},
+		{"Sin", Sin, math.Sin, -3000, 3000, 2e-14},
+		{"Cos", Cos, math.Cos, -3000, 3000, 2e-14},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			const n = 20001
+			for i := 0; i < n; i++ {
+				x := c.lo + (c.hi-c.lo)*float64(i)/float64(n-1)
+				if c.name == "Log" {
+					x = math.Exp(math.Log(c.lo) + (math.Log(c.hi)-math.Log(c.lo))*float64(i)/float64(n-1))
+				}
+				got, want := c.f(x), c.ref(x)
+				tol := c.tol
+				if c.name == "Sin" || c.name == "Cos" {
+					// absolute error near the zeros
+					if d := math.Abs(got - want); d > tol {
+						t.Fatalf("%s(%v) = %v, want %v (|diff| %g)", c.name, x, got, want, d)
+					}
+					continue
+				}
+				if e := relErr(got, want); e > tol {
+					t.Fatalf("%s(%v) = %v, want %v (rel err %g)", c.name, x, got, want, e)
+				}
+			}
+		})
+	}
+}
+
+func TestSpecialValues(t *testing.T) {
+	if !math.IsInf(Exp(1000), 1) || Exp(-1000) != 0 || !math.IsNaN(Exp(math.NaN())) {
+		t.Fatal("Exp special values wrong")
+	}
+	if !math.IsInf(Log(0), -1) || !math.IsNaN(Log(-1)) || Log(1) != 0 {
+		t.Fatal("Log special values wrong")
+	}
+	if Softplus32(100) != 100 || Softplus32(-100) <= 0 {
+		t.Fatal("Softplus32 tails wrong")
+	}
+	if d := math.Abs(float64(Softplus32(0)) - math.Ln2); d > 1e-7 {
+		t.Fatalf("Softplus32(0) = %v", Softplus32(0))
+	}
+}
+
+func TestFMA32SingleRounding(t *testing.T) {
+	// Halfway cases where a double rounding (through float64) differs from
+	// one rounding: a*b+c lies just above a float32 halfway point, but
+	// rounding to float64 first lands exactly on it.
+	a := float32(1 + 1.0/(1<<12))  // 1 + 2^-12
+	b := float32(1 + 1.0/(1<<12))  // product = 1 + 2^-11 + 2^-24
+	c := float32(-1.0 / (1 << 11)) // leaves 1 + 2^-24 exactly
+	got := FMA32(a, b, c)
+	// exact value 1 + 2^-24 is a tie between 1 and 1+2^-23: ties to even -> 1
+	if got != 1 {
+		t.Fatalf("FMA32 tie case = %v, want 1", got)
+	}
+	// add a tiny term below float64 resolution: must round up
+	c2 := float32(-1.0/(1<<11)) + 0 // same as c
+	_ = c2
+	x := FMA32(float32(1+1.0/(1<<23)), float32(1+1.0/(1<<23)), -float32(1.0/(1<<22)))
+	// exact: 1 + 2^-46 -> rounds to 1
+	if x != 1 {
+		t.Fatalf("FMA32 = %v, want 1", x)
+	}
+	// random agreement with float64-exact reference where no double rounding occurs
+	for i := 0; i < 1000; i++ {
+		a := float32(i)*0.37 - 100
+		b := float32(i%17) * 1.13
+		c := float32(i%5) * -3.7
+		want := float32(float64(a)*float64(b) + float64(c))
+		if got := FMA32(a, b, c); got != want && math.Abs(float64(got-want)) > math.Abs(float64(want))*1.2e-7 {
+			t.Fatalf("FMA32(%v,%v,%v)=%v want≈%v", a, b, c, got, want)
+		}
+	}
+}
