@@ -11,7 +11,7 @@ type Config struct {
 	QAT    QATConfig   `mapstructure:"qat" json:"qat"`
 	Train  TrainConfig `mapstructure:"train" json:"train"`
 	Data   DataConfig  `mapstructure:"data" json:"data"`
-	Eval   EvalConfig  `mapstructure:"eval" json:"eval"`
+	Eval   EvalConfig  `mapstructure:"eval" json:"eval" hash:"-"`
 }
 
 // ModelConfig describes the hybrid Mamba-2 / attention network.
