@@ -1,0 +1,96 @@
+// Command harness runs the NanoMamba-Edge study: it trains, evaluates,
+// searches and ablates tiny hybrid Mamba-2/attention language models with
+// ternary BitLinear weights, records every run by the hash of its resolved
+// config in an embedded SQLite registry, and renders the paper from it.
+//
+// The commands are thin: configs, registry, models, data, train, tasks,
+// ablations, hpo and reports hold the work.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nanomamba-edge/harness/registry"
+)
+
+// app holds the global flags: the only global state of the program.
+type app struct {
+	root     string
+	registry string
+	threads  int
+}
+
+func main() {
+	a := &app{}
+	cmd := a.rootCmd()
+	if err := cmd.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "harness:", err)
+		os.Exit(1)
+	}
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "harness",
+		Short:         "Reproducible research harness for NanoMamba-Edge",
+		Long:          "harness trains, evaluates, searches and ablates NanoMamba-Edge models; every run is a content-hashed config recorded in registry.db, and the paper is re-rendered from that registry.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.root, "root", envOr("HARNESS_ROOT", "."), "project root holding datasets/ (env HARNESS_ROOT)")
+	pf.StringVar(&a.registry, "registry", envOr("HARNESS_REGISTRY", ""), "registry database (default <root>/registry.db; env HARNESS_REGISTRY)")
+	pf.IntVar(&a.threads, "threads", 0, "worker threads (0 = all cores); results are bit-identical for any value")
+	root.AddCommand(a.configCmd(), a.runsCmd(), a.showCmd(), a.diffCmd(), a.gcCmd(), a.modelCmd())
+	for _, extra := range extraCommands {
+		root.AddCommand(extra(a))
+	}
+	return root
+}
+
+// extraCommands are registered by the other command files.
+var extraCommands []func(*app) *cobra.Command
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func (a *app) threadCount() int {
+	if a.threads > 0 {
+		return a.threads
+	}
+	return runtime.NumCPU()
+}
+
+func (a *app) registryPath() string {
+	if a.registry != "" {
+		return a.registry
+	}
+	return filepath.Join(a.root, "registry.db")
+}
+
+func (a *app) openRegistry() (*registry.DB, error) {
+	db, err := registry.Open(a.registryPath())
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+// resolve turns a hash prefix into a full hash.
+func resolve(db *registry.DB, prefix string) (string, error) {
+	h, err := db.ResolvePrefix(prefix)
+	if errors.Is(err, registry.ErrNotFound) {
+		return "", fmt.Errorf("no run or config with hash %q in %s (list them with `harness runs`)", prefix, db.Path())
+	}
+	return h, err
+}
