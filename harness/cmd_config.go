@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nanomamba-edge/harness/configs"
-	"github.com/nanomamba-edge/harness/data"
 	"github.com/nanomamba-edge/harness/models"
 )
 
@@ -18,7 +17,7 @@ func (a *app) loadConfig(preset string, sets []string) (*configs.Config, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := c.ResolveData(func(s configs.DataSource) (string, error) { return data.Fingerprint(a.root, s) }); err != nil {
+	if err := c.ResolveData(a.fingerprint); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -10,10 +10,34 @@
 //
 //   - GEMM: every element of C is one chain of single-rounding float32 fused
 //     multiply-adds over K in ascending order, c = fma(a_k, b_k, c), starting
-//     from 0 (or from the stored C when accumulating). Threads split rows and
+//     from +0 (or from the stored C when accumulating). Threads split rows and
 //     columns of C, never K. The hardware FMA (VFMADD231PS) and the pure-Go
 //     twin FMA32 (which emulates a single rounding exactly, via an exact
 //     float64 product, TwoSum and round-to-odd) give the same bits, so results
 //     do not depend on the thread count, the instruction set or the machine.
 //   - Row reductions (norms, softmax, losses) run per row in a fixed order.
+//
+// # GEMM implementation
+//
+// MatMul, MatMulNT and MatMulTN share one blocked driver. It packs op(B) in
+// blocks of 256 steps of K by 512 columns into micro-panels of nr columns,
+// and op(A) in blocks of 256 steps by about 96 rows into micro-panels of mr
+// rows, so both transposed variants reach the micro-kernel in the same
+// contiguous layout. The micro-kernel keeps an mr×nr tile of C in vector
+// registers, lanes across the columns, and runs the K steps of the block in
+// ascending order, one FMA per element and step. Blocking K only stores the
+// float32 partial in C and reloads it for the next block, which is the chain
+// state itself, so it changes no bits. Ragged tiles at the M and N edges run
+// the full micro-kernel on a scratch tile padded with zero rows and columns
+// and store only the real elements; K is never padded.
+//
+// The micro-kernel is chosen once at start-up and named by KernelSet:
+//
+//   - "avx512": 12×32 tile in 24 zmm accumulators (amd64 with AVX-512F);
+//   - "avx2": 6×16 tile in 12 ymm accumulators (amd64 with AVX2 and FMA);
+//   - "purego": 4×8 tile in Go with FMA32, used with the build tag purego,
+//     on other architectures, or on CPUs without FMA.
+//
+// All three produce identical bits; the tests compare them with a plain
+// FMA32 loop on ragged shapes and adversarial values.
 package kernels

@@ -1,0 +1,170 @@
+package experiment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/data"
+	"github.com/nanomamba-edge/harness/models"
+	"github.com/nanomamba-edge/harness/registry"
+	"github.com/nanomamba-edge/harness/train"
+)
+
+// Env is where runs happen: the project root (datasets, runs/ for
+// checkpoints, .cache/ for token shards), the registry and the thread count.
+type Env struct {
+	Root     string
+	DB       *registry.DB
+	Threads  int
+	Progress io.Writer // nil = silent
+	// CacheDir defaults to <Root>/.cache.
+	CacheDir string
+}
+
+func (e *Env) cacheDir() string {
+	if e.CacheDir != "" {
+		return e.CacheDir
+	}
+	return filepath.Join(e.Root, ".cache")
+}
+
+// RunDir is where a run's checkpoints and outputs live.
+func (e *Env) RunDir(hash string) string { return filepath.Join(e.Root, "runs", hash) }
+
+// TrainOptions are the per-call choices of Train.
+type TrainOptions struct {
+	Kind      string // "train" (default), "ablation-arm", "hpo-trial"
+	Force     bool
+	StopAfter int64
+	OnEval    func(step int64, valLoss float64) error
+}
+
+// Train records the config and trains it, resuming from a checkpoint left by
+// an interrupted attempt. A hash already done is returned as recorded.
+func (e *Env) Train(ctx context.Context, c *configs.Config, o TrainOptions) (*train.Result, error) {
+	h := c.Hash()
+	if err := e.DB.PutConfig(h, c.Canonical()); err != nil {
+		return nil, err
+	}
+	kind := o.Kind
+	if kind == "" {
+		kind = "train"
+	}
+	dir := e.RunDir(h)
+	resume := false
+	if !o.Force {
+		if ents, err := os.ReadDir(dir); err == nil {
+			for _, en := range ents {
+				if filepath.Ext(en.Name()) == ".safetensors" {
+					resume = true
+				}
+			}
+		}
+	}
+	return train.Run(ctx, train.Options{
+		Root: e.Root, CacheDir: e.cacheDir(), RunDir: dir, Config: *c, Hash: h, DB: e.DB,
+		Kind: kind, Threads: e.Threads, Resume: resume, Force: o.Force, Progress: e.Progress,
+		StopAfter: o.StopAfter, OnEval: o.OnEval,
+	})
+}
+
+// Trained is a finished training run loaded back into memory.
+type Trained struct {
+	Hash      string
+	Config    *configs.Config
+	Model     *models.Model
+	Tokenizer *data.Tokenizer
+	Dataset   *data.Dataset
+	RunID     int64
+}
+
+// LoadTrained loads the final checkpoint of a done training run, with the
+// quantization state of the end of its schedule.
+func (e *Env) LoadTrained(hash string) (*Trained, error) {
+	js, err := e.DB.Config(hash)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", short(hash), err)
+	}
+	c, err := configs.FromCanonical(js)
+	if err != nil {
+		return nil, err
+	}
+	run, err := e.DB.DoneRun(hash)
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil, fmt.Errorf("run %s has no finished (done) attempt; train it first with `harness train`", short(hash))
+	} else if err != nil {
+		return nil, err
+	}
+	arts, err := e.DB.Artifacts(run.ID)
+	if err != nil {
+		return nil, err
+	}
+	ckpt := ""
+	for _, a := range arts {
+		if a.Kind == "checkpoint" {
+			ckpt = a.Path // the last recorded checkpoint is the final one
+		}
+	}
+	if ckpt == "" {
+		return nil, fmt.Errorf("run %s records no checkpoint artifact", short(hash))
+	}
+	if !filepath.IsAbs(ckpt) {
+		if _, err := os.Stat(ckpt); err != nil {
+			ckpt = filepath.Join(e.Root, ckpt)
+		}
+	}
+	m, err := LoadModel(c, ckpt, hash)
+	if err != nil {
+		return nil, err
+	}
+	m.SetThreads(max(e.Threads, 1))
+	ds, err := data.Prepare(e.Root, e.cacheDir(), c.Data, c.Model.Vocab, c.Train.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("data for %s: %w", short(hash), err)
+	}
+	return &Trained{Hash: hash, Config: c, Model: m, Tokenizer: ds.Tokenizer, Dataset: ds, RunID: run.ID}, nil
+}
+
+// LoadModel builds the model of a config and loads a checkpoint into it,
+// with the quantization state at the end of training.
+func LoadModel(c *configs.Config, path, hash string) (*models.Model, error) {
+	m, err := models.New(c.Model, c.Quant, c.Train.Seed)
+	if err != nil {
+		return nil, err
+	}
+	st := train.CheckpointState{ConfigHash: hash, Params: m.Params()}
+	if _, err := train.LoadCheckpoint(path, &st); err != nil {
+		return nil, err
+	}
+	q, err := FinalQuant(c)
+	if err != nil {
+		return nil, err
+	}
+	m.SetQuant(q)
+	return m, nil
+}
+
+// FinalQuant is the quantization state of the last training step.
+func FinalQuant(c *configs.Config) (models.QuantState, error) {
+	steps := c.Train.Tokens / (int64(c.Train.BatchSize) * int64(c.Data.SeqLen))
+	if steps < 1 {
+		steps = 1
+	}
+	s, err := train.NewQATSchedule(c.QAT, steps)
+	if err != nil {
+		return models.QuantState{}, err
+	}
+	return s.At(steps - 1), nil
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

@@ -1,0 +1,144 @@
+package experiment
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/registry"
+	"github.com/nanomamba-edge/harness/tasks"
+)
+
+// EvalRequest is what an eval run's identity is made of.
+type EvalRequest struct {
+	Model string   `json:"model"` // the training run's hash
+	Tasks []string `json:"tasks"`
+	Shots int      `json:"shots"` // -1 = each task's default
+	Limit int      `json:"limit"`
+}
+
+// Hash returns the eval run hash and its canonical JSON.
+func (r EvalRequest) Hash() (string, string) {
+	ts := append([]string(nil), r.Tasks...)
+	sort.Strings(ts)
+	return configs.HashJSON(map[string]any{"schema": configs.SchemaVersion, "kind": "eval", "model": r.Model, "tasks": ts, "shots": r.Shots, "limit": r.Limit})
+}
+
+// EvalResult is a finished (or reused) eval run.
+type EvalResult struct {
+	Hash    string
+	RunID   int64
+	Results *tasks.Results
+	Path    string // the lm-eval style JSON file
+	Reused  bool
+}
+
+// Evaluate scores a done training run on tasks, recording an eval run. A
+// request already done is returned from the registry without running.
+func (e *Env) Evaluate(ctx context.Context, req EvalRequest) (*EvalResult, error) {
+	h, canon := req.Hash()
+	if err := e.DB.PutConfig(h, canon); err != nil {
+		return nil, err
+	}
+	out := filepath.Join(e.RunDir(h), "results.json")
+	if done, err := e.DB.DoneRun(h); err == nil {
+		var res tasks.Results
+		if err := json.Unmarshal([]byte(done.SummaryJSON), &res); err != nil {
+			return nil, fmt.Errorf("eval run %s: stored results unreadable: %w", short(h), err)
+		}
+		return &EvalResult{Hash: h, RunID: done.ID, Results: &res, Path: out, Reused: true}, nil
+	} else if !errors.Is(err, registry.ErrNotFound) {
+		return nil, err
+	}
+	tr, err := e.LoadTrained(req.Model)
+	if err != nil {
+		return nil, err
+	}
+	run, err := e.DB.BeginRun(registry.RunInfo{Hash: h, Kind: "eval", Name: strings.Join(req.Tasks, ","), ParentHash: req.Model, Threads: e.Threads})
+	if err != nil {
+		return nil, err
+	}
+	res, err := e.evaluate(tr, req)
+	if err != nil {
+		_ = e.DB.FinishRun(run.ID, "failed", err.Error())
+		return nil, err
+	}
+	js, err := res.JSON()
+	if err != nil {
+		_ = e.DB.FinishRun(run.ID, "failed", err.Error())
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(out, js, 0o644); err != nil {
+		return nil, err
+	}
+	if err := e.DB.PutTaskResults(run.ID, Rows(res)); err != nil {
+		return nil, err
+	}
+	if err := e.DB.SetSummary(run.ID, string(js)); err != nil {
+		return nil, err
+	}
+	if err := e.DB.FinishRun(run.ID, "done", ""); err != nil {
+		return nil, err
+	}
+	return &EvalResult{Hash: h, RunID: run.ID, Results: res, Path: out}, nil
+}
+
+func (e *Env) evaluate(tr *Trained, req EvalRequest) (*tasks.Results, error) {
+	lm, err := NewModelLM(tr.Model, tr.Config.Quant, tr.Tokenizer, max(e.Threads, 1))
+	if err != nil {
+		return nil, err
+	}
+	return tasks.Evaluate(e.Root, lm, tasks.Options{
+		Tasks: req.Tasks, NumFewshot: req.Shots, Limit: req.Limit, Threads: max(e.Threads, 1),
+		Progress: e.Progress, Model: "nanomamba", ModelArgs: "run=" + req.Model,
+	})
+}
+
+// Rows flattens lm-eval results into registry rows: one per task (and
+// group) and metric, with its standard error and sample count.
+func Rows(r *tasks.Results) []registry.TaskResult {
+	var rows []registry.TaskResult
+	add := func(task string, m map[string]any) {
+		n := 0
+		if ns, ok := r.NSamples[task]; ok {
+			n = ns.Effective
+		}
+		for k, v := range m {
+			f, ok := v.(float64)
+			name, filter, found := strings.Cut(k, ",")
+			if !ok || !found || strings.HasSuffix(name, "_stderr") {
+				continue
+			}
+			se, _ := m[name+"_stderr,"+filter].(float64)
+			metric := name
+			if filter != "none" {
+				metric = name + "," + filter
+			}
+			rows = append(rows, registry.TaskResult{Task: task, Metric: metric, Value: f, Stderr: se, N: n})
+		}
+	}
+	for t, m := range r.Results {
+		add(t, m)
+	}
+	for g, m := range r.Groups {
+		if _, dup := r.Results[g]; !dup {
+			add(g, m)
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].Task != rows[j].Task {
+			return rows[i].Task < rows[j].Task
+		}
+		return rows[i].Metric < rows[j].Metric
+	})
+	return rows
+}

@@ -1,0 +1,164 @@
+package experiment
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/models"
+	"github.com/nanomamba-edge/harness/tasks"
+)
+
+// ModelLM adapts a model and tokenizer to the task runner. Each concurrent
+// caller gets its own replica of the model (the model reuses activation
+// buffers), so results do not depend on the number of eval threads.
+type ModelLM struct {
+	tok      tasks.Tokenizer
+	maxLen   int
+	replicas chan *models.Model
+}
+
+// NewModelLM returns an adapter with n replicas of m (n ≥ 1).
+func NewModelLM(m *models.Model, qc configs.QuantConfig, tok tasks.Tokenizer, n int) (*ModelLM, error) {
+	if n < 1 {
+		n = 1
+	}
+	lm := &ModelLM{tok: tok, maxLen: m.Config().Context, replicas: make(chan *models.Model, n)}
+	m.SetThreads(1)
+	lm.replicas <- m
+	for i := 1; i < n; i++ {
+		r, err := Replica(m, qc)
+		if err != nil {
+			return nil, err
+		}
+		lm.replicas <- r
+	}
+	return lm, nil
+}
+
+// Replica copies a model's weights and quantization state into a new model.
+func Replica(m *models.Model, qc configs.QuantConfig) (*models.Model, error) {
+	r, err := models.New(m.Config(), qc, 0)
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range r.Params() {
+		copy(p.Data, m.Params()[i].Data)
+	}
+	r.SetQuant(m.Quant())
+	r.SetThreads(1)
+	return r, nil
+}
+
+// Tokenizer implements tasks.LM.
+func (l *ModelLM) Tokenizer() tasks.Tokenizer { return l.tok }
+
+// MaxLength implements tasks.LM.
+func (l *ModelLM) MaxLength() int { return l.maxLen }
+
+// Score implements tasks.LM.
+func (l *ModelLM) Score(reqs []tasks.ScoreRequest) ([]tasks.ScoreResult, error) {
+	m := <-l.replicas
+	defer func() { l.replicas <- m }()
+	out := make([]tasks.ScoreResult, len(reqs))
+	vocab := m.Config().Vocab
+	for i, r := range reqs {
+		if len(r.Input) == 0 {
+			return nil, fmt.Errorf("score request %d: empty input", i)
+		}
+		logits, err := m.Logits(r.Input, 1, len(r.Input))
+		if err != nil {
+			return nil, err
+		}
+		res := tasks.ScoreResult{Greedy: true}
+		for j, t := range r.Targets {
+			pos := r.Start + j
+			if pos < 0 || pos >= len(r.Input) {
+				return nil, fmt.Errorf("score request %d: target %d at position %d outside input of %d tokens", i, j, pos, len(r.Input))
+			}
+			ll, greedy := logSoftmaxAt(logits[pos*vocab:(pos+1)*vocab], int(t))
+			res.LogLik += ll
+			res.Greedy = res.Greedy && greedy
+		}
+		out[i] = res
+	}
+	return out, nil
+}
+
+// logSoftmaxAt returns log softmax(row)[t] (float64 accumulation in index
+// order) and whether t is the row's argmax.
+func logSoftmaxAt(row []float32, t int) (float64, bool) {
+	mx := row[0]
+	arg := 0
+	for i, v := range row {
+		if v > mx {
+			mx, arg = v, i
+		}
+	}
+	var s float64
+	for _, v := range row {
+		s += kernels.Exp(float64(v - mx))
+	}
+	return float64(row[t]-mx) - kernels.Log(s), arg == t
+}
+
+// Generate implements tasks.LM: greedy decoding through the recurrent path.
+func (l *ModelLM) Generate(ctx []int32, maxTokens int, until []string) (string, error) {
+	m := <-l.replicas
+	defer func() { l.replicas <- m }()
+	if keep := l.maxLen - maxTokens; keep > 0 && len(ctx) > keep {
+		ctx = ctx[len(ctx)-keep:]
+	}
+	st := m.NewState()
+	var logits []float32
+	var err error
+	for _, t := range ctx {
+		if logits, err = m.Step(st, t); err != nil {
+			return "", err
+		}
+	}
+	var gen []int32
+	text := ""
+	for len(gen) < maxTokens && logits != nil {
+		next := argmax(logits)
+		if next == int(l.tok.EOS()) {
+			break
+		}
+		gen = append(gen, int32(next))
+		text = l.tok.Decode(gen)
+		if cut := firstStop(text, until); cut >= 0 {
+			return text[:cut], nil
+		}
+		if len(ctx)+len(gen) >= l.maxLen {
+			break
+		}
+		if logits, err = m.Step(st, int32(next)); err != nil {
+			return "", err
+		}
+	}
+	return text, nil
+}
+
+func argmax(xs []float32) int {
+	best := 0
+	for i, v := range xs {
+		if v > xs[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+func firstStop(s string, until []string) int {
+	cut := -1
+	for _, u := range until {
+		if u == "" {
+			continue
+		}
+		if i := strings.Index(s, u); i >= 0 && (cut < 0 || i < cut) {
+			cut = i
+		}
+	}
+	return cut
+}

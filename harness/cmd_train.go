@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/data"
+	"github.com/nanomamba-edge/harness/experiment"
+	"github.com/nanomamba-edge/harness/models/llama2c"
+	"github.com/nanomamba-edge/harness/registry"
+	"github.com/nanomamba-edge/harness/tasks"
+)
+
+func init() {
+	extraCommands = append(extraCommands, (*app).trainCmd, (*app).evalCmd, (*app).tasksCmd, (*app).generateCmd)
+}
+
+// signalContext is cancelled by SIGINT/SIGTERM so runs can checkpoint and be
+// recorded as interrupted.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func (a *app) env(db *registry.DB) *experiment.Env {
+	return &experiment.Env{Root: a.root, DB: db, Threads: a.threadCount(), Progress: os.Stderr}
+}
+
+func (a *app) trainCmd() *cobra.Command {
+	var preset, resume string
+	var sets []string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "train",
+		Short: "Train a config into a recorded run (or print the recorded result if its hash is done)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := a.openRegistry()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			var c *configs.Config
+			if resume != "" {
+				h, err := resolve(db, resume)
+				if err != nil {
+					return err
+				}
+				js, err := db.Config(h)
+				if err != nil {
+					return err
+				}
+				if c, err = configs.FromCanonical(js); err != nil {
+					return err
+				}
+				if err := c.ResolveData(a.fingerprint); err != nil {
+					return err
+				}
+			} else if c, err = a.loadConfig(preset, sets); err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			fmt.Fprintf(os.Stderr, "run %s (preset %s)\n", c.Hash(), c.Preset)
+			res, err := a.env(db).Train(ctx, c, experiment.TrainOptions{Force: force})
+			if err != nil {
+				return err
+			}
+			if res.Reused {
+				fmt.Println("already done; recorded result:")
+			}
+			fmt.Printf("hash        %s\nsteps       %d\ntokens      %d\ntrain loss  %.4f\nval loss    %.4f\nval bpb     %.4f\ntokens/s    %.0f\ncheckpoint  %s (sha256 %s)\n",
+				res.Hash, res.Steps, res.Tokens, res.TrainLoss, res.ValLoss, res.ValBPB, res.TokensPerSec, res.Checkpoint, short(res.CheckpointSHA))
+			for i, s := range res.Samples {
+				fmt.Printf("sample %d: %q\n", i, s)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&preset, "preset", "tiny", "preset name or config file")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a config key, key=value (repeatable)")
+	cmd.Flags().StringVar(&resume, "resume", "", "continue the run with this hash from its newest checkpoint")
+	cmd.Flags().BoolVar(&force, "force", false, "retrain a done hash into a new attempt")
+	return cmd
+}
+
+func (a *app) fingerprint(s configs.DataSource) (string, error) {
+	return data.Fingerprint(a.root, s)
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func (a *app) evalCmd() *cobra.Command {
+	var taskList string
+	var shots, limit int
+	var out string
+	cmd := &cobra.Command{
+		Use:   "eval <run-hash>",
+		Short: "Evaluate a trained run on lm-eval-style tasks (recorded as an eval run)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := a.openRegistry()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			h, err := resolve(db, args[0])
+			if err != nil {
+				return err
+			}
+			names := splitList(taskList)
+			if len(names) == 0 {
+				return errors.New("--tasks: give at least one task (see `harness tasks`)")
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			res, err := a.env(db).Evaluate(ctx, experiment.EvalRequest{Model: h, Tasks: names, Shots: shots, Limit: limit})
+			if err != nil {
+				return err
+			}
+			if res.Reused {
+				fmt.Println("already evaluated; recorded result:")
+			}
+			printResults(res.Results)
+			fmt.Printf("eval run %s; results JSON: %s\n", res.Hash, res.Path)
+			if out != "" {
+				js, _ := res.Results.JSON()
+				return os.WriteFile(out, js, 0o644)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&taskList, "tasks", "blimp,hellaswag,arc_easy,piqa,lambada_openai", "comma-separated tasks or groups")
+	cmd.Flags().IntVar(&shots, "shots", -1, "few-shot examples (-1 = each task's default)")
+	cmd.Flags().IntVar(&limit, "limit", 0, "documents per task (0 = all)")
+	cmd.Flags().StringVar(&out, "output", "", "also write the lm-eval JSON here")
+	return cmd
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func printResults(r *tasks.Results) {
+	rows := experiment.Rows(r)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "TASK\tMETRIC\tVALUE\tSTDERR\tN")
+	for _, row := range rows {
+		if strings.HasPrefix(row.Task, "blimp_") {
+			continue // the group line summarises the 67 paradigms
+		}
+		fmt.Fprintf(w, "%s\t%s\t%.4f\t%.4f\t%d\n", row.Task, row.Metric, row.Value, row.Stderr, row.N)
+	}
+	w.Flush()
+}
+
+func (a *app) tasksCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "tasks",
+		Short: "List the shipped evaluation tasks with sizes and metrics",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			list, err := tasks.List(a.root)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "TASK\tTYPE\tDOCS\tMETRICS")
+			for _, t := range list {
+				if t.Group != "" {
+					continue
+				}
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", t.Name, t.OutputType, t.Docs, strings.Join(t.Metrics, ","))
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func (a *app) generateCmd() *cobra.Command {
+	var ckpt, tok, prompt string
+	var steps int
+	var temp float64
+	var seed int64
+	cmd := &cobra.Command{
+		Use:   "generate [run-hash]",
+		Short: "Generate text from a trained run or an imported llama2.c checkpoint",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				m, _, err := llama2c.Load(ckpt)
+				if err != nil {
+					return err
+				}
+				m.SetThreads(a.threadCount())
+				tk, err := llama2c.ReadTokenizer(tok, m.Config().Vocab)
+				if err != nil {
+					return err
+				}
+				text, err := llama2c.Generate(m, tk, prompt, steps, temp, seed)
+				if err != nil {
+					return err
+				}
+				fmt.Println(text)
+				return nil
+			}
+			db, err := a.openRegistry()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			h, err := resolve(db, args[0])
+			if err != nil {
+				return err
+			}
+			tr, err := a.env(db).LoadTrained(h)
+			if err != nil {
+				return err
+			}
+			lm, err := experiment.NewModelLM(tr.Model, tr.Config.Quant, tr.Tokenizer, 1)
+			if err != nil {
+				return err
+			}
+			ctxTok := []int32{tr.Tokenizer.EOS()}
+			ctxTok = append(ctxTok, tr.Tokenizer.Encode(prompt)...)
+			text, err := lm.Generate(ctxTok, steps, nil)
+			if err != nil {
+				return err
+			}
+			fmt.Println(prompt + text)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&ckpt, "checkpoint", "datasets/llama2c/stories260K.bin", "llama2.c checkpoint (used when no run hash is given)")
+	cmd.Flags().StringVar(&tok, "tokenizer", "datasets/llama2c/tok512.bin", "llama2.c tokenizer for --checkpoint")
+	cmd.Flags().StringVar(&prompt, "prompt", "", "text to continue")
+	cmd.Flags().IntVar(&steps, "steps", 256, "tokens to generate")
+	cmd.Flags().Float64Var(&temp, "temperature", 0, "sampling temperature (0 = greedy)")
+	cmd.Flags().Int64Var(&seed, "seed", 1, "sampling seed")
+	return cmd
+}

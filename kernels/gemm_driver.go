@@ -1,0 +1,233 @@
+package kernels
+
+import "sync"
+
+// microKernel updates one mr×nr tile of C (row stride ldc) from a packed A
+// micro-panel (kc steps of mr values) and a packed B micro-panel (kc steps of
+// nr values). Every C element runs one FMA chain over the kc steps in order,
+// starting from the stored C when load is true and from +0 otherwise.
+type microKernel func(kc int, a, b, c []float32, ldc int, load bool)
+
+// kernelSet is one implementation of the micro-kernel with its tile shape.
+type kernelSet struct {
+	name   string
+	mr, nr int
+	kernel microKernel
+}
+
+// Cache blocking. KC bounds the length of one chain segment between a store
+// and a reload of C (this changes no bits: the stored float32 partial is the
+// exact chain state). A packed A micro-panel (mr×KC) stays in L1, the packed
+// B block (KC×NC) in L2.
+const (
+	blockK = 256
+	blockN = 512
+	blockM = 96
+)
+
+// gemmArgs describes C[m×n] (+)= op(A)·op(B) with explicit leading
+// dimensions; op(A)(i,p) is a[i*lda+p], or a[p*lda+i] when transA, and
+// op(B)(p,j) is b[p*ldb+j], or b[j*ldb+p] when transB.
+type gemmArgs struct {
+	c              []float32
+	ldc            int
+	a, b           []float32
+	lda, ldb       int
+	transA, transB bool
+	m, k, n        int
+	acc            bool
+}
+
+// gemm splits C into blocks of whole micro-tiles, one block per thread, and
+// runs the blocked product on each. Threads never split K.
+func gemm(ks kernelSet, threads int, g gemmArgs) {
+	if g.m == 0 || g.n == 0 {
+		return
+	}
+	if g.k == 0 {
+		if !g.acc {
+			for i := 0; i < g.m; i++ {
+				clear(g.c[i*g.ldc : i*g.ldc+g.n])
+			}
+		}
+		return
+	}
+	if threads < 1 {
+		threads = 1
+	}
+	mTiles := (g.m + ks.mr - 1) / ks.mr
+	nTiles := (g.n + ks.nr - 1) / ks.nr
+	if threads == 1 || mTiles*nTiles == 1 {
+		gemmBlock(ks, g)
+		return
+	}
+	if mTiles >= threads || mTiles >= nTiles {
+		Parallel(threads, mTiles, func(lo, hi int) {
+			gemmBlock(ks, g.rows(lo*ks.mr, min(hi*ks.mr, g.m)))
+		})
+		return
+	}
+	Parallel(threads, nTiles, func(lo, hi int) {
+		gemmBlock(ks, g.cols(lo*ks.nr, min(hi*ks.nr, g.n)))
+	})
+}
+
+// rows restricts the product to rows [lo,hi) of C.
+func (g gemmArgs) rows(lo, hi int) gemmArgs {
+	g.c = g.c[lo*g.ldc:]
+	if g.transA {
+		g.a = g.a[lo:]
+	} else {
+		g.a = g.a[lo*g.lda:]
+	}
+	g.m = hi - lo
+	return g
+}
+
+// cols restricts the product to columns [lo,hi) of C.
+func (g gemmArgs) cols(lo, hi int) gemmArgs {
+	g.c = g.c[lo:]
+	if g.transB {
+		g.b = g.b[lo*g.ldb:]
+	} else {
+		g.b = g.b[lo:]
+	}
+	g.n = hi - lo
+	return g
+}
+
+// packBuffers are one worker's packing and edge-tile scratch space.
+type packBuffers struct {
+	a, b, tile []float32
+}
+
+var packPool sync.Pool
+
+func getBuffers(ks kernelSet) *packBuffers {
+	needA := roundUp(blockM, ks.mr) * blockK
+	needB := roundUp(blockN, ks.nr) * blockK
+	if p, ok := packPool.Get().(*packBuffers); ok && len(p.a) >= needA && len(p.b) >= needB && len(p.tile) >= ks.mr*ks.nr {
+		return p
+	}
+	return &packBuffers{
+		a:    make([]float32, needA),
+		b:    make([]float32, needB),
+		tile: make([]float32, ks.mr*ks.nr),
+	}
+}
+
+func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+// gemmBlock runs the blocked product on one thread.
+func gemmBlock(ks kernelSet, g gemmArgs) {
+	buf := getBuffers(ks)
+	defer packPool.Put(buf)
+	mr, nr := ks.mr, ks.nr
+	mc := roundUp(blockM, mr)
+	for jc := 0; jc < g.n; jc += blockN {
+		nc := min(blockN, g.n-jc)
+		for pc := 0; pc < g.k; pc += blockK {
+			kc := min(blockK, g.k-pc)
+			packB(buf.b, g, pc, kc, jc, nc, nr)
+			load := g.acc || pc > 0
+			for ic := 0; ic < g.m; ic += mc {
+				mcc := min(mc, g.m-ic)
+				packA(buf.a, g, ic, mcc, pc, kc, mr)
+				for ir := 0; ir < mcc; ir += mr {
+					ap := buf.a[ir*kc : (ir+mr)*kc]
+					rowsLeft := min(mr, mcc-ir)
+					for jr := 0; jr < nc; jr += nr {
+						bp := buf.b[jr*kc : (jr+nr)*kc]
+						colsLeft := min(nr, nc-jr)
+						off := (ic+ir)*g.ldc + jc + jr
+						if rowsLeft == mr && colsLeft == nr {
+							ks.kernel(kc, ap, bp, g.c[off:], g.ldc, load)
+							continue
+						}
+						edgeTile(ks, kc, ap, bp, g.c[off:], g.ldc, rowsLeft, colsLeft, load, buf.tile)
+					}
+				}
+			}
+		}
+	}
+}
+
+// edgeTile runs the micro-kernel on a full-size scratch tile for a ragged
+// tile of C: the padded rows and columns are computed but never stored, and
+// the stored elements run exactly the chain of a full tile.
+func edgeTile(ks kernelSet, kc int, ap, bp, c []float32, ldc, rows, cols int, load bool, tile []float32) {
+	nr := ks.nr
+	if load {
+		for i := 0; i < rows; i++ {
+			copy(tile[i*nr:i*nr+cols], c[i*ldc:i*ldc+cols])
+		}
+	}
+	ks.kernel(kc, ap, bp, tile, nr, load)
+	for i := 0; i < rows; i++ {
+		copy(c[i*ldc:i*ldc+cols], tile[i*nr:i*nr+cols])
+	}
+}
+
+// packA copies op(A)[ic:ic+mc, pc:pc+kc] into micro-panels of mr rows:
+// panel q holds dst[q*mr*kc + p*mr + r] = op(A)(ic+q*mr+r, pc+p). Rows past
+// mc are zero padding.
+func packA(dst []float32, g gemmArgs, ic, mc, pc, kc, mr int) {
+	for q := 0; q*mr < mc; q++ {
+		panel := dst[q*mr*kc : (q+1)*mr*kc]
+		rows := min(mr, mc-q*mr)
+		i0 := ic + q*mr
+		if g.transA {
+			for p := 0; p < kc; p++ {
+				src := g.a[(pc+p)*g.lda+i0:]
+				d := panel[p*mr : p*mr+mr]
+				copy(d[:rows], src[:rows])
+				clear(d[rows:])
+			}
+			continue
+		}
+		for r := 0; r < rows; r++ {
+			src := g.a[(i0+r)*g.lda+pc:]
+			src = src[:kc]
+			for p, v := range src {
+				panel[p*mr+r] = v
+			}
+		}
+		if rows < mr {
+			for p := 0; p < kc; p++ {
+				clear(panel[p*mr+rows : p*mr+mr])
+			}
+		}
+	}
+}
+
+// packB copies op(B)[pc:pc+kc, jc:jc+nc] into micro-panels of nr columns:
+// panel q holds dst[q*nr*kc + p*nr + j] = op(B)(pc+p, jc+q*nr+j). Columns
+// past nc are zero padding.
+func packB(dst []float32, g gemmArgs, pc, kc, jc, nc, nr int) {
+	for q := 0; q*nr < nc; q++ {
+		panel := dst[q*nr*kc : (q+1)*nr*kc]
+		cols := min(nr, nc-q*nr)
+		j0 := jc + q*nr
+		if !g.transB {
+			for p := 0; p < kc; p++ {
+				src := g.b[(pc+p)*g.ldb+j0:]
+				d := panel[p*nr : p*nr+nr]
+				copy(d[:cols], src[:cols])
+				clear(d[cols:])
+			}
+			continue
+		}
+		for j := 0; j < cols; j++ {
+			src := g.b[(j0+j)*g.ldb+pc:]
+			src = src[:kc]
+			for p, v := range src {
+				panel[p*nr+j] = v
+			}
+		}
+		if cols < nr {
+			for p := 0; p < kc; p++ {
+				clear(panel[p*nr+cols : p*nr+nr])
+			}
+		}
+	}
+}

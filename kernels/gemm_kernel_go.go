@@ -1,0 +1,36 @@
+package kernels
+
+// Tile shape of the pure-Go micro-kernel.
+const (
+	goMR = 4
+	goNR = 8
+)
+
+// goKernels is the portable kernel set: the same packed panels and the same
+// per-element FMA chains as the assembly kernels, with FMA32 emulating the
+// single rounding of a hardware fused multiply-add.
+var goKernels = kernelSet{name: "purego", mr: goMR, nr: goNR, kernel: kernelGo}
+
+func kernelGo(kc int, a, b, c []float32, ldc int, load bool) {
+	var t [goMR * goNR]float32
+	if load {
+		for i := 0; i < goMR; i++ {
+			copy(t[i*goNR:i*goNR+goNR], c[i*ldc:i*ldc+goNR])
+		}
+	}
+	a = a[:kc*goMR]
+	b = b[:kc*goNR]
+	for p := 0; p < kc; p++ {
+		ap := a[p*goMR : p*goMR+goMR]
+		bp := b[p*goNR : p*goNR+goNR]
+		for i, av := range ap {
+			ti := t[i*goNR : i*goNR+goNR]
+			for j, bv := range bp {
+				ti[j] = FMA32(av, bv, ti[j])
+			}
+		}
+	}
+	for i := 0; i < goMR; i++ {
+		copy(c[i*ldc:i*ldc+goNR], t[i*goNR:i*goNR+goNR])
+	}
+}

@@ -1,0 +1,59 @@
+package ssd
+
+import (
+	"runtime"
+	"testing"
+)
+
+var benchShapes = []struct {
+	name string
+	d    Dims
+}{
+	// A small training shape.
+	{"B4xL256xH8xP32xN32", Dims{Batch: 4, Len: 256, Heads: 8, HeadDim: 32, Groups: 1, State: 32, Chunk: 64}},
+	// One layer of the nano preset: D=512, E=2, P=64 → H=16, N=96, Q=64.
+	{"nano_B1xL2048xH16xP64xN96", Dims{Batch: 1, Len: 2048, Heads: 16, HeadDim: 64, Groups: 1, State: 96, Chunk: 64}},
+}
+
+// BenchmarkForward reports GFLOP/s by the forward FLOP count of Dims.FLOPs.
+func BenchmarkForward(b *testing.B) {
+	threads := runtime.GOMAXPROCS(0)
+	for _, s := range benchShapes {
+		b.Run(s.name, func(b *testing.B) {
+			d := s.d
+			in := randInputs(1, d, dtSmall, false)
+			y := make([]float32, d.xSize())
+			b.ResetTimer()
+			for b.Loop() {
+				Forward(threads, d, y, in.x, in.dt, in.A, in.Bm, in.Cm, nil, nil)
+			}
+			b.ReportMetric(d.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			b.ReportMetric(float64(d.Batch*d.Len*b.N)/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
+}
+
+// BenchmarkForwardBackward reports GFLOP/s counting training as three
+// forwards (backward ≈ two).
+func BenchmarkForwardBackward(b *testing.B) {
+	threads := runtime.GOMAXPROCS(0)
+	for _, s := range benchShapes {
+		b.Run(s.name, func(b *testing.B) {
+			d := s.d
+			in := randInputs(1, d, dtSmall, false)
+			y, dy := make([]float32, d.xSize()), make([]float32, d.xSize())
+			for i := range dy {
+				dy[i] = in.x[(i*7)%len(in.x)]
+			}
+			dx, ddt, dA := make([]float32, d.xSize()), make([]float32, d.dtSize()), make([]float32, d.Heads)
+			dB, dC := make([]float32, d.bcSize()), make([]float32, d.bcSize())
+			b.ResetTimer()
+			for b.Loop() {
+				c := Forward(threads, d, y, in.x, in.dt, in.A, in.Bm, in.Cm, nil, nil)
+				Backward(threads, d, c, dy, nil, in.x, in.dt, in.A, in.Bm, in.Cm, dx, ddt, dA, dB, dC, nil)
+			}
+			b.ReportMetric(3*d.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			b.ReportMetric(float64(d.Batch*d.Len*b.N)/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
+}

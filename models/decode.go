@@ -1,0 +1,162 @@
+package models
+
+import (
+	"fmt"
+
+	"github.com/nanomamba-edge/harness/kernels"
+)
+
+// State is the decoding state of one sequence: the conv window and SSM
+// state of every Mamba layer and the KV cache of every attention layer.
+type State struct {
+	pos  int
+	conv [][]float32 // per layer: (d_conv−1) × C_conv previous conv inputs, oldest first
+	ssm  [][]float32 // per layer: H × P × N
+	k, v [][]float32 // per layer: context × n_kv_heads·head_dim
+}
+
+// Pos returns the number of tokens consumed so far.
+func (s *State) Pos() int { return s.pos }
+
+// stepWorkspace holds the activations of one decoding step.
+type stepWorkspace struct {
+	x, tmp, mid []float32 // D
+	n1, n2, fin normActs
+	attn        []attnActs
+	mamba       []mambaActs
+	ffn         []ffnActs
+	probs       []float32 // context
+	logits      []float32
+}
+
+func (m *Model) stepWorkspace() *stepWorkspace {
+	if m.stepWS != nil {
+		return m.stepWS
+	}
+	D, L := m.arch.mc.DModel, len(m.layers)
+	w := &stepWorkspace{x: make([]float32, D), tmp: make([]float32, D), mid: make([]float32, D),
+		n1: newNormActs(1, D), n2: newNormActs(1, D), fin: newNormActs(1, D),
+		attn: make([]attnActs, L), mamba: make([]mambaActs, L), ffn: make([]ffnActs, L),
+		probs: make([]float32, m.arch.mc.Context), logits: make([]float32, m.arch.mc.Vocab)}
+	for l, b := range m.layers {
+		if b.attn != nil {
+			w.attn[l] = b.attn.newActs(1, 1)
+		} else {
+			w.mamba[l] = b.mamba.newActs(1)
+		}
+		if b.ffn != nil {
+			w.ffn[l] = b.ffn.newActs(1)
+		}
+	}
+	m.stepWS = w
+	return w
+}
+
+// NewState returns an empty decoding state. It also recomputes the
+// effective (quantized) weights from the current parameters and quant
+// state; Step uses the weights of the latest NewState, ForwardBackward,
+// Loss or Logits call.
+func (m *Model) NewState() *State {
+	m.refresh()
+	L := len(m.layers)
+	s := &State{conv: make([][]float32, L), ssm: make([][]float32, L), k: make([][]float32, L), v: make([][]float32, L)}
+	mc := m.arch.mc
+	for l, b := range m.layers {
+		if b.attn != nil {
+			kd := b.attn.nkv * b.attn.hd
+			s.k[l] = make([]float32, mc.Context*kd)
+			s.v[l] = make([]float32, mc.Context*kd)
+		} else {
+			mb := b.mamba
+			s.conv[l] = make([]float32, (mb.conv-1)*mb.cConv)
+			s.ssm[l] = make([]float32, mb.heads*mb.headDim*mb.state)
+		}
+	}
+	return s
+}
+
+// Step feeds one token (batch 1) and returns a fresh slice with the logits
+// for the next position. It fails once model.context tokens were consumed.
+func (m *Model) Step(st *State, token int32) ([]float32, error) {
+	mc := m.arch.mc
+	if st == nil || len(st.conv) != len(m.layers) {
+		return nil, fmt.Errorf("models: Step needs a State from this model's NewState")
+	}
+	if st.pos >= mc.Context {
+		return nil, fmt.Errorf("models: Step at position %d is past model.context %d", st.pos, mc.Context)
+	}
+	if token < 0 || int(token) >= mc.Vocab {
+		return nil, fmt.Errorf("models: token %d is outside the vocabulary [0, %d)", token, mc.Vocab)
+	}
+	th, D := m.threads, mc.DModel
+	w := m.stepWorkspace()
+	copy(w.x, m.embed.Data[int(token)*D:int(token)*D+D])
+	for l, b := range m.layers {
+		b.norm1.forward(th, &w.n1, w.x, 1)
+		if b.attn != nil {
+			b.attn.step(th, &w.attn[l], w.tmp, w.n1.out, st.k[l], st.v[l], st.pos, w.probs)
+		} else {
+			b.mamba.step(th, &w.mamba[l], w.tmp, w.n1.out, st.conv[l], st.ssm[l])
+		}
+		for i := range w.x {
+			w.x[i] += w.tmp[i]
+		}
+		if b.ffn != nil {
+			b.norm2.forward(th, &w.n2, w.x, 1)
+			b.ffn.forward(th, &w.ffn[l], w.tmp, w.n2.out, 1)
+			for i := range w.x {
+				w.x[i] += w.tmp[i]
+			}
+		}
+	}
+	m.normF.forward(th, &w.fin, w.x, 1)
+	kernels.MatMulNT(th, w.logits, w.fin.out, m.embed.Data, 1, D, mc.Vocab, false)
+	st.pos++
+	return append([]float32(nil), w.logits...), nil
+}
+
+// step runs one attention token at position pos, appending k and v to the cache.
+func (m *attention) step(threads int, a *attnActs, y, x, kc, vc []float32, pos int, probs []float32) {
+	qd, kd, hd := m.nh*m.hd, m.nkv*m.hd, m.hd
+	m.wq.forward(threads, &a.lq, a.q, x, 1)
+	m.wk.forward(threads, &a.lk, kc[pos*kd:], x, 1)
+	m.wv.forward(threads, &a.lv, vc[pos*kd:], x, 1)
+	for h := 0; h < m.nh; h++ {
+		m.rope.rotate(a.q[h*hd:h*hd+hd], pos)
+	}
+	for h := 0; h < m.nkv; h++ {
+		m.rope.rotate(kc[pos*kd+h*hd:pos*kd+h*hd+hd], pos)
+	}
+	grp := m.nh / m.nkv
+	for h := 0; h < m.nh; h++ {
+		kv := h / grp
+		m.attendRow(a.q[h*hd:], kc[kv*hd:], vc[kv*hd:], kd, pos, probs, a.out[h*hd:])
+	}
+	_ = qd
+	m.wo.forward(threads, &a.lo, y, a.out, 1)
+}
+
+// step runs one Mamba token, updating the conv window and the SSM state.
+func (m *mamba2) step(threads int, a *mambaActs, out, u, conv, ssm []float32) {
+	m.inProj.forward(threads, &a.lin, a.zx, u, 1)
+	K, C := m.conv, m.cConv
+	in := a.zx[m.dIn : m.dIn+C]
+	for c := 0; c < C; c++ {
+		s := m.convB.Data[c]
+		w := m.convW.Data[c*K : c*K+K]
+		for k := 0; k < K-1; k++ {
+			s = kernels.FMA32(w[k], conv[k*C+c], s)
+		}
+		a.pre[c] = kernels.FMA32(w[K-1], in[c], s)
+	}
+	if K > 1 {
+		copy(conv, conv[C:])
+		copy(conv[(K-2)*C:], in)
+	}
+	m.splitRow(a, 0)
+	m.setA(a)
+	scanStep(m.dims(1, 1), ssm, a.x, a.dt, a.a, a.bm, a.cm, a.y)
+	m.finishRow(a, 0)
+	m.norm.forward(threads, &a.nrm, a.g, 1)
+	m.outProj.forward(threads, &a.lout, out, a.nrm.out, 1)
+}

@@ -1,0 +1,43 @@
+// Package models defines the NanoMamba-Edge network: a stack of pre-norm
+// residual blocks whose mixers are Mamba-2 SSD blocks or causal grouped-query
+// attention layers with RoPE, each optionally followed by a SwiGLU FFN, with a
+// token embedding tied to the LM head.
+//
+// Every module is written in the style of llm.c: explicit forward and
+// backward passes over flat, row-major float32 buffers. Parameters live in
+// [Param] values (weights are [out, in], PyTorch and llama2.c layout);
+// activations live in a workspace allocated once per (batch, seqLen) shape
+// and reused. Backward passes accumulate parameter gradients into Param.Grad.
+//
+// # Quantization
+//
+// Every projection inside a block (attention q/k/v/o, Mamba in_proj and
+// out_proj, FFN w1/w2/w3) is a BitLinear layer: an optional SubLN RMSNorm
+// over its input, per-token absmax activation quantization, then a linear
+// map with the effective weight
+//
+//	W_eff = Q_from(W) + λ·(Q_to(W) − Q_from(W))
+//
+// where the quantizers are Float (identity), Int4, Int2 ({−2,−1,0,1}) and
+// Ternary ({−m,0,m}), all per tensor with the statistic m(W) = mean|W|
+// ("absmean") or the lower median of |W| ("absmedian"), clamped to ≥ 1e-5.
+// λ = 0 gives exactly the From path and λ = 1 exactly the To path.
+// Rounding is half away from zero (math.Round). Gradients pass straight
+// through both the weight and the activation quantizers (STE).
+//
+// # Determinism
+//
+// Parallel work is split over independent output elements and every
+// reduction runs in a fixed order, so logits, losses and gradients are
+// bit-identical for any thread count. Multiply-adds use kernels.FMA32 or an
+// explicit float32 conversion of the product; transcendentals come from the
+// kernels package.
+//
+// # Mamba-2 details
+//
+// The gated norm multiplies y by SiLU(z) and then applies one RMSNorm with
+// gain over all d_inner channels (the upstream group_size = d_inner/G is
+// identical for n_groups = 1). The residual-branch re-scaling of the
+// initialisation (1/√(n_res·n_layers)) applies to Mamba out_proj, attention
+// wo and FFN w2.
+package models

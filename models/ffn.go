@@ -1,0 +1,58 @@
+package models
+
+import "github.com/nanomamba-edge/harness/kernels"
+
+// swiGLU is the FFN w2(SiLU(w1·x) ⊙ w3·x).
+type swiGLU struct {
+	dim, hidden int
+	w1, w3, w2  *bitLinear
+}
+
+type ffnActs struct {
+	l1, l3, l2 linearActs
+	g, u, h    []float32 // gate, up, SiLU(gate)⊙up
+	dg, du, dh []float32
+}
+
+func (f *swiGLU) newActs(rows int) ffnActs {
+	n := rows * f.hidden
+	return ffnActs{
+		l1: f.w1.newActs(rows), l3: f.w3.newActs(rows), l2: f.w2.newActs(rows),
+		g: make([]float32, n), u: make([]float32, n), h: make([]float32, n),
+		dg: make([]float32, n), du: make([]float32, n), dh: make([]float32, n),
+	}
+}
+
+func (f *swiGLU) linears() []*bitLinear { return []*bitLinear{f.w1, f.w3, f.w2} }
+
+// forward writes y (rows×dim) from x (rows×dim).
+func (f *swiGLU) forward(threads int, a *ffnActs, y, x []float32, rows int) {
+	f.w1.forward(threads, &a.l1, a.g, x, rows)
+	f.w3.forward(threads, &a.l3, a.u, x, rows)
+	hd := f.hidden
+	parRows(threads, rows, func(r int) {
+		for i := r * hd; i < r*hd+hd; i++ {
+			a.h[i] = kernels.SiLU32(a.g[i]) * a.u[i]
+		}
+	})
+	f.w2.forward(threads, &a.l2, y, a.h, rows)
+}
+
+// backward accumulates dx from dy.
+func (f *swiGLU) backward(threads int, a *ffnActs, dy, dx []float32, rows int) {
+	hd := f.hidden
+	clear(a.dh[:rows*hd])
+	f.w2.backward(threads, &a.l2, dy, a.dh, rows)
+	parRows(threads, rows, func(r int) {
+		for i := r * hd; i < r*hd+hd; i++ {
+			g := a.g[i]
+			s := kernels.Sigmoid32(g)
+			a.du[i] = a.dh[i] * (g * s)
+			// d SiLU/dg = s·(1 + g·(1−s))
+			ds := s * (1 + float32(g*(1-s)))
+			a.dg[i] = (a.dh[i] * a.u[i]) * ds
+		}
+	})
+	f.w1.backward(threads, &a.l1, a.dg, dx, rows)
+	f.w3.backward(threads, &a.l3, a.du, dx, rows)
+}

@@ -1,0 +1,255 @@
+package models
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/nanomamba-edge/harness/kernels"
+)
+
+// workspace holds the activations of one (batch, seqLen) shape.
+type workspace struct {
+	batch, seqLen, rows int
+
+	res   [][]float32 // res[l]: input of layer l; res[n]: final residual
+	mid   [][]float32 // residual after layer l's mixer (FFN input)
+	n1    []normActs
+	n2    []normActs
+	attn  []attnActs
+	mamba []mambaActs
+	ffn   []ffnActs
+	fin   normActs
+	tmp   []float32 // rows×D: a sublayer's output
+	lossR []float64 // per-row loss
+
+	logits, dlogits []float32
+	dres, dn        []float32
+}
+
+func (m *Model) workspace(batch, seqLen int) *workspace {
+	if w := m.ws; w != nil && w.batch == batch && w.seqLen == seqLen {
+		return w
+	}
+	m.ws = nil // release the old one before allocating
+	rows, D, L := batch*seqLen, m.arch.mc.DModel, len(m.layers)
+	f := func(n int) []float32 { return make([]float32, n) }
+	w := &workspace{batch: batch, seqLen: seqLen, rows: rows,
+		res: make([][]float32, L+1), mid: make([][]float32, L), n1: make([]normActs, L), n2: make([]normActs, L),
+		attn: make([]attnActs, L), mamba: make([]mambaActs, L), ffn: make([]ffnActs, L),
+		fin: newNormActs(rows, D), tmp: f(rows * D), lossR: make([]float64, rows),
+		logits: f(rows * m.arch.mc.Vocab), dlogits: f(rows * m.arch.mc.Vocab), dres: f(rows * D), dn: f(rows * D)}
+	for l, b := range m.layers {
+		w.res[l] = f(rows * D)
+		w.n1[l] = newNormActs(rows, D)
+		if b.attn != nil {
+			w.attn[l] = b.attn.newActs(batch, seqLen)
+		} else {
+			w.mamba[l] = b.mamba.newActs(rows)
+		}
+		if b.ffn != nil {
+			w.mid[l] = f(rows * D)
+			w.n2[l] = newNormActs(rows, D)
+			w.ffn[l] = b.ffn.newActs(rows)
+		}
+	}
+	w.res[L] = f(rows * D)
+	m.ws = w
+	return w
+}
+
+// check validates a batch of token ids (and targets when non-nil).
+func (m *Model) check(tokens, targets []int32, batch, seqLen int) error {
+	mc := m.arch.mc
+	if batch <= 0 || seqLen <= 0 {
+		return fmt.Errorf("models: batch %d and seqLen %d must be positive", batch, seqLen)
+	}
+	if seqLen > mc.Context {
+		return fmt.Errorf("models: seqLen %d exceeds model.context %d", seqLen, mc.Context)
+	}
+	if len(tokens) != batch*seqLen {
+		return fmt.Errorf("models: %d tokens, want batch·seqLen = %d·%d = %d", len(tokens), batch, seqLen, batch*seqLen)
+	}
+	for i, t := range tokens {
+		if t < 0 || int(t) >= mc.Vocab {
+			return fmt.Errorf("models: token %d at position %d is outside the vocabulary [0, %d)", t, i, mc.Vocab)
+		}
+	}
+	if targets == nil {
+		return nil
+	}
+	if len(targets) != batch*seqLen {
+		return fmt.Errorf("models: %d targets, want batch·seqLen = %d", len(targets), batch*seqLen)
+	}
+	for i, t := range targets {
+		if t < -1 || int(t) >= mc.Vocab {
+			return fmt.Errorf("models: target %d at position %d is outside [-1, %d)", t, i, mc.Vocab)
+		}
+	}
+	return nil
+}
+
+// forward runs the network and leaves the logits in w.logits.
+func (m *Model) forward(w *workspace, tokens []int32) {
+	th, D, V := m.threads, m.arch.mc.DModel, m.arch.mc.Vocab
+	m.refresh()
+	E := m.embed.Data
+	parRows(th, w.rows, func(r int) {
+		copy(w.res[0][r*D:r*D+D], E[int(tokens[r])*D:int(tokens[r])*D+D])
+	})
+	add := func(dst, a, b []float32) {
+		parRows(th, w.rows, func(r int) {
+			for i := r * D; i < r*D+D; i++ {
+				dst[i] = a[i] + b[i]
+			}
+		})
+	}
+	for l, b := range m.layers {
+		x := w.res[l]
+		b.norm1.forward(th, &w.n1[l], x, w.rows)
+		if b.attn != nil {
+			b.attn.forward(th, &w.attn[l], w.tmp, w.n1[l].out, w.batch, w.seqLen)
+		} else {
+			b.mamba.forward(th, &w.mamba[l], w.tmp, w.n1[l].out, w.batch, w.seqLen)
+		}
+		if b.ffn == nil {
+			add(w.res[l+1], x, w.tmp)
+			continue
+		}
+		add(w.mid[l], x, w.tmp)
+		b.norm2.forward(th, &w.n2[l], w.mid[l], w.rows)
+		b.ffn.forward(th, &w.ffn[l], w.tmp, w.n2[l].out, w.rows)
+		add(w.res[l+1], w.mid[l], w.tmp)
+	}
+	m.normF.forward(th, &w.fin, w.res[len(m.layers)], w.rows)
+	kernels.MatMulNT(th, w.logits, w.fin.out, E, w.rows, D, V, false)
+}
+
+// crossEntropy fills w.lossR (0 for ignored rows) and, when grad is true,
+// w.dlogits = scale·d(sum loss)/d logits · norm. It returns the summed loss
+// and the number of scored targets.
+func (m *Model) crossEntropy(w *workspace, targets []int32, grad bool, gscale float32) (float64, int) {
+	V := m.arch.mc.Vocab
+	parRows(m.threads, w.rows, func(r int) {
+		lg := w.logits[r*V : r*V+V]
+		t := targets[r]
+		if t < 0 {
+			w.lossR[r] = 0
+			if grad {
+				clear(w.dlogits[r*V : r*V+V])
+			}
+			return
+		}
+		mx := float32(math.Inf(-1))
+		for _, v := range lg {
+			mx = max(mx, v)
+		}
+		var sum float64
+		for _, v := range lg {
+			sum += kernels.Exp(float64(v - mx))
+		}
+		lse := float64(mx) + kernels.Log(sum)
+		w.lossR[r] = lse - float64(lg[t])
+		if grad {
+			d := w.dlogits[r*V : r*V+V]
+			for j, v := range lg {
+				p := kernels.Exp(float64(v-mx)) / sum
+				if j == int(t) {
+					p--
+				}
+				d[j] = float32(p * float64(gscale))
+			}
+		}
+	})
+	var s float64
+	n := 0
+	for r, t := range targets {
+		if t >= 0 {
+			s += w.lossR[r]
+			n++
+		}
+	}
+	return s, n
+}
+
+// backward propagates w.dlogits through the network into Param.Grad.
+func (m *Model) backward(w *workspace, tokens []int32) {
+	th, D, V := m.threads, m.arch.mc.DModel, m.arch.mc.Vocab
+	E := m.embed
+	kernels.MatMul(th, w.dn, w.dlogits, E.Data, w.rows, V, D, false)
+	kernels.MatMulTN(th, E.Grad, w.dlogits, w.fin.out, V, w.rows, D, true)
+	clear(w.dres)
+	m.normF.backward(th, &w.fin, w.dn, w.dres, w.rows)
+	for l := len(m.layers) - 1; l >= 0; l-- {
+		b := m.layers[l]
+		if b.ffn != nil {
+			clear(w.dn)
+			b.ffn.backward(th, &w.ffn[l], w.dres, w.dn, w.rows)
+			b.norm2.backward(th, &w.n2[l], w.dn, w.dres, w.rows)
+		}
+		clear(w.dn)
+		if b.attn != nil {
+			b.attn.backward(th, &w.attn[l], w.dres, w.dn, w.batch, w.seqLen)
+		} else {
+			b.mamba.backward(th, &w.mamba[l], w.dres, w.dn, w.batch, w.seqLen)
+		}
+		b.norm1.backward(th, &w.n1[l], w.dn, w.dres, w.rows)
+	}
+	// Embedding gradient: rows in order for every column.
+	kernels.Parallel(th, D, func(lo, hi int) {
+		for r, t := range tokens {
+			g := E.Grad[int(t)*D:]
+			dr := w.dres[r*D:]
+			for j := lo; j < hi; j++ {
+				g[j] += dr[j]
+			}
+		}
+	})
+}
+
+// ForwardBackward runs a training micro-batch: tokens and targets are
+// batch×seqLen (row-major), targets of −1 are not scored. It returns the
+// mean cross-entropy over the scored targets and adds
+// scale·d(mean loss)/dθ into every Param.Grad. A batch with no scored
+// target returns 0 and adds nothing.
+func (m *Model) ForwardBackward(tokens, targets []int32, batch, seqLen int, scale float32) (float64, error) {
+	if err := m.check(tokens, targets, batch, seqLen); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, t := range targets {
+		if t >= 0 {
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	w := m.workspace(batch, seqLen)
+	m.forward(w, tokens)
+	sum, _ := m.crossEntropy(w, targets, true, float32(float64(scale)/float64(n)))
+	m.backward(w, tokens)
+	return sum / float64(n), nil
+}
+
+// Loss runs the forward pass only and returns the summed cross-entropy in
+// nats over the targets ≠ −1 and their number.
+func (m *Model) Loss(tokens, targets []int32, batch, seqLen int) (sum float64, count int, err error) {
+	if err := m.check(tokens, targets, batch, seqLen); err != nil {
+		return 0, 0, err
+	}
+	w := m.workspace(batch, seqLen)
+	m.forward(w, tokens)
+	sum, count = m.crossEntropy(w, targets, false, 0)
+	return sum, count, nil
+}
+
+// Logits runs the forward pass and returns a fresh (batch·seqLen)×vocab
+// slice of logits.
+func (m *Model) Logits(tokens []int32, batch, seqLen int) ([]float32, error) {
+	if err := m.check(tokens, nil, batch, seqLen); err != nil {
+		return nil, err
+	}
+	w := m.workspace(batch, seqLen)
+	m.forward(w, tokens)
+	return append([]float32(nil), w.logits...), nil
+}

@@ -1,0 +1,80 @@
+package models
+
+import "github.com/nanomamba-edge/harness/kernels"
+
+// bitLinear is a BitLinear projection y = act(SubLN(x))·W_effᵀ with W of
+// shape [out, in]. Gradients pass straight through both quantizers.
+type bitLinear struct {
+	in, out int
+	w       *Param
+	subln   *rmsNorm // nil when quant.subln is off
+	q       *quantizer
+
+	weff    []float32 // buffer of the effective weight
+	scratch []float32
+	eff     []float32 // the weight the last refresh selected (w.Data or weff)
+}
+
+// quantizer is the model-wide quantization setting shared by all BitLinears.
+type quantizer struct {
+	spec  quantSpec
+	state QuantState
+}
+
+// linearActs holds one BitLinear's activations for a given row count.
+type linearActs struct {
+	sub normActs  // SubLN (when on)
+	xq  []float32 // activation-quantized input buffer (when on)
+	xa  []float32 // the activation multiplied by W_eff (aliases an input when no op applies)
+	dxa []float32 // gradient w.r.t. xa
+}
+
+func (l *bitLinear) newActs(rows int) linearActs {
+	a := linearActs{dxa: make([]float32, rows*l.in)}
+	if l.subln != nil {
+		a.sub = newNormActs(rows, l.in)
+	}
+	if l.q.spec.actBits > 0 {
+		a.xq = make([]float32, rows*l.in)
+	}
+	return a
+}
+
+// refresh recomputes the effective weight from the current W and quant state.
+func (l *bitLinear) refresh() {
+	if l.weff == nil {
+		l.weff = make([]float32, len(l.w.Data))
+		l.scratch = make([]float32, len(l.w.Data))
+	}
+	if l.q.spec.effectiveWeights(l.weff, l.scratch, l.w.Data, l.q.state) {
+		l.eff = l.weff
+	} else {
+		l.eff = l.w.Data
+	}
+}
+
+// forward computes y (rows×out) from x (rows×in). refresh must have run.
+func (l *bitLinear) forward(threads int, a *linearActs, y, x []float32, rows int) {
+	in := x[:rows*l.in]
+	if l.subln != nil {
+		l.subln.forward(threads, &a.sub, in, rows)
+		in = a.sub.out
+	}
+	if lam := l.q.state.actLambda(); l.q.spec.actBits > 0 && lam != 0 {
+		quantizeActs(threads, a.xq, in, rows, l.in, l.q.spec.actBits, lam)
+		in = a.xq
+	}
+	a.xa = in
+	kernels.MatMulNT(threads, y, in, l.eff, rows, l.in, l.out, false)
+}
+
+// backward accumulates dx (rows×in) and W's gradient from dy (rows×out).
+func (l *bitLinear) backward(threads int, a *linearActs, dy, dx []float32, rows int) {
+	kernels.MatMulTN(threads, l.w.Grad, dy, a.xa, l.out, rows, l.in, true)
+	if l.subln == nil {
+		kernels.MatMul(threads, dx, dy, l.eff, rows, l.out, l.in, true)
+		return
+	}
+	kernels.MatMul(threads, a.dxa, dy, l.eff, rows, l.out, l.in, false)
+	l.subln.backward(threads, &a.sub, a.dxa, dx, rows)
+}

@@ -1,0 +1,192 @@
+package models
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/rng"
+)
+
+// Model is a NanoMamba-Edge network with its parameters and activation
+// workspaces. It is not safe for concurrent use.
+type Model struct {
+	arch    arch
+	q       *quantizer
+	threads int
+
+	params []*Param
+	byName map[string]*Param
+
+	embed  *Param
+	layers []*block
+	normF  *rmsNorm
+	lins   []*bitLinear
+	rope   *ropeTable
+
+	ws     *workspace // training / scoring activations for the last shape
+	stepWS *stepWorkspace
+}
+
+// block is one pre-norm residual layer: x + mixer(norm1(x)), then
+// optionally h + ffn(norm2(h)).
+type block struct {
+	norm1, norm2 *rmsNorm
+	attn         *attention
+	mamba        *mamba2
+	ffn          *swiGLU
+}
+
+// New validates the configs and builds a model initialised from seed.
+func New(mc configs.ModelConfig, qc configs.QuantConfig, seed int64) (*Model, error) {
+	a, err := validate(mc)
+	if err != nil {
+		return nil, err
+	}
+	qs, err := newQuantSpec(qc)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{arch: a, q: &quantizer{spec: qs}, threads: 1, byName: map[string]*Param{}}
+	for _, s := range a.specs(qs) {
+		p := NewParam(s.name, s.noDecay, s.shape...)
+		initParam(p, s, seed)
+		m.params = append(m.params, p)
+		m.byName[s.name] = p
+	}
+	m.embed = m.byName["tok_embed"]
+	norm := func(name string, dim int) *rmsNorm {
+		return &rmsNorm{dim: dim, eps: mc.NormEps, gain: m.byName[name]}
+	}
+	lin := func(name string) *bitLinear {
+		p := m.byName[name]
+		l := &bitLinear{out: p.Shape[0], in: p.Shape[1], w: p, q: m.q}
+		if qs.subln {
+			l.subln = norm(name+".subln", l.in)
+		}
+		m.lins = append(m.lins, l)
+		return l
+	}
+	if a.hasAttention {
+		m.rope = newRopeTable(mc.Context, a.hd, mc.RopeTheta)
+	}
+	for i := 0; i < mc.NLayers; i++ {
+		p := fmt.Sprintf("layers.%d.", i)
+		b := &block{norm1: norm(p+"norm1", mc.DModel)}
+		if a.attn[i] {
+			b.attn = &attention{dim: mc.DModel, nh: mc.NHeads, nkv: mc.NKVHeads, hd: a.hd, rope: m.rope,
+				wq: lin(p + "attn.wq"), wk: lin(p + "attn.wk"), wv: lin(p + "attn.wv"), wo: lin(p + "attn.wo")}
+		} else {
+			mp := p + "mamba."
+			b.mamba = &mamba2{dim: mc.DModel, dIn: a.dIn, heads: a.heads, headDim: mc.HeadDim, groups: mc.NGroups,
+				state: mc.DState, conv: mc.DConv, chunk: mc.Chunk, cConv: a.cConv, dProj: a.dProj,
+				inProj: lin(mp + "in_proj"), convW: m.byName[mp+"conv_w"], convB: m.byName[mp+"conv_b"],
+				dtBias: m.byName[mp+"dt_bias"], aLog: m.byName[mp+"A_log"], d: m.byName[mp+"D"],
+				norm: norm(mp+"norm", a.dIn), outProj: lin(mp + "out_proj")}
+		}
+		if mc.FFN {
+			b.norm2 = norm(p+"norm2", mc.DModel)
+			b.ffn = &swiGLU{dim: mc.DModel, hidden: mc.DFF, w1: lin(p + "ffn.w1"), w3: lin(p + "ffn.w3"), w2: lin(p + "ffn.w2")}
+		}
+		m.layers = append(m.layers, b)
+	}
+	m.normF = norm("norm_f", mc.DModel)
+	return m, nil
+}
+
+// Dt initialisation range of Mamba-2 (dt_min, dt_max, dt_init_floor).
+const (
+	dtMin   = 1e-3
+	dtMax   = 0.1
+	dtFloor = 1e-4
+)
+
+func initParam(p *Param, s tensorSpec, seed int64) {
+	r := rng.New(seed, "init/"+p.Name)
+	switch s.init {
+	case initOne:
+		for i := range p.Data {
+			p.Data[i] = 1
+		}
+	case initNormal:
+		for i := range p.Data {
+			p.Data[i] = float32(float64(r.Norm() * s.std))
+		}
+	case initUniform:
+		for i := range p.Data {
+			u := float64(2*r.Float64()-1) * s.bound
+			p.Data[i] = float32(float64(u * s.scale))
+		}
+	case initDtBias:
+		lo, hi := kernels.Log(dtMin), kernels.Log(dtMax)
+		for i := range p.Data {
+			dt := kernels.Exp(float64(r.Float64()*(hi-lo)) + lo)
+			dt = math.Max(dt, dtFloor)
+			p.Data[i] = float32(kernels.Log(kernels.Exp(dt) - 1)) // inverse softplus
+		}
+	case initALog:
+		for i := range p.Data {
+			p.Data[i] = float32(kernels.Log(1 + float64(15*r.Float64())))
+		}
+	}
+}
+
+// Config returns the model configuration.
+func (m *Model) Config() configs.ModelConfig { return m.arch.mc }
+
+// Params returns the parameters in a stable order with unique names.
+func (m *Model) Params() []*Param { return m.params }
+
+// Param returns the named parameter, or nil if there is none.
+func (m *Model) Param(name string) *Param { return m.byName[name] }
+
+// SetThreads sets the number of worker goroutines (at least 1). Results do
+// not depend on it.
+func (m *Model) SetThreads(n int) { m.threads = max(n, 1) }
+
+// SetQuant sets the QAT state of every BitLinear. Lambda is clamped to
+// [0, 1] (NaN counts as 0); unknown quantizers count as Float.
+func (m *Model) SetQuant(s QuantState) {
+	if !(s.Lambda > 0) {
+		s.Lambda = 0
+	}
+	s.Lambda = min(s.Lambda, 1)
+	if s.From < Float || s.From > Ternary {
+		s.From = Float
+	}
+	if s.To < Float || s.To > Ternary {
+		s.To = Float
+	}
+	m.q.state = s
+}
+
+// Quant returns the current QAT state.
+func (m *Model) Quant() QuantState { return m.q.state }
+
+// ZeroGrad zeroes every parameter gradient.
+func (m *Model) ZeroGrad() {
+	for _, p := range m.params {
+		clear(p.Grad)
+	}
+}
+
+// EffectiveWeight returns a copy of the weight the named BitLinear uses
+// under the current quant state, or nil if name is not a BitLinear weight.
+func (m *Model) EffectiveWeight(name string) []float32 {
+	for _, l := range m.lins {
+		if l.w.Name == name {
+			l.refresh()
+			return append([]float32(nil), l.eff...)
+		}
+	}
+	return nil
+}
+
+func (m *Model) refresh() {
+	kernels.Parallel(m.threads, len(m.lins), func(lo, hi int) {
+		for _, l := range m.lins[lo:hi] {
+			l.refresh()
+		}
+	})
+}

@@ -1,0 +1,102 @@
+package models
+
+import (
+	"fmt"
+	"testing"
+)
+
+// moduleCase wraps one module as y = f(x) for a gradient check with the
+// loss Σ R⊙y for a fixed random R.
+type moduleCase struct {
+	name    string
+	in, out int // features per row
+	params  []*Param
+	forward func(y, x []float32)
+	back    func(dy, dx []float32) // accumulates dx and param grads
+}
+
+func moduleCases(t *testing.T, m *Model, batch, seqLen int) []moduleCase {
+	rows := batch * seqLen
+	th := 1
+	D := m.arch.mc.DModel
+	var cs []moduleCase
+	for l, b := range m.layers {
+		l := l
+		n1 := b.norm1
+		na := newNormActs(rows, D)
+		cs = append(cs, moduleCase{fmt.Sprintf("rmsnorm%d", l), D, D, []*Param{n1.gain},
+			func(y, x []float32) { n1.forward(th, &na, x, rows); copy(y, na.out) },
+			func(dy, dx []float32) { n1.backward(th, &na, dy, dx, rows) }})
+		if at := b.attn; at != nil {
+			aa := at.newActs(batch, seqLen)
+			cs = append(cs, moduleCase{"attention", D, D, lineParams(at.linears()),
+				func(y, x []float32) { at.forward(th, &aa, y, x, batch, seqLen) },
+				func(dy, dx []float32) { at.backward(th, &aa, dy, dx, batch, seqLen) }})
+			lin := at.wq
+			la := lin.newActs(rows)
+			cs = append(cs, moduleCase{"bitlinear", lin.in, lin.out, lineParams([]*bitLinear{lin}),
+				func(y, x []float32) { lin.forward(th, &la, y, x, rows) },
+				func(dy, dx []float32) { lin.backward(th, &la, dy, dx, rows) }})
+		} else {
+			mb := b.mamba
+			ma := mb.newActs(rows)
+			ps := append(lineParams(mb.linears()), mb.convW, mb.convB, mb.dtBias, mb.aLog, mb.d, mb.norm.gain)
+			cs = append(cs, moduleCase{fmt.Sprintf("mamba%d", l), D, D, ps,
+				func(y, x []float32) { mb.forward(th, &ma, y, x, batch, seqLen) },
+				func(dy, dx []float32) { mb.backward(th, &ma, dy, dx, batch, seqLen) }})
+		}
+		if f := b.ffn; f != nil && l == 0 {
+			fa := f.newActs(rows)
+			cs = append(cs, moduleCase{"swiglu", D, D, lineParams(f.linears()),
+				func(y, x []float32) { f.forward(th, &fa, y, x, rows) },
+				func(dy, dx []float32) { f.backward(th, &fa, dy, dx, rows) }})
+		}
+	}
+	return cs
+}
+
+func lineParams(ls []*bitLinear) []*Param {
+	var ps []*Param
+	for _, l := range ls {
+		ps = append(ps, l.w)
+		if l.subln != nil {
+			ps = append(ps, l.subln.gain)
+		}
+	}
+	return ps
+}
+
+func TestModuleGradients(t *testing.T) {
+	const batch, seqLen = 2, 7
+	rows := batch * seqLen
+	for _, subln := range []bool{false, true} {
+		m, err := New(hybridConfig(), quantConfig(subln, 8), 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.refresh()
+		for _, c := range moduleCases(t, m, batch, seqLen) {
+			t.Run(fmt.Sprintf("%s/subln=%v", c.name, subln), func(t *testing.T) {
+				x := randVec(1, "test/x/"+c.name, rows*c.in, 1)
+				R := randVec(2, "test/R/"+c.name, rows*c.out, 1)
+				y := make([]float32, rows*c.out)
+				loss := func() float64 {
+					c.forward(y, x)
+					var s float64
+					for i, v := range y {
+						s += float64(v) * float64(R[i])
+					}
+					return s
+				}
+				for _, p := range c.params {
+					clear(p.Grad)
+				}
+				dx := make([]float32, len(x))
+				loss()
+				c.back(R, dx)
+				ts := append([]fdTensor{{"input", x, dx}}, paramTensors(c.params)...)
+				checkGrads(t, loss, ts, 3, 64, 1e-2, 1e-3)
+			})
+		}
+	}
+}

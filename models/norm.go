@@ -1,0 +1,82 @@
+package models
+
+import (
+	"math"
+
+	"github.com/nanomamba-edge/harness/kernels"
+)
+
+// parRows runs fn(r) for every r in [0,n) split over threads.
+func parRows(threads, n int, fn func(r int)) {
+	kernels.Parallel(threads, n, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			fn(r)
+		}
+	})
+}
+
+// rmsNorm is y = x / sqrt(mean(x²) + eps) ⊙ gain over the last dim.
+type rmsNorm struct {
+	dim  int
+	eps  float64
+	gain *Param
+}
+
+// normActs holds what the backward pass of an rmsNorm needs.
+type normActs struct {
+	in   []float32 // reference to the caller's input
+	out  []float32
+	rstd []float32
+}
+
+func newNormActs(rows, dim int) normActs {
+	return normActs{out: make([]float32, rows*dim), rstd: make([]float32, rows)}
+}
+
+func (n *rmsNorm) forward(threads int, a *normActs, in []float32, rows int) {
+	a.in = in
+	d, g := n.dim, n.gain.Data
+	parRows(threads, rows, func(r int) {
+		x := in[r*d : r*d+d]
+		var ss float64
+		for _, v := range x {
+			ss += float64(float64(v) * float64(v))
+		}
+		rs := float32(1 / math.Sqrt(ss/float64(d)+n.eps))
+		a.rstd[r] = rs
+		o := a.out[r*d : r*d+d]
+		for i, v := range x {
+			o[i] = (v * rs) * g[i]
+		}
+	})
+}
+
+// backward accumulates into din and into the gain gradient.
+func (n *rmsNorm) backward(threads int, a *normActs, dout, din []float32, rows int) {
+	d, g := n.dim, n.gain.Data
+	parRows(threads, rows, func(r int) {
+		x := a.in[r*d : r*d+d]
+		do := dout[r*d : r*d+d]
+		dx := din[r*d : r*d+d]
+		rs := float64(a.rstd[r])
+		var dot float64
+		for i, v := range x {
+			dot += float64(float64(do[i]*g[i]) * float64(v))
+		}
+		c := rs * rs * rs * dot / float64(d)
+		for i, v := range x {
+			gd := float64(do[i] * g[i])
+			dx[i] += float32(float64(rs*gd) - float64(float64(v)*c))
+		}
+	})
+	gg := n.gain.Grad
+	kernels.Parallel(threads, d, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			var s float64
+			for r := 0; r < rows; r++ {
+				s += float64(float64(dout[r*d+j]) * float64(a.in[r*d+j]*a.rstd[r]))
+			}
+			gg[j] += float32(s)
+		}
+	})
+}

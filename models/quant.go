@@ -1,0 +1,277 @@
+package models
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/nanomamba-edge/harness/configs"
+)
+
+// WeightQuant selects a per-tensor weight quantizer.
+type WeightQuant int
+
+// The weight quantizers of the continual QAT schedule.
+const (
+	Float   WeightQuant = iota // identity
+	Int4                       // RoundClip(W·s, −7, 7)/s, s = 7/(alpha4·m)
+	Int2                       // RoundClip(W·s, −2, 1)/s, s = 2/(alpha2·m)
+	Ternary                    // RoundClip(W/m, −1, 1)·m
+)
+
+var weightQuantNames = [...]string{"float", "int4", "int2", "ternary"}
+
+// String returns the config spelling ("float", "int4", "int2", "ternary").
+func (q WeightQuant) String() string {
+	if q < 0 || int(q) >= len(weightQuantNames) {
+		return fmt.Sprintf("WeightQuant(%d)", int(q))
+	}
+	return weightQuantNames[q]
+}
+
+// ParseWeightQuant parses "float", "int4", "int2" or "ternary".
+func ParseWeightQuant(s string) (WeightQuant, error) {
+	for i, n := range weightQuantNames {
+		if strings.EqualFold(strings.TrimSpace(s), n) {
+			return WeightQuant(i), nil
+		}
+	}
+	return Float, fmt.Errorf("unknown weight quantizer %q (valid: float, int4, int2, ternary)", s)
+}
+
+// QuantState is the current point of the continual QAT schedule: the
+// effective weight is Q_From(W) + Lambda·(Q_To(W) − Q_From(W)).
+type QuantState struct {
+	From, To WeightQuant
+	Lambda   float32
+}
+
+// actLambda returns the blend weight of activation quantization.
+func (s QuantState) actLambda() float32 {
+	switch {
+	case s.From == Float && s.To == Float:
+		return 0
+	case s.From == Float:
+		return s.Lambda
+	default:
+		return 1
+	}
+}
+
+// minScale is the lower clamp of the weight statistic and of max|x|.
+const minScale = 1e-5
+
+// scaleKind is the parsed quant.scale.
+type scaleKind int
+
+const (
+	absMean scaleKind = iota
+	absMedian
+)
+
+func parseScale(s string) (scaleKind, error) {
+	switch s {
+	case "absmean":
+		return absMean, nil
+	case "absmedian":
+		return absMedian, nil
+	}
+	return absMean, fmt.Errorf("quant.scale: %q is not a weight statistic (valid: absmean, absmedian)", s)
+}
+
+// quantSpec is a validated QuantConfig.
+type quantSpec struct {
+	subln          bool
+	scale          scaleKind
+	actBits        int
+	alpha4, alpha2 float64
+}
+
+func newQuantSpec(qc configs.QuantConfig) (quantSpec, error) {
+	sc, err := parseScale(qc.Scale)
+	if err != nil {
+		return quantSpec{}, err
+	}
+	if qc.ActBits != 0 && (qc.ActBits < 2 || qc.ActBits > 16) {
+		return quantSpec{}, fmt.Errorf("quant.act_bits: %d is not a valid width (valid: 0 for none, or 2..16)", qc.ActBits)
+	}
+	if !(qc.Alpha4 > 0) || math.IsInf(qc.Alpha4, 0) {
+		return quantSpec{}, fmt.Errorf("quant.alpha4: %v must be a positive number", qc.Alpha4)
+	}
+	if !(qc.Alpha2 > 0) || math.IsInf(qc.Alpha2, 0) {
+		return quantSpec{}, fmt.Errorf("quant.alpha2: %v must be a positive number", qc.Alpha2)
+	}
+	return quantSpec{subln: qc.SubLN, scale: sc, actBits: qc.ActBits, alpha4: qc.Alpha4, alpha2: qc.Alpha2}, nil
+}
+
+// AbsMean returns mean|w| (summed in float64 in index order), clamped to ≥ 1e-5.
+func AbsMean(w []float32) float32 {
+	var s float64
+	for _, v := range w {
+		s += math.Abs(float64(v))
+	}
+	m := float32(s / float64(max(len(w), 1)))
+	return max(m, minScale)
+}
+
+// AbsMedian returns the lower median of |w| (for an even count the smaller
+// of the two middle values, as torch.median does), clamped to ≥ 1e-5.
+func AbsMedian(w []float32) float32 {
+	if len(w) == 0 {
+		return minScale
+	}
+	a := make([]float32, len(w))
+	for i, v := range w {
+		a[i] = float32(math.Abs(float64(v)))
+	}
+	return max(selectKth(a, (len(a)-1)/2), minScale)
+}
+
+// selectKth returns the k-th smallest element of a (0-based), reordering a.
+// The value is unique, so the result does not depend on the pivot choice.
+func selectKth(a []float32, k int) float32 {
+	lo, hi := 0, len(a)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		// median of three as pivot
+		if a[mid] < a[lo] {
+			a[mid], a[lo] = a[lo], a[mid]
+		}
+		if a[hi] < a[lo] {
+			a[hi], a[lo] = a[lo], a[hi]
+		}
+		if a[hi] < a[mid] {
+			a[hi], a[mid] = a[mid], a[hi]
+		}
+		p := a[mid]
+		i, j := lo, hi
+		for i <= j {
+			for a[i] < p {
+				i++
+			}
+			for a[j] > p {
+				j--
+			}
+			if i <= j {
+				a[i], a[j] = a[j], a[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return a[k]
+		}
+	}
+	return a[k]
+}
+
+func (q quantSpec) statistic(w []float32) float32 {
+	if q.scale == absMedian {
+		return AbsMedian(w)
+	}
+	return AbsMean(w)
+}
+
+// roundClip rounds half away from zero and clamps to [lo, hi].
+func roundClip(x float32, lo, hi float32) float32 {
+	r := float32(math.Round(float64(x)))
+	return min(max(r, lo), hi)
+}
+
+// quantizeWeights writes Q(w) into dst with the statistic m.
+func (q quantSpec) quantizeWeights(dst, w []float32, kind WeightQuant, m float32) {
+	switch kind {
+	case Ternary:
+		for i, v := range w {
+			dst[i] = roundClip(v/m, -1, 1) * m
+		}
+	case Int4:
+		s := float32(7 / (q.alpha4 * float64(m)))
+		for i, v := range w {
+			dst[i] = roundClip(v*s, -7, 7) / s
+		}
+	case Int2:
+		s := float32(2 / (q.alpha2 * float64(m)))
+		for i, v := range w {
+			dst[i] = roundClip(v*s, -2, 1) / s
+		}
+	default:
+		copy(dst, w)
+	}
+}
+
+// QuantizeWeights writes the per-tensor quantization Q(w) of the given kind
+// into dst (len(dst) ≥ len(w)), using the statistic and grid widths of qc.
+func QuantizeWeights(dst, w []float32, kind WeightQuant, qc configs.QuantConfig) error {
+	q, err := newQuantSpec(qc)
+	if err != nil {
+		return err
+	}
+	if len(dst) < len(w) {
+		return fmt.Errorf("QuantizeWeights: dst has %d elements, need %d", len(dst), len(w))
+	}
+	if kind < Float || kind > Ternary {
+		return fmt.Errorf("QuantizeWeights: unknown quantizer %v", kind)
+	}
+	q.quantizeWeights(dst, w, kind, q.statistic(w))
+	return nil
+}
+
+// effectiveWeights writes W_eff = Q_from(W) + λ(Q_to(W) − Q_from(W)) into
+// dst; scratch must hold len(w) values. It returns false (and leaves dst
+// untouched) when W_eff = W, so the caller can use W itself.
+func (q quantSpec) effectiveWeights(dst, scratch, w []float32, s QuantState) bool {
+	from, to, lam := s.From, s.To, s.Lambda
+	switch {
+	case lam == 0 || from == to:
+		to = from
+	case lam == 1:
+		from = to
+	}
+	if from == Float && to == Float {
+		return false
+	}
+	m := float32(0)
+	if from != Float || to != Float {
+		m = q.statistic(w)
+	}
+	q.quantizeWeights(dst, w, from, m)
+	if from == to {
+		return true
+	}
+	q.quantizeWeights(scratch, w, to, m)
+	for i, a := range dst {
+		dst[i] = a + float32(lam*(scratch[i]-a))
+	}
+	return true
+}
+
+// quantizeActs applies the blended per-row absmax activation quantization
+// act = x + λ(Q(x) − x) to rows×dim values of x, writing dst. λ = 1 writes
+// Q(x) exactly.
+func quantizeActs(threads int, dst, x []float32, rows, dim, bits int, lam float32) {
+	qmax := float32(int(1)<<(bits-1) - 1)
+	qmin := -float32(int(1) << (bits - 1))
+	parRows(threads, rows, func(r int) {
+		xr := x[r*dim : r*dim+dim]
+		dr := dst[r*dim : r*dim+dim]
+		var amax float32
+		for _, v := range xr {
+			amax = max(amax, float32(math.Abs(float64(v))))
+		}
+		s := qmax / max(amax, minScale)
+		for i, v := range xr {
+			qv := roundClip(v*s, qmin, qmax) / s
+			if lam == 1 {
+				dr[i] = qv
+			} else {
+				dr[i] = v + float32(lam*(qv-v))
+			}
+		}
+	})
+}

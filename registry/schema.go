@@ -1,0 +1,157 @@
+package registry
+
+// migrations holds the schema, one step per entry. Entry i moves the file
+// from user_version i to i+1; each runs in its own transaction together with
+// the user_version bump. Never edit a released entry: append a new one.
+var migrations = []string{
+	// 1: initial schema.
+	`
+CREATE TABLE configs (
+	hash    TEXT PRIMARY KEY NOT NULL CHECK (length(hash) > 0),
+	json    TEXT NOT NULL,
+	created TEXT NOT NULL
+);
+
+CREATE TABLE runs (
+	id           INTEGER PRIMARY KEY,
+	hash         TEXT NOT NULL CHECK (length(hash) > 0),
+	attempt      INTEGER NOT NULL CHECK (attempt >= 1),
+	kind         TEXT NOT NULL CHECK (kind IN ('train', 'eval', 'hpo-trial', 'ablation-arm', 'bench')),
+	status       TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed', 'pruned')),
+	name         TEXT NOT NULL DEFAULT '',
+	parent_hash  TEXT NOT NULL DEFAULT '',
+	created      TEXT NOT NULL,
+	started      TEXT,
+	finished     TEXT,
+	heartbeat    TEXT,
+	code_version TEXT NOT NULL DEFAULT 'unknown',
+	code_dirty   INTEGER NOT NULL DEFAULT 0 CHECK (code_dirty IN (0, 1)),
+	go_version   TEXT NOT NULL DEFAULT '',
+	os           TEXT NOT NULL DEFAULT '',
+	cpu          TEXT NOT NULL DEFAULT '',
+	threads      INTEGER NOT NULL DEFAULT 0,
+	kernel_set   TEXT NOT NULL DEFAULT '',
+	error        TEXT NOT NULL DEFAULT '',
+	summary_json TEXT NOT NULL DEFAULT '',
+	UNIQUE (hash, attempt)
+);
+CREATE INDEX runs_status_heartbeat ON runs (status, heartbeat);
+CREATE INDEX runs_kind ON runs (kind, id);
+CREATE INDEX runs_parent_hash ON runs (parent_hash) WHERE parent_hash <> '';
+
+CREATE TABLE metrics (
+	run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	name   TEXT NOT NULL,
+	step   INTEGER NOT NULL,
+	value  REAL,
+	PRIMARY KEY (run_id, name, step)
+) WITHOUT ROWID;
+
+CREATE TABLE task_results (
+	run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	task   TEXT NOT NULL,
+	metric TEXT NOT NULL,
+	value  REAL,
+	stderr REAL,
+	n      INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (run_id, task, metric)
+) WITHOUT ROWID;
+
+CREATE TABLE artifacts (
+	id      INTEGER PRIMARY KEY,
+	run_id  INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	kind    TEXT NOT NULL,
+	path    TEXT NOT NULL,
+	sha256  TEXT NOT NULL CHECK (length(sha256) = 64),
+	bytes   INTEGER NOT NULL CHECK (bytes >= 0),
+	created TEXT NOT NULL,
+	UNIQUE (run_id, path)
+);
+CREATE INDEX artifacts_sha256 ON artifacts (sha256);
+
+CREATE TABLE ablations (
+	id          INTEGER PRIMARY KEY,
+	name        TEXT NOT NULL CHECK (length(name) > 0),
+	matrix_json TEXT NOT NULL,
+	created     TEXT NOT NULL,
+	UNIQUE (name, matrix_json)
+);
+
+CREATE TABLE ablation_members (
+	ablation_id INTEGER NOT NULL REFERENCES ablations (id) ON DELETE CASCADE,
+	run_hash    TEXT NOT NULL,
+	arm         TEXT NOT NULL,
+	seed        INTEGER NOT NULL,
+	UNIQUE (ablation_id, run_hash)
+);
+CREATE INDEX ablation_members_run_hash ON ablation_members (run_hash);
+
+CREATE TABLE studies (
+	study_id   INTEGER PRIMARY KEY,
+	study_name TEXT NOT NULL UNIQUE,
+	direction  TEXT NOT NULL DEFAULT 'minimize' CHECK (direction IN ('minimize', 'maximize')),
+	created    TEXT NOT NULL
+);
+
+CREATE TABLE study_user_attributes (
+	study_id INTEGER NOT NULL REFERENCES studies (study_id) ON DELETE CASCADE,
+	key      TEXT NOT NULL,
+	value    TEXT NOT NULL,
+	PRIMARY KEY (study_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE study_system_attributes (
+	study_id INTEGER NOT NULL REFERENCES studies (study_id) ON DELETE CASCADE,
+	key      TEXT NOT NULL,
+	value    TEXT NOT NULL,
+	PRIMARY KEY (study_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE trials (
+	trial_id          INTEGER PRIMARY KEY,
+	number            INTEGER NOT NULL CHECK (number >= 0),
+	study_id          INTEGER NOT NULL REFERENCES studies (study_id) ON DELETE CASCADE,
+	state             TEXT NOT NULL CHECK (state IN ('running', 'complete', 'pruned', 'fail', 'waiting')),
+	value             REAL,
+	datetime_start    TEXT,
+	datetime_complete TEXT,
+	run_hash          TEXT NOT NULL DEFAULT '',
+	UNIQUE (study_id, number)
+);
+CREATE INDEX trials_study_state ON trials (study_id, state);
+CREATE INDEX trials_run_hash ON trials (run_hash) WHERE run_hash <> '';
+
+CREATE TABLE trial_params (
+	trial_id          INTEGER NOT NULL REFERENCES trials (trial_id) ON DELETE CASCADE,
+	param_name        TEXT NOT NULL,
+	param_value       REAL,
+	distribution_json TEXT NOT NULL,
+	PRIMARY KEY (trial_id, param_name)
+) WITHOUT ROWID;
+
+CREATE TABLE trial_values (
+	trial_id INTEGER NOT NULL REFERENCES trials (trial_id) ON DELETE CASCADE,
+	step     INTEGER NOT NULL,
+	value    REAL,
+	PRIMARY KEY (trial_id, step)
+) WITHOUT ROWID;
+
+CREATE TABLE trial_user_attributes (
+	trial_id INTEGER NOT NULL REFERENCES trials (trial_id) ON DELETE CASCADE,
+	key      TEXT NOT NULL,
+	value    TEXT NOT NULL,
+	PRIMARY KEY (trial_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE trial_system_attributes (
+	trial_id INTEGER NOT NULL REFERENCES trials (trial_id) ON DELETE CASCADE,
+	key      TEXT NOT NULL,
+	value    TEXT NOT NULL,
+	PRIMARY KEY (trial_id, key)
+) WITHOUT ROWID;
+`,
+}
+
+// SchemaVersion returns the schema version this harness writes and
+// understands: the highest user_version Open migrates a file to.
+func SchemaVersion() int { return len(migrations) }

@@ -1,0 +1,361 @@
+package tasks
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Options selects what Evaluate runs and how.
+type Options struct {
+	// Tasks are task or group names.
+	Tasks []string
+	// NumFewshot overrides every task's num_fewshot; -1 keeps the defaults.
+	NumFewshot int
+	// Limit caps the documents per task (the first Limit of the eval split); 0 = all.
+	Limit int
+	// Threads is how many goroutines call the model at once (minimum 1).
+	Threads int
+	// Progress, when set, receives one line per tenth of each task's requests.
+	Progress io.Writer
+	// BatchSize is the number of requests per LM.Score call (default 32);
+	// requests that share a context are never split across calls.
+	BatchSize int
+	// BootstrapIters is the number of bootstrap resamples for perplexity
+	// standard errors: 0 means DefaultBootstrapIters, negative skips them.
+	BootstrapIters int
+	// Model and ModelArgs are recorded in the results' "config" section.
+	Model, ModelArgs string
+}
+
+func (o Options) withDefaults() Options {
+	if o.Threads < 1 {
+		o.Threads = 1
+	}
+	if o.BatchSize < 1 {
+		o.BatchSize = 32
+	}
+	if o.BootstrapIters == 0 {
+		o.BootstrapIters = DefaultBootstrapIters
+	}
+	return o
+}
+
+// metricValue is one aggregated metric of a task.
+type metricValue struct {
+	metric, filter string
+	val, se        float64
+	seOK           bool
+	higher         bool
+}
+
+func (m metricValue) key() string { return m.metric + "," + m.filter }
+
+// taskResult is what one task produced.
+type taskResult struct {
+	cfg                 *TaskConfig
+	nShot               int
+	original, effective int
+	metrics             []metricValue
+}
+
+// Evaluate runs the named tasks against lm. root is the project root under
+// which every task's dataset_path lies.
+func Evaluate(root string, lm LM, opt Options) (*Results, error) {
+	if lm == nil {
+		return nil, fmt.Errorf("evaluate: no model given")
+	}
+	if lm.MaxLength() < 1 {
+		return nil, fmt.Errorf("evaluate: model max length %d, want at least 1", lm.MaxLength())
+	}
+	if len(opt.Tasks) == 0 {
+		return nil, fmt.Errorf("evaluate: no tasks given")
+	}
+	if opt.NumFewshot < -1 {
+		return nil, fmt.Errorf("evaluate: num_fewshot %d, want -1 (task default) or >= 0", opt.NumFewshot)
+	}
+	if opt.Limit < 0 {
+		return nil, fmt.Errorf("evaluate: limit %d, want >= 0 (0 = all documents)", opt.Limit)
+	}
+	opt = opt.withDefaults()
+	cat, err := LoadCatalog()
+	if err != nil {
+		return nil, fmt.Errorf("load task definitions: %w", err)
+	}
+	return evaluateCatalog(cat, root, lm, opt)
+}
+
+func evaluateCatalog(cat *Catalog, root string, lm LM, opt Options) (*Results, error) {
+	names, groups, err := cat.expand(opt.Tasks)
+	if err != nil {
+		return nil, err
+	}
+	res := map[string]*taskResult{}
+	for _, n := range names {
+		tr, err := runTask(root, lm, cat.Tasks[n], opt)
+		if err != nil {
+			return nil, fmt.Errorf("task %s: %w", n, err)
+		}
+		res[n] = tr
+	}
+	r := buildResults(cat, names, groups, res, opt)
+	r.Config.MaxLength = lm.MaxLength()
+	return r, nil
+}
+
+func progressFunc(w io.Writer, task string) func(done, total int) {
+	if w == nil {
+		return nil
+	}
+	last := -1
+	return func(done, total int) {
+		tenth := done * 10 / max(1, total)
+		if tenth != last {
+			last = tenth
+			fmt.Fprintf(w, "%s: %d/%d requests\n", task, done, total)
+		}
+	}
+}
+
+// prepared holds one task's rendered documents and their contexts.
+type prepared struct {
+	docs     []*rendered
+	raw      []map[string]any
+	contexts []string
+}
+
+func prepare(root string, c *TaskConfig, opt Options) (*prepared, int, int, error) {
+	spec, err := compileDoc(c)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	all, err := loadSplit(root, c, c.evalSplit())
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	original := len(all)
+	docs := all
+	if opt.Limit > 0 && opt.Limit < len(docs) {
+		docs = docs[:opt.Limit]
+	}
+	p := &prepared{raw: docs}
+	renderAll := func(ds []map[string]any, split string) ([]*rendered, error) {
+		out := make([]*rendered, len(ds))
+		for i, d := range ds {
+			r, err := spec.render(d)
+			if err != nil {
+				return nil, fmt.Errorf("split %s document %d: %w", split, i, err)
+			}
+			out[i] = r
+		}
+		return out, nil
+	}
+	if p.docs, err = renderAll(docs, c.evalSplit()); err != nil {
+		return nil, 0, 0, err
+	}
+	nShot := c.NumFewshot
+	if opt.NumFewshot >= 0 {
+		nShot = opt.NumFewshot
+	}
+	var smp *sampler
+	if nShot > 0 {
+		poolSplit := c.fewshotPool()
+		same := poolSplit == c.evalSplit()
+		var pool []*rendered
+		if same {
+			pool, err = renderAll(all, poolSplit)
+		} else {
+			var raw []map[string]any
+			if raw, err = loadSplit(root, c, poolSplit); err == nil {
+				pool, err = renderAll(raw, poolSplit)
+			}
+		}
+		if err != nil {
+			return nil, 0, 0, fmt.Errorf("few-shot pool: %w", err)
+		}
+		smp = newSampler(c.Task, pool, same, c.FewshotConfig.Sampler == "first_n")
+	}
+	p.contexts = make([]string, len(p.docs))
+	for i, d := range p.docs {
+		var shots []*rendered
+		if smp != nil {
+			if shots, err = smp.examples(nShot, i); err != nil {
+				return nil, 0, 0, err
+			}
+		}
+		p.contexts[i] = buildContext(c, d, shots)
+	}
+	return p, nShot, original, nil
+}
+
+func runTask(root string, lm LM, c *TaskConfig, opt Options) (*taskResult, error) {
+	p, nShot, original, err := prepare(root, c, opt)
+	if err != nil {
+		return nil, err
+	}
+	tr := &taskResult{cfg: c, nShot: nShot, original: original, effective: len(p.docs)}
+	sched := &scheduler{lm: lm, batchSize: opt.BatchSize, threads: opt.Threads,
+		progress: progressFunc(opt.Progress, c.Task)}
+	var items map[string][]item
+	switch c.OutputType {
+	case GenerateUntil:
+		items, err = runGenerate(lm, c, p, sched)
+	default:
+		items, err = runScored(lm, c, p, sched)
+	}
+	if err != nil {
+		return nil, err
+	}
+	filters := []string{"none"}
+	if c.OutputType == GenerateUntil && len(c.FilterList) > 0 {
+		filters = filters[:0]
+		for _, f := range c.FilterList {
+			filters = append(filters, f.Name)
+		}
+	}
+	for _, f := range filters {
+		for _, m := range c.MetricList {
+			spec := metricSpecs[c.OutputType][m.Metric]
+			agg := spec.agg
+			if m.Aggregation != "" {
+				agg = m.Aggregation
+			}
+			higher := spec.higher
+			if m.HigherIsBetter != nil {
+				higher = *m.HigherIsBetter
+			}
+			val, se, ok := aggregate(agg, items[m.Metric+","+f], c.Task, m.Metric, opt.BootstrapIters, opt.Threads)
+			tr.metrics = append(tr.metrics, metricValue{metric: m.Metric, filter: f, val: val, se: se, seOK: ok, higher: higher})
+		}
+	}
+	return tr, nil
+}
+
+// runScored builds and scores the log-likelihood requests of a task and
+// returns the per-document metric items keyed "metric,none".
+func runScored(lm LM, c *TaskConfig, p *prepared, sched *scheduler) (map[string][]item, error) {
+	tok := lm.Tokenizer()
+	maxLen := lm.MaxLength()
+	delim := c.targetDelimiter()
+	groups := make([][]ScoreRequest, 0, len(p.docs))
+	owner := make([]int, 0, len(p.docs)) // document of each group
+	weights := make([][2]float64, len(p.docs))
+	for i, d := range p.docs {
+		ctx := p.contexts[i]
+		switch c.OutputType {
+		case MultipleChoice:
+			g := make([]ScoreRequest, len(d.choices))
+			for k, ch := range d.choices {
+				var ce, te []int32
+				if d.multi {
+					ce, te = EncodePair(tok, ctx+ch, delim+d.target)
+				} else {
+					ce, te = EncodePair(tok, ctx, delim+ch)
+				}
+				g[k] = NewScoreRequest(ce, te, maxLen)
+			}
+			groups, owner = append(groups, g), append(owner, i)
+		case Loglikelihood:
+			ce, te := EncodePair(tok, ctx, d.goldText)
+			groups, owner = append(groups, []ScoreRequest{NewScoreRequest(ce, te, maxLen)}), append(owner, i)
+		case LoglikelihoodRolling:
+			text := d.goldText
+			weights[i] = [2]float64{float64(CountWords(text)), float64(len(text))}
+			for _, w := range RollingWindows(tok.Encode(text), prefixToken(tok), maxLen) {
+				groups, owner = append(groups, []ScoreRequest{NewScoreRequest(w.Ctx, w.Cont, maxLen)}), append(owner, i)
+			}
+		}
+	}
+	res, err := sched.run(groups)
+	if err != nil {
+		return nil, err
+	}
+	items := map[string][]item{}
+	switch c.OutputType {
+	case MultipleChoice:
+		for gi, g := range res {
+			d := p.docs[owner[gi]]
+			lls := make([]float64, len(g))
+			greedy := make([]bool, len(g))
+			for k, r := range g {
+				lls[k], greedy[k] = r.LogLik, r.Greedy
+			}
+			names := d.choices
+			for _, m := range c.MetricList {
+				items[m.Metric+",none"] = append(items[m.Metric+",none"], item{v: mcItem(m.Metric, lls, greedy, names, d.gold)})
+			}
+		}
+	case Loglikelihood:
+		for _, g := range res {
+			acc := 0.0
+			if g[0].Greedy {
+				acc = 1
+			}
+			items["perplexity,none"] = append(items["perplexity,none"], item{v: g[0].LogLik})
+			items["acc,none"] = append(items["acc,none"], item{v: acc})
+		}
+	case LoglikelihoodRolling:
+		ll := make([]float64, len(p.docs))
+		for gi, g := range res {
+			ll[owner[gi]] += g[0].LogLik
+		}
+		for i := range p.docs {
+			items["word_perplexity,none"] = append(items["word_perplexity,none"], item{v: ll[i], w: weights[i][0]})
+			items["byte_perplexity,none"] = append(items["byte_perplexity,none"], item{v: ll[i], w: weights[i][1]})
+			items["bits_per_byte,none"] = append(items["bits_per_byte,none"], item{v: ll[i], w: weights[i][1]})
+		}
+	}
+	return items, nil
+}
+
+// runGenerate runs greedy generation and scores exact_match per filter.
+func runGenerate(lm LM, c *TaskConfig, p *prepared, sched *scheduler) (map[string][]item, error) {
+	tok := lm.Tokenizer()
+	until := c.GenerationKwargs.Until
+	if len(until) == 0 {
+		until = []string{c.fewshotDelimiter()}
+	}
+	maxGen := c.GenerationKwargs.MaxGenToks
+	if maxGen <= 0 {
+		maxGen = 256
+	}
+	reqs := make([]genRequest, len(p.docs))
+	for i := range p.docs {
+		enc := tok.Encode(p.contexts[i])
+		keep := max(1, lm.MaxLength()-maxGen)
+		if len(enc) > keep {
+			enc = enc[len(enc)-keep:]
+		}
+		reqs[i] = genRequest{ctx: enc, max: maxGen, until: until}
+	}
+	outs, err := sched.generate(reqs)
+	if err != nil {
+		return nil, err
+	}
+	filters := c.FilterList
+	if len(filters) == 0 {
+		filters = []FilterConfig{{Name: "none"}}
+	}
+	items := map[string][]item{}
+	for i, out := range outs {
+		for _, u := range until {
+			if k := strings.Index(out, u); k >= 0 && u != "" {
+				out = out[:k]
+			}
+		}
+		for _, f := range filters {
+			pred, err := applyFilters(f, out)
+			if err != nil {
+				return nil, err
+			}
+			for _, m := range c.MetricList {
+				v, err := exactMatch(pred, p.docs[i].goldText, m.Kwargs)
+				if err != nil {
+					return nil, err
+				}
+				items[m.Metric+","+f.Name] = append(items[m.Metric+","+f.Name], item{v: v})
+			}
+		}
+	}
+	return items, nil
+}
