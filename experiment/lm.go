@@ -57,31 +57,58 @@ func (l *ModelLM) Tokenizer() tasks.Tokenizer { return l.tok }
 // MaxLength implements tasks.LM.
 func (l *ModelLM) MaxLength() int { return l.maxLen }
 
-// Score implements tasks.LM.
+// Score implements tasks.LM. Requests of equal input length run as one
+// batched forward pass (up to scoreBatch at a time); the values do not
+// depend on the batching because every sequence's computation is
+// independent and fixed in order.
 func (l *ModelLM) Score(reqs []tasks.ScoreRequest) ([]tasks.ScoreResult, error) {
 	m := <-l.replicas
 	defer func() { l.replicas <- m }()
 	out := make([]tasks.ScoreResult, len(reqs))
 	vocab := m.Config().Vocab
+	byLen := map[int][]int{}
+	var lens []int
 	for i, r := range reqs {
 		if len(r.Input) == 0 {
 			return nil, fmt.Errorf("score request %d: empty input", i)
 		}
-		logits, err := m.Logits(r.Input, 1, len(r.Input))
-		if err != nil {
-			return nil, err
+		if len(r.Input) > l.maxLen {
+			return nil, fmt.Errorf("score request %d: %d tokens exceed the model context %d", i, len(r.Input), l.maxLen)
 		}
-		res := tasks.ScoreResult{Greedy: true}
-		for j, t := range r.Targets {
-			pos := r.Start + j
-			if pos < 0 || pos >= len(r.Input) {
-				return nil, fmt.Errorf("score request %d: target %d at position %d outside input of %d tokens", i, j, pos, len(r.Input))
+		if byLen[len(r.Input)] == nil {
+			lens = append(lens, len(r.Input))
+		}
+		byLen[len(r.Input)] = append(byLen[len(r.Input)], i)
+	}
+	const scoreBatch = 16
+	for _, n := range lens {
+		idx := byLen[n]
+		for lo := 0; lo < len(idx); lo += scoreBatch {
+			group := idx[lo:min(lo+scoreBatch, len(idx))]
+			toks := make([]int32, 0, len(group)*n)
+			for _, i := range group {
+				toks = append(toks, reqs[i].Input...)
 			}
-			ll, greedy := logSoftmaxAt(logits[pos*vocab:(pos+1)*vocab], int(t))
-			res.LogLik += ll
-			res.Greedy = res.Greedy && greedy
+			logits, err := m.Logits(toks, len(group), n)
+			if err != nil {
+				return nil, err
+			}
+			for b, i := range group {
+				r := reqs[i]
+				res := tasks.ScoreResult{Greedy: true}
+				for j, t := range r.Targets {
+					pos := r.Start + j
+					if pos < 0 || pos >= n {
+						return nil, fmt.Errorf("score request %d: target %d at position %d outside input of %d tokens", i, j, pos, n)
+					}
+					row := logits[(b*n+pos)*vocab : (b*n+pos+1)*vocab]
+					ll, greedy := logSoftmaxAt(row, int(t))
+					res.LogLik += ll
+					res.Greedy = res.Greedy && greedy
+				}
+				out[i] = res
+			}
 		}
-		out[i] = res
 	}
 	return out, nil
 }

@@ -116,6 +116,54 @@ func (m *attention) attendRow(q, k, v []float32, stride, t int, probs, out []flo
 	}
 }
 
+// headScratch is one worker's contiguous copies of a head's tensors.
+type headScratch struct{ q, k, v, o, do, dq, dk, dv, dp []float32 }
+
+func newHeadScratch(seqLen, hd int) *headScratch {
+	f := func(n int) []float32 { return make([]float32, n) }
+	n := seqLen * hd
+	return &headScratch{q: f(n), k: f(n), v: f(n), o: f(n), do: f(n), dq: f(n), dk: f(n), dv: f(n), dp: f(seqLen * seqLen)}
+}
+
+// gather copies head column block [off, off+hd) of seqLen rows with the
+// given stride into dst (seqLen×hd); scatter does the reverse.
+func gather(dst, src []float32, seqLen, stride, off, hd int) {
+	for t := 0; t < seqLen; t++ {
+		copy(dst[t*hd:t*hd+hd], src[t*stride+off:t*stride+off+hd])
+	}
+}
+
+func scatter(dst, src []float32, seqLen, stride, off, hd int) {
+	for t := 0; t < seqLen; t++ {
+		copy(dst[t*stride+off:t*stride+off+hd], src[t*hd:t*hd+hd])
+	}
+}
+
+// softmaxRows turns the scores s (T×T) into causal probabilities in place:
+// row t keeps columns ≤ t (scaled), the rest become 0. The arithmetic per
+// row matches attendRow.
+func softmaxRows(s []float32, seqLen int, scale float32) {
+	for t := 0; t < seqLen; t++ {
+		row := s[t*seqLen : t*seqLen+seqLen]
+		mx := float32(math.Inf(-1))
+		for u := 0; u <= t; u++ {
+			row[u] *= scale
+			mx = max(mx, row[u])
+		}
+		var sum float64
+		for u := 0; u <= t; u++ {
+			e := kernels.Exp(float64(row[u] - mx))
+			sum += e
+			row[u] = float32(e)
+		}
+		inv := 1 / sum
+		for u := 0; u <= t; u++ {
+			row[u] = float32(float64(row[u]) * inv)
+		}
+		clear(row[t+1:])
+	}
+}
+
 // forward writes y (rows×dim) from the normalized input x.
 func (m *attention) forward(threads int, a *attnActs, y, x []float32, batch, seqLen int) {
 	rows := batch * seqLen
@@ -133,14 +181,22 @@ func (m *attention) forward(threads int, a *attnActs, y, x []float32, batch, seq
 		}
 	})
 	grp := m.nh / m.nkv
-	parRows(threads, batch*m.nh, func(bh int) {
-		b, h := bh/m.nh, bh%m.nh
-		kv := h / grp
-		base := b * seqLen
-		for t := 0; t < seqLen; t++ {
-			r := base + t
-			probs := a.att[(bh*seqLen+t)*seqLen:]
-			m.attendRow(a.q[r*qd+h*hd:], a.k[base*kd+kv*hd:], a.v[base*kd+kv*hd:], kd, t, probs, a.out[r*qd+h*hd:])
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	T := seqLen
+	kernels.Parallel(threads, batch*m.nh, func(lo, hi int) {
+		w := newHeadScratch(T, hd)
+		for bh := lo; bh < hi; bh++ {
+			b, h := bh/m.nh, bh%m.nh
+			kv := h / grp
+			base := b * T
+			gather(w.q, a.q[base*qd:], T, qd, h*hd, hd)
+			gather(w.k, a.k[base*kd:], T, kd, kv*hd, hd)
+			gather(w.v, a.v[base*kd:], T, kd, kv*hd, hd)
+			p := a.att[bh*T*T : (bh+1)*T*T]
+			kernels.MatMulNT(1, p, w.q, w.k, T, hd, T, false)
+			softmaxRows(p, T, scale)
+			kernels.MatMul(1, w.o, p, w.v, T, T, hd, false)
+			scatter(a.out[base*qd:], w.o, T, qd, h*hd, hd)
 		}
 	})
 	m.wo.forward(threads, &a.lo, y, a.out, rows)
@@ -152,45 +208,43 @@ func (m *attention) backward(threads int, a *attnActs, dy, dx []float32, batch, 
 	qd, kd, hd := m.nh*m.hd, m.nkv*m.hd, m.hd
 	clear(a.dout[:rows*qd])
 	m.wo.backward(threads, &a.lo, dy, a.dout, rows)
-	clear(a.dq[:rows*qd])
-	clear(a.dk[:rows*kd])
-	clear(a.dv[:rows*kd])
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	grp := m.nh / m.nkv
-	parRows(threads, batch*m.nkv, func(bk int) {
-		b, kv := bk/m.nkv, bk%m.nkv
-		base := b * seqLen
-		dp := make([]float32, seqLen)
-		for h := kv * grp; h < (kv+1)*grp; h++ {
-			bh := b*m.nh + h
-			for t := 0; t < seqLen; t++ {
-				r := base + t
-				probs := a.att[(bh*seqLen+t)*seqLen:]
-				do := a.dout[r*qd+h*hd : r*qd+h*hd+hd]
-				var s float64
-				for u := 0; u <= t; u++ {
-					ru := (base + u) * kd
-					dp[u] = dot32(do, a.v[ru+kv*hd:ru+kv*hd+hd])
-					s += float64(float64(probs[u]) * float64(dp[u]))
-					dv := a.dv[ru+kv*hd : ru+kv*hd+hd]
-					for i, g := range do {
-						dv[i] = kernels.FMA32(probs[u], g, dv[i])
+	T := seqLen
+	kernels.Parallel(threads, batch*m.nkv, func(lo, hi int) {
+		w := newHeadScratch(T, hd)
+		for bk := lo; bk < hi; bk++ {
+			b, kv := bk/m.nkv, bk%m.nkv
+			base := b * T
+			gather(w.k, a.k[base*kd:], T, kd, kv*hd, hd)
+			gather(w.v, a.v[base*kd:], T, kd, kv*hd, hd)
+			clear(w.dk)
+			clear(w.dv)
+			for h := kv * grp; h < (kv+1)*grp; h++ {
+				bh := b*m.nh + h
+				p := a.att[bh*T*T : (bh+1)*T*T]
+				gather(w.q, a.q[base*qd:], T, qd, h*hd, hd)
+				gather(w.do, a.dout[base*qd:], T, qd, h*hd, hd)
+				kernels.MatMulNT(1, w.dp, w.do, w.v, T, hd, T, false) // dP = dO·Vᵀ
+				kernels.MatMulTN(1, w.dv, p, w.do, T, T, hd, true)    // dV += Pᵀ·dO
+				for t := 0; t < T; t++ {
+					pr, dr := p[t*T:t*T+T], w.dp[t*T:t*T+T]
+					var s float64
+					for u := 0; u <= t; u++ {
+						s += float64(float64(pr[u]) * float64(dr[u]))
 					}
-				}
-				sum := float32(s)
-				dq := a.dq[r*qd+h*hd : r*qd+h*hd+hd]
-				q := a.q[r*qd+h*hd : r*qd+h*hd+hd]
-				for u := 0; u <= t; u++ {
-					ds := (probs[u] * (dp[u] - sum)) * scale
-					ru := (base + u) * kd
-					ku := a.k[ru+kv*hd : ru+kv*hd+hd]
-					dk := a.dk[ru+kv*hd : ru+kv*hd+hd]
-					for i := range dq {
-						dq[i] = kernels.FMA32(ds, ku[i], dq[i])
-						dk[i] = kernels.FMA32(ds, q[i], dk[i])
+					sum := float32(s)
+					for u := 0; u <= t; u++ {
+						dr[u] = (pr[u] * (dr[u] - sum)) * scale
 					}
+					clear(dr[t+1:])
 				}
+				kernels.MatMul(1, w.dq, w.dp, w.k, T, T, hd, false)  // dQ = dS·K
+				kernels.MatMulTN(1, w.dk, w.dp, w.q, T, T, hd, true) // dK += dSᵀ·Q
+				scatter(a.dq[base*qd:], w.dq, T, qd, h*hd, hd)
 			}
+			scatter(a.dk[base*kd:], w.dk, T, kd, kv*hd, hd)
+			scatter(a.dv[base*kd:], w.dv, T, kd, kv*hd, hd)
 		}
 	})
 	parRows(threads, rows, func(r int) {

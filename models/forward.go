@@ -144,21 +144,26 @@ func (m *Model) crossEntropy(w *workspace, targets []int32, grad bool, gscale fl
 			mx = max(mx, v)
 		}
 		var sum float64
-		for _, v := range lg {
-			sum += kernels.Exp(float64(v - mx))
+		if !grad {
+			for _, v := range lg {
+				sum += kernels.Exp(float64(v - mx))
+			}
+		} else {
+			// Keep exp(l − max) in dlogits (float32) for the gradient.
+			d := w.dlogits[r*V : r*V+V]
+			for j, v := range lg {
+				e := kernels.Exp(float64(v - mx))
+				sum += e
+				d[j] = float32(e)
+			}
+			inv := float64(gscale) / sum
+			for j := range d {
+				d[j] = float32(float64(d[j]) * inv)
+			}
+			d[t] -= gscale
 		}
 		lse := float64(mx) + kernels.Log(sum)
 		w.lossR[r] = lse - float64(lg[t])
-		if grad {
-			d := w.dlogits[r*V : r*V+V]
-			for j, v := range lg {
-				p := kernels.Exp(float64(v-mx)) / sum
-				if j == int(t) {
-					p--
-				}
-				d[j] = float32(p * float64(gscale))
-			}
-		}
 	})
 	var s float64
 	n := 0

@@ -395,7 +395,7 @@ func (db *DB) loadTrials(where string, arg any) ([]goptuna.FrozenTrial, error) {
 			byID[out[i].ID] = &out[i]
 		}
 		join := ` JOIN trials t USING (trial_id) WHERE ` + where
-		if err := eachRow(q, `SELECT trial_id, param_name, param_value, distribution_json FROM trial_params`+join, arg,
+		if err := eachRow(q, `SELECT x.trial_id, x.param_name, x.param_value, x.distribution_json FROM trial_params x`+join, arg,
 			func(sc scanner) error {
 				var id int
 				var name, js string
@@ -420,7 +420,7 @@ func (db *DB) loadTrials(where string, arg any) ([]goptuna.FrozenTrial, error) {
 			}); err != nil {
 			return err
 		}
-		if err := eachRow(q, `SELECT trial_id, step, value FROM trial_values`+join, arg, func(sc scanner) error {
+		if err := eachRow(q, `SELECT x.trial_id, x.step, x.value FROM trial_values x`+join, arg, func(sc scanner) error {
 			var id, step int
 			var v sql.NullFloat64
 			if err := sc.Scan(&id, &step, &v); err != nil {
@@ -440,7 +440,7 @@ func (db *DB) loadTrials(where string, arg any) ([]goptuna.FrozenTrial, error) {
 			{"trial_user_attributes", func(t *goptuna.FrozenTrial) map[string]string { return t.UserAttrs }},
 			{"trial_system_attributes", func(t *goptuna.FrozenTrial) map[string]string { return t.SystemAttrs }},
 		} {
-			if err := eachRow(q, `SELECT trial_id, key, value FROM `+a.table+join, arg, func(sc scanner) error {
+			if err := eachRow(q, `SELECT x.trial_id, x.key, x.value FROM `+a.table+` x`+join, arg, func(sc scanner) error {
 				var id int
 				var k, v string
 				if err := sc.Scan(&id, &k, &v); err != nil {

@@ -12,7 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-//go:embed defs
+//go:embed all:defs
 var defsFS embed.FS
 
 // Output types.

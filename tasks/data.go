@@ -127,3 +127,22 @@ func attachLabels(file string, docs []map[string]any) error {
 	}
 	return nil
 }
+
+// countDocs counts a split's documents without decoding them.
+func countDocs(root string, c *TaskConfig, split string) (int, error) {
+	file := filepath.Join(root, filepath.FromSlash(c.DatasetPath), filepath.FromSlash(split))
+	b, err := readMaybeGzip(file)
+	if err != nil {
+		return 0, fmt.Errorf("task %s: %w", c.Task, err)
+	}
+	if c.DatasetFormat == "text" {
+		return len(textDocs(string(b))), nil
+	}
+	n := 0
+	for _, ln := range bytes.Split(b, []byte("\n")) {
+		if len(bytes.TrimSpace(ln)) > 0 {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -105,7 +105,6 @@ func TestMultipleChoiceMetricsUniform(t *testing.T) {
 		t.Errorf("exact_match = %v, want 0", got)
 	}
 	// The requests: context "Q1", continuation " éé" with the space moved in.
-	lv := kernels.Log(byteVocab)
 	var seen bool
 	for _, call := range lm.calls {
 		for _, q := range call {
@@ -117,7 +116,6 @@ func TestMultipleChoiceMetricsUniform(t *testing.T) {
 	if !seen {
 		t.Error("no request scoring \" éé\" (5 bytes) after \"Q1\"")
 	}
-	_ = lv
 }
 
 func TestLoglikelihoodUnigram(t *testing.T) {
@@ -168,7 +166,7 @@ metadata: {version: 1.0}
 func TestBootstrapConstantItemsHasZeroStderr(t *testing.T) {
 	items := []item{{v: -2}, {v: -2}, {v: -2}}
 	val, se, ok := aggregate(aggPerplexity, items, "t", "perplexity", 500, 2)
-	if !ok || se != 0 || !near(val, kernels.Exp(2)) {
+	if !ok || se > 1e-12 || !near(val, kernels.Exp(2)) {
 		t.Errorf("got %v ± %v (%v), want exp(2) ± 0", val, se, ok)
 	}
 }
@@ -191,7 +189,10 @@ metadata: {version: 1.0}
 	lm := uniformLM(16)
 	r := run(t, cat, root, lm, Options{Tasks: []string{"roll"}, NumFewshot: -1})
 	lv := kernels.Log(byteVocab)
-	bytesN, words := 72.0, 13.0
+	bytesN, words := 70.0, 13.0
+	if len(doc1)+len(doc2) != 70 {
+		t.Fatalf("fixture has %d bytes", len(doc1)+len(doc2))
+	}
 	ll := -bytesN * lv
 	checks := map[string]float64{
 		"word_perplexity": kernels.Exp(-ll / words),
@@ -209,7 +210,7 @@ metadata: {version: 1.0}
 	if got := metric(t, r, "roll", "byte_perplexity"); math.Abs(got-byteVocab) > 1e-9 {
 		t.Errorf("byte perplexity of a uniform byte model = %v, want %d", got, byteVocab)
 	}
-	// 50 bytes in windows of 16 → 4 windows; 22 bytes → 2. Every byte scored once.
+	// 48 bytes in windows of 16 → 3 windows; 22 bytes → 2. Every byte scored once.
 	windows, scored := 0, 0
 	for _, c := range lm.calls {
 		for _, q := range c {
@@ -220,8 +221,8 @@ metadata: {version: 1.0}
 			}
 		}
 	}
-	if windows != 6 || scored != 72 {
-		t.Errorf("%d windows scoring %d tokens, want 6 and 72", windows, scored)
+	if windows != 5 || scored != 70 {
+		t.Errorf("%d windows scoring %d tokens, want 5 and 70", windows, scored)
 	}
 }
 
@@ -358,9 +359,9 @@ func TestFewshotPromptAssembly(t *testing.T) {
 	got = contexts(t, root, c, -1)
 	// Pinned draws of the rng stream (seed 1234, purpose "fewshot/fs").
 	wantSeeded := []string{
-		"D: Q: t4 -> x4 || Q: t1 -> x1 || Q: e0",
-		"D: Q: t0 -> x0 || Q: t3 -> x3 || Q: e1",
-		"D: Q: t2 -> x2 || Q: t4 -> x4 || Q: e2",
+		"D: Q: t4 -> x4 || Q: t0 -> x0 || Q: e0",
+		"D: Q: t2 -> x2 || Q: t0 -> x0 || Q: e1",
+		"D: Q: t2 -> x2 || Q: t3 -> x3 || Q: e2",
 	}
 	for i := range wantSeeded {
 		if got[i] != wantSeeded[i] {

@@ -229,16 +229,16 @@ func List(root string) ([]TaskInfo, error) {
 	counts := map[string]int{}
 	var tasks []TaskInfo
 	for n, c := range cat.Tasks {
-		docs, err := loadSplit(root, c, c.evalSplit())
+		nDocs, err := countDocs(root, c, c.evalSplit())
 		if err != nil {
 			return nil, err
 		}
-		counts[n] = len(docs)
+		counts[n] = nDocs
 		var ms []string
 		for _, m := range c.MetricList {
 			ms = append(ms, m.Metric)
 		}
-		tasks = append(tasks, TaskInfo{Name: n, OutputType: c.OutputType, Docs: len(docs), Metrics: ms, Group: owner[n]})
+		tasks = append(tasks, TaskInfo{Name: n, OutputType: c.OutputType, Docs: nDocs, Metrics: ms, Group: owner[n]})
 	}
 	var groups []TaskInfo
 	for g, gc := range cat.Groups {

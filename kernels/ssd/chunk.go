@@ -118,14 +118,6 @@ func dot(a, b []float64) float64 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// axpy adds alpha·x to y element by element.
-func axpy(alpha float64, x, y []float64) {
-	x = x[:len(y)]
-	for i := range y {
-		y[i] += float64(alpha * x[i])
-	}
-}
-
 // groupScores computes C_l·B_s for s ≤ l of chunk c of (batch b, group g)
 // into cb (Q×Q).
 func groupScores(d Dims, b, g, c int, Bm, Cm []float32, cb []float64, bs, cs []float64) {

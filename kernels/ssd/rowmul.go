@@ -67,46 +67,10 @@ func transpose(dst []float64, ldd int, src []float64, lds, r, c int) {
 }
 
 // matMulRows adds A·B to the rows×n block out (row stride ldo), with A the
-// rows×k block a (row stride lda) and B the k×n block b (row stride ldb). The
-// bits equal those of rowMul on each row; rows are taken two at a time so
-// every loaded element of B serves two outputs.
+// rows×k block a (row stride lda) and B the k×n block b (row stride ldb),
+// one rowMul per row.
 func matMulRows(out []float64, ldo int, a []float64, lda, rows, k int, b []float64, ldb, n int) {
-	if rows == 0 || n == 0 || k == 0 {
-		return
-	}
-	_ = b[(k-1)*ldb+n-1]
-	i := 0
-	for ; i+2 <= rows; i += 2 {
-		o0, o1 := out[i*ldo:i*ldo+n], out[(i+1)*ldo:(i+1)*ldo+n]
-		a0, a1 := a[i*lda:i*lda+k], a[(i+1)*lda:(i+1)*lda+k]
-		j := 0
-		for ; j+4 <= n; j += 4 {
-			p0, p1 := o0[j:j+4:j+4], o1[j:j+4:j+4]
-			c0, c1, c2, c3 := p0[0], p0[1], p0[2], p0[3]
-			d0, d1, d2, d3 := p1[0], p1[1], p1[2], p1[3]
-			off := j
-			for kk, x := range a0 {
-				y := a1[kk]
-				r := b[off : off+4 : off+4]
-				c0 += float64(x * r[0])
-				c1 += float64(x * r[1])
-				c2 += float64(x * r[2])
-				c3 += float64(x * r[3])
-				d0 += float64(y * r[0])
-				d1 += float64(y * r[1])
-				d2 += float64(y * r[2])
-				d3 += float64(y * r[3])
-				off += ldb
-			}
-			p0[0], p0[1], p0[2], p0[3] = c0, c1, c2, c3
-			p1[0], p1[1], p1[2], p1[3] = d0, d1, d2, d3
-		}
-		if j < n {
-			rowMul(o0[j:n], a0, b[j:], ldb)
-			rowMul(o1[j:n], a1, b[j:], ldb)
-		}
-	}
-	if i < rows {
+	for i := 0; i < rows; i++ {
 		rowMul(out[i*ldo:i*ldo+n], a[i*lda:i*lda+k], b, ldb)
 	}
 }

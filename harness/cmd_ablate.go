@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nanomamba-edge/harness/ablations"
+	"github.com/nanomamba-edge/harness/reports"
+)
+
+func init() { extraCommands = append(extraCommands, (*app).ablateCmd) }
+
+func (a *app) ablateCmd() *cobra.Command {
+	var list bool
+	var preset string
+	var seeds, jobs int
+	var sets []string
+	cmd := &cobra.Command{
+		Use:   "ablate <name|file.yaml>",
+		Short: "Run an ablation matrix: train and evaluate every arm × seed not yet done, then summarise",
+		Long: "Expands the matrix into run hashes, skips members already done, resumes interrupted ones from their checkpoints, " +
+			"trains and evaluates the rest, and prints per-arm mean ± 95% CI over seeds with the paired difference to the baseline arm. " +
+			"`harness paper` renders the figures and tables into paper/.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if list {
+				w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(w, "NAME\tBASE\tARMS\tSEEDS\tRUNS\tTASKS\tDESCRIPTION")
+				for _, n := range ablations.Names() {
+					m, err := ablations.Load(n)
+					if err != nil {
+						return err
+					}
+					arms := len(m.ArmList())
+					fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", n, m.Base, arms, len(m.Seeds), arms*len(m.Seeds), len(m.Tasks), m.Description)
+				}
+				return w.Flush()
+			}
+			if len(args) == 0 {
+				return fmt.Errorf("name an ablation (shipped: %v) or use --list", ablations.Names())
+			}
+			m, err := ablations.Load(args[0])
+			if err != nil {
+				return err
+			}
+			if preset != "" {
+				m.Base = preset
+			}
+			if cmd.Flags().Changed("seeds") {
+				if err := m.WithSeeds(seeds); err != nil {
+					return err
+				}
+			}
+			db, err := a.openRegistry()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			ctx, stop := signalContext()
+			defer stop()
+			rep, err := a.env(db).Ablate(ctx, m, sets, jobs, os.Stderr)
+			if err != nil {
+				return err
+			}
+			t := reports.AblationTable{Name: m.Name, Description: m.Description, Baseline: rep.Baseline, Seeds: len(m.Seeds), Rows: rep.Summary}
+			fmt.Println()
+			fmt.Print(t.Text())
+			fmt.Printf("\n%d/%d members reused from the registry; ablation id %d in %s\n", rep.Reused, len(rep.Members), rep.ID, db.Path())
+			if f := rep.Failed(); len(f) > 0 {
+				for _, x := range f {
+					fmt.Fprintf(os.Stderr, "failed: %s seed %d (%s): %v\n", x.Arm, x.Seed, x.Hash[:12], x.Err)
+				}
+				return fmt.Errorf("%d of %d members failed (recorded as failed; fix and run again to retry them)", len(f), len(rep.Members))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&list, "list", false, "list the shipped matrices and their sizes")
+	cmd.Flags().StringVar(&preset, "preset", "", "base preset for every arm (default: the matrix's)")
+	cmd.Flags().IntVar(&seeds, "seeds", 3, "run seeds 1..N instead of the matrix's seeds")
+	cmd.Flags().IntVar(&jobs, "jobs", 1, "members trained at once (threads are shared among them)")
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a config key for every arm, key=value (repeatable)")
+	return cmd
+}
