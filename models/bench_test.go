@@ -39,7 +39,6 @@ func benchTrain(b *testing.B, mc configs.ModelConfig, batch, seqLen int) {
 // BenchmarkTrainTiny: forward+backward, D=128, 6 layers (2 attention), vocab 2048, B=8, T=256.
 func BenchmarkTrainTiny(b *testing.B) { benchTrain(b, tinyBenchConfig(), 8, 256) }
 
-
 // BenchmarkTrainNano: forward+backward of the nano shape at B=1, T=512.
 func BenchmarkTrainNano(b *testing.B) { benchTrain(b, nanoConfig(), 1, 512) }
 

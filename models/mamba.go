@@ -171,9 +171,9 @@ func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, 
 			m.dtBias.Grad[h] += float32(s)
 		}
 	})
-	// SiLU and conv backward, one channel at a time; the pre-SiLU gradient
-	// is kept in a.pre's sibling buffer dpre (reusing dg, which is free now
-	// only when cConv ≤ dIn, so allocate per channel instead).
+	// SiLU and conv backward, one channel at a time (each channel's weights,
+	// bias and input gradient are independent); dpre is the gradient before
+	// the SiLU for one sequence.
 	K := m.conv
 	kernels.Parallel(threads, m.cConv, func(lo, hi int) {
 		dpre := make([]float32, seqLen)

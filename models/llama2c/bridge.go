@@ -125,7 +125,7 @@ func Generate(m *models.Model, tok *Tokenizer, prompt string, steps int, tempera
 	}
 	st := m.NewState()
 	draws := rng.New(seed, "generate")
-	return generateLoopErr(tok, prompt, steps, m.Config().Context, func(token int32, pos int) (int32, error) {
+	return generateLoop(tok, prompt, steps, m.Config().Context, func(token int32, pos int) (int32, error) {
 		logits, err := m.Step(st, token)
 		if err != nil {
 			return 0, fmt.Errorf("llama2c: generate at position %d: %w", pos, err)

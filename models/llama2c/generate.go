@@ -12,19 +12,16 @@ import "strings"
 // is overwritten from position 0).
 func GenerateReference(r *Reference, tok *Tokenizer, prompt string, steps int) string {
 	ck := r.Checkpoint()
-	return generateLoop(tok, prompt, steps, ck.SeqLen, func(token int32, pos int) (int32, error) {
+	text, _ := generateLoop(tok, prompt, steps, ck.SeqLen, func(token int32, pos int) (int32, error) {
 		return argmax(r.Forward(token, pos)), nil
 	})
+	return text
 }
 
-// generateLoop is run.c's generate: next(token, pos) feeds one token and
-// returns the chosen successor.
-func generateLoop(tok *Tokenizer, prompt string, steps, seqLen int, next func(int32, int) (int32, error)) string {
-	s, _ := generateLoopErr(tok, prompt, steps, seqLen, next)
-	return s
-}
-
-func generateLoopErr(tok *Tokenizer, prompt string, steps, seqLen int, next func(int32, int) (int32, error)) (string, error) {
+// generateLoop is run.c's generate: next(token, pos) feeds one token at
+// position pos and returns the model's choice of successor, which is
+// overridden while the prompt is being forced.
+func generateLoop(tok *Tokenizer, prompt string, steps, seqLen int, next func(int32, int) (int32, error)) (string, error) {
 	if steps <= 0 || steps > seqLen {
 		steps = seqLen
 	}

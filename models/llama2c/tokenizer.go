@@ -136,7 +136,7 @@ func hexVal(c byte) (byte, bool) {
 }
 
 // Encode tokenizes text as run.c's encode: optional BOS, the dummy-prefix
-// piece " " when text is non-empty, one token per UTF-8 codepoint (unknown
+// piece " " when text is non-empty (skipped if the vocabulary lacks it), one token per UTF-8 codepoint (unknown
 // codepoints fall back to their bytes, id byte+3), then repeated merging of
 // the adjacent pair whose concatenation is the highest-scoring piece (the
 // leftmost such pair on ties), then optional EOS.
