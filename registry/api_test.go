@@ -49,6 +49,9 @@ func TestRunLifecycle(t *testing.T) {
 	if r1.GoVersion == "" || r1.OS == "" || r1.CPU == "" || r1.CodeVersion == "" {
 		t.Fatalf("environment not filled in: %+v", r1)
 	}
+	if r1.CodeVersion != "unknown" && (len(r1.CodeVersion) != 40 || strings.Trim(r1.CodeVersion, "0123456789abcdef") != "") {
+		t.Fatalf("code version %q is neither a commit id nor \"unknown\"", r1.CodeVersion)
+	}
 	got, err := db.RunByID(r1.ID)
 	if err != nil {
 		t.Fatal(err)

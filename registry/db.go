@@ -156,8 +156,14 @@ func (db *DB) SQL() *sql.DB { return db.sql }
 // Path returns the file name the registry was opened with.
 func (db *DB) Path() string { return db.path }
 
-// Close closes the registry.
+// Close closes the registry. A read-write handle first copies what it can
+// of the write-ahead log into the main file (a passive checkpoint that
+// never waits), so the committed registry.db is self-contained as soon as
+// the last writer closes.
 func (db *DB) Close() error {
+	if !db.readOnly {
+		_, _ = db.sql.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+	}
 	if err := db.sql.Close(); err != nil {
 		return fmt.Errorf("registry: close %s: %w", db.path, err)
 	}
