@@ -19,11 +19,10 @@ type kernelSet struct {
 // and a reload of C (this changes no bits: the stored float32 partial is the
 // exact chain state). A packed A micro-panel (mr×KC) stays in L1, the packed
 // B block (KC×NC) in L2.
-var (
+const (
 	blockK = 256
 	blockN = 512
 	blockM = 96
-	loopIR = false
 )
 
 // gemmArgs describes C[m×n] (+)= op(A)·op(B) with explicit leading
@@ -134,23 +133,6 @@ func gemmBlock(ks kernelSet, g gemmArgs) {
 			for ic := 0; ic < g.m; ic += mc {
 				mcc := min(mc, g.m-ic)
 				packA(buf.a, g, ic, mcc, pc, kc, mr)
-				if loopIR {
-					for jr := 0; jr < nc; jr += nr {
-						bp := buf.b[jr*kc : (jr+nr)*kc]
-						colsLeft := min(nr, nc-jr)
-						for ir := 0; ir < mcc; ir += mr {
-							ap := buf.a[ir*kc : (ir+mr)*kc]
-							rowsLeft := min(mr, mcc-ir)
-							off := (ic+ir)*g.ldc + jc + jr
-							if rowsLeft == mr && colsLeft == nr {
-								ks.kernel(kc, ap, bp, g.c[off:], g.ldc, load)
-								continue
-							}
-							edgeTile(ks, kc, ap, bp, g.c[off:], g.ldc, rowsLeft, colsLeft, load, buf.tile)
-						}
-					}
-					continue
-				}
 				for ir := 0; ir < mcc; ir += mr {
 					ap := buf.a[ir*kc : (ir+mr)*kc]
 					rowsLeft := min(mr, mcc-ir)

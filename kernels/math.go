@@ -16,7 +16,25 @@ const (
 	log2e = 1.44269504088896338700e+00
 )
 
-// Exp returns e**x.
+// expTable[j] = 2**(j/32), computed once by the slow exact-series path.
+var expTable = func() (t [32]float64) {
+	for j := range t {
+		t[j] = expSlow(float64(j) * (ln2Hi + ln2Lo) / 32)
+	}
+	return
+}()
+
+const (
+	ln2By32Hi  = ln2Hi / 32
+	ln2By32Lo  = ln2Lo / 32
+	inv32Ln2   = 32 * log2e
+	roundMagic = 0x1.8p52
+)
+
+// Exp returns e**x (within about 2 ulp).
+//
+// x = (32m + j)·ln2/32 + r with |r| <= ln2/64; e**x = 2**m · 2**(j/32) · e**r,
+// with e**r from its Taylor series to degree 6 (error < 4e-18).
 func Exp(x float64) float64 {
 	switch {
 	case x != x:
@@ -26,9 +44,31 @@ func Exp(x float64) float64 {
 	case x < -745.1332191019412:
 		return 0
 	}
+	// Round to nearest by the 1.5·2**52 trick (exact IEEE arithmetic, no
+	// dependence on the CPU's rounding instructions).
+	k := (float64(x*inv32Ln2) + roundMagic) - roundMagic
+	r := (x - float64(k*ln2By32Hi)) - float64(k*ln2By32Lo)
+	p := 1.0 / 720
+	p = float64(p*r) + 1.0/120
+	p = float64(p*r) + 1.0/24
+	p = float64(p*r) + 1.0/6
+	p = float64(p*r) + 0.5
+	p = float64(p*r) + 1
+	p = float64(p*r) + 1
+	ki := int64(k)
+	j := ki & 31
+	m := (ki - j) / 32
+	v := float64(expTable[j] * p)
+	if m > -1022 && m < 1023 {
+		return float64(v * math.Float64frombits(uint64(m+1023)<<52))
+	}
+	return math.Ldexp(v, int(m))
+}
+
+// expSlow is the reference series used to build the table.
+func expSlow(x float64) float64 {
 	k := math.Floor(float64(x*log2e) + 0.5)
 	r := (x - float64(k*ln2Hi)) - float64(k*ln2Lo)
-	// Taylor series of e**r for |r| <= ln2/2, degree 13 (error < 1e-17).
 	p := 1.0 / 6227020800
 	for _, c := range [...]float64{1.0 / 479001600, 1.0 / 39916800, 1.0 / 3628800, 1.0 / 362880, 1.0 / 40320, 1.0 / 5040, 1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 0.5, 1, 1} {
 		p = float64(p*r) + c

@@ -97,3 +97,29 @@ func TestFMA32SingleRounding(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkExp(b *testing.B) {
+	xs := make([]float64, 1024)
+	for i := range xs {
+		xs[i] = float64(i)*0.01 - 5
+	}
+	b.ResetTimer()
+	s := 0.0
+	for i := 0; i < b.N; i++ {
+		s += Exp(xs[i&1023])
+	}
+	_ = s
+}
+
+func BenchmarkStdExp(b *testing.B) {
+	xs := make([]float64, 1024)
+	for i := range xs {
+		xs[i] = float64(i)*0.01 - 5
+	}
+	b.ResetTimer()
+	s := 0.0
+	for i := 0; i < b.N; i++ {
+		s += math.Exp(xs[i&1023])
+	}
+	_ = s
+}
