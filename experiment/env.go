@@ -66,11 +66,23 @@ func (e *Env) Train(ctx context.Context, c *configs.Config, o TrainOptions) (*tr
 			}
 		}
 	}
-	return train.Run(ctx, train.Options{
+	before, _ := e.DB.LatestRun(h)
+	res, err := train.Run(ctx, train.Options{
 		Root: e.Root, CacheDir: e.cacheDir(), RunDir: dir, Config: *c, Hash: h, DB: e.DB,
 		Kind: kind, Threads: e.Threads, Resume: resume, Force: o.Force, Progress: e.Progress,
 		StopAfter: o.StopAfter, OnEval: o.OnEval,
 	})
+	if err != nil {
+		// A failure before the training loop recorded its run (bad data,
+		// a model that cannot be built) is still recorded, with its reason.
+		after, lerr := e.DB.LatestRun(h)
+		if lerr != nil || (before != nil && after.ID == before.ID && after.Status != "running") {
+			if r, berr := e.DB.BeginRun(registry.RunInfo{Hash: h, Kind: kind, Name: c.Preset, Threads: e.Threads}); berr == nil {
+				_ = e.DB.FinishRun(r.ID, "failed", err.Error())
+			}
+		}
+	}
+	return res, err
 }
 
 // Trained is a finished training run loaded back into memory.

@@ -112,6 +112,9 @@ func Rows(r *tasks.Results) []registry.TaskResult {
 		if ns, ok := r.NSamples[task]; ok {
 			n = ns.Effective
 		}
+		for _, sub := range r.GroupSubtasks[task] {
+			n += r.NSamples[sub].Effective
+		}
 		for k, v := range m {
 			f, ok := v.(float64)
 			name, filter, found := strings.Cut(k, ",")

@@ -9,8 +9,8 @@ import (
 
 func tinyBenchConfig() configs.ModelConfig {
 	return configs.ModelConfig{
-		DModel: 128, NLayers: 6, AttnLayers: []int{2, 5}, NHeads: 4, NKVHeads: 2, RopeTheta: 10000,
-		DState: 32, Expand: 2, HeadDim: 32, NGroups: 1, DConv: 4, Chunk: 64,
+		DModel: 128, NLayers: 6, AttnLayers: []int{1, 4}, NHeads: 4, NKVHeads: 2, RopeTheta: 10000,
+		DState: 32, Expand: 2, HeadDim: 32, NGroups: 1, DConv: 4, Chunk: 32,
 		FFN: true, DFF: 256, Vocab: 2048, Context: 256, NormEps: 1e-5, InitStd: 0.02,
 	}
 }
@@ -36,8 +36,9 @@ func benchTrain(b *testing.B, mc configs.ModelConfig, batch, seqLen int) {
 	b.ReportMetric(float64(b.N*batch*seqLen)/b.Elapsed().Seconds(), "tokens/s")
 }
 
-// BenchmarkTrainTiny: forward+backward, D=128, 6 layers (2 attention), vocab 2048, B=8, T=256.
-func BenchmarkTrainTiny(b *testing.B) { benchTrain(b, tinyBenchConfig(), 8, 256) }
+// BenchmarkTrainTiny: forward+backward of the tiny preset's training step,
+// D=128, 6 layers (attention at 1 and 4), vocab 2048, B=16, T=128.
+func BenchmarkTrainTiny(b *testing.B) { benchTrain(b, tinyBenchConfig(), 16, 128) }
 
 // BenchmarkTrainNano: forward+backward of the nano shape at B=1, T=512.
 func BenchmarkTrainNano(b *testing.B) { benchTrain(b, nanoConfig(), 1, 512) }

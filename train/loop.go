@@ -351,6 +351,14 @@ func (t *trainer) finish() (*Result, error) {
 			return nil, t.fail(registry.StatusFailed, err)
 		}
 		t.res.Checkpoint, t.res.CheckpointSHA = path, f.SHA256
+		// The process that wrote it may have died before recording it.
+		st, err := os.Stat(path)
+		if err != nil {
+			return nil, t.fail(registry.StatusFailed, err)
+		}
+		if err := o.DB.PutArtifact(registry.Artifact{RunID: t.run.ID, Kind: "checkpoint", Path: path, SHA256: f.SHA256, Bytes: st.Size()}); err != nil {
+			return nil, t.fail(registry.StatusFailed, err)
+		}
 	}
 	if err := t.evalAndReport(t.step); err != nil {
 		return nil, err

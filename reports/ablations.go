@@ -1,0 +1,167 @@
+package reports
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/nanomamba-edge/harness/ablations"
+	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/experiment"
+	"github.com/nanomamba-edge/harness/registry"
+	"github.com/nanomamba-edge/harness/tasks"
+	"github.com/nanomamba-edge/harness/train"
+)
+
+// Ablation is one recorded ablation rebuilt from the registry alone: its
+// matrix, every member with the summaries of its done training and eval
+// runs, and the summary table.
+type Ablation struct {
+	ID      int64
+	Matrix  *ablations.Matrix
+	Members []*experiment.ArmRun
+	// TrainRuns are the done training runs of the members by hash.
+	TrainRuns map[string]*registry.Run
+	// EvalRuns are the done eval runs of the members by training hash.
+	EvalRuns map[string]*registry.Run
+	Table    AblationTable
+}
+
+// Arms lists the arm names in matrix order.
+func (a *Ablation) Arms() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range a.Members {
+		if !seen[m.Arm] {
+			seen[m.Arm] = true
+			out = append(out, m.Arm)
+		}
+	}
+	return out
+}
+
+// Hashes returns the run hashes behind the ablation's numbers: the done
+// training runs and their eval runs, sorted.
+func (a *Ablation) Hashes() []string {
+	var hs []string
+	for h := range a.TrainRuns {
+		hs = append(hs, h)
+	}
+	for _, r := range a.EvalRuns {
+		hs = append(hs, r.Hash)
+	}
+	sort.Strings(hs)
+	return hs
+}
+
+// Done counts the members with a done training run.
+func (a *Ablation) Done() int { return len(a.TrainRuns) }
+
+// storedMatrix is the JSON the experiment package records per ablation.
+type storedMatrix struct {
+	Matrix ablations.Matrix `json:"matrix"`
+	Set    []string         `json:"set"`
+}
+
+// LoadAblations rebuilds every recorded ablation from the registry, one per
+// name: when a name was recorded more than once (another --set), the most
+// recent record wins. The result is sorted by name.
+func LoadAblations(db *registry.DB) ([]*Ablation, error) {
+	recs, err := db.Ablations()
+	if err != nil {
+		return nil, err
+	}
+	latest := map[string]registry.Ablation{}
+	for _, r := range recs {
+		latest[r.Name] = r // oldest first, so the last one wins
+	}
+	names := make([]string, 0, len(latest))
+	for n := range latest {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []*Ablation
+	for _, n := range names {
+		a, err := loadAblation(db, latest[n])
+		if err != nil {
+			return nil, fmt.Errorf("ablation %s: %w", n, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func loadAblation(db *registry.DB, rec registry.Ablation) (*Ablation, error) {
+	var sm storedMatrix
+	if err := json.Unmarshal([]byte(rec.MatrixJSON), &sm); err != nil {
+		return nil, fmt.Errorf("stored matrix unreadable: %w", err)
+	}
+	m := &sm.Matrix
+	if m.Name == "" {
+		m.Name = rec.Name
+	}
+	members, err := db.AblationMembers(rec.ID)
+	if err != nil {
+		return nil, err
+	}
+	a := &Ablation{ID: rec.ID, Matrix: m, TrainRuns: map[string]*registry.Run{}, EvalRuns: map[string]*registry.Run{}}
+	for _, mb := range members {
+		ar := &experiment.ArmRun{Member: ablations.Member{Arm: mb.Arm, Seed: mb.Seed, Hash: mb.RunHash}}
+		a.Members = append(a.Members, ar)
+		if js, err := db.Config(mb.RunHash); err == nil {
+			if c, err := configs.FromCanonical(js); err == nil {
+				ar.Config = c
+			}
+		}
+		run, err := db.DoneRun(mb.RunHash)
+		if errors.Is(err, registry.ErrNotFound) {
+			ar.Err = fmt.Errorf("run %s has no done attempt", short(mb.RunHash))
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		var tr train.Result
+		if err := json.Unmarshal([]byte(run.SummaryJSON), &tr); err != nil {
+			ar.Err = fmt.Errorf("run %s: summary unreadable: %w", short(mb.RunHash), err)
+			continue
+		}
+		ar.Train = &tr
+		a.TrainRuns[mb.RunHash] = run
+		if len(m.Tasks) == 0 {
+			continue
+		}
+		eh, _ := experiment.EvalRequest{Model: mb.RunHash, Tasks: m.Tasks, Shots: -1, Limit: m.Limit}.Hash()
+		erun, err := db.DoneRun(eh)
+		if errors.Is(err, registry.ErrNotFound) {
+			continue // trained but not evaluated yet: training metrics still count
+		} else if err != nil {
+			return nil, err
+		}
+		var res tasks.Results
+		if err := json.Unmarshal([]byte(erun.SummaryJSON), &res); err != nil {
+			return nil, fmt.Errorf("eval run %s: results unreadable: %w", short(eh), err)
+		}
+		ar.Eval = &experiment.EvalResult{Hash: eh, RunID: erun.ID, Results: &res, Reused: true}
+		a.EvalRuns[mb.RunHash] = erun
+	}
+	baseline := m.Baseline
+	if baseline == "" && (len(m.Axes) > 0 || len(m.Arms) > 0) {
+		baseline = m.BaselineArm()
+	}
+	if baseline == "" && len(a.Members) > 0 {
+		baseline = a.Members[0].Arm
+	}
+	a.Table = AblationTable{
+		Name: m.Name, Description: m.Description, Baseline: baseline, Seeds: len(m.Seeds),
+		Rows: experiment.Summarize(a.Members, baseline, m.Seeds),
+	}
+	return a, nil
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
