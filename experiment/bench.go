@@ -1,0 +1,266 @@
+package experiment
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/models"
+	"github.com/nanomamba-edge/harness/registry"
+	"github.com/nanomamba-edge/harness/rng"
+	"github.com/nanomamba-edge/harness/train"
+)
+
+// GemmShape is one benchmarked product (M×K times K×N).
+type GemmShape struct{ M, K, N int }
+
+// LMShapes are the GEMM shapes of the LM workloads that the bench reports.
+var LMShapes = []GemmShape{{512, 512, 1536}, {512, 1536, 512}, {4096, 512, 512}, {512, 512, 512}, {1024, 1024, 1024}, {2048, 2048, 2048}}
+
+// Reference is a GEMM implementation measured next to the project's for a
+// ratio in the same run (gonum's blas32 by default; OpenBLAS with -tags openblas).
+type Reference struct {
+	Name string
+	// Run computes C = A·B (row-major) with the given thread count.
+	Run func(threads int, c, a, b []float32, m, k, n int)
+}
+
+// GonumReference is gonum's pure-Go blas32.Gemm.
+var GonumReference = Reference{Name: "gonum", Run: func(threads int, c, a, b []float32, m, k, n int) {
+	blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
+		blas32.General{Rows: m, Cols: k, Stride: k, Data: a},
+		blas32.General{Rows: k, Cols: n, Stride: n, Data: b}, 0,
+		blas32.General{Rows: m, Cols: n, Stride: n, Data: c})
+}}
+
+// GemmRow is one line of the GEMM table.
+type GemmRow struct {
+	Variant               string
+	M, K, N, Threads      int
+	GFLOPS                float64
+	Reference             string
+	RefGFLOPS, RatioToRef float64
+}
+
+// TrainRow is the training-throughput line of one preset.
+type TrainRow struct {
+	Preset                        string
+	Batch, SeqLen, Threads, Steps int
+	TokensPerSec                  float64
+	FLOPsPerToken, GFLOPS         float64 // training (3× forward) model FLOPs
+	PeakGFLOPS, MFU               float64 // peak: the best GEMM rate at this thread count, measured in this run
+}
+
+// BenchReport is what `harness bench` prints and records.
+type BenchReport struct {
+	KernelSet string
+	Gemm      []GemmRow
+	Train     []TrainRow
+}
+
+// BenchOptions selects what to measure.
+type BenchOptions struct {
+	Threads    []int
+	MinTime    time.Duration
+	Shapes     []GemmShape
+	Refs       []Reference
+	Presets    []string
+	Batch      map[string][2]int // preset → (batch, seq len); default (16, 128), nano (1, 512)
+	TrainSteps int
+	Log        io.Writer
+}
+
+func timeBest(minTime time.Duration, fn func()) time.Duration {
+	best := time.Duration(1 << 62)
+	start := time.Now()
+	for n := 0; n < 2 || time.Since(start) < minTime; n++ {
+		t0 := time.Now()
+		fn()
+		if d := time.Since(t0); d < best {
+			best = d
+		}
+	}
+	return best
+}
+
+// Bench measures GEMM GFLOP/s (with reference ratios) and training
+// throughput and MFU.
+func Bench(o BenchOptions) (*BenchReport, error) {
+	rep := &BenchReport{KernelSet: kernels.KernelSet()}
+	peak := map[int]float64{}
+	for _, th := range o.Threads {
+		for _, s := range o.Shapes {
+			for _, v := range kernels.GemmVariants() {
+				r, err := kernels.BenchGEMM("", v, s.M, s.K, s.N, th, o.MinTime)
+				if err != nil {
+					return nil, err
+				}
+				if r.GFLOPS > peak[th] {
+					peak[th] = r.GFLOPS
+				}
+				row := GemmRow{Variant: v, M: s.M, K: s.K, N: s.N, Threads: th, GFLOPS: r.GFLOPS}
+				if v == "NN" {
+					for _, ref := range o.Refs {
+						a, b, c := randMat(s.M*s.K, 1), randMat(s.K*s.N, 2), make([]float32, s.M*s.N)
+						d := timeBest(o.MinTime, func() { ref.Run(th, c, a, b, s.M, s.K, s.N) })
+						rr := row
+						rr.Reference = ref.Name
+						rr.RefGFLOPS = 2 * float64(s.M) * float64(s.K) * float64(s.N) / d.Seconds() / 1e9
+						rr.RatioToRef = rr.GFLOPS / rr.RefGFLOPS
+						rep.Gemm = append(rep.Gemm, rr)
+						logf(o.Log, "gemm %s %dx%dx%d threads %d: %.1f GFLOP/s, %s %.1f (x%.2f)\n", v, s.M, s.K, s.N, th, rr.GFLOPS, ref.Name, rr.RefGFLOPS, rr.RatioToRef)
+					}
+					if len(o.Refs) > 0 {
+						continue
+					}
+				}
+				rep.Gemm = append(rep.Gemm, row)
+				logf(o.Log, "gemm %s %dx%dx%d threads %d: %.1f GFLOP/s\n", v, s.M, s.K, s.N, th, r.GFLOPS)
+			}
+		}
+	}
+	for _, p := range o.Presets {
+		for _, th := range o.Threads {
+			row, err := benchTrain(p, th, o)
+			if err != nil {
+				return nil, err
+			}
+			row.PeakGFLOPS = peak[th]
+			if row.PeakGFLOPS > 0 {
+				row.MFU = row.GFLOPS / row.PeakGFLOPS
+			}
+			rep.Train = append(rep.Train, row)
+			logf(o.Log, "train %s B=%d T=%d threads %d: %.0f tokens/s, %.2f GFLOP/s, MFU %.1f%%\n", p, row.Batch, row.SeqLen, th, row.TokensPerSec, row.GFLOPS, 100*row.MFU)
+		}
+	}
+	return rep, nil
+}
+
+func logf(w io.Writer, f string, a ...any) {
+	if w != nil {
+		fmt.Fprintf(w, f, a...)
+	}
+}
+
+func randMat(n int, seed int64) []float32 {
+	s := rng.New(seed, "bench")
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(s.Float64()*2 - 1)
+	}
+	return out
+}
+
+func benchTrain(preset string, threads int, o BenchOptions) (TrainRow, error) {
+	c, err := configs.Load(configs.Options{Preset: preset, Env: []string{}})
+	if err != nil {
+		return TrainRow{}, err
+	}
+	bt := [2]int{c.Train.BatchSize, c.Data.SeqLen}
+	if preset == "nano" {
+		bt = [2]int{1, 512}
+	}
+	if x, ok := o.Batch[preset]; ok {
+		bt = x
+	}
+	m, err := models.New(c.Model, c.Quant, 1)
+	if err != nil {
+		return TrainRow{}, err
+	}
+	m.SetThreads(threads)
+	last := c.QAT.Phases[len(c.QAT.Phases)-1].Weights
+	wq, _ := models.ParseWeightQuant(last)
+	m.SetQuant(models.QuantState{From: wq, To: wq, Lambda: 1})
+	opt, err := train.NewAdamW(m.Params(), c.Train)
+	if err != nil {
+		return TrainRow{}, err
+	}
+	opt.Threads = threads
+	B, T := bt[0], bt[1]
+	s := rng.New(1, "bench/tokens")
+	toks := make([]int32, B*T)
+	tgts := make([]int32, B*T)
+	for i := range toks {
+		toks[i] = int32(s.Intn(c.Model.Vocab))
+		tgts[i] = int32(s.Intn(c.Model.Vocab))
+	}
+	step := func() error {
+		m.ZeroGrad()
+		if _, err := m.ForwardBackward(toks, tgts, B, T, 1); err != nil {
+			return err
+		}
+		opt.Step(1e-4)
+		return nil
+	}
+	if err := step(); err != nil { // warm-up: buffers allocated
+		return TrainRow{}, err
+	}
+	steps := max(o.TrainSteps, 1)
+	t0 := time.Now()
+	for i := 0; i < steps; i++ {
+		if err := step(); err != nil {
+			return TrainRow{}, err
+		}
+	}
+	el := time.Since(t0).Seconds()
+	fpt, err := TrainFLOPsPerToken(c, T)
+	if err != nil {
+		return TrainRow{}, err
+	}
+	tps := float64(B*T*steps) / el
+	return TrainRow{Preset: preset, Batch: B, SeqLen: T, Threads: threads, Steps: steps, TokensPerSec: tps, FLOPsPerToken: fpt, GFLOPS: fpt * tps / 1e9}, nil
+}
+
+// TrainFLOPsPerToken is 3× the forward model FLOPs per token (a multiply-add
+// counts 2): the projections and LM head, causal attention scores and
+// values (on average T/2 keys per query), and the chunked SSD (METHODS §1.6).
+func TrainFLOPsPerToken(c *configs.Config, T int) (float64, error) {
+	info, err := models.Describe(c.Model, c.Quant)
+	if err != nil {
+		return 0, err
+	}
+	var lin float64
+	for _, t := range info.Tensors {
+		n := t.Name
+		for _, suf := range []string{".wq", ".wk", ".wv", ".wo", ".in_proj", ".out_proj", ".w1", ".w2", ".w3"} {
+			if strings.HasSuffix(n, suf) {
+				lin += float64(t.Params)
+			}
+		}
+	}
+	mc := c.Model
+	fwd := 2*lin + 2*float64(mc.DModel)*float64(mc.Vocab)
+	nAttn := len(mc.AttnLayers)
+	fwd += float64(nAttn) * 2 * 2 * float64(T) / 2 * float64(mc.DModel)
+	din := float64(mc.Expand * mc.DModel)
+	q := float64(min(mc.Chunk, T))
+	fwd += float64(mc.NLayers-nAttn) * (2*din*(q+2*float64(mc.DState)) + 2*q*float64(mc.NGroups*mc.DState))
+	return 3 * fwd, nil
+}
+
+// Record stores the report as a bench run.
+func (r *BenchReport) Record(db *registry.DB, threads int) (string, error) {
+	js, err := json.Marshal(r)
+	if err != nil {
+		return "", err
+	}
+	h, canon := configs.HashJSON(map[string]any{"schema": configs.SchemaVersion, "kind": "bench", "kernels": r.KernelSet})
+	if err := db.PutConfig(h, canon); err != nil {
+		return "", err
+	}
+	run, err := db.BeginRun(registry.RunInfo{Hash: h, Kind: "bench", Name: "bench", Threads: threads, KernelSet: r.KernelSet})
+	if err != nil {
+		return "", err
+	}
+	if err := db.SetSummary(run.ID, string(js)); err != nil {
+		return "", err
+	}
+	return h, db.FinishRun(run.ID, "done", "")
+}
