@@ -60,11 +60,36 @@ func (e *Env) Evaluate(ctx context.Context, req EvalRequest) (*EvalResult, error
 	if err != nil {
 		return nil, err
 	}
+	lm, err := NewModelLM(tr.Model, tr.Config.Quant, tr.Tokenizer, max(e.Threads, 1))
+	if err != nil {
+		return nil, err
+	}
+	return e.EvaluateWith(ctx, req, lm)
+}
+
+// EvaluateWith records an eval run of an already loaded model (e.g. an
+// imported llama2.c checkpoint, whose Model field is its file's hash).
+func (e *Env) EvaluateWith(ctx context.Context, req EvalRequest, lm tasks.LM) (*EvalResult, error) {
+	h, canon := req.Hash()
+	if err := e.DB.PutConfig(h, canon); err != nil {
+		return nil, err
+	}
+	out := filepath.Join(e.RunDir(h), "results.json")
+	if done, err := e.DB.DoneRun(h); err == nil {
+		var res tasks.Results
+		if err := json.Unmarshal([]byte(done.SummaryJSON), &res); err != nil {
+			return nil, fmt.Errorf("eval run %s: stored results unreadable: %w", short(h), err)
+		}
+		return &EvalResult{Hash: h, RunID: done.ID, Results: &res, Path: out, Reused: true}, nil
+	}
 	run, err := e.DB.BeginRun(registry.RunInfo{Hash: h, Kind: "eval", Name: strings.Join(req.Tasks, ","), ParentHash: req.Model, Threads: e.Threads})
 	if err != nil {
 		return nil, err
 	}
-	res, err := e.evaluate(tr, req)
+	res, err := tasks.Evaluate(e.Root, lm, tasks.Options{
+		Tasks: req.Tasks, NumFewshot: req.Shots, Limit: req.Limit, Threads: max(e.Threads, 1),
+		Progress: e.Progress, Model: "nanomamba", ModelArgs: "model=" + req.Model,
+	})
 	if err != nil {
 		_ = e.DB.FinishRun(run.ID, "failed", err.Error())
 		return nil, err
@@ -90,17 +115,6 @@ func (e *Env) Evaluate(ctx context.Context, req EvalRequest) (*EvalResult, error
 		return nil, err
 	}
 	return &EvalResult{Hash: h, RunID: run.ID, Results: res, Path: out}, nil
-}
-
-func (e *Env) evaluate(tr *Trained, req EvalRequest) (*tasks.Results, error) {
-	lm, err := NewModelLM(tr.Model, tr.Config.Quant, tr.Tokenizer, max(e.Threads, 1))
-	if err != nil {
-		return nil, err
-	}
-	return tasks.Evaluate(e.Root, lm, tasks.Options{
-		Tasks: req.Tasks, NumFewshot: req.Shots, Limit: req.Limit, Threads: max(e.Threads, 1),
-		Progress: e.Progress, Model: "nanomamba", ModelArgs: "run=" + req.Model,
-	})
 }
 
 // Rows flattens lm-eval results into registry rows: one per task (and

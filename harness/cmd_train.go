@@ -106,9 +106,9 @@ func short(h string) string {
 func (a *app) evalCmd() *cobra.Command {
 	var taskList string
 	var shots, limit int
-	var out string
+	var out, tok string
 	cmd := &cobra.Command{
-		Use:   "eval <run-hash>",
+		Use:   "eval <run-hash | llama2c.bin>",
 		Short: "Evaluate a trained run on lm-eval-style tasks (recorded as an eval run)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -117,19 +117,32 @@ func (a *app) evalCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			h, err := resolve(db, args[0])
-			if err != nil {
-				return err
-			}
 			names := splitList(taskList)
 			if len(names) == 0 {
 				return errors.New("--tasks: give at least one task (see `harness tasks`)")
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			res, err := a.env(db).Evaluate(ctx, experiment.EvalRequest{Model: h, Tasks: names, Shots: shots, Limit: limit})
-			if err != nil {
-				return err
+			var res *experiment.EvalResult
+			if strings.HasSuffix(args[0], ".bin") {
+				// A llama2.c checkpoint: the outside reference.
+				lm, _, id, err := experiment.LoadLlama2C(args[0], tok, a.threadCount())
+				if err != nil {
+					return err
+				}
+				res, err = a.env(db).EvaluateWith(ctx, experiment.EvalRequest{Model: id, Tasks: names, Shots: shots, Limit: limit}, lm)
+				if err != nil {
+					return err
+				}
+			} else {
+				h, err := resolve(db, args[0])
+				if err != nil {
+					return err
+				}
+				res, err = a.env(db).Evaluate(ctx, experiment.EvalRequest{Model: h, Tasks: names, Shots: shots, Limit: limit})
+				if err != nil {
+					return err
+				}
 			}
 			if res.Reused {
 				fmt.Println("already evaluated; recorded result:")
@@ -147,6 +160,7 @@ func (a *app) evalCmd() *cobra.Command {
 	cmd.Flags().IntVar(&shots, "shots", -1, "few-shot examples (-1 = each task's default)")
 	cmd.Flags().IntVar(&limit, "limit", 0, "documents per task (0 = all)")
 	cmd.Flags().StringVar(&out, "output", "", "also write the lm-eval JSON here")
+	cmd.Flags().StringVar(&tok, "tokenizer", "datasets/llama2c/tok512.bin", "llama2.c tokenizer, when the argument is a llama2.c .bin checkpoint")
 	return cmd
 }
 

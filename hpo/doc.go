@@ -35,5 +35,9 @@
 // space's seed, the trial number and the parameter name (a counter-based
 // rng stream). Trial numbers are unique within a study, so a restarted
 // search or several processes sharing a study never repeat one another's
-// startup draws, and a single-process search is reproducible.
+// random startup draws, and the startup draws are the same for the same
+// seed. After the startup trials goptuna's TPE also picks mixture
+// components from the global math/rand, so the later suggestions are not
+// reproducible; every trial's config is recorded by hash, so its result
+// is.
 package hpo

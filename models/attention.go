@@ -99,7 +99,7 @@ func (m *attention) attendRow(q, k, v []float32, stride, t int, probs, out []flo
 	}
 	var sum float64
 	for u := 0; u <= t; u++ {
-		e := kernels.Exp(float64(probs[u] - mx))
+		e := fastExp(float64(probs[u] - mx))
 		sum += e
 		probs[u] = float32(e)
 	}
@@ -152,7 +152,7 @@ func softmaxRows(s []float32, seqLen int, scale float32) {
 		}
 		var sum float64
 		for u := 0; u <= t; u++ {
-			e := kernels.Exp(float64(row[u] - mx))
+			e := fastExp(float64(row[u] - mx))
 			sum += e
 			row[u] = float32(e)
 		}

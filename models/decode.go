@@ -141,14 +141,12 @@ func (m *mamba2) step(threads int, a *mambaActs, out, u, conv, ssm []float32) {
 	m.inProj.forward(threads, &a.lin, a.zx, u, 1)
 	K, C := m.conv, m.cConv
 	in := a.zx[m.dIn : m.dIn+C]
-	for c := 0; c < C; c++ {
-		s := m.convB.Data[c]
-		w := m.convW.Data[c*K : c*K+K]
-		for k := 0; k < K-1; k++ {
-			s = kernels.FMA32(w[k], conv[k*C+c], s)
+	m.convRow(a.pre[:C], make([]float64, C), func(k int) []float32 {
+		if k == K-1 {
+			return in
 		}
-		a.pre[c] = kernels.FMA32(w[K-1], in[c], s)
-	}
+		return conv[k*C : (k+1)*C]
+	})
 	if K > 1 {
 		copy(conv, conv[C:])
 		copy(conv[(K-2)*C:], in)

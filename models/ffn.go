@@ -1,7 +1,5 @@
 package models
 
-import "github.com/nanomamba-edge/harness/kernels"
-
 // swiGLU is the FFN w2(SiLU(w1·x) ⊙ w3·x).
 type swiGLU struct {
 	dim, hidden int
@@ -11,6 +9,7 @@ type swiGLU struct {
 type ffnActs struct {
 	l1, l3, l2 linearActs
 	g, u, h    []float32 // gate, up, SiLU(gate)⊙up
+	sg         []float32 // σ(gate), kept for the backward pass
 	dg, du, dh []float32
 }
 
@@ -18,7 +17,7 @@ func (f *swiGLU) newActs(rows int) ffnActs {
 	n := rows * f.hidden
 	return ffnActs{
 		l1: f.w1.newActs(rows), l3: f.w3.newActs(rows), l2: f.w2.newActs(rows),
-		g: make([]float32, n), u: make([]float32, n), h: make([]float32, n),
+		g: make([]float32, n), u: make([]float32, n), h: make([]float32, n), sg: make([]float32, n),
 		dg: make([]float32, n), du: make([]float32, n), dh: make([]float32, n),
 	}
 }
@@ -32,7 +31,9 @@ func (f *swiGLU) forward(threads int, a *ffnActs, y, x []float32, rows int) {
 	hd := f.hidden
 	parRows(threads, rows, func(r int) {
 		for i := r * hd; i < r*hd+hd; i++ {
-			a.h[i] = kernels.SiLU32(a.g[i]) * a.u[i]
+			silu, sig := siluSig(a.g[i])
+			a.sg[i] = sig
+			a.h[i] = silu * a.u[i]
 		}
 	})
 	f.w2.forward(threads, &a.l2, y, a.h, rows)
@@ -45,12 +46,9 @@ func (f *swiGLU) backward(threads int, a *ffnActs, dy, dx []float32, rows int) {
 	f.w2.backward(threads, &a.l2, dy, a.dh, rows)
 	parRows(threads, rows, func(r int) {
 		for i := r * hd; i < r*hd+hd; i++ {
-			g := a.g[i]
-			s := kernels.Sigmoid32(g)
+			g, s := a.g[i], a.sg[i]
 			a.du[i] = a.dh[i] * (g * s)
-			// d SiLU/dg = s·(1 + g·(1−s))
-			ds := s * (1 + float32(g*(1-s)))
-			a.dg[i] = (a.dh[i] * a.u[i]) * ds
+			a.dg[i] = (a.dh[i] * a.u[i]) * siluGradSig(g, s)
 		}
 	})
 	f.w1.backward(threads, &a.l1, a.dg, dx, rows)

@@ -146,13 +146,13 @@ func (m *Model) crossEntropy(w *workspace, targets []int32, grad bool, gscale fl
 		var sum float64
 		if !grad {
 			for _, v := range lg {
-				sum += kernels.Exp(float64(v - mx))
+				sum += fastExp(float64(v - mx))
 			}
 		} else {
 			// Keep exp(l − max) in dlogits (float32) for the gradient.
 			d := w.dlogits[r*V : r*V+V]
 			for j, v := range lg {
-				e := kernels.Exp(float64(v - mx))
+				e := fastExp(float64(v - mx))
 				sum += e
 				d[j] = float32(e)
 			}

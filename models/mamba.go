@@ -18,6 +18,9 @@ type mambaActs struct {
 	lin, lout linearActs
 	zx        []float32 // rows × dProj: in_proj output
 	pre       []float32 // rows × cConv: conv output before SiLU
+	spre      []float32 // rows × cConv: σ(pre), kept for the backward pass
+	sz        []float32 // rows × dIn: σ(z), kept for the backward pass
+	dpre      []float32 // rows × cConv: gradient of pre
 	x, bm, cm []float32 // scan inputs
 	dt, a     []float32 // rows × H post-softplus; H
 	y, g      []float32 // scan output + D·x; y ⊙ SiLU(z)
@@ -32,8 +35,8 @@ func (m *mamba2) newActs(rows int) mambaActs {
 	f := func(n int) []float32 { return make([]float32, n) }
 	return mambaActs{
 		lin: m.inProj.newActs(rows), lout: m.outProj.newActs(rows),
-		zx: f(rows * m.dProj), pre: f(rows * m.cConv),
-		x: f(rows * m.dIn), bm: f(rows * gn), cm: f(rows * gn),
+		zx: f(rows * m.dProj), pre: f(rows * m.cConv), spre: f(rows * m.cConv), sz: f(rows * m.dIn),
+		x: f(rows * m.dIn), bm: f(rows * gn), cm: f(rows * gn), dpre: f(rows * m.cConv),
 		dt: f(rows * m.heads), a: f(m.heads), y: f(rows * m.dIn), g: f(rows * m.dIn),
 		nrm: newNormActs(rows, m.dIn),
 		dzx: f(rows * m.dProj), dx: f(rows * m.dIn), dbm: f(rows * gn), dcm: f(rows * gn),
@@ -47,16 +50,25 @@ func (m *mamba2) dims(batch, seqLen int) scanDims {
 	return scanDims{Batch: batch, Len: seqLen, Heads: m.heads, HeadDim: m.headDim, Groups: m.groups, State: m.state, Chunk: m.chunk}
 }
 
-// splitRow fills x, B, C (SiLU of the conv output) and dt of row r.
+// splitRow fills x, B, C (SiLU of the conv output, keeping σ) and dt of row r.
 func (m *mamba2) splitRow(a *mambaActs, r int) {
 	gn := m.groups * m.state
 	pre := a.pre[r*m.cConv : (r+1)*m.cConv]
-	for i := 0; i < m.dIn; i++ {
-		a.x[r*m.dIn+i] = kernels.SiLU32(pre[i])
-	}
-	for i := 0; i < gn; i++ {
-		a.bm[r*gn+i] = kernels.SiLU32(pre[m.dIn+i])
-		a.cm[r*gn+i] = kernels.SiLU32(pre[m.dIn+gn+i])
+	sp := a.spre[r*m.cConv : (r+1)*m.cConv]
+	x := a.x[r*m.dIn : (r+1)*m.dIn]
+	bm := a.bm[r*gn : (r+1)*gn]
+	cm := a.cm[r*gn : (r+1)*gn]
+	for c, v := range pre {
+		silu, sig := siluSig(v)
+		sp[c] = sig
+		switch {
+		case c < m.dIn:
+			x[c] = silu
+		case c < m.dIn+gn:
+			bm[c-m.dIn] = silu
+		default:
+			cm[c-m.dIn-gn] = silu
+		}
 	}
 	raw := a.zx[r*m.dProj+m.dIn+m.cConv:]
 	for h := 0; h < m.heads; h++ {
@@ -64,16 +76,48 @@ func (m *mamba2) splitRow(a *mambaActs, r int) {
 	}
 }
 
-// finishRow adds the D skip to the scan output of row r and applies the gate.
+// finishRow adds the D skip to the scan output of row r and applies the
+// gate, keeping σ(z). y + D·x is one float64 sum of the exact product,
+// rounded once.
 func (m *mamba2) finishRow(a *mambaActs, r int) {
-	z := a.zx[r*m.dProj:]
+	z := a.zx[r*m.dProj : r*m.dProj+m.dIn]
+	sz := a.sz[r*m.dIn : (r+1)*m.dIn]
 	for h := 0; h < m.heads; h++ {
-		dh := m.d.Data[h]
+		dh := float64(m.d.Data[h])
 		for p := 0; p < m.headDim; p++ {
-			i := r*m.dIn + h*m.headDim + p
-			a.y[i] = kernels.FMA32(dh, a.x[i], a.y[i])
-			a.g[i] = a.y[i] * kernels.SiLU32(z[h*m.headDim+p])
+			j := h*m.headDim + p
+			i := r*m.dIn + j
+			a.y[i] = float32(float64(a.y[i]) + float64(dh*float64(a.x[i])))
+			silu, sig := siluSig(z[j])
+			sz[j] = sig
+			a.g[i] = a.y[i] * silu
 		}
+	}
+}
+
+// convRow computes the causal depthwise conv of one row: out[c] = bias[c] +
+// Σ_k w[c,k]·in_k[c], where tap k reads the row k − (K−1) steps back and
+// taps before the sequence start are skipped. Each output is one float64
+// sum in ascending k of exact products, rounded once; acc is scratch of
+// len(out).
+func (m *mamba2) convRow(out []float32, acc []float64, tap func(k int) []float32) {
+	K := m.conv
+	for c := range acc {
+		acc[c] = float64(m.convB.Data[c])
+	}
+	w := m.convW.Data
+	for k := 0; k < K; k++ {
+		in := tap(k)
+		if in == nil {
+			continue
+		}
+		in = in[:len(acc)]
+		for c, v := range in {
+			acc[c] += float64(float64(w[c*K+k]) * float64(v))
+		}
+	}
+	for c, v := range acc {
+		out[c] = float32(v)
 	}
 }
 
@@ -87,32 +131,26 @@ func (m *mamba2) setA(a *mambaActs) {
 func (m *mamba2) forward(threads int, a *mambaActs, out, u []float32, batch, seqLen int) {
 	rows := batch * seqLen
 	m.inProj.forward(threads, &a.lin, a.zx, u, rows)
-	K := m.conv
-	parRows(threads, rows, func(r int) {
-		t := r % seqLen
-		pre := a.pre[r*m.cConv : (r+1)*m.cConv]
-		for c := range pre {
-			s := m.convB.Data[c]
-			w := m.convW.Data[c*K : c*K+K]
-			for k := 0; k < K; k++ {
-				if tt := t - K + 1 + k; tt >= 0 {
-					s = kernels.FMA32(w[k], a.zx[(r-t+tt)*m.dProj+m.dIn+c], s)
+	kernels.Parallel(threads, rows, func(lo, hi int) {
+		acc := make([]float64, m.cConv)
+		for r := lo; r < hi; r++ {
+			t := r % seqLen
+			m.convRow(a.pre[r*m.cConv:(r+1)*m.cConv], acc, func(k int) []float32 {
+				tt := t - m.conv + 1 + k
+				if tt < 0 {
+					return nil
 				}
-			}
-			pre[c] = s
+				i := (r-t+tt)*m.dProj + m.dIn
+				return a.zx[i : i+m.cConv]
+			})
+			m.splitRow(a, r)
 		}
-		m.splitRow(a, r)
 	})
 	m.setA(a)
 	a.cache = scanForward(threads, m.dims(batch, seqLen), a.y, a.x, a.dt, a.a, a.bm, a.cm, nil, nil)
 	parRows(threads, rows, func(r int) { m.finishRow(a, r) })
 	m.norm.forward(threads, &a.nrm, a.g, rows)
 	m.outProj.forward(threads, &a.lout, out, a.nrm.out, rows)
-}
-
-func siluGrad(v float32) float32 {
-	s := kernels.Sigmoid32(v)
-	return s * (1 + float32(v*(1-s)))
 }
 
 // backward accumulates du (rows×dim) from dout.
@@ -125,11 +163,13 @@ func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, 
 	m.norm.backward(threads, &a.nrm, a.dn, a.dg, rows)
 	parRows(threads, rows, func(r int) {
 		z := a.zx[r*m.dProj : r*m.dProj+m.dIn]
+		sz := a.sz[r*m.dIn : (r+1)*m.dIn]
 		dz := a.dzx[r*m.dProj : r*m.dProj+m.dIn]
 		for i, zv := range z {
 			j := r*m.dIn + i
-			a.dy[j] = a.dg[j] * kernels.SiLU32(zv)
-			dz[i] = (a.dg[j] * a.y[j]) * siluGrad(zv)
+			s := sz[i]
+			a.dy[j] = a.dg[j] * (zv * s)
+			dz[i] = (a.dg[j] * a.y[j]) * siluGradSig(zv, s)
 			a.dx[j] = a.dy[j] * m.d.Data[i/P]
 		}
 	})
@@ -159,7 +199,7 @@ func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, 
 	parRows(threads, rows, func(r int) {
 		raw := a.zx[r*m.dProj+off:]
 		for h := 0; h < H; h++ {
-			a.dzx[r*m.dProj+off+h] = a.ddt[r*H+h] * kernels.Sigmoid32(raw[h]+m.dtBias.Data[h])
+			a.dzx[r*m.dProj+off+h] = a.ddt[r*H+h] * sigmoid32(raw[h]+m.dtBias.Data[h])
 		}
 	})
 	kernels.Parallel(threads, H, func(lo, hi int) {
@@ -171,52 +211,89 @@ func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, 
 			m.dtBias.Grad[h] += float32(s)
 		}
 	})
-	// SiLU and conv backward, one channel at a time (each channel's weights,
-	// bias and input gradient are independent); dpre is the gradient before
-	// the SiLU for one sequence.
-	K := m.conv
-	kernels.Parallel(threads, m.cConv, func(lo, hi int) {
-		dpre := make([]float32, seqLen)
-		for c := lo; c < hi; c++ {
-			w := m.convW.Data[c*K : c*K+K]
-			dw := m.convW.Grad[c*K : c*K+K]
-			var db float64
-			for b := 0; b < batch; b++ {
-				for t := 0; t < seqLen; t++ {
-					r := b*seqLen + t
-					var g float32
-					switch {
-					case c < m.dIn:
-						g = a.dx[r*m.dIn+c]
-					case c < m.dIn+gn:
-						g = a.dbm[r*gn+c-m.dIn]
-					default:
-						g = a.dcm[r*gn+c-m.dIn-gn]
-					}
-					dpre[t] = g * siluGrad(a.pre[r*m.cConv+c])
-					db += float64(dpre[t])
+	m.convBackward(threads, a, batch, seqLen)
+	m.inProj.backward(threads, &a.lin, a.dzx, du, rows)
+}
+
+// convBackward runs the SiLU and conv backward: the gradient before the
+// SiLU (from the stored σ), the conv input gradient into dzx, and the conv
+// weight and bias gradients. Row work is split over rows; the weight and
+// bias gradients over channels, each one float64 chain over the rows in
+// ascending order.
+func (m *mamba2) convBackward(threads int, a *mambaActs, batch, seqLen int) {
+	rows, C, K, gn := batch*seqLen, m.cConv, m.conv, m.groups*m.state
+	kernels.Parallel(threads, rows, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			dp := a.dpre[r*C : (r+1)*C]
+			pre := a.pre[r*C : (r+1)*C]
+			sp := a.spre[r*C : (r+1)*C]
+			dx := a.dx[r*m.dIn : (r+1)*m.dIn]
+			dbm := a.dbm[r*gn : (r+1)*gn]
+			dcm := a.dcm[r*gn : (r+1)*gn]
+			for c := range dp {
+				var g float32
+				switch {
+				case c < m.dIn:
+					g = dx[c]
+				case c < m.dIn+gn:
+					g = dbm[c-m.dIn]
+				default:
+					g = dcm[c-m.dIn-gn]
 				}
-				for k := 0; k < K; k++ {
-					var s float64
-					for t := 0; t < seqLen; t++ {
-						if tt := t - K + 1 + k; tt >= 0 {
-							s += float64(float64(dpre[t]) * float64(a.zx[(b*seqLen+tt)*m.dProj+m.dIn+c]))
-						}
-					}
-					dw[k] += float32(s)
-				}
-				for tt := 0; tt < seqLen; tt++ {
-					var s float32
-					for k := K - 1; k >= 0; k-- {
-						if t := tt + K - 1 - k; t < seqLen {
-							s = kernels.FMA32(w[k], dpre[t], s)
-						}
-					}
-					a.dzx[(b*seqLen+tt)*m.dProj+m.dIn+c] = s
-				}
+				dp[c] = g * siluGradSig(pre[c], sp[c])
 			}
-			m.convB.Grad[c] += float32(db)
 		}
 	})
-	m.inProj.backward(threads, &a.lin, a.dzx, du, rows)
+	// Conv input gradient: d in[tt,c] = Σ_k w[c,k]·dpre[tt+K−1−k, c].
+	kernels.Parallel(threads, rows, func(lo, hi int) {
+		acc := make([]float64, C)
+		for r := lo; r < hi; r++ {
+			tt := r % seqLen
+			clear(acc)
+			w := m.convW.Data
+			for k := K - 1; k >= 0; k-- {
+				t := tt + K - 1 - k
+				if t >= seqLen {
+					continue
+				}
+				dp := a.dpre[(r-tt+t)*C : (r-tt+t+1)*C]
+				for c, v := range dp {
+					acc[c] += float64(float64(w[c*K+k]) * float64(v))
+				}
+			}
+			out := a.dzx[r*m.dProj+m.dIn : r*m.dProj+m.dIn+C]
+			for c, v := range acc {
+				out[c] = float32(v)
+			}
+		}
+	})
+	// Weight and bias gradients over channel blocks.
+	kernels.Parallel(threads, C, func(lo, hi int) {
+		n := hi - lo
+		dw := make([]float64, n*K)
+		db := make([]float64, n)
+		for r := 0; r < rows; r++ {
+			t := r % seqLen
+			dp := a.dpre[r*C+lo : r*C+hi]
+			for c, v := range dp {
+				db[c] += float64(v)
+			}
+			for k := 0; k < K; k++ {
+				tt := t - K + 1 + k
+				if tt < 0 {
+					continue
+				}
+				in := a.zx[(r-t+tt)*m.dProj+m.dIn+lo : (r-t+tt)*m.dProj+m.dIn+hi]
+				for c, v := range dp {
+					dw[c*K+k] += float64(float64(v) * float64(in[c]))
+				}
+			}
+		}
+		for c := 0; c < n; c++ {
+			for k := 0; k < K; k++ {
+				m.convW.Grad[(lo+c)*K+k] += float32(dw[c*K+k])
+			}
+			m.convB.Grad[lo+c] += float32(db[c])
+		}
+	})
 }

@@ -69,14 +69,21 @@ func (n *rmsNorm) backward(threads int, a *normActs, dout, din []float32, rows i
 			dx[i] += float32(float64(rs*gd) - float64(float64(v)*c))
 		}
 	})
+	// Gain gradient: per column one float64 chain over the rows in
+	// ascending order; threads split the columns.
 	gg := n.gain.Grad
 	kernels.Parallel(threads, d, func(lo, hi int) {
-		for j := lo; j < hi; j++ {
-			var s float64
-			for r := 0; r < rows; r++ {
-				s += float64(float64(dout[r*d+j]) * float64(a.in[r*d+j]*a.rstd[r]))
+		acc := make([]float64, hi-lo)
+		for r := 0; r < rows; r++ {
+			rs := a.rstd[r]
+			do := dout[r*d+lo : r*d+hi]
+			x := a.in[r*d+lo : r*d+hi]
+			for j, v := range do {
+				acc[j] += float64(float64(v) * float64(x[j]*rs))
 			}
-			gg[j] += float32(s)
+		}
+		for j, v := range acc {
+			gg[lo+j] += float32(v)
 		}
 	})
 }

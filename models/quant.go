@@ -177,10 +177,13 @@ func (q quantSpec) statistic(w []float32) float32 {
 	return AbsMean(w)
 }
 
-// roundClip rounds half away from zero and clamps to [lo, hi].
+// roundClip rounds half away from zero and clamps to [lo, hi] (lo and hi
+// integers of magnitude below 2**24). Clamping first gives the same value,
+// and then x ± ½ is exact in float64, so truncating it rounds exactly as
+// math.Round does (including the sign of zero).
 func roundClip(x float32, lo, hi float32) float32 {
-	r := float32(math.Round(float64(x)))
-	return min(max(r, lo), hi)
+	v := float64(min(max(x, lo), hi))
+	return float32(math.Trunc(v + math.Copysign(0.5, v)))
 }
 
 // quantizeWeights writes Q(w) into dst with the statistic m.

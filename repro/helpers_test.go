@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/nanomamba-edge/harness/configs"
@@ -30,10 +31,8 @@ func microConfig(t *testing.T, root string, sets ...string) *configs.Config {
 	return c
 }
 
-// newEnv opens a fresh registry in a temporary directory; runs and the
-// token cache go there too unless root is the project root, whose runs/
-// directory is then never touched: Root stays root but the registry and
-// cache live in the temporary directory.
+// newEnv opens a fresh registry and token cache in a temporary directory
+// for a project root (a tempRoot, so runs/ is never the repository's).
 func newEnv(t *testing.T, root string) *experiment.Env {
 	t.Helper()
 	dir := t.TempDir()
@@ -46,25 +45,41 @@ func newEnv(t *testing.T, root string) *experiment.Env {
 }
 
 // tempRoot is a project root in a temporary directory holding a copy of
-// the micro preset's data files and links to the task data.
+// the data files of c and a link to the BLiMP task data.
 func tempRoot(t *testing.T, c *configs.Config) string {
 	t.Helper()
 	root := t.TempDir()
-	srcs := append([]configs.DataSource{c.Data.Validation}, c.Data.Sources...)
-	for _, s := range srcs {
+	if err := populateRoot(root, c); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func populateRoot(root string, c *configs.Config) error {
+	blimp, err := filepath.Abs(filepath.Join(projectRoot, "datasets", "blimp"))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(root, "datasets"), 0o755); err != nil {
+		return err
+	}
+	if err := os.Symlink(blimp, filepath.Join(root, "datasets", "blimp")); err != nil {
+		return err
+	}
+	for _, s := range append([]configs.DataSource{c.Data.Validation}, c.Data.Sources...) {
 		b, err := os.ReadFile(filepath.Join(projectRoot, s.Path))
 		if err != nil {
-			t.Fatalf("read data source: %v", err)
+			return err
 		}
 		dst := filepath.Join(root, s.Path)
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if err := os.WriteFile(dst, b, 0o644); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
-	return root
+	return nil
 }
 
 // trainMicro trains c in env and returns its result.
@@ -75,4 +90,76 @@ func trainMicro(t *testing.T, env *experiment.Env, c *configs.Config) *train.Res
 		t.Fatalf("train micro: %v", err)
 	}
 	return res
+}
+
+// evalReq is one small BLiMP paradigm, limited for speed; Model is filled in.
+var evalReq = experiment.EvalRequest{Tasks: []string{"blimp_anaphor_gender_agreement"}, Shots: -1, Limit: 8}
+
+// trainedRun is a micro run trained and evaluated once for the tests that
+// only read it.
+type trainedRun struct {
+	env  *experiment.Env
+	res  *train.Result
+	eval *experiment.EvalResult
+}
+
+var (
+	sharedOnce sync.Once
+	shared     *trainedRun
+	sharedErr  error
+	sharedDir  string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if sharedDir != "" {
+		os.RemoveAll(sharedDir)
+	}
+	os.Exit(code)
+}
+
+// sharedRun returns the shared trained and evaluated run; callers must not
+// change its registry or root.
+func sharedRun(t *testing.T) *trainedRun {
+	t.Helper()
+	sharedOnce.Do(func() { shared, sharedErr = makeShared() })
+	if sharedErr != nil {
+		t.Fatalf("shared run: %v", sharedErr)
+	}
+	return shared
+}
+
+func makeShared() (*trainedRun, error) {
+	dir, err := os.MkdirTemp("", "repro-test-*")
+	if err != nil {
+		return nil, err
+	}
+	sharedDir = dir
+	c, err := configs.Load(configs.Options{Preset: "micro", Sets: []string{"train.tokens=4096"}})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.ResolveData(func(s configs.DataSource) (string, error) { return data.Fingerprint(projectRoot, s) }); err != nil {
+		return nil, err
+	}
+	root := filepath.Join(dir, "root")
+	if err := populateRoot(root, c); err != nil {
+		return nil, err
+	}
+	db, err := registry.Open(filepath.Join(dir, "registry.db"))
+	if err != nil {
+		return nil, err
+	}
+	env := &experiment.Env{Root: root, DB: db, Threads: 2, CacheDir: filepath.Join(dir, "cache")}
+	res, err := env.Train(context.Background(), c, experiment.TrainOptions{})
+	if err != nil {
+		return nil, err
+	}
+	req := evalReq
+	req.Model = res.Hash
+	ev, err := env.Evaluate(context.Background(), req)
+	if err != nil {
+		return nil, err
+	}
+	return &trainedRun{env: env, res: res, eval: ev}, nil
 }

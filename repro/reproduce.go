@@ -60,7 +60,7 @@ func Reproduce(ctx context.Context, env *experiment.Env, hash string, o Options)
 	r := &Report{
 		Hash: hash, Attempt: rec.Attempt, Kind: rec.Kind,
 		RecordedCode: CodeVersion{Commit: rec.CodeVersion, Dirty: rec.CodeDirty},
-		CurrentCode:  currentCode(env.Root),
+		CurrentCode:  currentCode(),
 	}
 	r.Warnings = codeWarnings(r.RecordedCode, r.CurrentCode)
 	if got := sha256Hex([]byte(js)); got != hash {

@@ -73,17 +73,18 @@ func (s *scratch) remove() {
 	_ = os.RemoveAll(s.dir)
 }
 
-// currentCode asks git in root for the checked-out commit and whether the
-// tree has changes, as the registry does when it begins a run.
-func currentCode(root string) CodeVersion {
+// currentCode asks git for the checked-out commit and whether the tree has
+// changes, exactly as the registry does when it begins a run (in the
+// current directory), so the two versions compare like with like.
+func currentCode() CodeVersion {
 	v := CodeVersion{Commit: "unknown"}
-	out, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output()
+	out, err := exec.Command("git", "rev-parse", "HEAD").Output()
 	if err != nil {
 		return v
 	}
 	if rev := strings.TrimSpace(string(out)); rev != "" {
 		v.Commit = rev
-		if st, err := exec.Command("git", "-C", root, "status", "--porcelain").Output(); err == nil {
+		if st, err := exec.Command("git", "status", "--porcelain").Output(); err == nil {
 			v.Dirty = strings.TrimSpace(string(st)) != ""
 		}
 	}

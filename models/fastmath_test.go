@@ -1,0 +1,103 @@
+package models
+
+import (
+	"math"
+	"testing"
+
+	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/rng"
+)
+
+func TestFastExpMatchesKernelsExp(t *testing.T) {
+	r := rng.New(1, "test/fastexp")
+	check := func(x float64) {
+		t.Helper()
+		got, want := fastExp(x), kernels.Exp(x)
+		if want < 2.3e-308 {
+			if got != 0 && math.Abs(got-want) > 1e-300 {
+				t.Fatalf("fastExp(%v) = %v, want ≈ %v", x, got, want)
+			}
+			return
+		}
+		if rel := math.Abs(got-want) / want; rel > 1e-15 {
+			t.Fatalf("fastExp(%v) = %v, kernels.Exp = %v (relative difference %.3g)", x, got, want, rel)
+		}
+	}
+	for i := 0; i < 200000; i++ {
+		check(float64(r.Float64()*1400 - 705))
+		check(float64(r.Float64()*40 - 20))
+	}
+	for _, x := range []float64{0, -0, 1, -1, 0.5, -708, 709, -707.9, 708.9, 1e-300, -1e-20} {
+		check(x)
+	}
+	specials := []struct{ x, want float64 }{
+		{math.Inf(-1), 0}, {-1000, 0}, {-709, 0}, {math.Inf(1), math.Inf(1)}, {710, math.Inf(1)},
+	}
+	for _, c := range specials {
+		if got := fastExp(c.x); got != c.want {
+			t.Errorf("fastExp(%v) = %v, want %v", c.x, got, c.want)
+		}
+	}
+	if got := fastExp(math.NaN()); !math.IsNaN(got) {
+		t.Errorf("fastExp(NaN) = %v, want NaN", got)
+	}
+	if got := fastExp(0); got != 1 {
+		t.Errorf("fastExp(0) = %v, want exactly 1", got)
+	}
+}
+
+func TestSigmoidAndSiLU(t *testing.T) {
+	r := rng.New(2, "test/sigmoid")
+	for i := 0; i < 100000; i++ {
+		x := float32(r.Norm() * 8)
+		silu, sig := siluSig(x)
+		if d := math.Abs(float64(sig) - float64(kernels.Sigmoid32(x))); d > 1e-7*float64(kernels.Sigmoid32(x)) {
+			t.Fatalf("σ(%v) = %v, kernels.Sigmoid32 = %v", x, sig, kernels.Sigmoid32(x))
+		}
+		if sig != sigmoid32(x) {
+			t.Fatalf("siluSig(%v) σ = %v, sigmoid32 = %v", x, sig, sigmoid32(x))
+		}
+		want := kernels.SiLU32(x)
+		if d := math.Abs(float64(silu) - float64(want)); d > 1.2e-7*math.Abs(float64(want)) {
+			t.Fatalf("SiLU(%v) = %v, kernels.SiLU32 = %v", x, silu, want)
+		}
+		// Central difference of SiLU in float64 against siluGradSig.
+		f := func(v float64) float64 { return v / (1 + kernels.Exp(-v)) }
+		const h = 1e-4
+		fd := (f(float64(x)+h) - f(float64(x)-h)) / (2 * h)
+		if g := float64(siluGradSig(x, sig)); math.Abs(g-fd) > 1e-5 {
+			t.Fatalf("SiLU'(%v) = %v, central difference %v", x, g, fd)
+		}
+	}
+	for _, c := range []struct{ x, sig float32 }{
+		{0, 0.5}, {100, 1}, {-200, 0}, {float32(math.Inf(1)), 1}, {float32(math.Inf(-1)), 0},
+	} {
+		if got := sigmoid32(c.x); got != c.sig {
+			t.Errorf("sigmoid32(%v) = %v, want %v", c.x, got, c.sig)
+		}
+	}
+}
+
+func BenchmarkSiLU(b *testing.B) {
+	x := randVec(1, "bench/silu", 4096, 3)
+	y := make([]float32, len(x))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j, v := range x {
+			y[j], _ = siluSig(v)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(x))/b.Elapsed().Seconds()/1e6, "Melem/s")
+}
+
+func BenchmarkSiLUKernels(b *testing.B) {
+	x := randVec(1, "bench/silu", 4096, 3)
+	y := make([]float32, len(x))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j, v := range x {
+			y[j] = kernels.SiLU32(v)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(x))/b.Elapsed().Seconds()/1e6, "Melem/s")
+}

@@ -1,0 +1,197 @@
+package reports
+
+import (
+	"bytes"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const testTemplate = `# Paper
+SubLN delta: {{num "sublnNoSublnDeltaValBpb"}}; missing: {{num "noSuchNumber"}}.
+
+{{md "ablation_subln"}}
+{{fig "loss_subln" "loss curves"}}
+{{md "hpo"}}
+{{md "bench"}}
+`
+
+func writeTemplate(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "README.tmpl.md")
+	must(t, os.MkdirAll(dir, 0o755))
+	must(t, os.WriteFile(p, []byte(testTemplate), 0o644))
+	return p
+}
+
+func readAll(t *testing.T, dir string, files []string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		must(t, err)
+		out[f] = b
+	}
+	return out
+}
+
+func TestRenderSynthetic(t *testing.T) {
+	db := openDB(t)
+	hashes := synthFixture(t, db)
+	dir := filepath.Join(t.TempDir(), "paper")
+	writeTemplate(t, dir)
+	p1, err := Render(db, Options{Dir: dir})
+	must(t, err)
+	first := readAll(t, dir, p1.Files)
+
+	t.Run("deterministic", func(t *testing.T) {
+		p2, err := Render(db, Options{Dir: dir})
+		must(t, err)
+		if strings.Join(p1.Files, ",") != strings.Join(p2.Files, ",") {
+			t.Fatalf("file lists differ:\n%v\n%v", p1.Files, p2.Files)
+		}
+		for f, b := range readAll(t, dir, p2.Files) {
+			if !bytes.Equal(b, first[f]) {
+				t.Errorf("%s differs between two renders", f)
+			}
+		}
+	})
+
+	t.Run("figures valid", func(t *testing.T) {
+		npng, npdf := 0, 0
+		for _, f := range p1.Files {
+			b := first[f]
+			switch filepath.Ext(f) {
+			case ".png":
+				npng++
+				img, err := png.Decode(bytes.NewReader(b))
+				if err != nil {
+					t.Errorf("%s: not a PNG: %v", f, err)
+					continue
+				}
+				if r := img.Bounds(); r.Dx() != 900 || r.Dy() != 600 {
+					t.Errorf("%s: %dx%d pixels, want 900x600 (6x4 in at 150 dpi)", f, r.Dx(), r.Dy())
+				}
+			case ".pdf":
+				npdf++
+				if !bytes.HasPrefix(b, []byte("%PDF-")) || !bytes.Contains(b[len(b)-64:], []byte("%%EOF")) {
+					t.Errorf("%s: not a complete PDF", f)
+				}
+				if !bytes.Contains(b, []byte("/CreationDate (D:20000101000000")) {
+					t.Errorf("%s: creation date not fixed", f)
+				}
+			}
+		}
+		// 6 shipped ablations x 3 + hpo + size = at least 20.
+		if npng < 20 || npng != npdf {
+			t.Errorf("%d PNG and %d PDF figures, want ≥20 each and equal", npng, npdf)
+		}
+	})
+
+	t.Run("provenance lists hashes", func(t *testing.T) {
+		prov := string(first["tables/provenance.md"])
+		for _, h := range hashes {
+			if !strings.Contains(prov, h) {
+				t.Errorf("provenance.md lacks run %s", h)
+			}
+		}
+		tex := string(first["tables/provenance.tex"])
+		for _, h := range hashes {
+			if !strings.Contains(tex, h) {
+				t.Errorf("provenance.tex lacks run %s", h)
+			}
+		}
+		for _, id := range []string{"figure loss_subln", "figure bars_subln", "figure hpo_lr-search", "figure size_bpb", "table ablation_subln"} {
+			if !strings.Contains(prov, "| "+id+" |") {
+				t.Errorf("provenance.md lacks output %q", id)
+			}
+		}
+	})
+
+	t.Run("numbers", func(t *testing.T) {
+		// no-subln is worse by 0.05 loss → 0.05/1.8 bpb in the synthetic data.
+		n, ok := p1.Numbers.Get("sublnNoSublnDeltaValBpb")
+		if !ok || n.Value != "+0.0278" {
+			t.Errorf("sublnNoSublnDeltaValBpb = %+v, want +0.0278", n)
+		}
+		if len(n.Hashes) != 2 {
+			t.Errorf("delta backed by %d runs, want 2", len(n.Hashes))
+		}
+		tex := string(first["generated/numbers.tex"])
+		if !strings.Contains(tex, `\newcommand{\sublnNoSublnDeltaValBpb}{\ensuremath{+}0.0278}`) {
+			t.Errorf("numbers.tex lacks the delta macro:\n%s", tex)
+		}
+		if n, _ := p1.Numbers.Get("qatAbruptDeltaValBpb"); n.Value != "n/a" {
+			t.Errorf("unrecorded ablation number = %q, want n/a placeholder", n.Value)
+		}
+		if n, _ := p1.Numbers.Get("hpoLrSearchPruned"); n.Value != "2" {
+			t.Errorf("pruned trials = %q, want 2", n.Value)
+		}
+		readme := string(first["README.md"])
+		if !strings.Contains(readme, "SubLN delta: +0.0278; missing: n/a.") {
+			t.Errorf("README numbers not substituted:\n%s", readme[:min(len(readme), 400)])
+		}
+		if !strings.Contains(readme, "![loss curves](figures/loss_subln.png)") || !strings.Contains(readme, "| val_bpb | no-subln |") {
+			t.Errorf("README lacks the figure or the table")
+		}
+		if !strings.Contains(readme, "No benchmark run") {
+			t.Errorf("README does not say that no bench run is recorded")
+		}
+	})
+
+	t.Run("check", func(t *testing.T) {
+		diffs, err := Check(db, dir)
+		must(t, err)
+		if len(diffs) != 0 {
+			t.Fatalf("fresh paper reported as different: %v", diffs)
+		}
+		must(t, os.WriteFile(filepath.Join(dir, "tables", "ablation_subln.md"), []byte("edited\n"), 0o644))
+		must(t, os.WriteFile(filepath.Join(dir, "figures", "old.png"), []byte("x"), 0o644))
+		must(t, os.Remove(filepath.Join(dir, "figures", "size_bpb.pdf")))
+		diffs, err = Check(db, dir)
+		must(t, err)
+		want := []string{"figures/old.png: stale", "figures/size_bpb.pdf: missing", "tables/ablation_subln.md: differs"}
+		if len(diffs) != len(want) {
+			t.Fatalf("diffs = %v, want %d entries", diffs, len(want))
+		}
+		for i, w := range want {
+			if !strings.HasPrefix(diffs[i], w) {
+				t.Errorf("diff %d = %q, want prefix %q", i, diffs[i], w)
+			}
+		}
+		// A re-render repairs everything and removes the stale file.
+		_, err = Render(db, Options{Dir: dir})
+		must(t, err)
+		if diffs, _ := Check(db, dir); len(diffs) != 0 {
+			t.Errorf("after re-render: %v", diffs)
+		}
+	})
+}
+
+func TestRenderEmptyRegistry(t *testing.T) {
+	db := openDB(t)
+	dir := filepath.Join(t.TempDir(), "paper")
+	writeTemplate(t, dir)
+	p, err := Render(db, Options{Dir: dir})
+	must(t, err)
+	md, err := os.ReadFile(filepath.Join(dir, "tables", "ablation_subln.md"))
+	must(t, err)
+	if !strings.Contains(string(md), "not recorded yet: run `harness ablate subln`") {
+		t.Errorf("empty ablation table does not say so: %s", md)
+	}
+	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	must(t, err)
+	if !strings.Contains(string(readme), "No hyper-parameter study is recorded yet") {
+		t.Errorf("README does not say that no study is recorded")
+	}
+	for _, o := range p.Outputs {
+		if len(o.Hashes) != 0 {
+			t.Errorf("%s lists runs %v from an empty registry", o.ID, o.Hashes)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "generated", "numbers.tex")); err != nil {
+		t.Error(err)
+	}
+}
