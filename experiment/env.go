@@ -116,19 +116,32 @@ func (e *Env) LoadTrained(hash string) (*Trained, error) {
 	if err != nil {
 		return nil, err
 	}
-	ckpt := ""
+	// The final checkpoint: the recorded one with the highest step whose
+	// file is present (older periodic checkpoints are pruned from disk).
+	ckpt, best := "", int64(-1)
 	for _, a := range arts {
-		if a.Kind == "checkpoint" {
-			ckpt = a.Path // the last recorded checkpoint is the final one
+		if a.Kind != "checkpoint" {
+			continue
+		}
+		p := a.Path
+		if !filepath.IsAbs(p) {
+			if _, err := os.Stat(p); err != nil {
+				p = filepath.Join(e.Root, p)
+			}
+		}
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		var step int64
+		if _, err := fmt.Sscanf(filepath.Base(p), "ckpt-%d.safetensors", &step); err != nil {
+			step = 0
+		}
+		if step >= best {
+			ckpt, best = p, step
 		}
 	}
 	if ckpt == "" {
-		return nil, fmt.Errorf("run %s records no checkpoint artifact", short(hash))
-	}
-	if !filepath.IsAbs(ckpt) {
-		if _, err := os.Stat(ckpt); err != nil {
-			ckpt = filepath.Join(e.Root, ckpt)
-		}
+		return nil, fmt.Errorf("run %s: no recorded checkpoint file is present (was runs/%s deleted? `harness reproduce %s` re-creates it)", short(hash), hash, short(hash))
 	}
 	m, err := LoadModel(c, ckpt, hash)
 	if err != nil {

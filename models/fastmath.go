@@ -79,3 +79,33 @@ func siluSig(x float32) (silu, sig float32) {
 func siluGradSig(x, s float32) float32 {
 	return s * (1 + float32(x*(1-s)))
 }
+
+// siluRow writes silu[i], sig[i] = siluSig(x[i]) for every i, with the same
+// bits. The exponential is written out inline, without a call or a
+// data-dependent branch, so that the CPU overlaps the elements: the
+// argument is clamped to [−708, 709], which changes no float32 result
+// (σ is then below 1.3e−308 or equal to 1 after rounding, as with the
+// 0 or +Inf of fastExp), and NaN stays NaN.
+func siluRow(silu, sig, x []float32) {
+	silu, sig = silu[:len(x)], sig[:len(x)]
+	for i, xv := range x {
+		c := min(max(-float64(xv), fastExpMin), fastExpMax)
+		kd := float64(c*fastInv32Ln2) + fastRound
+		k := kd - fastRound
+		r := (c - float64(k*fastLn2By32Hi)) - float64(k*fastLn2By32Lo)
+		r2 := float64(r * r)
+		lo := 1 + r
+		mid := 0.5 + float64(r*(1.0/6))
+		hi := (1.0 / 24) + float64(r*(1.0/120))
+		hi = hi + float64(r2*(1.0/720))
+		p := lo + float64(r2*(mid+float64(r2*hi)))
+		// The low bits of kd hold k + 2**51; shifting out the exponent and
+		// that bit leaves k as a signed integer.
+		ki := int64(math.Float64bits(kd)<<13) >> 13
+		scale := math.Float64frombits(uint64((ki>>5)+1023) << 52)
+		e := float64(float64(fastExpTable[ki&31]*p) * scale)
+		s := 1 / (1 + e)
+		sig[i] = float32(s)
+		silu[i] = float32(float64(float64(xv) * s))
+	}
+}

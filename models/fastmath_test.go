@@ -101,3 +101,26 @@ func BenchmarkSiLUKernels(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(x))/b.Elapsed().Seconds()/1e6, "Melem/s")
 }
+
+func TestSiLURowMatchesSiLUSig(t *testing.T) {
+	r := rng.New(3, "test/silurow")
+	x := make([]float32, 5000)
+	for i := range x {
+		x[i] = float32(r.Norm() * float64(1+i%40))
+	}
+	inf := float32(math.Inf(1))
+	x = append(x, 0, float32(math.Copysign(0, -1)), 708, -708, 709, -709, 1e30, -1e30, inf, -inf, 1e-40, -1e-40)
+	silu, sig := make([]float32, len(x)), make([]float32, len(x))
+	siluRow(silu, sig, x)
+	for i, v := range x {
+		ws, wg := siluSig(v)
+		if math.Float32bits(silu[i]) != math.Float32bits(ws) || math.Float32bits(sig[i]) != math.Float32bits(wg) {
+			t.Fatalf("siluRow(%v) = (%v, %v), siluSig = (%v, %v)", v, silu[i], sig[i], ws, wg)
+		}
+	}
+	nan := float32(math.NaN())
+	siluRow(silu[:1], sig[:1], []float32{nan})
+	if !math.IsNaN(float64(silu[0])) || !math.IsNaN(float64(sig[0])) {
+		t.Errorf("siluRow(NaN) = (%v, %v), want NaN", silu[0], sig[0])
+	}
+}

@@ -147,7 +147,7 @@ func (m *mamba2) forward(threads int, a *mambaActs, out, u []float32, batch, seq
 		}
 	})
 	m.setA(a)
-	a.cache = scanForward(threads, m.dims(batch, seqLen), a.y, a.x, a.dt, a.a, a.bm, a.cm, nil, nil)
+	a.cache = scanForward(a.cache, threads, m.dims(batch, seqLen), a.y, a.x, a.dt, a.a, a.bm, a.cm, nil, nil)
 	parRows(threads, rows, func(r int) { m.finishRow(a, r) })
 	m.norm.forward(threads, &a.nrm, a.g, rows)
 	m.outProj.forward(threads, &a.lout, out, a.nrm.out, rows)

@@ -263,10 +263,7 @@ func quantizeActs(threads int, dst, x []float32, rows, dim, bits int, lam float3
 	parRows(threads, rows, func(r int) {
 		xr := x[r*dim : r*dim+dim]
 		dr := dst[r*dim : r*dim+dim]
-		var amax float32
-		for _, v := range xr {
-			amax = max(amax, float32(math.Abs(float64(v))))
-		}
+		amax := absMax(xr)
 		s := qmax / max(amax, minScale)
 		for i, v := range xr {
 			qv := roundClip(v*s, qmin, qmax) / s
@@ -277,4 +274,22 @@ func quantizeActs(threads int, dst, x []float32, rows, dim, bits int, lam float3
 			}
 		}
 	})
+}
+
+// absMax returns max|x_i| (0 for an empty x). The maximum is exact and does
+// not depend on the order, so four interleaved partial maxima give the same
+// value as one running maximum with shorter dependency chains.
+func absMax(x []float32) float32 {
+	var m0, m1, m2, m3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		m0 = max(m0, float32(math.Abs(float64(x[i]))))
+		m1 = max(m1, float32(math.Abs(float64(x[i+1]))))
+		m2 = max(m2, float32(math.Abs(float64(x[i+2]))))
+		m3 = max(m3, float32(math.Abs(float64(x[i+3]))))
+	}
+	for ; i < len(x); i++ {
+		m0 = max(m0, float32(math.Abs(float64(x[i]))))
+	}
+	return max(max(m0, m1), max(m2, m3))
 }

@@ -9,7 +9,7 @@ type (
 )
 
 var (
-	scanForward  = ssd.Forward
+	scanForward  = ssd.ForwardReuse
 	scanBackward = ssd.Backward
 	scanStep     = ssd.Step
 )

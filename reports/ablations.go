@@ -105,6 +105,21 @@ func loadAblation(db *registry.DB, rec registry.Ablation) (*Ablation, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Matrix order of the arms (the registry lists members by arm name).
+	rank := map[string]int{}
+	for i, arm := range m.ArmList() {
+		rank[arm.Name] = i + 1
+	}
+	sort.SliceStable(members, func(i, j int) bool {
+		ri, rj := rank[members[i].Arm], rank[members[j].Arm]
+		if ri != rj {
+			if ri == 0 || rj == 0 {
+				return rj == 0 // arms unknown to the matrix go last
+			}
+			return ri < rj
+		}
+		return members[i].Seed < members[j].Seed
+	})
 	a := &Ablation{ID: rec.ID, Matrix: m, TrainRuns: map[string]*registry.Run{}, EvalRuns: map[string]*registry.Run{}}
 	for _, mb := range members {
 		ar := &experiment.ArmRun{Member: ablations.Member{Arm: mb.Arm, Seed: mb.Seed, Hash: mb.RunHash}}

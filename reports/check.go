@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -10,17 +11,26 @@ import (
 	"github.com/nanomamba-edge/harness/registry"
 )
 
-// Check renders the paper into a temporary directory, with the template of
-// the committed paper directory, and lists every generated file that
-// differs from the committed one, is missing from it, or is stale in it
-// ("path: reason"). An empty list means the committed paper is up to date.
-func Check(db *registry.DB, committed string) ([]string, error) {
+// Check renders the paper into a temporary directory, with o.Template
+// (default <o.Dir>/README.tmpl.md), and lists every generated file that
+// differs from the committed one in o.Dir, is missing from it, or is stale
+// in it ("path: reason"). An empty list means the committed paper is up to
+// date.
+func Check(db *registry.DB, o Options) ([]string, error) {
+	committed := o.Dir
+	if committed == "" {
+		return nil, errors.New("reports: check: no paper directory given")
+	}
+	tmpl := o.Template
+	if tmpl == "" {
+		tmpl = filepath.Join(committed, "README.tmpl.md")
+	}
 	tmp, err := os.MkdirTemp("", "paper-check-")
 	if err != nil {
 		return nil, fmt.Errorf("reports: check: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	if _, err := Render(db, Options{Dir: tmp, Template: filepath.Join(committed, "README.tmpl.md")}); err != nil {
+	if _, err := Render(db, Options{Dir: tmp, Template: tmpl}); err != nil {
 		return nil, err
 	}
 	fresh, err := generatedFiles(tmp)

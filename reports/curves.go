@@ -198,9 +198,10 @@ func curveFigure(db *registry.DB, a *Ablation, metric, title, ylabel string) (*f
 		}
 		l.Color = colorAt(i)
 		l.Width = vg.Points(1.5)
-		if len(xys) == 1 {
+		if len(xys) <= 30 {
+			// Few points (validation passes): mark each one.
 			sc, _ := plotter.NewScatter(xys)
-			sc.Color = colorAt(i)
+			sc.GlyphStyle = draw.GlyphStyle{Color: colorAt(i), Radius: vg.Points(2.5), Shape: draw.CircleGlyph{}}
 			lines = append(lines, sc)
 		}
 		lines = append(lines, l)
@@ -287,16 +288,18 @@ func barPanel(a *Ablation, metric, ylabel string) (*plot.Plot, error) {
 	if len(arms) == 0 {
 		return nil, nil
 	}
-	vals := make(plotter.Values, len(mean))
-	copy(vals, mean)
-	bc, err := plotter.NewBarChart(vals, vg.Points(18))
-	if err != nil {
-		return nil, fmt.Errorf("bars of %s: %w", metric, err)
-	}
-	bc.Color = colorAt(0)
-	bc.LineStyle.Width = 0
 	addGrid(p)
-	p.Add(bc)
+	for i := range mean {
+		// One chart per arm, coloured like the arm's curves.
+		bc, err := plotter.NewBarChart(plotter.Values{mean[i]}, vg.Points(22))
+		if err != nil {
+			return nil, fmt.Errorf("bars of %s: %w", metric, err)
+		}
+		bc.XMin = float64(i)
+		bc.Color = colorAt(i)
+		bc.LineStyle.Width = 0
+		p.Add(bc)
+	}
 	xys := make(plotter.XYs, len(mean))
 	errs := make(plotter.YErrors, len(mean))
 	lo, hi := math.Inf(1), math.Inf(-1)
@@ -327,6 +330,7 @@ func barPanel(a *Ablation, metric, ylabel string) (*plot.Plot, error) {
 	}
 	p.Y.Max = hi + 0.15*span
 	p.NominalX(arms...)
+	p.X.Min, p.X.Max = -0.6, float64(len(arms))-0.4
 	p.X.Tick.Label.Rotation = math.Pi / 6
 	p.X.Tick.Label.XAlign = draw.XRight
 	p.X.Tick.Label.YAlign = draw.YCenter

@@ -114,7 +114,10 @@ func synthFixture(t *testing.T, db *registry.DB) []string {
 	for i := 0; i < 8; i++ {
 		tid, err := st.CreateNewTrial(sid)
 		must(t, err)
-		c, err := configs.Load(configs.Options{Preset: "micro", Sets: []string{fmt.Sprintf("train.lr=%g", 0001.0e-3*float64(i+1))}, Env: []string{}})
+		c, err := configs.Load(configs.Options{Preset: "micro", Sets: []string{fmt.Sprintf("train.lr=%g", 1.0e-3*float64(i+1))}, Env: []string{}})
+		if i%2 == 0 {
+			c, err = configs.Load(configs.Options{Preset: "micro", Sets: []string{fmt.Sprintf("train.lr=%g", 1.0e-3*float64(i+1)), "qat.phases=[{weights: float, start: 0, ramp: 0}]"}, Env: []string{}})
+		}
 		must(t, err)
 		h := synthRun(t, db, c, registry.KindHPOTrial, 0.3/float64(i+1))
 		must(t, db.LinkTrialRun(tid, h))

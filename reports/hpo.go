@@ -102,8 +102,7 @@ func hpoFigure(s *Study) (*figure, error) {
 	if s.Direction == goptuna.StudyDirectionMaximize {
 		dir = "maximise"
 	}
-	p := newPlot(fmt.Sprintf("HPO study %s: optimisation history (%s)", s.Name, dir), "trial number", "objective (validation loss, nats/token, unless the study says otherwise)")
-	p.Y.Label.Text = "trial objective value"
+	p := newPlot(fmt.Sprintf("HPO study %s: optimisation history (%s)", s.Name, dir), "trial number", "trial objective value")
 	var done, pruned, best plotter.XYs
 	have := false
 	cur := 0.0
@@ -172,5 +171,13 @@ func hpoFigure(s *Study) (*figure, error) {
 		p.Add(l)
 		lg.Add("best so far", l)
 	}
+	// Pad both axes so markers at the edges are drawn whole.
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, xy := range append(append(plotter.XYs{}, done...), pruned...) {
+		lo, hi = math.Min(lo, xy.Y), math.Max(hi, xy.Y)
+	}
+	span := math.Max(hi-lo, math.Max(math.Abs(hi)*0.05, 1e-3))
+	p.Y.Min, p.Y.Max = lo-0.06*span, hi+0.06*span
+	p.X.Min, p.X.Max = -0.5, float64(s.Trials[len(s.Trials)-1].Number)+0.5
 	return &figure{p: p, legend: lg}, nil
 }

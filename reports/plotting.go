@@ -67,7 +67,28 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 	p.Y.Label.TextStyle.Font.Size = vg.Points(10)
 	p.X.Tick.Label.Font.Size = vg.Points(8)
 	p.Y.Tick.Label.Font.Size = vg.Points(8)
+	p.Y.Tick.Marker = plainTicks{}
 	return p
+}
+
+// plainTicks are gonum's default tick positions labelled with the shortest
+// decimal that tells neighbouring ticks apart.
+type plainTicks struct{}
+
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ts {
+		if ts[i].Label != "" {
+			// Round away binary noise (0.30000000000000004) first.
+			ts[i].Label = strconv.FormatFloat(roundSig(ts[i].Value, 10), 'f', -1, 64)
+		}
+	}
+	return ts
+}
+
+func roundSig(v float64, digits int) float64 {
+	f, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', digits, 64), 64)
+	return f
 }
 
 // addGrid adds light grid lines (after any shading, before the data).
@@ -85,7 +106,7 @@ func (siTicks) Ticks(min, max float64) []plot.Tick {
 	ts := plot.DefaultTicks{}.Ticks(min, max)
 	for i := range ts {
 		if ts[i].Label != "" {
-			ts[i].Label = siLabel(ts[i].Value)
+			ts[i].Label = siLabel(roundSig(ts[i].Value, 10))
 		}
 	}
 	return ts
@@ -104,17 +125,24 @@ func siLabel(v float64) string {
 	return trimFloat(v)
 }
 
-func trimFloat(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
+func trimFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 func newLegend() *plot.Legend {
 	l := plot.NewLegend()
 	l.TextStyle.Font.Size = vg.Points(8)
 	l.Top, l.Left = true, true
 	l.ThumbnailWidth = vg.Points(16)
+	l.Padding = vg.Points(3)
 	return &l
 }
 
 func (f *figure) render(c draw.Canvas) {
+	// A small margin so the title and tick labels never touch the edge.
+	pad := vg.Points(6)
+	c.Min.X += pad
+	c.Min.Y += pad
+	c.Max.X -= pad
+	c.Max.Y -= pad
 	if f.draw != nil {
 		f.draw(c)
 		return

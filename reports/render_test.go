@@ -142,7 +142,7 @@ func TestRenderSynthetic(t *testing.T) {
 	})
 
 	t.Run("check", func(t *testing.T) {
-		diffs, err := Check(db, dir)
+		diffs, err := Check(db, Options{Dir: dir})
 		must(t, err)
 		if len(diffs) != 0 {
 			t.Fatalf("fresh paper reported as different: %v", diffs)
@@ -150,7 +150,7 @@ func TestRenderSynthetic(t *testing.T) {
 		must(t, os.WriteFile(filepath.Join(dir, "tables", "ablation_subln.md"), []byte("edited\n"), 0o644))
 		must(t, os.WriteFile(filepath.Join(dir, "figures", "old.png"), []byte("x"), 0o644))
 		must(t, os.Remove(filepath.Join(dir, "figures", "size_bpb.pdf")))
-		diffs, err = Check(db, dir)
+		diffs, err = Check(db, Options{Dir: dir})
 		must(t, err)
 		want := []string{"figures/old.png: stale", "figures/size_bpb.pdf: missing", "tables/ablation_subln.md: differs"}
 		if len(diffs) != len(want) {
@@ -164,7 +164,7 @@ func TestRenderSynthetic(t *testing.T) {
 		// A re-render repairs everything and removes the stale file.
 		_, err = Render(db, Options{Dir: dir})
 		must(t, err)
-		if diffs, _ := Check(db, dir); len(diffs) != 0 {
+		if diffs, _ := Check(db, Options{Dir: dir}); len(diffs) != 0 {
 			t.Errorf("after re-render: %v", diffs)
 		}
 	})

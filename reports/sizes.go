@@ -141,15 +141,21 @@ func sizeFigure(pts []RunPoint) (*figure, error) {
 	}
 	p := newPlot("Model size vs validation bits per byte (recorded runs)", "weight size (MB, log scale; honest bits per weight)", "validation bits per byte")
 	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	addGrid(p)
 	lg := newLegend()
+	lg.Add("final weights:")
 	groups := map[string]plotter.XYs{}
 	for _, pt := range pts {
 		groups[pt.Weights] = append(groups[pt.Weights], plotter.XY{X: pt.SizeMB, Y: pt.ValBPB})
 	}
 	shapes := []draw.GlyphDrawer{draw.CircleGlyph{}, draw.TriangleGlyph{}, draw.SquareGlyph{}, draw.PyramidGlyph{}}
 	lo, hi := math.Inf(1), math.Inf(-1)
+	ylo, yhi := math.Inf(1), math.Inf(-1)
+	for _, pt := range pts {
+		ylo, yhi = math.Min(ylo, pt.ValBPB), math.Max(yhi, pt.ValBPB)
+	}
+	yspan := math.Max(yhi-ylo, 0.01)
+	p.Y.Min, p.Y.Max = ylo-0.06*yspan, yhi+0.06*yspan
 	for i, w := range []string{"float", "int4", "int2", "ternary"} {
 		xys := groups[w]
 		if len(xys) == 0 {
@@ -164,10 +170,17 @@ func sizeFigure(pts []RunPoint) (*figure, error) {
 		}
 		sc.GlyphStyle = draw.GlyphStyle{Color: colorAt(i), Radius: vg.Points(3.5), Shape: shapes[i]}
 		p.Add(sc)
-		lg.Add(fmt.Sprintf("%s final weights (%s)", w, bitsLabel(weightBits(w))), sc)
+		lg.Add(fmt.Sprintf("%s (%s)", w, bitsLabel(weightBits(w))), sc)
 	}
 	// Pad the log axis by a factor so markers at the edges stay visible.
 	p.X.Min, p.X.Max = lo/1.5, hi*1.5
+	if p.X.Max/p.X.Min < 20 {
+		// Within about a decade the powers of ten miss the range: label
+		// linear ticks instead (still placed on the log scale).
+		p.X.Tick.Marker = plainTicks{}
+	} else {
+		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	}
 	return &figure{p: p, legend: lg}, nil
 }
 

@@ -9,48 +9,37 @@ import (
 // gradChunk extends the forward scratch with the buffers of the reverse pass.
 type gradChunk struct {
 	*chunk
-	dy   []float64 // (Q×P) output gradient
-	dX   []float64 // (Q×P) gradient of dt_s·x_s
-	u    []float64 // (Q×P) dS_out·B_s
-	dSg  []float64 // (Q×Q) gradient of the segment sums
-	dCB  []float64 // (Q×Q) gradient of C_l·B_s
-	dBc  []float64 // (Q×N) this head's gradient of B_s
-	dCc  []float64 // (Q×N) this head's gradient of C_l
-	v    []float64 // (Q×N) rows S_inᵀ·dy_l
-	dS   []float64 // (P×N) gradient of the state leaving the chunk
-	dSn  []float64 // (P×N) gradient of the state entering it
+	dy   []float32 // (q×P) output gradient
+	dX   []float32 // (q×P) gradient of X = dt_s·x_s
+	u    []float32 // (q×P) B_s·dS_outᵀ
+	eDy  []float32 // (q×P) exp(Acs_l)·dy_l
+	dM   []float32 // (q×q) dy_l·X_s
+	dCB  []float32 // (q×q) gradient of C_l·B_s (zero above the diagonal)
+	dSg  []float64 // (Q×Q) gradient of the segment sums (row stride Q)
+	dBc  []float32 // (q×N) this head's gradient of B_s
+	dCc  []float32 // (q×N) this head's gradient of C_l
+	v    []float32 // (q×N) dy_l·S_in
+	dS   []float32 // (P×N) gradient of the state leaving the chunk
+	dSn  []float32 // (P×N) gradient of the state entering it
 	run  []float64 // (Q) column suffix sums of dSg
 	dOff []float64 // (Q) gradient of the log-decay of the state → output path
 	da   []float64 // (Q) gradient of the log-decays a_s
-	dST  []float64 // (N×P) dS transposed
-	mT   []float64 // (Q×Q) m transposed
-	xT   []float64 // (P×Q) dt_s·x_s transposed
-	dCBT []float64 // (Q×Q) dCB transposed
-	eDyT []float64 // (P×Q) exp(Acs_l)·dy_l transposed
+	// accB, accC are (Len×N): the sums over the group's heads of the B and
+	// C gradients of one batch row, in ascending head order.
+	accB, accC []float64
 }
 
 func newGradChunk(d Dims) *gradChunk {
 	q, p, n := d.Chunk, d.HeadDim, d.State
+	f := func(k int) []float32 { return make([]float32, k) }
 	return &gradChunk{
 		chunk: newChunk(d),
-		dy:    make([]float64, q*p),
-		dX:    make([]float64, q*p),
-		u:     make([]float64, q*p),
-		dSg:   make([]float64, q*q),
-		dCB:   make([]float64, q*q),
-		dBc:   make([]float64, q*n),
-		dCc:   make([]float64, q*n),
-		v:     make([]float64, q*n),
-		dS:    make([]float64, p*n),
-		dSn:   make([]float64, p*n),
-		run:   make([]float64, q),
-		dOff:  make([]float64, q),
-		da:    make([]float64, q),
-		dST:   make([]float64, n*p),
-		mT:    make([]float64, q*q),
-		xT:    make([]float64, p*q),
-		dCBT:  make([]float64, q*q),
-		eDyT:  make([]float64, p*q),
+		dy:    f(q * p), dX: f(q * p), u: f(q * p), eDy: f(q * p),
+		dM: f(q * q), dCB: f(q * q), dSg: make([]float64, q*q),
+		dBc: f(q * n), dCc: f(q * n), v: f(q * n),
+		dS: f(p * n), dSn: f(p * n),
+		run: make([]float64, q), dOff: make([]float64, q), da: make([]float64, q),
+		accB: make([]float64, d.Len*n), accC: make([]float64, d.Len*n),
 	}
 }
 
@@ -59,9 +48,9 @@ func newGradChunk(d Dims) *gradChunk {
 // final state (dFinal may be nil: no gradient). c is the cache of the
 // Forward call on the same inputs. dA is summed over batch and time per
 // head; dBm and dCm over the heads of each group. The gradients are those of
-// the chunked computation, exactly, evaluated in float64 from the cached
-// chunk-boundary states; they do not depend on threads. Backward panics on
-// bad shapes or a cache made for other Dims.
+// the chunked computation, evaluated with the same float32 GEMM rule from
+// the cached chunk-boundary states; they do not depend on threads. Backward
+// panics on bad shapes or a cache made for other Dims.
 func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, ddt, dA, dBm, dCm, dInit []float32) {
 	const fn = "Backward"
 	d.checkInputs(fn, x, dt, A, Bm, Cm)
@@ -82,48 +71,41 @@ func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, d
 	}
 
 	H, N, G, pn := d.Heads, d.State, d.Groups, d.HeadDim*d.State
-	nc := d.Chunks()
-	// Per-head gradients of B and C, and per-(batch, head) gradients of A,
-	// reduced in a fixed order below.
-	dBh := make([]float64, d.Batch*d.Len*H*N)
-	dCh := make([]float64, d.Batch*d.Len*H*N)
+	nc, hpg := d.Chunks(), d.headsPerGroup()
+	// Work is split over (batch, group) pairs; the heads of a group run in
+	// ascending order so that their shared B and C gradients are summed in
+	// that order. Per-(batch, head) gradients of A are reduced below.
 	dAh := make([]float64, d.Batch*H)
-	kernels.Parallel(threads, d.Batch*H, func(lo, hi int) {
+	kernels.Parallel(threads, d.Batch*G, func(lo, hi int) {
 		w := newGradChunk(d)
-		for bh := lo; bh < hi; bh++ {
-			b, h := bh/H, bh%H
-			clear(w.dS)
-			if dFinal != nil {
-				for i, v := range dFinal[bh*pn : bh*pn+pn] {
-					w.dS[i] = float64(v)
+		for bg := lo; bg < hi; bg++ {
+			b, g := bg/G, bg%G
+			clear(w.accB)
+			clear(w.accC)
+			for h := g * hpg; h < (g+1)*hpg; h++ {
+				bh := b*H + h
+				if dFinal != nil {
+					copy(w.dS, dFinal[bh*pn:bh*pn+pn])
+				} else {
+					clear(w.dS)
 				}
-			}
-			var gA float64
-			for k := nc - 1; k >= 0; k-- {
-				gA += w.backwardChunk(c, b, h, k, dy, x, dt, A, Bm, Cm, dx, ddt, dBh, dCh)
-			}
-			dAh[bh] = gA
-			if dInit != nil {
-				di := dInit[bh*pn : bh*pn+pn]
-				for i, v := range w.dS {
-					di[i] += float32(v)
+				var gA float64
+				for k := nc - 1; k >= 0; k-- {
+					gA += w.backwardChunk(c, b, h, k, dy, x, dt, A, Bm, Cm, dx, ddt)
 				}
-			}
-		}
-	})
-
-	hpg := d.headsPerGroup()
-	kernels.Parallel(threads, d.Batch*d.Len, func(lo, hi int) {
-		for bt := lo; bt < hi; bt++ {
-			for g := 0; g < G; g++ {
-				for n := 0; n < N; n++ {
-					var sb, sc float64
-					for h := g * hpg; h < (g+1)*hpg; h++ {
-						sb += dBh[(bt*H+h)*N+n]
-						sc += dCh[(bt*H+h)*N+n]
+				dAh[bh] = gA
+				if dInit != nil {
+					di := dInit[bh*pn : bh*pn+pn]
+					for i, v := range w.dS {
+						di[i] += v
 					}
-					dBm[(bt*G+g)*N+n] += float32(sb)
-					dCm[(bt*G+g)*N+n] += float32(sc)
+				}
+			}
+			for t := 0; t < d.Len; t++ {
+				j := ((b*d.Len+t)*G + g) * N
+				for n := 0; n < N; n++ {
+					dBm[j+n] += float32(w.accB[t*N+n])
+					dCm[j+n] += float32(w.accC[t*N+n])
 				}
 			}
 		}
@@ -139,95 +121,89 @@ func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, d
 
 // backwardChunk runs the reverse of forwardChunk for chunk k of pair (b, h).
 // On entry w.dS is the gradient of the state leaving the chunk; on return it
-// is the gradient of the state entering it. It adds into dx and ddt, writes
-// this head's B and C gradients into dBh, dCh and returns the chunk's
+// is the gradient of the state entering it. It adds into dx and ddt, adds
+// this head's B and C gradients into w.accB, w.accC and returns the chunk's
 // contribution to the gradient of A.
-func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dy, x, dt, A, Bm, Cm, dx, ddt []float32, dBh, dCh []float64) float64 {
+func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dy, x, dt, A, Bm, Cm, dx, ddt []float32) float64 {
 	d := w.d
 	Q, P, N, H := d.Chunk, d.HeadDim, d.State, d.Heads
 	g := h / d.headsPerGroup()
 	w.load(b, h, k, x, dt, A, Bm, Cm, c.scores(b, g, k))
-	for i, v := range c.stateAt(b, k, h) {
-		w.sIn[i] = float64(v)
-	}
+	sIn := c.stateAt(b, k, h)
 	q := w.q
 	t0 := b*d.Len + k*Q
 	for l := 0; l < q; l++ {
 		i := ((t0+l)*H + h) * P
-		for p := 0; p < P; p++ {
-			w.dy[l*P+p] = float64(dy[i+p])
-		}
+		copy(w.dy[l*P:l*P+P], dy[i:i+P])
 	}
-	last := w.dec[(q-1)*Q : (q-1)*Q+q]
+	last := w.dec[(q-1)*q : q*q]
 	eEnd := w.eA[q-1]
+	xs, bs, cs, dyc := w.xs[:q*P], w.bs[:q*N], w.cs[:q*N], w.dy[:q*P]
+	m, dec := w.m[:q*q], w.dec[:q*q]
 
-	transpose(w.dST, P, w.dS, N, P, N)
-	transpose(w.mT, Q, w.m, Q, q, q)
-	transpose(w.xT, Q, w.xs, P, q, P)
-
-	// u_s = dS_out·B_s.
-	clear(w.u[:q*P])
-	matMulRows(w.u, P, w.bs, N, q, N, w.dST, P, P)
-	// dX_s = L[last,s]·u_s + Σ_{l≥s} M[l,s]·dy_l.
+	// u = B·dS_outᵀ; dX = diag(L[last,:])·u + Mᵀ·dy.
+	u, dX := w.u[:q*P], w.dX[:q*P]
+	kernels.MatMulNT(1, u, bs, w.dS, q, N, P, false)
 	for s := 0; s < q; s++ {
-		acc := w.dX[s*P : s*P+P]
-		for p := range acc {
-			acc[p] = float64(last[s] * w.u[s*P+p])
+		ls := last[s]
+		for p, v := range u[s*P : s*P+P] {
+			dX[s*P+p] = ls * v
 		}
-		rowMul(acc, w.mT[s*Q+s:s*Q+q], w.dy[s*P:], P)
 	}
-	// dM[l,s] = dy_l·X_s; M = CB∘L gives dCB = dM·L and, with L = exp(Sg),
-	// dSg = dM·M. The chunk state adds X_s·u_s·L[last,s] to row last.
+	kernels.MatMulTN(1, dX, m, dyc, q, q, P, true)
+	// dM = dy·Xᵀ; M = CB∘L gives dCB = dM∘L and, with L = exp(Sg),
+	// dSg = dM∘M. The chunk state adds X_s·u_s·L[last,s] to row last.
+	dM, dCB := w.dM[:q*q], w.dCB[:q*q]
+	kernels.MatMulNT(1, dM, dyc, xs, q, P, q, false)
 	for l := 0; l < q; l++ {
-		dm := w.dSg[l*Q : l*Q+l+1]
-		clear(dm)
-		rowMul(dm, w.dy[l*P:l*P+P], w.xT, Q)
-		for s, v := range dm {
-			w.dCB[l*Q+s] = float64(v * w.dec[l*Q+s])
-			dm[s] = float64(v * w.m[l*Q+s])
+		for s := 0; s <= l; s++ {
+			i := l*q + s
+			dCB[i] = dM[i] * dec[i]
+			w.dSg[l*Q+s] = float64(float64(dM[i]) * float64(m[i]))
 		}
+		clear(dCB[l*q+l+1 : l*q+q])
 	}
 	for s := 0; s < q; s++ {
-		w.dSg[(q-1)*Q+s] += float64(last[s] * dot(w.xs[s*P:s*P+P], w.u[s*P:s*P+P]))
+		w.dSg[(q-1)*Q+s] += float64(float64(last[s]) * dot(xs[s*P:s*P+P], u[s*P:s*P+P]))
 	}
-	transpose(w.dCBT, Q, w.dCB, Q, q, q)
-	// dC_l = exp(Acs_l)·S_inᵀ·dy_l + Σ_{s≤l} dCB[l,s]·B_s, and the gradient
-	// of the log-decay exp(Acs_l) of the state → output path.
-	clear(w.v[:q*N])
-	matMulRows(w.v, N, w.dy, P, q, P, w.sIn, N, N)
+	// dC = diag(eA)·(dy·S_in) + dCB·B, and the gradient of the log-decay
+	// exp(Acs_l) of the state → output path.
+	v, dCc := w.v[:q*N], w.dCc[:q*N]
+	kernels.MatMul(1, v, dyc, sIn, q, P, N, false)
 	for l := 0; l < q; l++ {
 		e := w.eA[l]
-		vl := w.v[l*N : l*N+N]
-		dcl := w.dCc[l*N : l*N+N]
-		for n, v := range vl {
-			dcl[n] = float64(e * v)
+		vl := v[l*N : l*N+N]
+		for n, vv := range vl {
+			dCc[l*N+n] = e * vv
 		}
-		rowMul(dcl, w.dCB[l*Q:l*Q+l+1], w.bs, N)
-		w.dOff[l] = float64(e * dot(w.cs[l*N:l*N+N], vl))
+		w.dOff[l] = float64(float64(e) * dot(cs[l*N:l*N+N], vl))
 	}
-	// dB_s = L[last,s]·dS_outᵀ·X_s + Σ_{l≥s} dCB[l,s]·C_l.
-	clear(w.dBc[:q*N])
-	matMulRows(w.dBc, N, w.xs, P, q, P, w.dS, N, N)
+	kernels.MatMul(1, dCc, dCB, bs, q, q, N, true)
+	// dB = diag(L[last,:])·(X·dS_out) + dCBᵀ·C.
+	dBc := w.dBc[:q*N]
+	kernels.MatMul(1, dBc, xs, w.dS, q, P, N, false)
 	for s := 0; s < q; s++ {
-		dbs := w.dBc[s*N : s*N+N]
-		for n, v := range dbs {
-			dbs[n] = float64(last[s] * v)
+		ls := last[s]
+		row := dBc[s*N : s*N+N]
+		for n, vv := range row {
+			row[n] = ls * vv
 		}
-		rowMul(dbs, w.dCBT[s*Q+s:s*Q+q], w.cs[s*N:], N)
 	}
+	kernels.MatMulTN(1, dBc, dCB, cs, q, q, N, true)
 	// Gradient of the whole-chunk decay, then of the entering state:
-	// dS_in = exp(Acs_last)·dS_out + Σ_l exp(Acs_l)·dy_l ⊗ C_l.
-	dEnd := float64(eEnd * dot(w.dS, w.sIn))
-	for i, v := range w.dS {
-		w.dSn[i] = float64(eEnd * v)
+	// dS_in = exp(Acs_last)·dS_out + (diag(eA)·dy)ᵀ·C.
+	dEnd := float64(float64(eEnd) * dot(w.dS, sIn))
+	for i, vv := range w.dS {
+		w.dSn[i] = eEnd * vv
 	}
+	eDy := w.eDy[:q*P]
 	for l := 0; l < q; l++ {
 		e := w.eA[l]
-		for p := 0; p < P; p++ {
-			w.eDyT[p*Q+l] = float64(e * w.dy[l*P+p])
+		for p, vv := range dyc[l*P : l*P+P] {
+			eDy[l*P+p] = e * vv
 		}
 	}
-	matMulRows(w.dSn, N, w.eDyT, Q, P, q, w.cs, N, N)
+	kernels.MatMulTN(1, w.dSn, eDy, cs, P, q, N, true)
 	w.dS, w.dSn = w.dSn, w.dS
 
 	// da_k = dEnd + Σ_{l≥k} dOff[l] + Σ_{l≥k} Σ_{s<k} dSg[l,s]: a_k lies in
@@ -237,8 +213,8 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dy, x, dt, A, Bm, Cm, d
 	for kk := q - 1; kk >= 0; kk-- {
 		row := w.dSg[kk*Q : kk*Q+kk]
 		var rect float64
-		for s, v := range row {
-			w.run[s] += v
+		for s, vv := range row {
+			w.run[s] += vv
 			rect += w.run[s]
 		}
 		offSuffix += w.dOff[kk]
@@ -248,21 +224,27 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dy, x, dt, A, Bm, Cm, d
 	// Chain to the inputs: X_s = dt_s·x_s and a_s = dt_s·A.
 	ah := float64(A[h])
 	var gA float64
+	tl := k * Q
 	for s := 0; s < q; s++ {
 		t := t0 + s
-		dts := float64(dt[t*H+h])
+		dts := dt[t*H+h]
 		i := (t*H + h) * P
-		dXs := w.dX[s*P : s*P+P]
+		dXs := dX[s*P : s*P+P]
+		xr := x[i : i+P]
+		dxr := dx[i : i+P]
 		var gdt float64
-		for p, v := range dXs {
-			gdt += float64(float64(x[i+p]) * v)
-			dx[i+p] += float32(float64(dts * v))
+		for p, vv := range dXs {
+			gdt += float64(float64(xr[p]) * float64(vv))
+			dxr[p] += dts * vv
 		}
 		ddt[t*H+h] += float32(gdt + float64(ah*w.da[s]))
-		gA += float64(dts * w.da[s])
-		j := (t*H + h) * N
-		copy(dBh[j:j+N], w.dBc[s*N:s*N+N])
-		copy(dCh[j:j+N], w.dCc[s*N:s*N+N])
+		gA += float64(float64(dts) * w.da[s])
+		ab := w.accB[(tl+s)*N : (tl+s)*N+N]
+		ac := w.accC[(tl+s)*N : (tl+s)*N+N]
+		for n := 0; n < N; n++ {
+			ab[n] += float64(dBc[s*N+n])
+			ac[n] += float64(dCc[s*N+n])
+		}
 	}
 	return gA
 }

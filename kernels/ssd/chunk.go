@@ -2,56 +2,45 @@ package ssd
 
 import "github.com/nanomamba-edge/harness/kernels"
 
-// chunk is the per-worker scratch for one (batch, head) pair's chunks. All
-// matrices have the full chunk stride Q even when the chunk is shorter.
+// chunk is the per-worker scratch for one (batch, head) pair's chunks. The
+// matrices of the current chunk (length q ≤ Q) are stored densely with row
+// length q, P or N, so that they can be passed to the kernels GEMMs; the
+// q×q ones are lower triangular with explicit zeros above the diagonal.
 type chunk struct {
-	d    Dims
-	q    int       // length of the current chunk
-	a    []float64 // (Q) log-decays dt_s·A
-	dec  []float64 // (Q×Q) L[l,s] = exp(Σ_{k=s+1..l} a_k), s ≤ l
-	eA   []float64 // (Q) exp(Σ_{k≤l} a_k)
-	m    []float64 // (Q×Q) (C_l·B_s)·L[l,s]
-	xs   []float64 // (Q×P) dt_s·x_s
-	bs   []float64 // (Q×N) B_s
-	cs   []float64 // (Q×N) C_l
-	sIn  []float64 // (P×N) state entering the chunk
-	sOut []float64 // (P×N) state leaving the chunk
-	sT   []float64 // (N×P) sIn transposed
-	wxT  []float64 // (P×Q) L[last,s]·dt_s·x_s, transposed
-	off  []float64 // (Q×P) S_in·C_l
-	acc  []float64 // (P)
+	d   Dims
+	q   int       // length of the current chunk
+	a   []float64 // (Q) log-decays dt_s·A
+	row []float64 // (Q) one row of the decay matrix in float64
+	dec []float32 // (q×q) L[l,s] = exp(Σ_{k=s+1..l} a_k), s ≤ l
+	eA  []float32 // (q) exp(Σ_{k≤l} a_k)
+	m   []float32 // (q×q) (C_l·B_s)·L[l,s]
+	xs  []float32 // (q×P) dt_s·x_s
+	bs  []float32 // (q×N) B_s
+	cs  []float32 // (q×N) C_l
+	wx  []float32 // (q×P) L[last,s]·dt_s·x_s
+	yc  []float32 // (q×P) the chunk's output
 }
 
 func newChunk(d Dims) *chunk {
 	q, p, n := d.Chunk, d.HeadDim, d.State
+	f := func(k int) []float32 { return make([]float32, k) }
 	return &chunk{
-		d:    d,
-		a:    make([]float64, q),
-		dec:  make([]float64, q*q),
-		eA:   make([]float64, q),
-		m:    make([]float64, q*q),
-		xs:   make([]float64, q*p),
-		bs:   make([]float64, q*n),
-		cs:   make([]float64, q*n),
-		sIn:  make([]float64, p*n),
-		sOut: make([]float64, p*n),
-		sT:   make([]float64, n*p),
-		wxT:  make([]float64, p*q),
-		off:  make([]float64, q*p),
-		acc:  make([]float64, p),
+		d:   d,
+		a:   make([]float64, q),
+		row: make([]float64, q),
+		dec: f(q * q), eA: f(q), m: f(q * q),
+		xs: f(q * p), bs: f(q * n), cs: f(q * n), wx: f(q * p), yc: f(q * p),
 	}
 }
 
 // load reads chunk c of pair (b, h): the scaled inputs, B, C, the decays and
-// the masked score matrix m = (C·Bᵀ) ∘ L, with cb the chunk's C·Bᵀ.
-func (w *chunk) load(b, h, c int, x, dt, A, Bm, Cm []float32, cb []float64) {
+// the masked score matrix m = (C·Bᵀ) ∘ L, with cb the chunk's q×q C·Bᵀ.
+func (w *chunk) load(b, h, c int, x, dt, A, Bm, Cm []float32, cb []float32) {
 	w.loadInputs(b, h, c, x, dt, A, Bm, Cm)
 	w.decays()
-	Q := w.d.Chunk
-	for l := 0; l < w.q; l++ {
-		for s := 0; s <= l; s++ {
-			w.m[l*Q+s] = float64(cb[l*Q+s] * w.dec[l*Q+s])
-		}
+	q := w.q
+	for i, v := range cb[:q*q] {
+		w.m[i] = v * w.dec[i]
 	}
 }
 
@@ -64,77 +53,71 @@ func (w *chunk) loadInputs(b, h, c int, x, dt, A, Bm, Cm []float32) {
 	ah := float64(A[h])
 	for s := 0; s < w.q; s++ {
 		t := b*d.Len + t0 + s
-		dts := float64(dt[t*H+h])
-		w.a[s] = float64(dts * ah)
+		dts := dt[t*H+h]
+		w.a[s] = float64(float64(dts) * ah)
 		xr := x[(t*H+h)*P : (t*H+h)*P+P]
 		xd := w.xs[s*P : s*P+P]
 		for p, v := range xr {
-			xd[p] = float64(dts * float64(v))
+			xd[p] = dts * v
 		}
-		br := Bm[(t*G+g)*N : (t*G+g)*N+N]
-		cr := Cm[(t*G+g)*N : (t*G+g)*N+N]
-		bd := w.bs[s*N : s*N+N]
-		cd := w.cs[s*N : s*N+N]
-		for n := range br {
-			bd[n] = float64(br[n])
-			cd[n] = float64(cr[n])
-		}
+		copy(w.bs[s*N:s*N+N], Bm[(t*G+g)*N:(t*G+g)*N+N])
+		copy(w.cs[s*N:s*N+N], Cm[(t*G+g)*N:(t*G+g)*N+N])
 	}
 }
 
-// decays fills dec and eA from a. Each segment sum Σ_{k=s+1..l} a_k is
-// accumulated from k = l downwards, so no two long cumulative sums are
-// subtracted.
+// decays fills dec and eA from a. With e_k = exp(a_k), row l of L is row
+// l−1 times e_l (and L[l,l] = 1), computed in float64 and rounded once to
+// float32; a product of factors in (0, 1] never cancels, so every entry
+// keeps a relative error of a few float64 ulps.
 func (w *chunk) decays() {
-	Q := w.d.Chunk
-	for l := 0; l < w.q; l++ {
-		row := w.dec[l*Q : l*Q+l+1]
-		row[l] = 1
-		var sum float64
-		for s := l - 1; s >= 0; s-- {
-			sum += w.a[s+1]
-			row[s] = kernels.Exp(sum)
+	q := w.q
+	clear(w.dec[:q*q])
+	row := w.row[:q]
+	prevA := 1.0 // exp(Σ_{k<l} a_k)
+	for l := 0; l < q; l++ {
+		e := kernels.Exp(w.a[l])
+		for s := 0; s < l; s++ {
+			row[s] = float64(row[s] * e)
 		}
-		sum += w.a[0]
-		w.eA[l] = kernels.Exp(sum)
+		row[l] = 1
+		prevA = float64(prevA * e)
+		w.eA[l] = float32(prevA)
+		out := w.dec[l*q : l*q+l+1]
+		for s, v := range row[:l+1] {
+			out[s] = float32(v)
+		}
 	}
 }
 
-// dot returns Σ a_i·b_i over len(a) in a fixed order: four interleaved
-// partial sums, combined as (s0+s1)+(s2+s3).
-func dot(a, b []float64) float64 {
+// dot returns Σ a_i·b_i over len(a) in float64 in a fixed order: four
+// interleaved partial sums of exact products, combined as (s0+s1)+(s2+s3).
+func dot(a, b []float32) float64 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 float64
 	i := 0
 	for ; i+4 <= len(a); i += 4 {
-		s0 += float64(a[i] * b[i])
-		s1 += float64(a[i+1] * b[i+1])
-		s2 += float64(a[i+2] * b[i+2])
-		s3 += float64(a[i+3] * b[i+3])
+		s0 += float64(float64(a[i]) * float64(b[i]))
+		s1 += float64(float64(a[i+1]) * float64(b[i+1]))
+		s2 += float64(float64(a[i+2]) * float64(b[i+2]))
+		s3 += float64(float64(a[i+3]) * float64(b[i+3]))
 	}
 	for ; i < len(a); i++ {
-		s0 += float64(a[i] * b[i])
+		s0 += float64(float64(a[i]) * float64(b[i]))
 	}
 	return (s0 + s1) + (s2 + s3)
 }
 
-// groupScores computes C_l·B_s for s ≤ l of chunk c of (batch b, group g)
-// into cb (Q×Q).
-func groupScores(d Dims, b, g, c int, Bm, Cm []float32, cb []float64, bs, cs []float64) {
+// groupScores computes the q×q matrix C·Bᵀ of chunk c of (batch b, group g)
+// into cb (the full square; only s ≤ l is used), with bs, cs scratch of
+// Chunk×State.
+func groupScores(d Dims, b, g, c int, Bm, Cm []float32, cb []float32, bs, cs []float32) {
 	Q, N, G := d.Chunk, d.State, d.Groups
 	t0 := c * Q
 	q := min(Q, d.Len-t0)
 	for s := 0; s < q; s++ {
 		i := ((b*d.Len+t0+s)*G + g) * N
-		for n := 0; n < N; n++ {
-			bs[s*N+n] = float64(Bm[i+n])
-			cs[s*N+n] = float64(Cm[i+n])
-		}
+		copy(bs[s*N:s*N+N], Bm[i:i+N])
+		copy(cs[s*N:s*N+N], Cm[i:i+N])
 	}
-	for l := 0; l < q; l++ {
-		cl := cs[l*N : l*N+N]
-		for s := 0; s <= l; s++ {
-			cb[l*Q+s] = dot(cl, bs[s*N:s*N+N])
-		}
-	}
+	kernels.MatMulNT(1, cb, cs[:q*N], bs[:q*N], q, N, q, false)
 }

@@ -10,15 +10,16 @@ type Cache struct {
 	// states is (Batch, Chunks+1, Heads, HeadDim, State): entry c is the
 	// state entering chunk c, entry Chunks the final state.
 	states []float32
-	// cb is (Batch, Groups, Chunks, Chunk, Chunk): C_l·B_s for s ≤ l.
-	cb []float64
+	// cb is (Batch, Groups, Chunks, Chunk·Chunk): C·Bᵀ of each chunk, stored
+	// densely as q×q for a chunk of length q.
+	cb []float32
 }
 
 // Dims returns the shapes the cache was made for.
 func (c *Cache) Dims() Dims { return c.d }
 
 // Bytes returns the memory the cache holds.
-func (c *Cache) Bytes() int { return 4*len(c.states) + 8*len(c.cb) }
+func (c *Cache) Bytes() int { return 4*len(c.states) + 4*len(c.cb) }
 
 // stateAt returns the (HeadDim×State) boundary state entering chunk k of
 // pair (b, h).
@@ -29,8 +30,9 @@ func (c *Cache) stateAt(b, k, h int) []float32 {
 	return c.states[i : i+pn]
 }
 
-// scores returns the (Chunk×Chunk) C·Bᵀ block of chunk k of (b, g).
-func (c *Cache) scores(b, g, k int) []float64 {
+// scores returns the C·Bᵀ block of chunk k of (b, g) (q×q for a chunk of
+// length q).
+func (c *Cache) scores(b, g, k int) []float32 {
 	d := c.d
 	qq := d.Chunk * d.Chunk
 	i := ((b*d.Groups+g)*d.Chunks() + k) * qq
@@ -43,6 +45,13 @@ func (c *Cache) scores(b, g, k int) []float64 {
 // up to threads goroutines; the result does not depend on threads. Forward
 // panics if d is invalid or a buffer is too short (see Dims.Validate).
 func Forward(threads int, d Dims, y, x, dt, A, Bm, Cm, init, final []float32) *Cache {
+	return ForwardReuse(nil, threads, d, y, x, dt, A, Bm, Cm, init, final)
+}
+
+// ForwardReuse is Forward that reuses the memory of reuse, a cache of an
+// earlier call, when it was made for the same Dims (reuse may be nil). The
+// returned cache replaces reuse, which must no longer be used.
+func ForwardReuse(reuse *Cache, threads int, d Dims, y, x, dt, A, Bm, Cm, init, final []float32) *Cache {
 	d.checkInputs("Forward", x, dt, A, Bm, Cm)
 	checkLen("Forward", "y", y, d.xSize())
 	if init != nil {
@@ -52,10 +61,13 @@ func Forward(threads int, d Dims, y, x, dt, A, Bm, Cm, init, final []float32) *C
 		checkLen("Forward", "final", final, d.stateSize())
 	}
 	nc := d.Chunks()
-	c := &Cache{
-		d:      d,
-		states: make([]float32, d.Batch*(nc+1)*d.Heads*d.HeadDim*d.State),
-		cb:     make([]float64, d.Batch*d.Groups*nc*d.Chunk*d.Chunk),
+	c := reuse
+	if c == nil || c.d != d {
+		c = &Cache{
+			d:      d,
+			states: make([]float32, d.Batch*(nc+1)*d.Heads*d.HeadDim*d.State),
+			cb:     make([]float32, d.Batch*d.Groups*nc*d.Chunk*d.Chunk),
+		}
 	}
 	c.computeScores(threads, Bm, Cm)
 
@@ -67,6 +79,8 @@ func Forward(threads int, d Dims, y, x, dt, A, Bm, Cm, init, final []float32) *C
 			s0 := c.stateAt(b, 0, h)
 			if init != nil {
 				copy(s0, init[bh*pn:bh*pn+pn])
+			} else {
+				clear(s0)
 			}
 			for k := 0; k < nc; k++ {
 				w.forwardChunk(c, b, h, k, y, x, dt, A, Bm, Cm)
@@ -84,8 +98,8 @@ func (c *Cache) computeScores(threads int, Bm, Cm []float32) {
 	d := c.d
 	nc := d.Chunks()
 	kernels.Parallel(threads, d.Batch*d.Groups*nc, func(lo, hi int) {
-		bs := make([]float64, d.Chunk*d.State)
-		cs := make([]float64, d.Chunk*d.State)
+		bs := make([]float32, d.Chunk*d.State)
+		cs := make([]float32, d.Chunk*d.State)
 		for i := lo; i < hi; i++ {
 			k := i % nc
 			bg := i / nc
@@ -95,45 +109,46 @@ func (c *Cache) computeScores(threads int, Bm, Cm []float32) {
 	})
 }
 
-// forwardChunk writes y for chunk k of pair (b, h) and the state leaving it.
+// forwardChunk writes y for chunk k of pair (b, h) and the state leaving it:
+//
+//	Y     = diag(eA)·(C·S_inᵀ) + M·X            (M = (C·Bᵀ)∘L, X = dt·x)
+//	S_out = exp(Acs_last)·S_in + (diag(L[last,:])·X)ᵀ·B
+//
+// as float32 GEMMs, each continuing the chain from the scaled first term.
 func (w *chunk) forwardChunk(c *Cache, b, h, k int, y, x, dt, A, Bm, Cm []float32) {
 	d := w.d
 	Q, P, N, H := d.Chunk, d.HeadDim, d.State, d.Heads
 	g := h / d.headsPerGroup()
 	w.load(b, h, k, x, dt, A, Bm, Cm, c.scores(b, g, k))
-	for i, v := range c.stateAt(b, k, h) {
-		w.sIn[i] = float64(v)
-	}
+	sIn := c.stateAt(b, k, h)
 	q := w.q
-	transpose(w.sT, P, w.sIn, N, P, N)
-	clear(w.off[:q*P])
-	matMulRows(w.off, P, w.cs, N, q, N, w.sT, P, P)
+	yc := w.yc[:q*P]
+	// State → output, then the intra-chunk (attention-like) part.
+	kernels.MatMulNT(1, yc, w.cs[:q*N], sIn, q, N, P, false)
 	for l := 0; l < q; l++ {
-		// State → output, then the intra-chunk (attention-like) part.
 		e := w.eA[l]
-		for p, v := range w.off[l*P : l*P+P] {
-			w.acc[p] = float64(e * v)
+		row := yc[l*P : l*P+P]
+		for p, v := range row {
+			row[p] = e * v
 		}
-		rowMul(w.acc, w.m[l*Q:l*Q+l+1], w.xs, P)
+	}
+	kernels.MatMul(1, yc, w.m[:q*q], w.xs[:q*P], q, q, P, true)
+	for l := 0; l < q; l++ {
 		i := ((b*d.Len+k*Q+l)*H + h) * P
-		for p, v := range w.acc {
-			y[i+p] = float32(v)
-		}
+		copy(y[i:i+P], yc[l*P:l*P+P])
 	}
 	// Chunk state: decay the entering state, add the chunk's inputs.
 	eEnd := w.eA[q-1]
-	for i, v := range w.sIn {
-		w.sOut[i] = float64(eEnd * v)
+	next := c.stateAt(b, k+1, h)
+	for i, v := range sIn {
+		next[i] = eEnd * v
 	}
-	last := w.dec[(q-1)*Q:]
+	last := w.dec[(q-1)*q : q*q]
 	for s := 0; s < q; s++ {
-		for p := 0; p < P; p++ {
-			w.wxT[p*Q+s] = float64(last[s] * w.xs[s*P+p])
+		ls := last[s]
+		for p, v := range w.xs[s*P : s*P+P] {
+			w.wx[s*P+p] = ls * v
 		}
 	}
-	matMulRows(w.sOut, N, w.wxT, Q, P, q, w.bs, N, N)
-	next := c.stateAt(b, k+1, h)
-	for i, v := range w.sOut {
-		next[i] = float32(v)
-	}
+	kernels.MatMulTN(1, next, w.wx[:q*P], w.bs[:q*N], P, q, N, true)
 }
