@@ -141,7 +141,7 @@ func (e *Env) LoadTrained(hash string) (*Trained, error) {
 		}
 	}
 	if ckpt == "" {
-		return nil, fmt.Errorf("run %s: no recorded checkpoint file is present (was runs/%s deleted? `harness reproduce %s` re-creates it)", short(hash), hash, short(hash))
+		return nil, fmt.Errorf("run %s: no recorded checkpoint file is present (checkpoints are not committed with the registry; retrain it with `harness train --resume %s --force`)", short(hash), short(hash))
 	}
 	m, err := LoadModel(c, ckpt, hash)
 	if err != nil {

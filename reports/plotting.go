@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"strconv"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"

@@ -96,8 +96,8 @@ func LoadRunPoints(db *registry.DB) ([]RunPoint, error) {
 
 // PresetSize is the parameter count and honest weight sizes of a preset.
 type PresetSize struct {
-	Preset                            string
-	Params                            int64
+	Preset                           string
+	Params                           int64
 	FP32MB, FP16MB, TwoBitMB, TernMB float64
 }
 
@@ -193,7 +193,7 @@ func bitsLabel(b float64) string {
 
 // benchPoint is a bench run's throughput.
 type benchPoint struct {
-	Hash, Label string
+	Hash, Label  string
 	TokensPerSec float64
 }
 
