@@ -150,12 +150,7 @@ func softmaxRows(s []float32, seqLen int, scale float32) {
 			row[u] *= scale
 			mx = max(mx, row[u])
 		}
-		var sum float64
-		for u := 0; u <= t; u++ {
-			e := fastExp(float64(row[u] - mx))
-			sum += e
-			row[u] = float32(e)
-		}
+		sum := expShiftRow(row[:t+1], row[:t+1], mx)
 		inv := 1 / sum
 		for u := 0; u <= t; u++ {
 			row[u] = float32(float64(row[u]) * inv)

@@ -29,9 +29,16 @@
 //
 // Parallel work is split over independent output elements and every
 // reduction runs in a fixed order, so logits, losses and gradients are
-// bit-identical for any thread count. Multiply-adds use kernels.FMA32 or an
-// explicit float32 conversion of the product; transcendentals come from the
-// kernels package.
+// bit-identical for any thread count. Multiply-adds use kernels.FMA32, the
+// kernels GEMMs, an explicit float32 conversion of the product, or a float64
+// sum of exact float32·float32 products rounded once (the depthwise conv,
+// the D skip); row sums use four interleaved partial sums in a fixed order.
+// The hot transcendentals (SiLU, sigmoid, the softmax and cross-entropy
+// exponentials) come from the model's own branch-free exp (fastmath.go),
+// written with IEEE basic operations only; the others from the kernels
+// package. Activations needed again by the backward pass (the sigmoids of
+// the SiLU gates) are stored by the forward pass, and the SSD cache is
+// reused between calls of the same shape.
 //
 // # Mamba-2 details
 //

@@ -124,3 +124,29 @@ func TestSiLURowMatchesSiLUSig(t *testing.T) {
 		t.Errorf("siluRow(NaN) = (%v, %v), want NaN", silu[0], sig[0])
 	}
 }
+
+func TestExpShiftRowMatchesFastExp(t *testing.T) {
+	r := rng.New(4, "test/expshift")
+	x := make([]float32, 3000)
+	for i := range x {
+		x[i] = float32(r.Norm() * float64(1+i%300))
+	}
+	x = append(x, -1e30, float32(math.Inf(-1)), 0)
+	mx := float32(math.Inf(-1))
+	for _, v := range x {
+		mx = max(mx, v)
+	}
+	d := make([]float32, len(x))
+	got := expShiftRow(d, x, mx)
+	var want float64
+	for j, v := range x {
+		e := fastExp(float64(v - mx))
+		want += e
+		if math.Float32bits(d[j]) != math.Float32bits(float32(e)) {
+			t.Fatalf("exp(%v − %v) = %v, fastExp gives %v", v, mx, d[j], float32(e))
+		}
+	}
+	if got != want || expShiftRow(nil, x, mx) != want {
+		t.Errorf("sum = %v, want %v", got, want)
+	}
+}

@@ -30,10 +30,10 @@ func (f *swiGLU) forward(threads int, a *ffnActs, y, x []float32, rows int) {
 	f.w3.forward(threads, &a.l3, a.u, x, rows)
 	hd := f.hidden
 	parRows(threads, rows, func(r int) {
-		for i := r * hd; i < r*hd+hd; i++ {
-			silu, sig := siluSig(a.g[i])
-			a.sg[i] = sig
-			a.h[i] = silu * a.u[i]
+		h, u := a.h[r*hd:r*hd+hd], a.u[r*hd:r*hd+hd]
+		siluRow(h, a.sg[r*hd:r*hd+hd], a.g[r*hd:r*hd+hd])
+		for i, v := range u {
+			h[i] *= v
 		}
 	})
 	f.w2.forward(threads, &a.l2, y, a.h, rows)

@@ -145,17 +145,11 @@ func (m *Model) crossEntropy(w *workspace, targets []int32, grad bool, gscale fl
 		}
 		var sum float64
 		if !grad {
-			for _, v := range lg {
-				sum += fastExp(float64(v - mx))
-			}
+			sum = expShiftRow(nil, lg, mx)
 		} else {
 			// Keep exp(l − max) in dlogits (float32) for the gradient.
 			d := w.dlogits[r*V : r*V+V]
-			for j, v := range lg {
-				e := fastExp(float64(v - mx))
-				sum += e
-				d[j] = float32(e)
-			}
+			sum = expShiftRow(d, lg, mx)
 			inv := float64(gscale) / sum
 			for j := range d {
 				d[j] = float32(float64(d[j]) * inv)

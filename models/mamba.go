@@ -58,18 +58,9 @@ func (m *mamba2) splitRow(a *mambaActs, r int) {
 	x := a.x[r*m.dIn : (r+1)*m.dIn]
 	bm := a.bm[r*gn : (r+1)*gn]
 	cm := a.cm[r*gn : (r+1)*gn]
-	for c, v := range pre {
-		silu, sig := siluSig(v)
-		sp[c] = sig
-		switch {
-		case c < m.dIn:
-			x[c] = silu
-		case c < m.dIn+gn:
-			bm[c-m.dIn] = silu
-		default:
-			cm[c-m.dIn-gn] = silu
-		}
-	}
+	siluRow(x, sp[:m.dIn], pre[:m.dIn])
+	siluRow(bm, sp[m.dIn:m.dIn+gn], pre[m.dIn:m.dIn+gn])
+	siluRow(cm, sp[m.dIn+gn:], pre[m.dIn+gn:])
 	raw := a.zx[r*m.dProj+m.dIn+m.cConv:]
 	for h := 0; h < m.heads; h++ {
 		a.dt[r*m.heads+h] = kernels.Softplus32(raw[h] + m.dtBias.Data[h])
@@ -81,16 +72,15 @@ func (m *mamba2) splitRow(a *mambaActs, r int) {
 // rounded once.
 func (m *mamba2) finishRow(a *mambaActs, r int) {
 	z := a.zx[r*m.dProj : r*m.dProj+m.dIn]
-	sz := a.sz[r*m.dIn : (r+1)*m.dIn]
+	g := a.g[r*m.dIn : (r+1)*m.dIn]
+	siluRow(g, a.sz[r*m.dIn:(r+1)*m.dIn], z)
 	for h := 0; h < m.heads; h++ {
 		dh := float64(m.d.Data[h])
 		for p := 0; p < m.headDim; p++ {
 			j := h*m.headDim + p
 			i := r*m.dIn + j
 			a.y[i] = float32(float64(a.y[i]) + float64(dh*float64(a.x[i])))
-			silu, sig := siluSig(z[j])
-			sz[j] = sig
-			a.g[i] = a.y[i] * silu
+			g[j] = a.y[i] * g[j]
 		}
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/nanomamba-edge/harness/configs"
-	"github.com/nanomamba-edge/harness/experiment"
 	"github.com/nanomamba-edge/harness/registry"
 )
 
@@ -393,5 +392,3 @@ func taskUnit(metric string) string {
 }
 
 func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }
-
-var _ = experiment.Summary{}

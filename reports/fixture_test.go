@@ -111,6 +111,7 @@ func synthFixture(t *testing.T, db *registry.DB) []string {
 	sid, err := st.CreateNewStudy("lr-search")
 	must(t, err)
 	must(t, st.SetStudyDirection(sid, goptuna.StudyDirectionMinimize))
+	must(t, st.SetStudyUserAttr(sid, "objective", "val_loss"))
 	for i := 0; i < 8; i++ {
 		tid, err := st.CreateNewTrial(sid)
 		must(t, err)
@@ -129,6 +130,14 @@ func synthFixture(t *testing.T, db *registry.DB) []string {
 		}
 		must(t, st.SetTrialValue(tid, v))
 		must(t, st.SetTrialState(tid, goptuna.TrialStateComplete))
+	}
+	for i, name := range []string{"gemm-ternary", "decode-tiny"} {
+		h, canon := experiment.EvalRequest{Model: name, Tasks: []string{"bench"}}.Hash()
+		must(t, db.PutConfig(h, canon))
+		run, err := db.BeginRun(registry.RunInfo{Hash: h, Kind: registry.KindBench, Name: name})
+		must(t, err)
+		must(t, db.SetSummary(run.ID, fmt.Sprintf(`{"tokens_per_sec": %d}`, 5000*(i+1))))
+		must(t, db.FinishRun(run.ID, registry.StatusDone, ""))
 	}
 	return hashes
 }

@@ -18,6 +18,9 @@ import (
 type Study struct {
 	Name      string
 	Direction goptuna.StudyDirection
+	// Objective is the study's "objective" user attribute (val_loss or
+	// val_bpb), "" when not recorded.
+	Objective string
 	Trials    []goptuna.FrozenTrial // by trial number
 	// RunHashes maps a trial number to its linked run hash.
 	RunHashes map[int]string
@@ -70,7 +73,7 @@ func LoadStudies(db *registry.DB) ([]*Study, error) {
 			return nil, fmt.Errorf("study %s: %w", sm.Name, err)
 		}
 		sort.Slice(trials, func(i, j int) bool { return trials[i].Number < trials[j].Number })
-		s := &Study{Name: sm.Name, Direction: sm.Direction, Trials: trials, RunHashes: map[int]string{}}
+		s := &Study{Name: sm.Name, Direction: sm.Direction, Objective: sm.UserAttrs["objective"], Trials: trials, RunHashes: map[int]string{}}
 		for _, t := range trials {
 			h, err := db.TrialRunHash(t.ID)
 			if errors.Is(err, registry.ErrNotFound) || h == "" {
@@ -102,7 +105,14 @@ func hpoFigure(s *Study) (*figure, error) {
 	if s.Direction == goptuna.StudyDirectionMaximize {
 		dir = "maximise"
 	}
-	p := newPlot(fmt.Sprintf("HPO study %s: optimisation history (%s)", s.Name, dir), "trial number", "trial objective value")
+	ylabel := "trial objective value"
+	switch s.Objective {
+	case "val_loss":
+		ylabel = "objective: validation loss (nats/token)"
+	case "val_bpb":
+		ylabel = "objective: validation bits per byte"
+	}
+	p := newPlot(fmt.Sprintf("HPO study %s: optimisation history (%s)", s.Name, dir), "trial number", ylabel)
 	var done, pruned, best plotter.XYs
 	have := false
 	cur := 0.0
@@ -179,5 +189,6 @@ func hpoFigure(s *Study) (*figure, error) {
 	span := math.Max(hi-lo, math.Max(math.Abs(hi)*0.05, 1e-3))
 	p.Y.Min, p.Y.Max = lo-0.06*span, hi+0.06*span
 	p.X.Min, p.X.Max = -0.5, float64(s.Trials[len(s.Trials)-1].Number)+0.5
+	p.X.Tick.Marker = intTicks{}
 	return &figure{p: p, legend: lg}, nil
 }

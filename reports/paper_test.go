@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -77,5 +78,24 @@ func TestFixPDFDates(t *testing.T) {
 	}
 	if len(fixPDFDates(in)) != len(in) {
 		t.Error("length changed: the xref offsets would break")
+	}
+}
+
+func TestIntTicks(t *testing.T) {
+	for _, c := range []struct {
+		min, max float64
+		want     string
+	}{
+		{-0.5, 7.5, "0 1 2 3 4 5 6 7"},
+		{-0.5, 29.5, "0 5 10 15 20 25"},
+		{-0.5, 99.5, "0 10 20 30 40 50 60 70 80 90"},
+	} {
+		var labels []string
+		for _, tk := range (intTicks{}).Ticks(c.min, c.max) {
+			labels = append(labels, tk.Label)
+		}
+		if got := strings.Join(labels, " "); got != c.want {
+			t.Errorf("intTicks(%g, %g) = %q, want %q", c.min, c.max, got, c.want)
+		}
 	}
 }

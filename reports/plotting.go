@@ -228,3 +228,34 @@ func messageFigure(title string, lines ...string) *figure {
 		c.Stroke(vg.Rectangle{Min: vg.Point{X: c.Min.X + in, Y: c.Min.Y + in}, Max: vg.Point{X: c.Max.X - in, Y: c.Max.Y - in}}.Path())
 	}}
 }
+
+// intTicks labels whole numbers only (trial numbers), about eight of them.
+type intTicks struct{}
+
+func (intTicks) Ticks(min, max float64) []plot.Tick {
+	step := 1.0
+	for (max-min)/step > 10 {
+		switch {
+		case hasPrefixDigit(step, '1'):
+			step *= 2
+		case hasPrefixDigit(step, '2'):
+			step *= 2.5
+		default:
+			step *= 2
+		}
+	}
+	var ts []plot.Tick
+	start := math.Ceil(min/step) * step
+	if start == 0 {
+		start = 0 // not -0
+	}
+	for v := start; v <= max; v += step {
+		ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', 0, 64)})
+	}
+	return ts
+}
+
+// hasPrefixDigit reports whether v (a 1-2-5 step) starts with digit d.
+func hasPrefixDigit(v float64, d byte) bool {
+	return strconv.FormatFloat(v, 'f', 0, 64)[0] == d
+}

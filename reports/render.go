@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -519,5 +518,3 @@ func sameBytes(a, b string) (bool, error) {
 	}
 	return bytes.Equal(x, y), nil
 }
-
-var _ = math.NaN

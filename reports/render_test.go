@@ -136,8 +136,8 @@ func TestRenderSynthetic(t *testing.T) {
 		if !strings.Contains(readme, "![loss curves](figures/loss_subln.png)") || !strings.Contains(readme, "| val_bpb | no-subln |") {
 			t.Errorf("README lacks the figure or the table")
 		}
-		if !strings.Contains(readme, "No benchmark run") {
-			t.Errorf("README does not say that no bench run is recorded")
+		if !strings.Contains(readme, "](figures/bench.png)") {
+			t.Errorf("README lacks the bench figure")
 		}
 	})
 
@@ -183,8 +183,13 @@ func TestRenderEmptyRegistry(t *testing.T) {
 	}
 	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
 	must(t, err)
-	if !strings.Contains(string(readme), "No hyper-parameter study is recorded yet") {
-		t.Errorf("README does not say that no study is recorded")
+	for _, want := range []string{"No hyper-parameter study is recorded yet", "No benchmark run (kind bench) is recorded yet"} {
+		if !strings.Contains(string(readme), want) {
+			t.Errorf("README does not say %q", want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "figures", "bench.png")); err == nil {
+		t.Error("bench figure drawn without bench runs")
 	}
 	for _, o := range p.Outputs {
 		if len(o.Hashes) != 0 {

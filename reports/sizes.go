@@ -245,7 +245,7 @@ func benchFigure(bs []benchPoint) (*figure, error) {
 		labels[i] = b.Label
 	}
 	addGrid(p)
-	bc, err := plotter.NewBarChart(vals, vg.Points(20))
+	bc, err := plotter.NewBarChart(vals, vg.Points(28))
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +253,13 @@ func benchFigure(bs []benchPoint) (*figure, error) {
 	bc.LineStyle.Width = 0
 	p.Add(bc)
 	p.NominalX(labels...)
+	p.X.Min, p.X.Max = -0.6, float64(len(bs))-0.4
 	p.Y.Min = 0
+	top := 0.0
+	for _, b := range bs {
+		top = math.Max(top, b.TokensPerSec)
+	}
+	p.Y.Max = top * 1.1
 	p.X.Tick.Label.Rotation = math.Pi / 6
 	p.X.Tick.Label.XAlign = draw.XRight
 	p.X.Tick.Label.YAlign = draw.YCenter

@@ -38,25 +38,33 @@
 //
 // # Determinism
 //
-// Work is split over (batch, head) pairs, whose outputs are independent; the
-// operations inside a pair run in a fixed order. Gradients that several heads
-// share (Bm, Cm, A) are first written per head and then summed in ascending
-// head (and batch) order. So every result is bit-identical for any thread
-// count.
+// Forward splits work over (batch, head) pairs, whose outputs are
+// independent; Backward over (batch, group) pairs, running the group's heads
+// in ascending order so that the B and C gradients they share are summed in
+// that order; the per-(batch, head) gradients of A are summed in ascending
+// batch order. The operations inside a pair run in a fixed order, so every
+// result is bit-identical for any thread count.
 //
-// Arithmetic is float32 in, float32 out, float64 inside: every product is
-// written with an explicit float64 conversion, which the Go specification
-// forbids from being fused into a multiply-add, and every sum runs in a fixed
-// order: in the small matrix products of a chunk each output element is one
-// chain over the reduction index in ascending order, and the remaining dot
-// products use four interleaved partial sums combined as (s0+s1)+(s2+s3).
-// Chunk-boundary states are rounded to float32 when they are stored, and the
-// next chunk continues from the stored value, so Forward and Backward see the
-// same states. Decays use the project's kernels.Exp. The results are the same
-// bits on every architecture.
+// Arithmetic inside a chunk is float32: the chunk's small matrix products
+// (C·S_inᵀ, M·X, Xᵀ·B and the seven products of the reverse pass) run
+// through kernels.MatMul, MatMulNT and MatMulTN, so every element is one
+// chain of single-rounding float32 FMAs over the reduction index in
+// ascending order, continuing from a stored first term (the decayed state
+// path) where the formula adds one. The q×q matrices are stored lower
+// triangular with explicit zeros above the diagonal, which add nothing to a
+// chain. The decays L[l,s] are products of the per-step factors exp(dt·A)
+// in float64 (never a difference of cumulative sums), rounded once to
+// float32. The scalar reductions (the gradients of the log-decays, dt and A,
+// and the per-head sums of the B and C gradients) run in float64 with exact
+// products, in a fixed order. Chunk-boundary states are stored as float32
+// and the next chunk continues from the stored value, so Forward and
+// Backward see the same states. Decays use the project's kernels.Exp. The
+// results are the same bits on every architecture and thread count;
+// against the float64 recurrence they agree to about 1e-6 relative.
 //
 // Memory: the Cache holds Batch·(Chunks+1)·Heads·HeadDim·State float32
-// states and Batch·Groups·Chunks·Chunk² float64 inner products; Backward
-// allocates two transient Batch·Len·Heads·State float64 buffers for the
-// per-head B and C gradients.
+// states and Batch·Groups·Chunks·Chunk² float32 inner products
+// (ForwardReuse recycles it); Backward needs per worker two Len·State
+// float64 buffers for the sums of the B and C gradients over a group's
+// heads.
 package ssd

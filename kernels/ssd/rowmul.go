@@ -54,23 +54,3 @@ func rowMul(out, a, b []float64, ldb int) {
 		out[j] = c0
 	}
 }
-
-// transpose writes the r×c matrix src (row stride lds) into dst as c×r
-// (row stride ldd).
-func transpose(dst []float64, ldd int, src []float64, lds, r, c int) {
-	for i := 0; i < r; i++ {
-		row := src[i*lds : i*lds+c]
-		for j, v := range row {
-			dst[j*ldd+i] = v
-		}
-	}
-}
-
-// matMulRows adds A·B to the rows×n block out (row stride ldo), with A the
-// rows×k block a (row stride lda) and B the k×n block b (row stride ldb),
-// one rowMul per row.
-func matMulRows(out []float64, ldo int, a []float64, lda, rows, k int, b []float64, ldb, n int) {
-	for i := 0; i < rows; i++ {
-		rowMul(out[i*ldo:i*ldo+n], a[i*lda:i*lda+k], b, ldb)
-	}
-}
