@@ -72,6 +72,15 @@ func (e *Env) Train(ctx context.Context, c *configs.Config, o TrainOptions) (*tr
 		Kind: kind, Threads: e.Threads, Resume: resume, Force: o.Force, Progress: e.Progress,
 		StopAfter: o.StopAfter, OnEval: o.OnEval,
 	})
+	if err == nil && !res.Reused {
+		// The baseline a trained model must beat: an add-one bigram model
+		// on the same split and tokenizer (data shards come from the cache).
+		if ds, derr := data.Prepare(e.Root, e.cacheDir(), c.Data, c.Model.Vocab, c.Train.Seed); derr == nil {
+			if bpb, berr := data.BigramBPB(ds); berr == nil {
+				_ = e.DB.LogMetrics(res.RunID, []registry.Metric{{Step: res.Steps, Name: "bigram_val_bpb", Value: bpb}})
+			}
+		}
+	}
 	if err != nil {
 		// A failure before the training loop recorded its run (bad data,
 		// a model that cannot be built) is still recorded, with its reason.

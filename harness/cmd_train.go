@@ -79,6 +79,9 @@ func (a *app) trainCmd() *cobra.Command {
 			}
 			fmt.Printf("hash        %s\nsteps       %d\ntokens      %d\ntrain loss  %.4f\nval loss    %.4f\nval bpb     %.4f\ntokens/s    %.0f\ncheckpoint  %s (sha256 %s)\n",
 				res.Hash, res.Steps, res.Tokens, res.TrainLoss, res.ValLoss, res.ValBPB, res.TokensPerSec, res.Checkpoint, short(res.CheckpointSHA))
+			if m, err := db.LastMetric(res.RunID, "bigram_val_bpb"); err == nil {
+				fmt.Printf("bigram bpb  %.4f (add-one bigram on the same split and tokenizer; the model is %.1f%% lower)\n", m.Value, 100*(1-res.ValBPB/m.Value))
+			}
 			for i, s := range res.Samples {
 				fmt.Printf("sample %d: %q\n", i, s)
 			}

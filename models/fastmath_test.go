@@ -80,12 +80,10 @@ func TestSigmoidAndSiLU(t *testing.T) {
 
 func BenchmarkSiLU(b *testing.B) {
 	x := randVec(1, "bench/silu", 4096, 3)
-	y := make([]float32, len(x))
+	y, s := make([]float32, len(x)), make([]float32, len(x))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		for j, v := range x {
-			y[j], _ = siluSig(v)
-		}
+		siluRow(y, s, x)
 	}
 	b.ReportMetric(float64(b.N*len(x))/b.Elapsed().Seconds()/1e6, "Melem/s")
 }

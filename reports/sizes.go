@@ -210,6 +210,24 @@ func loadBench(db *registry.DB) ([]benchPoint, error) {
 			continue
 		}
 		seen[r.Hash] = true
+		// `harness bench` records experiment.BenchReport: one point per
+		// timed training configuration.
+		var rep struct {
+			KernelSet string
+			Train     []struct {
+				Preset                 string
+				Batch, SeqLen, Threads int
+				TokensPerSec           float64
+			}
+		}
+		if json.Unmarshal([]byte(r.SummaryJSON), &rep) == nil && len(rep.Train) > 0 {
+			for _, t := range rep.Train {
+				if t.TokensPerSec > 0 && !math.IsInf(t.TokensPerSec, 0) {
+					out = append(out, benchPoint{Hash: r.Hash, Label: fmt.Sprintf("%s %d×%d, %d thr (%s)", t.Preset, t.Batch, t.SeqLen, t.Threads, rep.KernelSet), TokensPerSec: t.TokensPerSec})
+				}
+			}
+			continue
+		}
 		var m map[string]any
 		if json.Unmarshal([]byte(r.SummaryJSON), &m) != nil {
 			continue
