@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -22,6 +23,8 @@ func (a *app) benchCmd() *cobra.Command {
 	var minTime time.Duration
 	var steps int
 	var quick, record bool
+	var shapeFlags []string
+	var noGemm bool
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "GEMM GFLOP/s on LM shapes (with reference ratios) and training tokens/s and MFU, recorded as a bench run",
@@ -32,11 +35,32 @@ func (a *app) benchCmd() *cobra.Command {
 				threads = []int{a.threads}
 			}
 			shapes := experiment.LMShapes
+			gemmShapes := shapes
+			if noGemm {
+				gemmShapes = nil
+			}
 			if quick {
 				shapes = shapes[:3]
 			}
+			batch := map[string][2]int{}
+			for _, s := range shapeFlags {
+				var p string
+				var b, t int
+				if k, v, ok := strings.Cut(s, "="); ok {
+					p = k
+					if _, err := fmt.Sscanf(v, "%dx%d", &b, &t); err != nil || b < 1 || t < 1 {
+						return fmt.Errorf("--shape %q: want preset=BATCHxSEQ, e.g. nano=4x2048", s)
+					}
+				} else {
+					return fmt.Errorf("--shape %q: want preset=BATCHxSEQ, e.g. nano=4x2048", s)
+				}
+				batch[p] = [2]int{b, t}
+			}
+			if len(gemmShapes) == 0 {
+				shapes = nil
+			}
 			rep, err := experiment.Bench(experiment.BenchOptions{
-				Threads: threads, MinTime: minTime, Shapes: shapes, Refs: benchRefs, Presets: presets, TrainSteps: steps, Log: os.Stderr,
+				Threads: threads, MinTime: minTime, Shapes: shapes, Refs: benchRefs, Presets: presets, TrainSteps: steps, Log: os.Stderr, Batch: batch,
 			})
 			if err != nil {
 				return err
@@ -81,5 +105,7 @@ func (a *app) benchCmd() *cobra.Command {
 	cmd.Flags().IntVar(&steps, "steps", 2, "timed training steps per preset")
 	cmd.Flags().BoolVar(&quick, "quick", false, "only the three LM shapes")
 	cmd.Flags().BoolVar(&record, "record", true, "record the results as a bench run in the registry")
+	cmd.Flags().StringArrayVar(&shapeFlags, "shape", nil, "training batch×sequence for a preset, e.g. --shape nano=4x2048 (default: the preset's, nano 1x512)")
+	cmd.Flags().BoolVar(&noGemm, "no-gemm", false, "skip the GEMM table (only training throughput)")
 	return cmd
 }
