@@ -20,8 +20,8 @@ func load(t *testing.T, preset string, sets ...string) *Config {
 // new identity. Update only together with SchemaVersion or a preset change.
 var goldenHashes = map[string]string{
 	"micro": "839e14d5e68be83b48995dccff895b24bfef0ddb2f7e5efd6efefe27425a88ab",
-	"tiny":  "29b24ba2861a39846fd2f5c217956ba81b81f01b178718dc096fa21145774dcc",
-	"nano":  "5d0908576c62a6681265bde542c003a3734d3b3253fa9da5116485ff35362c63",
+	"tiny":  "cd9503cd8f522f40105d75173603bb0d7489535e826ce432418133162f712c83",
+	"nano":  "69bebff4b060d4e1177b25d96e2a1bdec3925574d1be172ff91e1908ddc7083a",
 }
 
 func TestGoldenPresetHashes(t *testing.T) {

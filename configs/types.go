@@ -44,7 +44,8 @@ type ModelConfig struct {
 
 // QuantConfig describes how BitLinear layers quantize.
 type QuantConfig struct {
-	// SubLN places an RMSNorm (no gain) before every quantized projection.
+	// SubLN places an RMSNorm (with a learned gain) before every quantized
+	// projection, ahead of its activation quantizer.
 	SubLN bool `mapstructure:"subln" json:"subln"`
 	// Scale is the weight statistic: "absmean" or "absmedian".
 	Scale string `mapstructure:"scale" json:"scale"`
