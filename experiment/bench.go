@@ -199,14 +199,20 @@ func benchTrain(preset string, threads int, o BenchOptions) (TrainRow, error) {
 		opt.Step(1e-4)
 		return nil
 	}
-	if err := step(); err != nil { // warm-up: buffers allocated
+	// A warm-up step allocates the buffers; with TrainSteps = 0 it is the
+	// only (timed) step, for memory measurements of large shapes.
+	t0 := time.Now()
+	if err := step(); err != nil {
 		return TrainRow{}, err
 	}
-	steps := max(o.TrainSteps, 1)
-	t0 := time.Now()
-	for i := 0; i < steps; i++ {
-		if err := step(); err != nil {
-			return TrainRow{}, err
+	steps := 1
+	if o.TrainSteps > 0 {
+		steps = o.TrainSteps
+		t0 = time.Now()
+		for i := 0; i < steps; i++ {
+			if err := step(); err != nil {
+				return TrainRow{}, err
+			}
 		}
 	}
 	el := time.Since(t0).Seconds()

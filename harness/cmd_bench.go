@@ -102,7 +102,7 @@ func (a *app) benchCmd() *cobra.Command {
 	}
 	cmd.Flags().StringSliceVar(&presets, "presets", []string{"tiny", "nano"}, "presets whose training step is timed")
 	cmd.Flags().DurationVar(&minTime, "min-time", 300*time.Millisecond, "minimum time per GEMM measurement")
-	cmd.Flags().IntVar(&steps, "steps", 2, "timed training steps per preset")
+	cmd.Flags().IntVar(&steps, "steps", 2, "timed training steps per preset (0 = time the first step only, e.g. for memory)")
 	cmd.Flags().BoolVar(&quick, "quick", false, "only the three LM shapes")
 	cmd.Flags().BoolVar(&record, "record", true, "record the results as a bench run in the registry")
 	cmd.Flags().StringArrayVar(&shapeFlags, "shape", nil, "training batch×sequence for a preset, e.g. --shape nano=4x2048 (default: the preset's, nano 1x512)")
