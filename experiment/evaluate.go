@@ -42,19 +42,8 @@ type EvalResult struct {
 // Evaluate scores a done training run on tasks, recording an eval run. A
 // request already done is returned from the registry without running.
 func (e *Env) Evaluate(ctx context.Context, req EvalRequest) (*EvalResult, error) {
-	h, canon := req.Hash()
-	if err := e.DB.PutConfig(h, canon); err != nil {
-		return nil, err
-	}
-	out := filepath.Join(e.RunDir(h), "results.json")
-	if done, err := e.DB.DoneRun(h); err == nil {
-		var res tasks.Results
-		if err := json.Unmarshal([]byte(done.SummaryJSON), &res); err != nil {
-			return nil, fmt.Errorf("eval run %s: stored results unreadable: %w", short(h), err)
-		}
-		return &EvalResult{Hash: h, RunID: done.ID, Results: &res, Path: out, Reused: true}, nil
-	} else if !errors.Is(err, registry.ErrNotFound) {
-		return nil, err
+	if done, err := e.recordedEval(req); done != nil || err != nil {
+		return done, err
 	}
 	tr, err := e.LoadTrained(req.Model)
 	if err != nil {
@@ -70,18 +59,11 @@ func (e *Env) Evaluate(ctx context.Context, req EvalRequest) (*EvalResult, error
 // EvaluateWith records an eval run of an already loaded model (e.g. an
 // imported llama2.c checkpoint, whose Model field is its file's hash).
 func (e *Env) EvaluateWith(ctx context.Context, req EvalRequest, lm tasks.LM) (*EvalResult, error) {
-	h, canon := req.Hash()
-	if err := e.DB.PutConfig(h, canon); err != nil {
-		return nil, err
+	if done, err := e.recordedEval(req); done != nil || err != nil {
+		return done, err
 	}
+	h, _ := req.Hash()
 	out := filepath.Join(e.RunDir(h), "results.json")
-	if done, err := e.DB.DoneRun(h); err == nil {
-		var res tasks.Results
-		if err := json.Unmarshal([]byte(done.SummaryJSON), &res); err != nil {
-			return nil, fmt.Errorf("eval run %s: stored results unreadable: %w", short(h), err)
-		}
-		return &EvalResult{Hash: h, RunID: done.ID, Results: &res, Path: out, Reused: true}, nil
-	}
 	run, err := e.DB.BeginRun(registry.RunInfo{Hash: h, Kind: "eval", Name: strings.Join(req.Tasks, ","), ParentHash: req.Model, Threads: e.Threads})
 	if err != nil {
 		return nil, err
@@ -115,6 +97,26 @@ func (e *Env) EvaluateWith(ctx context.Context, req EvalRequest, lm tasks.LM) (*
 		return nil, err
 	}
 	return &EvalResult{Hash: h, RunID: run.ID, Results: res, Path: out}, nil
+}
+
+// recordedEval records the request's config and returns its done eval run,
+// or nil when it has none yet.
+func (e *Env) recordedEval(req EvalRequest) (*EvalResult, error) {
+	h, canon := req.Hash()
+	if err := e.DB.PutConfig(h, canon); err != nil {
+		return nil, err
+	}
+	done, err := e.DB.DoneRun(h)
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var res tasks.Results
+	if err := json.Unmarshal([]byte(done.SummaryJSON), &res); err != nil {
+		return nil, fmt.Errorf("eval run %s: stored results unreadable: %w", short(h), err)
+	}
+	return &EvalResult{Hash: h, RunID: done.ID, Results: &res, Path: filepath.Join(e.RunDir(h), "results.json"), Reused: true}, nil
 }
 
 // Rows flattens lm-eval results into registry rows: one per task (and
