@@ -36,7 +36,7 @@ func testEnv(t *testing.T, dbPath, cache string) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	root, _ := filepath.Abs("..")
+	root := testRoot(t)
 	return &Env{Root: root, DB: db, Threads: 2, CacheDir: cache}
 }
 
@@ -52,7 +52,7 @@ func TestAblateKillAndResume(t *testing.T) {
 	dbPath := filepath.Join(dir, "registry.db")
 	cache := filepath.Join(dir, "cache")
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestAblateChild$")
-	cmd.Env = append(os.Environ(), "ABLATE_CHILD=1", "ABLATE_DB="+dbPath, "ABLATE_CACHE="+cache)
+	cmd.Env = append(os.Environ(), "ABLATE_CHILD=1", "ABLATE_DB="+dbPath, "ABLATE_CACHE="+cache, "TEST_ROOT="+testRoot(t))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

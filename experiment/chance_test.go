@@ -2,7 +2,6 @@ package experiment
 
 import (
 	"math"
-	"path/filepath"
 	"testing"
 
 	"github.com/nanomamba-edge/harness/configs"
@@ -30,7 +29,7 @@ func TestUntrainedMicroAtChance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, _ := filepath.Abs("..")
+	root := testRoot(t)
 	res, err := tasks.Evaluate(root, lm, tasks.Options{Tasks: []string{"piqa", "copa", "winogrande"}, NumFewshot: -1, Limit: 100, Threads: 2})
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,7 @@ func TestLlama2CAboveChance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("evaluates 1340 BLiMP pairs")
 	}
-	root, _ := filepath.Abs("..")
+	root := testRoot(t)
 	lm, _, id, err := LoadLlama2C(filepath.Join(root, "datasets/llama2c/stories260K.bin"), filepath.Join(root, "datasets/llama2c/tok512.bin"), 2)
 	if err != nil {
 		t.Fatal(err)
