@@ -76,7 +76,7 @@ func Read(root string, src configs.DataSource) ([]string, error) {
 // ReadFile returns the documents of one file in the given format ("" picks
 // "jsonl" for .jsonl files and "text" otherwise).
 func ReadFile(path, format string) ([]string, error) {
-	raw, err := readMaybeGzip(path)
+	raw, err := ReadBytes(path)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,8 @@ func ReadFile(path, format string) ([]string, error) {
 	return nil, fmt.Errorf("data: %s: unknown format %q (valid: %q, %q, %q)", path, format, FormatText, FormatLines, FormatJSONL)
 }
 
-func readMaybeGzip(path string) ([]byte, error) {
+// ReadBytes returns a file's contents, gunzipped when its name ends in .gz.
+func ReadBytes(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)

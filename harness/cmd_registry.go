@@ -156,15 +156,11 @@ func (a *app) showCmd() *cobra.Command {
 		Short: "Show a run: config, attempts, environment, final metrics, task results, artifacts",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := a.openRegistry()
+			db, h, err := a.openResolved(args[0])
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			h, err := resolve(db, args[0])
-			if err != nil {
-				return err
-			}
 			fmt.Println("hash:", h)
 			if js, err := db.Config(h); err == nil {
 				var pretty map[string]any

@@ -29,15 +29,11 @@ func (a *app) reproduceCmd() *cobra.Command {
 			"The re-run goes to a scratch registry and directory unless --new-attempt is given.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := a.openRegistry()
+			db, h, err := a.openResolved(args[0])
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			h, err := resolve(db, args[0])
-			if err != nil {
-				return err
-			}
 			ctx, stop := signalContext()
 			defer stop()
 			r, err := repro.Reproduce(ctx, a.env(db), h, o)
@@ -73,15 +69,11 @@ func (a *app) exportRunCmd() *cobra.Command {
 		Short: "Write a run, its attempts, metrics and eval runs as a self-contained bundle (gzip tar)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := a.openRegistry()
+			db, h, err := a.openResolved(args[0])
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			h, err := resolve(db, args[0])
-			if err != nil {
-				return err
-			}
 			if out == "" {
 				out = "run-" + short(h) + ".tar.gz"
 			}

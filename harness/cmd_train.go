@@ -240,15 +240,11 @@ func (a *app) generateCmd() *cobra.Command {
 				fmt.Println(text)
 				return nil
 			}
-			db, err := a.openRegistry()
+			db, h, err := a.openResolved(args[0])
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			h, err := resolve(db, args[0])
-			if err != nil {
-				return err
-			}
 			tr, err := a.env(db).LoadTrained(h)
 			if err != nil {
 				return err

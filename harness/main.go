@@ -94,3 +94,18 @@ func resolve(db *registry.DB, prefix string) (string, error) {
 	}
 	return h, err
 }
+
+// openResolved opens the registry and resolves a hash prefix in it; the
+// caller closes the registry.
+func (a *app) openResolved(prefix string) (*registry.DB, string, error) {
+	db, err := a.openRegistry()
+	if err != nil {
+		return nil, "", err
+	}
+	h, err := resolve(db, prefix)
+	if err != nil {
+		db.Close()
+		return nil, "", err
+	}
+	return db, h, nil
+}

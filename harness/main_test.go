@@ -44,11 +44,11 @@ func TestCLIErrors(t *testing.T) {
 		{"bad set", []string{"config", "tiny", "--root", "..", "--set", "model.n_heads=5"}, []string{"model.n_heads = 5", "must divide model.d_model"}},
 		{"unknown key", []string{"config", "tiny", "--root", "..", "--set", "train.speed=3"}, []string{"train.speed", "valid keys"}},
 		{"not a database", []string{"runs", "--registry", notDB}, []string{"not a SQLite database"}},
-		{"unwritable registry", []string{"runs", "--registry", filepath.Join(dir, "missing-dir", "r.db")}, []string{"registry"}},
+		{"unwritable registry", []string{"runs", "--registry", filepath.Join(dir, "missing-dir", "r.db")}, []string{"registry: cannot create", "does not exist"}},
 		{"unknown hash", []string{"show", "abcdef12", "--registry", reg}, []string{`"abcdef12"`}},
 		{"eval of a missing run", []string{"eval", "abcdef12", "--registry", reg, "--root", ".."}, []string{`"abcdef12"`}},
 		{"unknown ablation", []string{"ablate", "dropout", "--registry", reg, "--root", ".."}, []string{`unknown ablation "dropout"`, "subln"}},
-		{"unknown task", []string{"tasks", "--root", ".."}, nil},
+		{"tasks lists", []string{"tasks", "--root", ".."}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

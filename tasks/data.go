@@ -3,19 +3,19 @@ package tasks
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/nanomamba-edge/harness/data"
 )
 
 // loadSplit reads one split of a task's dataset: root/dataset_path/split.
 func loadSplit(root string, c *TaskConfig, split string) ([]map[string]any, error) {
 	file := filepath.Join(root, filepath.FromSlash(c.DatasetPath), filepath.FromSlash(split))
-	b, err := readMaybeGzip(file)
+	b, err := data.ReadBytes(file)
 	if err != nil {
 		return nil, fmt.Errorf("task %s: %w", c.Task, err)
 	}
@@ -32,28 +32,6 @@ func loadSplit(root string, c *TaskConfig, split string) ([]map[string]any, erro
 		}
 	}
 	return docs, nil
-}
-
-func readMaybeGzip(file string) ([]byte, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, fmt.Errorf("open dataset: %w", err)
-	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(file, ".gz") {
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
-		}
-		defer zr.Close()
-		r = zr
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", file, err)
-	}
-	return b, nil
 }
 
 // jsonlDocs parses one JSON object per non-blank line.
@@ -131,7 +109,7 @@ func attachLabels(file string, docs []map[string]any) error {
 // countDocs counts a split's documents without decoding them.
 func countDocs(root string, c *TaskConfig, split string) (int, error) {
 	file := filepath.Join(root, filepath.FromSlash(c.DatasetPath), filepath.FromSlash(split))
-	b, err := readMaybeGzip(file)
+	b, err := data.ReadBytes(file)
 	if err != nil {
 		return 0, fmt.Errorf("task %s: %w", c.Task, err)
 	}
