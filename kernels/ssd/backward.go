@@ -2,6 +2,7 @@ package ssd
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/nanomamba-edge/harness/kernels"
 )
@@ -16,17 +17,12 @@ type gradChunk struct {
 	dM   []float32 // (q×q) dy_l·X_s
 	dCB  []float32 // (q×q) gradient of C_l·B_s (zero above the diagonal)
 	dSg  []float64 // (Q×Q) gradient of the segment sums (row stride Q)
-	dBc  []float32 // (q×N) this head's gradient of B_s
-	dCc  []float32 // (q×N) this head's gradient of C_l
 	v    []float32 // (q×N) dy_l·S_in
 	dS   []float32 // (P×N) gradient of the state leaving the chunk
 	dSn  []float32 // (P×N) gradient of the state entering it
 	run  []float64 // (Q) column suffix sums of dSg
 	dOff []float64 // (Q) gradient of the log-decay of the state → output path
 	da   []float64 // (Q) gradient of the log-decays a_s
-	// accB, accC are (Len×N): the sums over the group's heads of the B and
-	// C gradients of one batch row, in ascending head order.
-	accB, accC []float64
 }
 
 func newGradChunk(d Dims) *gradChunk {
@@ -36,11 +32,36 @@ func newGradChunk(d Dims) *gradChunk {
 		chunk: newChunk(d),
 		dy:    f(q * p), dX: f(q * p), u: f(q * p), eDy: f(q * p),
 		dM: f(q * q), dCB: f(q * q), dSg: make([]float64, q*q),
-		dBc: f(q * n), dCc: f(q * n), v: f(q * n),
+		v:  f(q * n),
 		dS: f(p * n), dSn: f(p * n),
 		run: make([]float64, q), dOff: make([]float64, q), da: make([]float64, q),
-		accB: make([]float64, d.Len*n), accC: make([]float64, d.Len*n),
 	}
+}
+
+// gradChunks recycles the per-worker scratch of Backward.
+var gradChunks sync.Pool
+
+func getGradChunk(d Dims) *gradChunk {
+	if w, ok := gradChunks.Get().(*gradChunk); ok && w.d == d {
+		return w
+	}
+	return newGradChunk(d)
+}
+
+// headGrads are the B and C gradients of each (batch row, head) pair of one
+// wave of batch rows, (rows, Heads, Len, State) each, kept apart so that
+// the heads can run in parallel and be summed afterwards in head order.
+type headGrads struct {
+	b, c []float32
+}
+
+var headGradPool sync.Pool
+
+func getHeadGrads(n int) *headGrads {
+	if hg, ok := headGradPool.Get().(*headGrads); ok && len(hg.b) >= n {
+		return hg
+	}
+	return &headGrads{b: make([]float32, n), c: make([]float32, n)}
 }
 
 // Backward accumulates (+=) into dx, ddt, dA, dBm, dCm, and dInit if it is
@@ -69,47 +90,63 @@ func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, d
 	if dInit != nil {
 		checkLen(fn, "dInit", dInit, d.stateSize())
 	}
+	if threads < 1 {
+		threads = 1
+	}
 
-	H, N, G, pn := d.Heads, d.State, d.Groups, d.HeadDim*d.State
+	H, N, G, T, pn := d.Heads, d.State, d.Groups, d.Len, d.HeadDim*d.State
 	nc, hpg := d.Chunks(), d.headsPerGroup()
-	// Work is split over (batch, group) pairs; the heads of a group run in
-	// ascending order so that their shared B and C gradients are summed in
-	// that order. Per-(batch, head) gradients of A are reduced below.
+	ln := T * N
+	// Batch rows run in waves of enough rows to give every thread a head.
+	// Within a wave the (row, head) pairs run in parallel, each writing its
+	// own B and C gradients; then, in parallel over time steps, every
+	// element of a group's B and C gradient is summed in float64 over the
+	// group's heads in ascending order and added to dBm, dCm. The
+	// per-(row, head) gradients of A are reduced at the end.
+	wave := min(d.Batch, (threads+H-1)/H)
+	hg := getHeadGrads(wave * H * ln)
+	defer headGradPool.Put(hg)
 	dAh := make([]float64, d.Batch*H)
-	kernels.Parallel(threads, d.Batch*G, func(lo, hi int) {
-		w := newGradChunk(d)
-		for bg := lo; bg < hi; bg++ {
-			b, g := bg/G, bg%G
-			clear(w.accB)
-			clear(w.accC)
-			for h := g * hpg; h < (g+1)*hpg; h++ {
+	for b0 := 0; b0 < d.Batch; b0 += wave {
+		rows := min(wave, d.Batch-b0)
+		kernels.Parallel(threads, rows*H, func(lo, hi int) {
+			w := getGradChunk(d)
+			defer gradChunks.Put(w)
+			for i := lo; i < hi; i++ {
+				b, h := b0+i/H, i%H
 				bh := b*H + h
 				if dFinal != nil {
 					copy(w.dS, dFinal[bh*pn:bh*pn+pn])
 				} else {
 					clear(w.dS)
 				}
+				dBh, dCh := hg.b[i*ln:(i+1)*ln], hg.c[i*ln:(i+1)*ln]
 				var gA float64
 				for k := nc - 1; k >= 0; k-- {
-					gA += w.backwardChunk(c, b, h, k, dy, x, dt, A, Bm, Cm, dx, ddt)
+					gA += w.backwardChunk(c, b, h, k, dy, x, dt, A, Bm, Cm, dx, ddt, dBh, dCh)
 				}
 				dAh[bh] = gA
 				if dInit != nil {
 					di := dInit[bh*pn : bh*pn+pn]
-					for i, v := range w.dS {
-						di[i] += v
+					for j, v := range w.dS {
+						di[j] += v
 					}
 				}
 			}
-			for t := 0; t < d.Len; t++ {
-				j := ((b*d.Len+t)*G + g) * N
-				for n := 0; n < N; n++ {
-					dBm[j+n] += float32(w.accB[t*N+n])
-					dCm[j+n] += float32(w.accC[t*N+n])
+		})
+		kernels.Parallel(threads, rows*T, func(lo, hi int) {
+			acc := make([]float64, N)
+			for r := lo; r < hi; r++ {
+				bi, t := r/T, r%T
+				for g := 0; g < G; g++ {
+					j := (((b0+bi)*T+t)*G + g) * N
+					off := (bi*H+g*hpg)*ln + t*N
+					sumHeads(dBm[j:j+N], hg.b, off, hpg, ln, acc)
+					sumHeads(dCm[j:j+N], hg.c, off, hpg, ln, acc)
 				}
 			}
-		}
-	})
+		})
+	}
 	for h := 0; h < H; h++ {
 		var s float64
 		for b := 0; b < d.Batch; b++ {
@@ -119,12 +156,31 @@ func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, d
 	}
 }
 
+// sumHeads adds to out[n] the float64 sum, rounded once to float32, of
+// src[off+h·stride+n] over h < heads, summed from +0 in ascending h. acc is
+// scratch of len(out).
+func sumHeads(out, src []float32, off, heads, stride int, acc []float64) {
+	n := len(out)
+	acc = acc[:n]
+	clear(acc)
+	for h := 0; h < heads; h++ {
+		row := src[off+h*stride : off+h*stride+n]
+		for i, v := range row {
+			acc[i] += float64(v)
+		}
+	}
+	for i, v := range acc {
+		out[i] += float32(v)
+	}
+}
+
 // backwardChunk runs the reverse of forwardChunk for chunk k of pair (b, h).
 // On entry w.dS is the gradient of the state leaving the chunk; on return it
 // is the gradient of the state entering it. It adds into dx and ddt, adds
-// this head's B and C gradients into w.accB, w.accC and returns the chunk's
-// contribution to the gradient of A.
-func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dy, x, dt, A, Bm, Cm, dx, ddt []float32) float64 {
+// writes this head's B and C gradients of the chunk's time steps into rows
+// k·Q.. of dBh and dCh (Len×State) and returns the chunk's contribution to
+// the gradient of A.
+func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dy, x, dt, A, Bm, Cm, dx, ddt, dBh, dCh []float32) float64 {
 	d := w.d
 	Q, P, N, H := d.Chunk, d.HeadDim, d.State, d.Heads
 	g := h / d.headsPerGroup()
@@ -168,7 +224,7 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dy, x, dt, A, Bm, Cm, d
 	}
 	// dC = diag(eA)·(dy·S_in) + dCB·B, and the gradient of the log-decay
 	// exp(Acs_l) of the state → output path.
-	v, dCc := w.v[:q*N], w.dCc[:q*N]
+	v, dCc := w.v[:q*N], dCh[k*Q*N:(k*Q+q)*N]
 	kernels.MatMul(1, v, dyc, sIn, q, P, N, false)
 	for l := 0; l < q; l++ {
 		e := w.eA[l]
@@ -180,7 +236,7 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dy, x, dt, A, Bm, Cm, d
 	}
 	kernels.MatMul(1, dCc, dCB, bs, q, q, N, true)
 	// dB = diag(L[last,:])·(X·dS_out) + dCBᵀ·C.
-	dBc := w.dBc[:q*N]
+	dBc := dBh[k*Q*N : (k*Q+q)*N]
 	kernels.MatMul(1, dBc, xs, w.dS, q, P, N, false)
 	for s := 0; s < q; s++ {
 		ls := last[s]
@@ -224,7 +280,6 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dy, x, dt, A, Bm, Cm, d
 	// Chain to the inputs: X_s = dt_s·x_s and a_s = dt_s·A.
 	ah := float64(A[h])
 	var gA float64
-	tl := k * Q
 	for s := 0; s < q; s++ {
 		t := t0 + s
 		dts := dt[t*H+h]
@@ -239,12 +294,6 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dy, x, dt, A, Bm, Cm, d
 		}
 		ddt[t*H+h] += float32(gdt + float64(ah*w.da[s]))
 		gA += float64(float64(dts) * w.da[s])
-		ab := w.accB[(tl+s)*N : (tl+s)*N+N]
-		ac := w.accC[(tl+s)*N : (tl+s)*N+N]
-		for n := 0; n < N; n++ {
-			ab[n] += float64(dBc[s*N+n])
-			ac[n] += float64(dCc[s*N+n])
-		}
 	}
 	return gA
 }

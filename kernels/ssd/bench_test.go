@@ -1,6 +1,7 @@
 package ssd
 
 import (
+	"fmt"
 	"runtime"
 	"testing"
 )
@@ -54,6 +55,37 @@ func BenchmarkForwardBackward(b *testing.B) {
 			}
 			b.ReportMetric(3*d.FLOPs()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			b.ReportMetric(float64(d.Batch*d.Len*b.N)/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
+}
+
+// nanoTrain is one layer of the nano preset at its measured training shape:
+// D=512, E=1, P=64 → H=8, N=96, Q=64, batch 1 × 512 tokens.
+var nanoTrain = Dims{Batch: 1, Len: 512, Heads: 8, HeadDim: 64, Groups: 1, State: 96, Chunk: 64}
+
+// BenchmarkNanoTrain times Forward and Backward separately on the nano
+// training shape at one and two threads.
+func BenchmarkNanoTrain(b *testing.B) {
+	d := nanoTrain
+	in := randInputs(1, d, dtSmall, false)
+	y, dy := make([]float32, d.xSize()), make([]float32, d.xSize())
+	for i := range dy {
+		dy[i] = in.x[(i*7)%len(in.x)]
+	}
+	dx, ddt, dA := make([]float32, d.xSize()), make([]float32, d.dtSize()), make([]float32, d.Heads)
+	dB, dC := make([]float32, d.bcSize()), make([]float32, d.bcSize())
+	for _, th := range []int{1, 2} {
+		b.Run(fmt.Sprintf("Forward/threads=%d", th), func(b *testing.B) {
+			var c *Cache
+			for b.Loop() {
+				c = ForwardReuse(c, th, d, y, in.x, in.dt, in.A, in.Bm, in.Cm, nil, nil)
+			}
+		})
+		b.Run(fmt.Sprintf("Backward/threads=%d", th), func(b *testing.B) {
+			c := Forward(th, d, y, in.x, in.dt, in.A, in.Bm, in.Cm, nil, nil)
+			for b.Loop() {
+				Backward(th, d, c, dy, nil, in.x, in.dt, in.A, in.Bm, in.Cm, dx, ddt, dA, dB, dC, nil)
+			}
 		})
 	}
 }
