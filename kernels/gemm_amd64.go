@@ -2,7 +2,11 @@
 
 package kernels
 
-import "golang.org/x/sys/cpu"
+import (
+	"math"
+
+	"golang.org/x/sys/cpu"
+)
 
 // Assembly micro-kernels (gemm_amd64.s). a, b and c point at the packed A
 // micro-panel, the packed B micro-panel and the top-left element of the C
@@ -15,9 +19,9 @@ func kernel12x32AVX512(kc int, a, b, c *float32, ldc int, load int)
 //go:noescape
 func kernel6x16AVX2(kc int, a, b, c *float32, ldc int, load int)
 
-var avx512Kernels = kernelSet{name: "avx512", mr: 12, nr: 32, kernel: kernelAVX512}
+var avx512Kernels = kernelSet{name: "avx512", mr: 12, nr: 32, kernel: kernelAVX512, pack: packPanelAVX512}
 
-var avx2Kernels = kernelSet{name: "avx2", mr: 6, nr: 16, kernel: kernelAVX2}
+var avx2Kernels = kernelSet{name: "avx2", mr: 6, nr: 16, kernel: kernelAVX2, pack: packPanelGo}
 
 func kernelAVX512(kc int, a, b, c []float32, ldc int, load bool) {
 	checkTile(kc, a, b, c, ldc, 12, 32)
@@ -28,6 +32,41 @@ func kernelAVX2(kc int, a, b, c []float32, ldc int, load bool) {
 	checkTile(kc, a, b, c, ldc, 6, 16)
 	kernel6x16AVX2(kc, &a[0], &b[0], &c[0], ldc, boolInt(load))
 }
+
+//go:noescape
+func packCopyAVX512(dst, src *float32, lds, rows, dstw int, lmask, smask uint32)
+
+//go:noescape
+func packTransposeAVX512(dst, src *float32, lds, nrows, kc, dstw int, smask uint32)
+
+// packPanelAVX512 is the packFunc of the AVX-512 set: masked vector copies
+// for contiguous lanes and in-register 16×16 transposes for strided ones (gathers are slow on CPUs with
+// the gather-sampling mitigation) (at most 32 lanes).
+func packPanelAVX512(dst, src []float32, base, ld int, contiguous bool, lanes, width, kc int) {
+	if kc < 1 || lanes < 1 || width > 32 || (lanes-1)*ld > math.MaxInt32/4 {
+		packPanelGo(dst, src, base, ld, contiguous, lanes, width, kc)
+		return
+	}
+	_ = dst[kc*width-1]
+	lm, sm := laneMask(lanes), laneMask(width)
+	if contiguous {
+		_ = src[base+(kc-1)*ld+lanes-1]
+		packCopyAVX512(&dst[0], &src[base], ld, kc, width, lm, sm)
+		return
+	}
+	_ = src[base+(lanes-1)*ld+kc-1]
+	for jb := 0; jb < width; jb += 16 {
+		nrows := min(max(lanes-jb, 0), 16)
+		from := 0
+		if nrows > 0 {
+			from = base + jb*ld
+		}
+		packTransposeAVX512(&dst[jb], &src[from], ld, nrows, kc, width, laneMask(min(16, width-jb)))
+	}
+}
+
+// laneMask has the low n bits set.
+func laneMask(n int) uint32 { return uint32(uint64(1)<<n - 1) }
 
 // checkTile guards the unchecked memory accesses of an assembly kernel.
 func checkTile(kc int, a, b, c []float32, ldc, mr, nr int) {

@@ -13,6 +13,7 @@ type kernelSet struct {
 	name   string
 	mr, nr int
 	kernel microKernel
+	pack   packFunc
 }
 
 // Cache blocking. KC bounds the length of one chain segment between a store
@@ -128,11 +129,11 @@ func gemmBlock(ks kernelSet, g gemmArgs) {
 		nc := min(blockN, g.n-jc)
 		for pc := 0; pc < g.k; pc += blockK {
 			kc := min(blockK, g.k-pc)
-			packB(buf.b, g, pc, kc, jc, nc, nr)
+			packB(ks, buf.b, g, pc, kc, jc, nc)
 			load := g.acc || pc > 0
 			for ic := 0; ic < g.m; ic += mc {
 				mcc := min(mc, g.m-ic)
-				packA(buf.a, g, ic, mcc, pc, kc, mr)
+				packA(ks, buf.a, g, ic, mcc, pc, kc)
 				for ir := 0; ir < mcc; ir += mr {
 					ap := buf.a[ir*kc : (ir+mr)*kc]
 					rowsLeft := min(mr, mcc-ir)
@@ -171,31 +172,16 @@ func edgeTile(ks kernelSet, kc int, ap, bp, c []float32, ldc, rows, cols int, lo
 // packA copies op(A)[ic:ic+mc, pc:pc+kc] into micro-panels of mr rows:
 // panel q holds dst[q*mr*kc + p*mr + r] = op(A)(ic+q*mr+r, pc+p). Rows past
 // mc are zero padding.
-func packA(dst []float32, g gemmArgs, ic, mc, pc, kc, mr int) {
+func packA(ks kernelSet, dst []float32, g gemmArgs, ic, mc, pc, kc int) {
+	mr := ks.mr
 	for q := 0; q*mr < mc; q++ {
-		panel := dst[q*mr*kc : (q+1)*mr*kc]
 		rows := min(mr, mc-q*mr)
 		i0 := ic + q*mr
+		panel := dst[q*mr*kc : (q+1)*mr*kc]
 		if g.transA {
-			for p := 0; p < kc; p++ {
-				src := g.a[(pc+p)*g.lda+i0:]
-				d := panel[p*mr : p*mr+mr]
-				copy(d[:rows], src[:rows])
-				clear(d[rows:])
-			}
-			continue
-		}
-		for r := 0; r < rows; r++ {
-			src := g.a[(i0+r)*g.lda+pc:]
-			src = src[:kc]
-			for p, v := range src {
-				panel[p*mr+r] = v
-			}
-		}
-		if rows < mr {
-			for p := 0; p < kc; p++ {
-				clear(panel[p*mr+rows : p*mr+mr])
-			}
+			ks.pack(panel, g.a, pc*g.lda+i0, g.lda, true, rows, mr, kc)
+		} else {
+			ks.pack(panel, g.a, i0*g.lda+pc, g.lda, false, rows, mr, kc)
 		}
 	}
 }
@@ -203,31 +189,49 @@ func packA(dst []float32, g gemmArgs, ic, mc, pc, kc, mr int) {
 // packB copies op(B)[pc:pc+kc, jc:jc+nc] into micro-panels of nr columns:
 // panel q holds dst[q*nr*kc + p*nr + j] = op(B)(pc+p, jc+q*nr+j). Columns
 // past nc are zero padding.
-func packB(dst []float32, g gemmArgs, pc, kc, jc, nc, nr int) {
+func packB(ks kernelSet, dst []float32, g gemmArgs, pc, kc, jc, nc int) {
+	nr := ks.nr
 	for q := 0; q*nr < nc; q++ {
-		panel := dst[q*nr*kc : (q+1)*nr*kc]
 		cols := min(nr, nc-q*nr)
 		j0 := jc + q*nr
-		if !g.transB {
-			for p := 0; p < kc; p++ {
-				src := g.b[(pc+p)*g.ldb+j0:]
-				d := panel[p*nr : p*nr+nr]
-				copy(d[:cols], src[:cols])
-				clear(d[cols:])
-			}
-			continue
+		panel := dst[q*nr*kc : (q+1)*nr*kc]
+		if g.transB {
+			ks.pack(panel, g.b, j0*g.ldb+pc, g.ldb, false, cols, nr, kc)
+		} else {
+			ks.pack(panel, g.b, pc*g.ldb+j0, g.ldb, true, cols, nr, kc)
 		}
-		for j := 0; j < cols; j++ {
-			src := g.b[(j0+j)*g.ldb+pc:]
-			src = src[:kc]
-			for p, v := range src {
-				panel[p*nr+j] = v
+	}
+}
+
+// packFunc writes one packed micro-panel of kc rows of width floats:
+// dst[p*width+j] = src[base+p*ld+j] when contiguous (the panel's lanes are
+// adjacent in memory) and src[base+j*ld+p] otherwise, for j < lanes; lanes
+// j in [lanes, width) are +0.
+type packFunc func(dst, src []float32, base, ld int, contiguous bool, lanes, width, kc int)
+
+// packPanelGo is the portable packFunc.
+func packPanelGo(dst, src []float32, base, ld int, contiguous bool, lanes, width, kc int) {
+	d := dst[:kc*width]
+	if contiguous {
+		for p := 0; p < kc; p++ {
+			row := d[p*width : p*width+width]
+			s := src[base+p*ld : base+p*ld+lanes]
+			for j, v := range s {
+				row[j] = v
 			}
+			clear(row[lanes:])
 		}
-		if cols < nr {
-			for p := 0; p < kc; p++ {
-				clear(panel[p*nr+cols : p*nr+nr])
-			}
+		return
+	}
+	for j := 0; j < lanes; j++ {
+		s := src[base+j*ld : base+j*ld+kc]
+		for p, v := range s {
+			d[p*width+j] = v
+		}
+	}
+	if lanes < width {
+		for p := 0; p < kc; p++ {
+			clear(d[p*width+lanes : p*width+width])
 		}
 	}
 }
