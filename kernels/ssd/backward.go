@@ -18,8 +18,6 @@ type gradChunk struct {
 	dCB  []float32 // (q×q) gradient of C_l·B_s (zero above the diagonal)
 	dSg  []float64 // (Q×Q) gradient of the segment sums (row stride Q)
 	v    []float32 // (q×N) dy_l·S_in
-	dS   []float32 // (P×N) gradient of the state leaving the chunk
-	dSn  []float32 // (P×N) gradient of the state entering it
 	run  []float64 // (Q) column suffix sums of dSg
 	dOff []float64 // (Q) gradient of the log-decay of the state → output path
 	da   []float64 // (Q) gradient of the log-decays a_s
@@ -32,8 +30,7 @@ func newGradChunk(d Dims) *gradChunk {
 		chunk: newChunk(d),
 		dy:    f(q * p), dX: f(q * p), u: f(q * p), eDy: f(q * p),
 		dM: f(q * q), dCB: f(q * q), dSg: make([]float64, q*q),
-		v:  f(q * n),
-		dS: f(p * n), dSn: f(p * n),
+		v:   f(q * n),
 		run: make([]float64, q), dOff: make([]float64, q), da: make([]float64, q),
 	}
 }
@@ -48,20 +45,32 @@ func getGradChunk(d Dims) *gradChunk {
 	return newGradChunk(d)
 }
 
-// headGrads are the B and C gradients of each (batch row, head) pair of one
-// wave of batch rows, (rows, Heads, Len, State) each, kept apart so that
-// the heads can run in parallel and be summed afterwards in head order.
-type headGrads struct {
-	b, c []float32
+// gradState is Backward's memory shared by its workers: for every (batch
+// row, head) pair, the two state gradients of the current chunk step (the
+// one leaving the chunk and the one entering it, alternating), and the
+// pair's B and C gradients of the current chunk.
+type gradState struct {
+	dS    [2][]float32 // (Batch·Heads, HeadDim·State) each
+	dB    []float32    // (Batch·Heads, Chunk, State)
+	dC    []float32    // (Batch·Heads, Chunk, State)
+	gA    []float64    // (Batch·Heads) per-pair gradient of A
+	sizes [2]int
 }
 
-var headGradPool sync.Pool
+var gradStates sync.Pool
 
-func getHeadGrads(n int) *headGrads {
-	if hg, ok := headGradPool.Get().(*headGrads); ok && len(hg.b) >= n {
-		return hg
+func getGradState(pairs, pn, qn int) *gradState {
+	s, ok := gradStates.Get().(*gradState)
+	if !ok || s.sizes != [2]int{pairs * pn, pairs * qn} || len(s.gA) != pairs {
+		s = &gradState{
+			dS:    [2][]float32{make([]float32, pairs*pn), make([]float32, pairs*pn)},
+			dB:    make([]float32, pairs*qn),
+			dC:    make([]float32, pairs*qn),
+			gA:    make([]float64, pairs),
+			sizes: [2]int{pairs * pn, pairs * qn},
+		}
 	}
-	return &headGrads{b: make([]float32, n), c: make([]float32, n)}
+	return s
 }
 
 // Backward accumulates (+=) into dx, ddt, dA, dBm, dCm, and dInit if it is
@@ -90,67 +99,62 @@ func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, d
 	if dInit != nil {
 		checkLen(fn, "dInit", dInit, d.stateSize())
 	}
-	if threads < 1 {
-		threads = 1
-	}
 
-	H, N, G, T, pn := d.Heads, d.State, d.Groups, d.Len, d.HeadDim*d.State
+	H, N, G, Q, pn := d.Heads, d.State, d.Groups, d.Chunk, d.HeadDim*d.State
 	nc, hpg := d.Chunks(), d.headsPerGroup()
-	ln := T * N
-	// Batch rows run in waves of enough rows to give every thread a head.
-	// Within a wave the (row, head) pairs run in parallel, each writing its
-	// own B and C gradients; then, in parallel over time steps, every
-	// element of a group's B and C gradient is summed in float64 over the
-	// group's heads in ascending order and added to dBm, dCm. The
-	// per-(row, head) gradients of A are reduced at the end.
-	wave := min(d.Batch, (threads+H-1)/H)
-	hg := getHeadGrads(wave * H * ln)
-	defer headGradPool.Put(hg)
-	dAh := make([]float64, d.Batch*H)
-	for b0 := 0; b0 < d.Batch; b0 += wave {
-		rows := min(wave, d.Batch-b0)
-		kernels.Parallel(threads, rows*H, func(lo, hi int) {
+	pairs, qn := d.Batch*H, Q*N
+	st := getGradState(pairs, pn, qn)
+	defer gradStates.Put(st)
+	if dFinal != nil {
+		copy(st.dS[0], dFinal[:pairs*pn])
+	} else {
+		clear(st.dS[0])
+	}
+	clear(st.gA)
+	// The chunks run from the last to the first. At each chunk the (batch
+	// row, head) pairs run in parallel, each carrying its own state
+	// gradient and writing its own B and C gradients of the chunk; then, in
+	// parallel over the chunk's time steps, every element of a group's B
+	// and C gradient is summed in float64 over the group's heads in
+	// ascending order and added to dBm, dCm. The per-pair gradients of A
+	// are summed over the chunks in the same descending order and reduced
+	// over batch rows at the end.
+	for k := nc - 1; k >= 0; k-- {
+		step := nc - 1 - k
+		in, out := st.dS[step%2], st.dS[(step+1)%2]
+		kernels.Parallel(threads, pairs, func(lo, hi int) {
 			w := getGradChunk(d)
 			defer gradChunks.Put(w)
-			for i := lo; i < hi; i++ {
-				b, h := b0+i/H, i%H
-				bh := b*H + h
-				if dFinal != nil {
-					copy(w.dS, dFinal[bh*pn:bh*pn+pn])
-				} else {
-					clear(w.dS)
-				}
-				dBh, dCh := hg.b[i*ln:(i+1)*ln], hg.c[i*ln:(i+1)*ln]
-				var gA float64
-				for k := nc - 1; k >= 0; k-- {
-					gA += w.backwardChunk(c, b, h, k, dy, x, dt, A, Bm, Cm, dx, ddt, dBh, dCh)
-				}
-				dAh[bh] = gA
-				if dInit != nil {
-					di := dInit[bh*pn : bh*pn+pn]
-					for j, v := range w.dS {
-						di[j] += v
-					}
-				}
+			for bh := lo; bh < hi; bh++ {
+				b, h := bh/H, bh%H
+				st.gA[bh] += w.backwardChunk(c, b, h, k, in[bh*pn:bh*pn+pn], out[bh*pn:bh*pn+pn],
+					dy, x, dt, A, Bm, Cm, dx, ddt, st.dB[bh*qn:bh*qn+qn], st.dC[bh*qn:bh*qn+qn])
 			}
 		})
-		kernels.Parallel(threads, rows*T, func(lo, hi int) {
+		q := min(Q, d.Len-k*Q)
+		kernels.Parallel(threads, d.Batch*q, func(lo, hi int) {
 			acc := make([]float64, N)
 			for r := lo; r < hi; r++ {
-				bi, t := r/T, r%T
+				b, s := r/q, r%q
 				for g := 0; g < G; g++ {
-					j := (((b0+bi)*T+t)*G + g) * N
-					off := (bi*H+g*hpg)*ln + t*N
-					sumHeads(dBm[j:j+N], hg.b, off, hpg, ln, acc)
-					sumHeads(dCm[j:j+N], hg.c, off, hpg, ln, acc)
+					j := ((b*d.Len+k*Q+s)*G + g) * N
+					off := (b*H+g*hpg)*qn + s*N
+					sumHeads(dBm[j:j+N], st.dB, off, hpg, qn, acc)
+					sumHeads(dCm[j:j+N], st.dC, off, hpg, qn, acc)
 				}
 			}
 		})
+	}
+	if dInit != nil {
+		dS := st.dS[nc%2]
+		for i, v := range dS[:pairs*pn] {
+			dInit[i] += v
+		}
 	}
 	for h := 0; h < H; h++ {
 		var s float64
 		for b := 0; b < d.Batch; b++ {
-			s += dAh[b*H+h]
+			s += st.gA[b*H+h]
 		}
 		dA[h] += float32(s)
 	}
@@ -175,12 +179,11 @@ func sumHeads(out, src []float32, off, heads, stride int, acc []float64) {
 }
 
 // backwardChunk runs the reverse of forwardChunk for chunk k of pair (b, h).
-// On entry w.dS is the gradient of the state leaving the chunk; on return it
-// is the gradient of the state entering it. It adds into dx and ddt, adds
-// writes this head's B and C gradients of the chunk's time steps into rows
-// k·Q.. of dBh and dCh (Len×State) and returns the chunk's contribution to
-// the gradient of A.
-func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dy, x, dt, A, Bm, Cm, dx, ddt, dBh, dCh []float32) float64 {
+// dS is the gradient of the state leaving the chunk; the gradient of the
+// state entering it is written to dSn. It adds into dx and ddt, writes this
+// head's B and C gradients of the chunk's q time steps into dBc and dCc
+// (q×State) and returns the chunk's contribution to the gradient of A.
+func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dSn, dy, x, dt, A, Bm, Cm, dx, ddt, dBc, dCc []float32) float64 {
 	d := w.d
 	Q, P, N, H := d.Chunk, d.HeadDim, d.State, d.Heads
 	g := h / d.headsPerGroup()
@@ -199,7 +202,7 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dy, x, dt, A, Bm, Cm, d
 
 	// u = B·dS_outᵀ; dX = diag(L[last,:])·u + Mᵀ·dy.
 	u, dX := w.u[:q*P], w.dX[:q*P]
-	kernels.MatMulNT(1, u, bs, w.dS, q, N, P, false)
+	kernels.MatMulNT(1, u, bs, dS, q, N, P, false)
 	for s := 0; s < q; s++ {
 		ls := last[s]
 		for p, v := range u[s*P : s*P+P] {
@@ -224,7 +227,8 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dy, x, dt, A, Bm, Cm, d
 	}
 	// dC = diag(eA)·(dy·S_in) + dCB·B, and the gradient of the log-decay
 	// exp(Acs_l) of the state → output path.
-	v, dCc := w.v[:q*N], dCh[k*Q*N:(k*Q+q)*N]
+	v := w.v[:q*N]
+	dBc, dCc = dBc[:q*N], dCc[:q*N]
 	kernels.MatMul(1, v, dyc, sIn, q, P, N, false)
 	for l := 0; l < q; l++ {
 		e := w.eA[l]
@@ -236,8 +240,7 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dy, x, dt, A, Bm, Cm, d
 	}
 	kernels.MatMul(1, dCc, dCB, bs, q, q, N, true)
 	// dB = diag(L[last,:])·(X·dS_out) + dCBᵀ·C.
-	dBc := dBh[k*Q*N : (k*Q+q)*N]
-	kernels.MatMul(1, dBc, xs, w.dS, q, P, N, false)
+	kernels.MatMul(1, dBc, xs, dS, q, P, N, false)
 	for s := 0; s < q; s++ {
 		ls := last[s]
 		row := dBc[s*N : s*N+N]
@@ -248,9 +251,9 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dy, x, dt, A, Bm, Cm, d
 	kernels.MatMulTN(1, dBc, dCB, cs, q, q, N, true)
 	// Gradient of the whole-chunk decay, then of the entering state:
 	// dS_in = exp(Acs_last)·dS_out + (diag(eA)·dy)ᵀ·C.
-	dEnd := float64(float64(eEnd) * dot(w.dS, sIn))
-	for i, vv := range w.dS {
-		w.dSn[i] = eEnd * vv
+	dEnd := float64(float64(eEnd) * dot(dS, sIn))
+	for i, vv := range dS {
+		dSn[i] = eEnd * vv
 	}
 	eDy := w.eDy[:q*P]
 	for l := 0; l < q; l++ {
@@ -259,8 +262,7 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dy, x, dt, A, Bm, Cm, d
 			eDy[l*P+p] = e * vv
 		}
 	}
-	kernels.MatMulTN(1, w.dSn, eDy, cs, P, q, N, true)
-	w.dS, w.dSn = w.dSn, w.dS
+	kernels.MatMulTN(1, dSn, eDy, cs, P, q, N, true)
 
 	// da_k = dEnd + Σ_{l≥k} dOff[l] + Σ_{l≥k} Σ_{s<k} dSg[l,s]: a_k lies in
 	// every segment sum Sg[l,s] with s < k ≤ l.
