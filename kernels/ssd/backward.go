@@ -17,20 +17,18 @@ type gradChunk struct {
 	dM   []float32 // (q×q) dy_l·X_s
 	dCB  []float32 // (q×q) gradient of C_l·B_s (zero above the diagonal)
 	dSg  []float64 // (Q×Q) gradient of the segment sums (row stride Q)
-	v    []float32 // (q×N) dy_l·S_in
 	run  []float64 // (Q) column suffix sums of dSg
 	dOff []float64 // (Q) gradient of the log-decay of the state → output path
 	da   []float64 // (Q) gradient of the log-decays a_s
 }
 
 func newGradChunk(d Dims) *gradChunk {
-	q, p, n := d.Chunk, d.HeadDim, d.State
+	q, p := d.Chunk, d.HeadDim
 	f := func(k int) []float32 { return make([]float32, k) }
 	return &gradChunk{
 		chunk: newChunk(d),
 		dy:    f(q * p), dX: f(q * p), u: f(q * p), eDy: f(q * p),
 		dM: f(q * q), dCB: f(q * q), dSg: make([]float64, q*q),
-		v:   f(q * n),
 		run: make([]float64, q), dOff: make([]float64, q), da: make([]float64, q),
 	}
 }
@@ -133,14 +131,13 @@ func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, d
 		})
 		q := min(Q, d.Len-k*Q)
 		kernels.Parallel(threads, d.Batch*q, func(lo, hi int) {
-			acc := make([]float64, N)
 			for r := lo; r < hi; r++ {
 				b, s := r/q, r%q
 				for g := 0; g < G; g++ {
 					j := ((b*d.Len+k*Q+s)*G + g) * N
 					off := (b*H+g*hpg)*qn + s*N
-					sumHeads(dBm[j:j+N], st.dB, off, hpg, qn, acc)
-					sumHeads(dCm[j:j+N], st.dC, off, hpg, qn, acc)
+					sumHeads(dBm[j:j+N], st.dB, off, hpg, qn)
+					sumHeads(dCm[j:j+N], st.dC, off, hpg, qn)
 				}
 			}
 		})
@@ -161,20 +158,44 @@ func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, d
 }
 
 // sumHeads adds to out[n] the float64 sum, rounded once to float32, of
-// src[off+h·stride+n] over h < heads, summed from +0 in ascending h. acc is
-// scratch of len(out).
-func sumHeads(out, src []float32, off, heads, stride int, acc []float64) {
+// src[off+h·stride+n] over h < heads, summed from +0 in ascending h. The
+// columns are processed eight at a time with the sums in registers.
+func sumHeads(out, src []float32, off, heads, stride int) {
 	n := len(out)
-	acc = acc[:n]
-	clear(acc)
-	for h := 0; h < heads; h++ {
-		row := src[off+h*stride : off+h*stride+n]
-		for i, v := range row {
-			acc[i] += float64(v)
-		}
+	if heads == 0 || n == 0 {
+		return
 	}
-	for i, v := range acc {
-		out[i] += float32(v)
+	src = src[off : off+(heads-1)*stride+n]
+	j := 0
+	for ; j+8 <= n; j += 8 {
+		var s0, s1, s2, s3, s4, s5, s6, s7 float64
+		for o := j; o < len(src); o += stride {
+			r := src[o : o+8 : o+8]
+			s0 += float64(r[0])
+			s1 += float64(r[1])
+			s2 += float64(r[2])
+			s3 += float64(r[3])
+			s4 += float64(r[4])
+			s5 += float64(r[5])
+			s6 += float64(r[6])
+			s7 += float64(r[7])
+		}
+		c := out[j : j+8 : j+8]
+		c[0] += float32(s0)
+		c[1] += float32(s1)
+		c[2] += float32(s2)
+		c[3] += float32(s3)
+		c[4] += float32(s4)
+		c[5] += float32(s5)
+		c[6] += float32(s6)
+		c[7] += float32(s7)
+	}
+	for ; j < n; j++ {
+		var s0 float64
+		for o := j; o < len(src); o += stride {
+			s0 += float64(src[o])
+		}
+		out[j] += float32(s0)
 	}
 }
 
@@ -227,16 +248,15 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dSn, dy, x, dt, A, 
 	}
 	// dC = diag(eA)·(dy·S_in) + dCB·B, and the gradient of the log-decay
 	// exp(Acs_l) of the state → output path.
-	v := w.v[:q*N]
 	dBc, dCc = dBc[:q*N], dCc[:q*N]
-	kernels.MatMul(1, v, dyc, sIn, q, P, N, false)
+	kernels.MatMul(1, dCc, dyc, sIn, q, P, N, false)
 	for l := 0; l < q; l++ {
 		e := w.eA[l]
-		vl := v[l*N : l*N+N]
-		for n, vv := range vl {
-			dCc[l*N+n] = e * vv
-		}
+		vl := dCc[l*N : l*N+N]
 		w.dOff[l] = float64(float64(e) * dot(cs[l*N:l*N+N], vl))
+		for n, vv := range vl {
+			vl[n] = e * vv
+		}
 	}
 	kernels.MatMul(1, dCc, dCB, bs, q, q, N, true)
 	// dB = diag(L[last,:])·(X·dS_out) + dCBᵀ·C.
@@ -282,10 +302,21 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dSn, dy, x, dt, A, 
 	// Chain to the inputs: X_s = dt_s·x_s and a_s = dt_s·A.
 	ah := float64(A[h])
 	var gA float64
-	for s := 0; s < q; s++ {
+	s := 0
+	for ; s+2 <= q; s += 2 {
 		t := t0 + s
-		dts := dt[t*H+h]
+		i0, i1 := (t*H+h)*P, ((t+1)*H+h)*P
+		dts0, dts1 := dt[t*H+h], dt[(t+1)*H+h]
+		gdt0, gdt1 := inputGrads2(dts0, dts1, x[i0:i0+P], x[i1:i1+P], dX[s*P:s*P+P], dX[(s+1)*P:(s+1)*P+P], dx[i0:i0+P], dx[i1:i1+P])
+		ddt[t*H+h] += float32(gdt0 + float64(ah*w.da[s]))
+		gA += float64(float64(dts0) * w.da[s])
+		ddt[(t+1)*H+h] += float32(gdt1 + float64(ah*w.da[s+1]))
+		gA += float64(float64(dts1) * w.da[s+1])
+	}
+	if s < q {
+		t := t0 + s
 		i := (t*H + h) * P
+		dts := dt[t*H+h]
 		dXs := dX[s*P : s*P+P]
 		xr := x[i : i+P]
 		dxr := dx[i : i+P]
@@ -298,4 +329,22 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dSn, dy, x, dt, A, 
 		gA += float64(float64(dts) * w.da[s])
 	}
 	return gA
+}
+
+// inputGrads2 runs the chain to the inputs of two time steps at once: for
+// each step it adds dt·dX to dx and returns Σ_p x_p·dX_p summed in float64
+// in ascending p from +0. The two sums are independent chains, interleaved
+// to overlap their latencies.
+func inputGrads2(dts0, dts1 float32, x0, x1, dX0, dX1, dx0, dx1 []float32) (float64, float64) {
+	n := len(dX0)
+	x0, x1, dX1, dx0, dx1 = x0[:n], x1[:n], dX1[:n], dx0[:n], dx1[:n]
+	var g0, g1 float64
+	for p, v0 := range dX0 {
+		v1 := dX1[p]
+		g0 += float64(float64(x0[p]) * float64(v0))
+		g1 += float64(float64(x1[p]) * float64(v1))
+		dx0[p] += dts0 * v0
+		dx1[p] += dts1 * v1
+	}
+	return g0, g1
 }

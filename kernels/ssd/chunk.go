@@ -37,11 +37,7 @@ func newChunk(d Dims) *chunk {
 // the masked score matrix m = (C·Bᵀ) ∘ L, with cb the chunk's q×q C·Bᵀ.
 func (w *chunk) load(b, h, c int, x, dt, A, Bm, Cm []float32, cb []float32) {
 	w.loadInputs(b, h, c, x, dt, A, Bm, Cm)
-	w.decays()
-	q := w.q
-	for i, v := range cb[:q*q] {
-		w.m[i] = v * w.dec[i]
-	}
+	w.decays(cb)
 }
 
 func (w *chunk) loadInputs(b, h, c int, x, dt, A, Bm, Cm []float32) {
@@ -65,13 +61,13 @@ func (w *chunk) loadInputs(b, h, c int, x, dt, A, Bm, Cm []float32) {
 	}
 }
 
-// decays fills dec and eA from a. With e_k = exp(a_k), row l of L is row
-// l−1 times e_l (and L[l,l] = 1), computed in float64 and rounded once to
-// float32; a product of factors in (0, 1] never cancels, so every entry
-// keeps a relative error of a few float64 ulps.
-func (w *chunk) decays() {
+// decays fills dec and eA from a, and m = cb∘dec over the whole q×q square
+// (the entries above the diagonal are cb·0). With e_k = exp(a_k), row l of
+// L is row l−1 times e_l (and L[l,l] = 1), computed in float64 and rounded
+// once to float32; a product of factors in (0, 1] never cancels, so every
+// entry keeps a relative error of a few float64 ulps.
+func (w *chunk) decays(cb []float32) {
 	q := w.q
-	clear(w.dec[:q*q])
 	row := w.row[:q]
 	prevA := 1.0 // exp(Σ_{k<l} a_k)
 	for l := 0; l < q; l++ {
@@ -82,9 +78,17 @@ func (w *chunk) decays() {
 		row[l] = 1
 		prevA = float64(prevA * e)
 		w.eA[l] = float32(prevA)
-		out := w.dec[l*q : l*q+l+1]
+		out := w.dec[l*q : l*q+q]
+		mr := w.m[l*q : l*q+q]
+		cr := cb[l*q : l*q+q]
 		for s, v := range row[:l+1] {
-			out[s] = float32(v)
+			f := float32(v)
+			out[s] = f
+			mr[s] = cr[s] * f
+		}
+		for s := l + 1; s < q; s++ {
+			out[s] = 0
+			mr[s] = cr[s] * out[s]
 		}
 	}
 }
