@@ -95,3 +95,18 @@ func BenchmarkMicroKernel(b *testing.B) {
 		})
 	}
 }
+
+func TestPeakGFLOPS(t *testing.T) {
+	g1, name := PeakGFLOPS(1, 10*time.Millisecond)
+	if KernelSet() == "purego" {
+		if g1 != 0 || name != "" {
+			t.Fatalf("purego build: PeakGFLOPS = %v, %q; want 0, \"\"", g1, name)
+		}
+		return
+	}
+	// A vector FMA loop does at least 8 FLOPs per cycle per core, and no
+	// core clocks below 0.5 GHz.
+	if name == "" || g1 < 4 {
+		t.Fatalf("PeakGFLOPS(1) = %v, %q; want a named loop of at least 4 GFLOP/s", g1, name)
+	}
+}

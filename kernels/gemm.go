@@ -1,6 +1,9 @@
 package kernels
 
-import "fmt"
+import (
+	"fmt"
+	"sync/atomic"
+)
 
 // All matrices are dense row-major float32 slices. A threads value below 1
 // means one thread.
@@ -14,6 +17,10 @@ func checkGemm(name string, c, a, b []float32, m, k, n int) {
 // MatMul computes C[m×n] = A[m×k]·B[k×n], or C += A·B when acc is true.
 func MatMul(threads int, c, a, b []float32, m, k, n int, acc bool) {
 	checkGemm("MatMul", c, a, b, m, k, n)
+	if o := override.Load(); o != nil {
+		(*o)(threads, false, false, c, a, b, m, k, n, acc)
+		return
+	}
 	gemm(active, threads, gemmArgs{
 		c: c, ldc: n,
 		a: a, lda: k,
@@ -25,6 +32,10 @@ func MatMul(threads int, c, a, b []float32, m, k, n int, acc bool) {
 // MatMulNT computes C[m×n] = A[m×k]·B[n×k]ᵀ, or C += A·Bᵀ when acc is true.
 func MatMulNT(threads int, c, a, b []float32, m, k, n int, acc bool) {
 	checkGemm("MatMulNT", c, a, b, m, k, n)
+	if o := override.Load(); o != nil {
+		(*o)(threads, false, true, c, a, b, m, k, n, acc)
+		return
+	}
 	gemm(active, threads, gemmArgs{
 		c: c, ldc: n,
 		a: a, lda: k,
@@ -38,6 +49,10 @@ func MatMulNT(threads int, c, a, b []float32, m, k, n int, acc bool) {
 // rows (tokens) in ascending order for every element of C.
 func MatMulTN(threads int, c, a, b []float32, m, k, n int, acc bool) {
 	checkGemm("MatMulTN", c, a, b, m, k, n)
+	if o := override.Load(); o != nil {
+		(*o)(threads, true, false, c, a, b, m, k, n, acc)
+		return
+	}
 	gemm(active, threads, gemmArgs{
 		c: c, ldc: n,
 		a: a, lda: m, transA: true,
@@ -50,3 +65,21 @@ func MatMulTN(threads int, c, a, b []float32, m, k, n int, acc bool) {
 // "avx512", "avx2" or "purego". All of them give the same bits; the name is
 // recorded with a run's environment because it decides the speed.
 func KernelSet() string { return active.name }
+
+// GemmFunc is a whole-GEMM implementation with the semantics of MatMul
+// (transA: A is k×m; transB: B is n×k; acc: add to C).
+type GemmFunc func(threads int, transA, transB bool, c, a, b []float32, m, k, n int, acc bool)
+
+var override atomic.Pointer[GemmFunc]
+
+// WithGEMM runs fn with every MatMul, MatMulNT and MatMulTN of the process
+// routed through g, and restores the kernels afterwards. It exists for
+// benchmarks that time a whole model against a reference BLAS: g's sums run
+// in its own order, so results differ in bits from the kernels' and must
+// never be recorded as a run. Other goroutines calling the GEMMs while fn
+// runs use g too.
+func WithGEMM(g GemmFunc, fn func()) {
+	override.Store(&g)
+	defer override.Store(nil)
+	fn()
+}

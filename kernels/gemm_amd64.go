@@ -19,9 +19,9 @@ func kernel12x32AVX512(kc int, a, b, c *float32, ldc int, load int)
 //go:noescape
 func kernel6x16AVX2(kc int, a, b, c *float32, ldc int, load int)
 
-var avx512Kernels = kernelSet{name: "avx512", mr: 12, nr: 32, kernel: kernelAVX512, pack: packPanelAVX512}
+var avx512Kernels = kernelSet{name: "avx512", mr: 12, nr: 32, kernel: kernelAVX512, pack: packPanelAVX512, packBlock: packBlockAVX512}
 
-var avx2Kernels = kernelSet{name: "avx2", mr: 6, nr: 16, kernel: kernelAVX2, pack: packPanelGo}
+var avx2Kernels = kernelSet{name: "avx2", mr: 6, nr: 16, kernel: kernelAVX2, pack: packPanelGo, packBlock: packBlockGo(packPanelGo)}
 
 func kernelAVX512(kc int, a, b, c []float32, ldc int, load bool) {
 	checkTile(kc, a, b, c, ldc, 12, 32)
@@ -63,6 +63,23 @@ func packPanelAVX512(dst, src []float32, base, ld int, contiguous bool, lanes, w
 		}
 		packTransposeAVX512(&dst[jb], &src[from], ld, nrows, kc, width, laneMask(min(16, width-jb)))
 	}
+}
+
+//go:noescape
+func packRowsAVX512(dst, src *float32, lds, rows, width, panels int, lmask uint32)
+
+// packBlockAVX512 packs contiguous lanes row by row, so that the source is
+// read in sequential streams rather than one short piece per page, and
+// strided lanes panel by panel with in-register transposes.
+func packBlockAVX512(dst, src []float32, base, ld int, contiguous bool, n, width, kc int) {
+	if !contiguous || n < 1 || kc < 1 || width > 32 {
+		packBlockGo(packPanelAVX512)(dst, src, base, ld, contiguous, n, width, kc)
+		return
+	}
+	panels := (n + width - 1) / width
+	_ = dst[panels*width*kc-1]
+	_ = src[base+(kc-1)*ld+n-1]
+	packRowsAVX512(&dst[0], &src[base], ld, kc, width, panels, laneMask(n-(panels-1)*width))
 }
 
 // laneMask has the low n bits set.

@@ -12,8 +12,9 @@ type microKernel func(kc int, a, b, c []float32, ldc int, load bool)
 type kernelSet struct {
 	name   string
 	mr, nr int
-	kernel microKernel
-	pack   packFunc
+	kernel    microKernel
+	pack      packFunc
+	packBlock packBlockFunc
 }
 
 // Cache blocking. KC bounds the length of one chain segment between a store
@@ -173,16 +174,10 @@ func edgeTile(ks kernelSet, kc int, ap, bp, c []float32, ldc, rows, cols int, lo
 // panel q holds dst[q*mr*kc + p*mr + r] = op(A)(ic+q*mr+r, pc+p). Rows past
 // mc are zero padding.
 func packA(ks kernelSet, dst []float32, g gemmArgs, ic, mc, pc, kc int) {
-	mr := ks.mr
-	for q := 0; q*mr < mc; q++ {
-		rows := min(mr, mc-q*mr)
-		i0 := ic + q*mr
-		panel := dst[q*mr*kc : (q+1)*mr*kc]
-		if g.transA {
-			ks.pack(panel, g.a, pc*g.lda+i0, g.lda, true, rows, mr, kc)
-		} else {
-			ks.pack(panel, g.a, i0*g.lda+pc, g.lda, false, rows, mr, kc)
-		}
+	if g.transA {
+		ks.packBlock(dst, g.a, pc*g.lda+ic, g.lda, true, mc, ks.mr, kc)
+	} else {
+		ks.packBlock(dst, g.a, ic*g.lda+pc, g.lda, false, mc, ks.mr, kc)
 	}
 }
 
@@ -190,15 +185,29 @@ func packA(ks kernelSet, dst []float32, g gemmArgs, ic, mc, pc, kc int) {
 // panel q holds dst[q*nr*kc + p*nr + j] = op(B)(pc+p, jc+q*nr+j). Columns
 // past nc are zero padding.
 func packB(ks kernelSet, dst []float32, g gemmArgs, pc, kc, jc, nc int) {
-	nr := ks.nr
-	for q := 0; q*nr < nc; q++ {
-		cols := min(nr, nc-q*nr)
-		j0 := jc + q*nr
-		panel := dst[q*nr*kc : (q+1)*nr*kc]
-		if g.transB {
-			ks.pack(panel, g.b, j0*g.ldb+pc, g.ldb, false, cols, nr, kc)
-		} else {
-			ks.pack(panel, g.b, pc*g.ldb+j0, g.ldb, true, cols, nr, kc)
+	if g.transB {
+		ks.packBlock(dst, g.b, jc*g.ldb+pc, g.ldb, false, nc, ks.nr, kc)
+	} else {
+		ks.packBlock(dst, g.b, pc*g.ldb+jc, g.ldb, true, nc, ks.nr, kc)
+	}
+}
+
+// packBlockFunc packs n lanes into ceil(n/width) consecutive micro-panels
+// of kc rows by width floats: lane l goes to panel l/width, lane l%width,
+// read from src as a packFunc reads it (base advanced by l*… for the
+// panel's first lane); lanes past n are +0.
+type packBlockFunc func(dst, src []float32, base, ld int, contiguous bool, n, width, kc int)
+
+// packBlockGo packs panel by panel with pack.
+func packBlockGo(pack packFunc) packBlockFunc {
+	return func(dst, src []float32, base, ld int, contiguous bool, n, width, kc int) {
+		for q := 0; q*width < n; q++ {
+			lanes := min(width, n-q*width)
+			off := base + q*width*ld
+			if contiguous {
+				off = base + q*width
+			}
+			pack(dst[q*width*kc:(q+1)*width*kc], src, off, ld, contiguous, lanes, width, kc)
 		}
 	}
 }

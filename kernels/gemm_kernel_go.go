@@ -9,7 +9,7 @@ const (
 // goKernels is the portable kernel set: the same packed panels and the same
 // per-element FMA chains as the assembly kernels, with FMA32 emulating the
 // single rounding of a hardware fused multiply-add.
-var goKernels = kernelSet{name: "purego", mr: goMR, nr: goNR, kernel: kernelGo, pack: packPanelGo}
+var goKernels = kernelSet{name: "purego", mr: goMR, nr: goNR, kernel: kernelGo, pack: packPanelGo, packBlock: packBlockGo(packPanelGo)}
 
 func kernelGo(kc int, a, b, c []float32, ldc int, load bool) {
 	var t [goMR * goNR]float32

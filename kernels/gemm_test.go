@@ -221,3 +221,40 @@ func TestParallelCoversRange(t *testing.T) {
 		}
 	}
 }
+
+func TestWithGEMMRoutesAndRestores(t *testing.T) {
+	calls := 0
+	naive := func(threads int, transA, transB bool, c, a, b []float32, m, k, n int, acc bool) {
+		calls++
+		for i := 0; i < m; i++ {
+			for j := 0; j < n; j++ {
+				var s float32
+				if acc {
+					s = c[i*n+j]
+				}
+				for p := 0; p < k; p++ {
+					av, bv := a[i*k+p], b[p*n+j]
+					if transA {
+						av = a[p*m+i]
+					}
+					if transB {
+						bv = b[j*k+p]
+					}
+					s += av * bv
+				}
+				c[i*n+j] = s
+			}
+		}
+	}
+	a := []float32{1, 2, 3, 4, 5, 6} // 2×3
+	b := []float32{1, 0, 0, 1, 1, 1} // 3×2
+	c := make([]float32, 4)
+	WithGEMM(naive, func() { MatMul(1, c, a, b, 2, 3, 2, false) })
+	if calls != 1 || c[0] != 4 || c[1] != 5 || c[2] != 10 || c[3] != 11 {
+		t.Fatalf("routed MatMul: calls=%d C=%v, want 1 call and [4 5 10 11]", calls, c)
+	}
+	MatMul(1, c, a, b, 2, 3, 2, false)
+	if calls != 1 || c[0] != 4 || c[3] != 11 {
+		t.Fatalf("after WithGEMM returned: calls=%d C=%v; want the kernels back", calls, c)
+	}
+}

@@ -292,3 +292,65 @@ trnext:
 trdone:
 	VZEROUPPER
 	RET
+
+// func packRowsAVX512(dst, src *float32, lds, rows, width, panels int, lmask uint32)
+//
+// Packs a block whose lanes are contiguous in memory, reading it row by row
+// (sequential streams): dst[q*rows*width + r*width + j] =
+// src[r*lds + q*width + j] for r < rows, q < panels and j < width (≤ 32);
+// in the last panel only the lanes in lmask are read and the others are +0.
+TEXT ·packRowsAVX512(SB), NOSPLIT, $0-52
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ lds+16(FP), R8
+	SHLQ $2, R8
+	MOVQ rows+24(FP), CX
+	MOVQ width+32(FP), R9
+	MOVQ panels+40(FP), R10
+	MOVL lmask+48(FP), AX
+	KMOVW AX, K5
+	SHRL $16, AX
+	KMOVW AX, K6
+	// K1/K2: the width lanes of a full panel.
+	MOVQ R9, CX
+	MOVL $1, AX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K1
+	SHRQ $16, AX
+	KMOVW AX, K2
+	MOVQ rows+24(FP), CX
+	SHLQ $2, R9
+	// R11: bytes between panels in dst (rows*width*4).
+	MOVQ CX, R11
+	IMULQ R9, R11
+	TESTQ CX, CX
+	JZ rowsdone
+	DECQ R10
+rowsloop:
+	MOVQ SI, AX
+	MOVQ DI, BX
+	MOVQ R10, DX
+	TESTQ DX, DX
+	JZ rowslast
+rowspanel:
+	VMOVUPS.Z (AX), K1, Z0
+	VMOVUPS.Z 64(AX), K2, Z1
+	VMOVUPS Z0, K1, (BX)
+	VMOVUPS Z1, K2, 64(BX)
+	ADDQ R9, AX
+	ADDQ R11, BX
+	DECQ DX
+	JNZ rowspanel
+rowslast:
+	VMOVUPS.Z (AX), K5, Z0
+	VMOVUPS.Z 64(AX), K6, Z1
+	VMOVUPS Z0, K1, (BX)
+	VMOVUPS Z1, K2, 64(BX)
+	ADDQ R8, SI
+	ADDQ R9, DI
+	DECQ CX
+	JNZ rowsloop
+rowsdone:
+	VZEROUPPER
+	RET

@@ -83,3 +83,45 @@ func BenchmarkPack(b *testing.B) {
 		}
 	}
 }
+
+// TestBlockPackersAgree checks each kernel set's whole-block packer against
+// panel-by-panel portable packing, for ragged lane counts.
+func TestBlockPackersAgree(t *testing.T) {
+	ref := packBlockGo(packPanelGo)
+	for _, ks := range availableKernels() {
+		for _, width := range []int{ks.mr, ks.nr} {
+			for _, n := range []int{1, width - 1, width, width + 1, 3*width + 5, 96} {
+				for _, kc := range []int{1, 7, 16, 40} {
+					for _, contiguous := range []bool{true, false} {
+						ld := kc + 2
+						if contiguous {
+							ld = n + 3
+						}
+						const base = 5
+						var size int
+						if contiguous {
+							size = base + (kc-1)*ld + n
+						} else {
+							size = base + (n-1)*ld + kc
+						}
+						src := make([]float32, size)
+						for i := range src {
+							src[i] = float32(i) + 0.25
+						}
+						panels := (n + width - 1) / width
+						want := make([]float32, panels*width*kc)
+						got := make([]float32, panels*width*kc)
+						for i := range got {
+							got[i], want[i] = 7, -7
+						}
+						ref(want, src, base, ld, contiguous, n, width, kc)
+						ks.packBlock(got, src, base, ld, contiguous, n, width, kc)
+						if !slices.Equal(got, want) {
+							t.Fatalf("%s: width %d n %d kc %d contiguous %v: block packing differs", ks.name, width, n, kc, contiguous)
+						}
+					}
+				}
+			}
+		}
+	}
+}
