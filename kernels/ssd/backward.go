@@ -218,7 +218,7 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dSn, dy, x, dt, A, 
 	}
 	last := w.dec[(q-1)*q : q*q]
 	eEnd := w.eA[q-1]
-	xs, bs, cs, dyc := w.xs[:q*P], w.bs[:q*N], w.cs[:q*N], w.dy[:q*P]
+	xs, bs, cs, dyc := w.xs[:q*P], w.bs, w.cs, w.dy[:q*P]
 	m, dec := w.m[:q*q], w.dec[:q*q]
 
 	// u = B·dS_outᵀ; dX = diag(L[last,:])·u + Mᵀ·dy.

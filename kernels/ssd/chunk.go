@@ -15,10 +15,13 @@ type chunk struct {
 	eA  []float32 // (q) exp(Σ_{k≤l} a_k)
 	m   []float32 // (q×q) (C_l·B_s)·L[l,s]
 	xs  []float32 // (q×P) dt_s·x_s
-	bs  []float32 // (q×N) B_s
-	cs  []float32 // (q×N) C_l
-	wx  []float32 // (q×P) L[last,s]·dt_s·x_s
-	yc  []float32 // (q×P) the chunk's output
+	bs  []float32 // (q×N) B_s: a view of Bm when Groups = 1, else of bBuf
+	cs  []float32 // (q×N) C_l: a view of Cm when Groups = 1, else of cBuf
+	// bBuf, cBuf hold the chunk's rows of B and C when they are not
+	// contiguous in Bm, Cm (Groups > 1).
+	bBuf, cBuf []float32
+	wx         []float32 // (q×P) L[last,s]·dt_s·x_s
+	yc         []float32 // (q×P) the chunk's output
 }
 
 func newChunk(d Dims) *chunk {
@@ -29,7 +32,7 @@ func newChunk(d Dims) *chunk {
 		a:   make([]float64, q),
 		row: make([]float64, q),
 		dec: f(q * q), eA: f(q), m: f(q * q),
-		xs: f(q * p), bs: f(q * n), cs: f(q * n), wx: f(q * p), yc: f(q * p),
+		xs: f(q * p), bBuf: f(q * n), cBuf: f(q * n), wx: f(q * p), yc: f(q * p),
 	}
 }
 
@@ -42,7 +45,7 @@ func (w *chunk) load(b, h, c int, x, dt, A, Bm, Cm []float32, cb []float32) {
 
 func (w *chunk) loadInputs(b, h, c int, x, dt, A, Bm, Cm []float32) {
 	d := w.d
-	Q, P, N, H, G := d.Chunk, d.HeadDim, d.State, d.Heads, d.Groups
+	Q, P, H := d.Chunk, d.HeadDim, d.Heads
 	g := h / d.headsPerGroup()
 	t0 := c * Q
 	w.q = min(Q, d.Len-t0)
@@ -56,9 +59,8 @@ func (w *chunk) loadInputs(b, h, c int, x, dt, A, Bm, Cm []float32) {
 		for p, v := range xr {
 			xd[p] = dts * v
 		}
-		copy(w.bs[s*N:s*N+N], Bm[(t*G+g)*N:(t*G+g)*N+N])
-		copy(w.cs[s*N:s*N+N], Cm[(t*G+g)*N:(t*G+g)*N+N])
 	}
+	w.bs, w.cs = groupRows(d, b, g, c, Bm, Cm, w.bBuf, w.cBuf)
 }
 
 // decays fills dec and eA from a, and m = cb∘dec over the whole q×q square
@@ -111,17 +113,30 @@ func dot(a, b []float32) float64 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// groupScores computes the q×q matrix C·Bᵀ of chunk c of (batch b, group g)
-// into cb (the full square; only s ≤ l is used), with bs, cs scratch of
-// Chunk×State.
-func groupScores(d Dims, b, g, c int, Bm, Cm []float32, cb []float32, bs, cs []float32) {
+// groupRows returns chunk c's rows of B and C of (batch b, group g) as
+// dense q×N matrices: views of Bm and Cm when Groups = 1 (the rows are then
+// contiguous), else copies in bBuf, cBuf (Chunk×State scratch).
+func groupRows(d Dims, b, g, c int, Bm, Cm []float32, bBuf, cBuf []float32) (bs, cs []float32) {
 	Q, N, G := d.Chunk, d.State, d.Groups
 	t0 := c * Q
 	q := min(Q, d.Len-t0)
+	if G == 1 {
+		i := (b*d.Len + t0) * N
+		return Bm[i : i+q*N : i+q*N], Cm[i : i+q*N : i+q*N]
+	}
 	for s := 0; s < q; s++ {
 		i := ((b*d.Len+t0+s)*G + g) * N
-		copy(bs[s*N:s*N+N], Bm[i:i+N])
-		copy(cs[s*N:s*N+N], Cm[i:i+N])
+		copy(bBuf[s*N:s*N+N], Bm[i:i+N])
+		copy(cBuf[s*N:s*N+N], Cm[i:i+N])
 	}
-	kernels.MatMulNT(1, cb, cs[:q*N], bs[:q*N], q, N, q, false)
+	return bBuf[:q*N], cBuf[:q*N]
+}
+
+// groupScores computes the q×q matrix C·Bᵀ of chunk c of (batch b, group g)
+// into cb (the full square; only s ≤ l is used), with bBuf, cBuf scratch of
+// Chunk×State.
+func groupScores(d Dims, b, g, c int, Bm, Cm []float32, cb []float32, bBuf, cBuf []float32) {
+	q := min(d.Chunk, d.Len-c*d.Chunk)
+	bs, cs := groupRows(d, b, g, c, Bm, Cm, bBuf, cBuf)
+	kernels.MatMulNT(1, cb, cs, bs, q, d.State, q, false)
 }

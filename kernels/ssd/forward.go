@@ -1,6 +1,10 @@
 package ssd
 
-import "github.com/nanomamba-edge/harness/kernels"
+import (
+	"sync"
+
+	"github.com/nanomamba-edge/harness/kernels"
+)
 
 // Cache holds what Backward needs from a Forward call: the chunk-boundary
 // states and the per-group inner products C_l·B_s of every chunk. Everything
@@ -73,7 +77,8 @@ func ForwardReuse(reuse *Cache, threads int, d Dims, y, x, dt, A, Bm, Cm, init, 
 
 	pn := d.HeadDim * d.State
 	kernels.Parallel(threads, d.Batch*d.Heads, func(lo, hi int) {
-		w := newChunk(d)
+		w := getChunk(d)
+		defer chunks.Put(w)
 		for bh := lo; bh < hi; bh++ {
 			b, h := bh/d.Heads, bh%d.Heads
 			s0 := c.stateAt(b, 0, h)
@@ -91,6 +96,16 @@ func ForwardReuse(reuse *Cache, threads int, d Dims, y, x, dt, A, Bm, Cm, init, 
 		}
 	})
 	return c
+}
+
+// chunks recycles the per-worker scratch of Forward.
+var chunks sync.Pool
+
+func getChunk(d Dims) *chunk {
+	if w, ok := chunks.Get().(*chunk); ok && w.d == d {
+		return w
+	}
+	return newChunk(d)
 }
 
 // computeScores fills c.cb, in parallel over (batch, group, chunk).
@@ -124,7 +139,7 @@ func (w *chunk) forwardChunk(c *Cache, b, h, k int, y, x, dt, A, Bm, Cm []float3
 	q := w.q
 	yc := w.yc[:q*P]
 	// State → output, then the intra-chunk (attention-like) part.
-	kernels.MatMulNT(1, yc, w.cs[:q*N], sIn, q, N, P, false)
+	kernels.MatMulNT(1, yc, w.cs, sIn, q, N, P, false)
 	for l := 0; l < q; l++ {
 		e := w.eA[l]
 		row := yc[l*P : l*P+P]
@@ -150,5 +165,5 @@ func (w *chunk) forwardChunk(c *Cache, b, h, k int, y, x, dt, A, Bm, Cm []float3
 			w.wx[s*P+p] = ls * v
 		}
 	}
-	kernels.MatMulTN(1, next, w.wx[:q*P], w.bs[:q*N], P, q, N, true)
+	kernels.MatMulTN(1, next, w.wx[:q*P], w.bs, P, q, N, true)
 }
