@@ -85,18 +85,10 @@ func (o *AdamW) Step(lr float64) {
 			decay = float64(lr * o.WeightDecay)
 		}
 		m, v, w, g := o.M[i], o.V[i], p.Data, p.Grad
-		kernels.Parallel(o.Threads, len(w), func(lo, hi int) {
-			for j := lo; j < hi; j++ {
-				gj := float64(g[j])
-				mj := float64(b1*float64(m[j])) + float64((1-b1)*gj)
-				vj := float64(b2*float64(v[j])) + float64(float64((1-b2)*gj)*gj)
-				m[j], v[j] = float32(mj), float32(vj)
-				wj := float64(w[j])
-				wj -= float64(decay * wj)
-				den := math.Sqrt(float64(v[j])/c2) + o.Eps
-				wj -= float64(lr*(float64(m[j])/c1)) / den
-				w[j] = float32(wj)
-			}
+		k := kernels.AdamWConsts{Beta1: b1, Beta2: b2, Decay: decay, C1: c1, C2: c2, Eps: o.Eps, LR: lr}
+		kernels.Parallel(o.Threads, (len(w)+255)/256, func(lo, hi int) {
+			lo, hi = lo*256, min(hi*256, len(w))
+			kernels.AdamWUpdate(w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], k)
 		})
 	}
 }

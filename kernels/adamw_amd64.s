@@ -1,0 +1,65 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// func adamwAVX512(w, grad, m, v *float32, n int, k *[9]float64)
+//
+// Eight elements per iteration (n a multiple of 8) in float64 lanes, with
+// the operations of adamwGo in the same order; k holds β1, 1−β1, β2, 1−β2,
+// Decay, C1, C2, Eps, LR.
+TEXT ·adamwAVX512(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), DI
+	MOVQ grad+8(FP), SI
+	MOVQ m+16(FP), R8
+	MOVQ v+24(FP), R9
+	MOVQ n+32(FP), CX
+	MOVQ k+40(FP), AX
+	VBROADCASTSD 0(AX), Z20
+	VBROADCASTSD 8(AX), Z21
+	VBROADCASTSD 16(AX), Z22
+	VBROADCASTSD 24(AX), Z23
+	VBROADCASTSD 32(AX), Z24
+	VBROADCASTSD 40(AX), Z25
+	VBROADCASTSD 48(AX), Z26
+	VBROADCASTSD 56(AX), Z27
+	VBROADCASTSD 64(AX), Z28
+	SHRQ $3, CX
+	JZ adamwdone
+adamwloop:
+	VCVTPS2PD (SI), Z0
+	VCVTPS2PD (R8), Z1
+	VMULPD Z20, Z1, Z1
+	VMULPD Z21, Z0, Z2
+	VADDPD Z2, Z1, Z1
+	VCVTPS2PD (R9), Z3
+	VMULPD Z22, Z3, Z3
+	VMULPD Z23, Z0, Z4
+	VMULPD Z0, Z4, Z4
+	VADDPD Z4, Z3, Z3
+	VCVTPD2PS Z1, Y1
+	VCVTPD2PS Z3, Y3
+	VMOVUPS Y1, (R8)
+	VMOVUPS Y3, (R9)
+	VCVTPS2PD Y1, Z1
+	VCVTPS2PD Y3, Z3
+	VCVTPS2PD (DI), Z5
+	VMULPD Z24, Z5, Z6
+	VSUBPD Z6, Z5, Z5
+	VDIVPD Z26, Z3, Z3
+	VSQRTPD Z3, Z3
+	VADDPD Z27, Z3, Z3
+	VDIVPD Z25, Z1, Z1
+	VMULPD Z1, Z28, Z1
+	VDIVPD Z3, Z1, Z1
+	VSUBPD Z1, Z5, Z5
+	VCVTPD2PS Z5, Y5
+	VMOVUPS Y5, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	DECQ CX
+	JNZ adamwloop
+adamwdone:
+	VZEROUPPER
+	RET
