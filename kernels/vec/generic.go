@@ -1,0 +1,171 @@
+package vec
+
+import (
+	"math"
+
+	"github.com/nanomamba-edge/harness/kernels"
+)
+
+// The exponential of SiLU and ExpShift: x = (32m + j)·ln2/32 + r with
+// |r| ≤ ln2/64, e**r from its Taylor polynomial of degree 6 (Estrin's
+// scheme), every product converted explicitly so that no multiply-add is
+// fused.
+const (
+	ln2By32Hi = 6.93147180369123816490e-01 / 32
+	ln2By32Lo = 1.90821492927058770002e-10 / 32
+	inv32Ln2  = 32 * 1.44269504088896338700e+00
+	roundBias = 0x1.8p52
+	expMin    = -708.0
+	expMax    = 709.0
+)
+
+// expTable[j] = 2**(j/32).
+var expTable = func() (t [32]float64) {
+	for j := range t {
+		t[j] = kernels.Exp(float64(j) * 0.6931471805599453 / 32)
+	}
+	return
+}()
+
+// expConsts is the constant block the assembly exponential reads: the
+// clamp bounds, the reduction and polynomial constants, then expTable.
+var expConsts = func() (c [44]float64) {
+	copy(c[:], []float64{expMin, expMax, inv32Ln2, roundBias, ln2By32Hi, ln2By32Lo,
+		1, 0.5, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720})
+	copy(c[12:], expTable[:])
+	return
+}()
+
+// expClamped returns e**c for c in [−708, 709] (NaN for NaN).
+func expClamped(c float64) float64 {
+	kd := float64(c*inv32Ln2) + roundBias
+	k := kd - roundBias
+	r := (c - float64(k*ln2By32Hi)) - float64(k*ln2By32Lo)
+	r2 := float64(r * r)
+	lo := 1 + r
+	mid := 0.5 + float64(r*(1.0/6))
+	hi := (1.0 / 24) + float64(r*(1.0/120))
+	hi = hi + float64(r2*(1.0/720))
+	p := lo + float64(r2*(mid+float64(r2*hi)))
+	// The low bits of kd hold k + 2**51; shifting out the exponent and
+	// that bit leaves k as a signed integer.
+	ki := int64(math.Float64bits(kd)<<13) >> 13
+	scale := math.Float64frombits(uint64((ki>>5)+1023) << 52)
+	return float64(float64(expTable[ki&31]*p) * scale)
+}
+
+func siluGo(silu, sig, x []float32) {
+	silu, sig = silu[:len(x)], sig[:len(x)]
+	for i, xv := range x {
+		e := expClamped(min(max(-float64(xv), expMin), expMax))
+		s := 1 / (1 + e)
+		sig[i] = float32(s)
+		silu[i] = float32(float64(float64(xv) * s))
+	}
+}
+
+func expShiftGo(sum float64, d, x []float32, mx float32) float64 {
+	if d != nil {
+		d = d[:len(x)]
+	}
+	for j, xv := range x {
+		e := expClamped(min(max(float64(xv-mx), expMin), expMax))
+		sum += e
+		if d != nil {
+			d[j] = float32(e)
+		}
+	}
+	return sum
+}
+
+func absMaxGo(x []float32) float32 {
+	var m0, m1, m2, m3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		m0 = max(m0, float32(math.Abs(float64(x[i]))))
+		m1 = max(m1, float32(math.Abs(float64(x[i+1]))))
+		m2 = max(m2, float32(math.Abs(float64(x[i+2]))))
+		m3 = max(m3, float32(math.Abs(float64(x[i+3]))))
+	}
+	for ; i < len(x); i++ {
+		m0 = max(m0, float32(math.Abs(float64(x[i]))))
+	}
+	return max(max(m0, m1), max(m2, m3))
+}
+
+func maxGo(x []float32) float32 {
+	mx := float32(math.Inf(-1))
+	for _, v := range x {
+		mx = max(mx, v)
+	}
+	return mx
+}
+
+// roundClip rounds half away from zero after clamping to [lo, hi] (lo and
+// hi integers of magnitude below 2**24): clamped first, x ± ½ is exact in
+// float64, so truncating it rounds exactly as math.Round does.
+func roundClip(x float32, lo, hi float32) float32 {
+	v := float64(min(max(x, lo), hi))
+	return float32(math.Trunc(v + math.Copysign(0.5, v)))
+}
+
+func quantMulDivGo(dst, x []float32, s, lo, hi float32) {
+	dst = dst[:len(x)]
+	for i, v := range x {
+		dst[i] = roundClip(v*s, lo, hi) / s
+	}
+}
+
+func quantDivMulGo(dst, x []float32, m, lo, hi float32) {
+	dst = dst[:len(x)]
+	for i, v := range x {
+		dst[i] = roundClip(v/m, lo, hi) * m
+	}
+}
+
+func blendGo(dst, a, b []float32, lam float32) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	for i, av := range a {
+		dst[i] = av + float32(lam*(b[i]-av))
+	}
+}
+
+func mulGo(dst, a, b []float32) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	for i, av := range a {
+		dst[i] = av * b[i]
+	}
+}
+
+func scaleMulGo(dst, x, g []float32, r float32) {
+	x, g = x[:len(dst)], g[:len(dst)]
+	for i, v := range x {
+		dst[i] = (v * r) * g[i]
+	}
+}
+
+func siluGradGo(dg, du, dh, g, s, u []float32) {
+	n := len(dh)
+	dg, du, g, s, u = dg[:n], du[:n], g[:n], s[:n], u[:n]
+	for i, d := range dh {
+		gv, sv := g[i], s[i]
+		du[i] = d * (gv * sv)
+		dg[i] = (d * u[i]) * (sv * (1 + float32(gv*(1-sv))))
+	}
+}
+
+func rmsBackGo(dx, do, g, x []float32, rs, c float64) {
+	n := len(dx)
+	do, g, x = do[:n], g[:n], x[:n]
+	for i, v := range x {
+		gd := float64(do[i] * g[i])
+		dx[i] += float32(float64(rs*gd) - float64(float64(v)*c))
+	}
+}
+
+func gainGradGo(acc []float64, do, x []float32, rs float32) {
+	do, x = do[:len(acc)], x[:len(acc)]
+	for j, v := range do {
+		acc[j] += float64(float64(v) * float64(x[j]*rs))
+	}
+}

@@ -1,0 +1,176 @@
+package vec
+
+import "math"
+
+// SiLU writes sig[i] = σ(x[i]) = 1/(1+e**−x[i]) and silu[i] = x[i]·σ(x[i]),
+// each computed in float64 and rounded once to float32. The exponent is
+// clamped to [−708, 709], which changes no float32 result; NaN stays NaN.
+// silu and sig must hold len(x) values.
+func SiLU(silu, sig, x []float32) {
+	n := len(x)
+	silu, sig = silu[:n], sig[:n]
+	i := 0
+	if hasAsm && n >= 8 {
+		i = n &^ 7
+		siluAsm(&silu[0], &sig[0], &x[0], i, &expConsts[0])
+	}
+	siluGo(silu[i:], sig[i:], x[i:])
+}
+
+// ExpShift writes d[j] = float32(e**(x[j] − mx)) when d is not nil and
+// returns Σ_j e**(x[j] − mx) in float64, summed in ascending j. The
+// difference x[j] − mx is formed in float32 and the exponent clamped to
+// [−708, 709].
+func ExpShift(d, x []float32, mx float32) float64 {
+	n := len(x)
+	if d != nil {
+		d = d[:n]
+	}
+	var sum float64
+	i := 0
+	if hasAsm && n >= 8 {
+		i = n &^ 7
+		var dp *float32
+		if d != nil {
+			dp = &d[0]
+		}
+		sum = expShiftAsm(dp, &x[0], i, mx, &expConsts[0])
+	}
+	if d != nil {
+		d = d[i:]
+	}
+	return expShiftGo(sum, d, x[i:], mx)
+}
+
+// AbsMax returns max_i |x_i| (0 for an empty x), NaN when some x_i is NaN.
+func AbsMax(x []float32) float32 {
+	if hasAsm && len(x) >= 16 {
+		b := absMaxBitsAsm(&x[0], len(x)&^15)
+		if b <= 0x7f800000 { // no NaN among them: the result is exact
+			m := math.Float32frombits(b)
+			for _, v := range x[len(x)&^15:] {
+				m = max(m, float32(math.Abs(float64(v))))
+			}
+			return m
+		}
+	}
+	return absMaxGo(x)
+}
+
+// Max returns max_i x_i with the semantics of the max built-in (−Inf for an
+// empty x, NaN when some x_i is NaN, +0 above −0).
+func Max(x []float32) float32 {
+	if hasAsm && len(x) >= 16 {
+		n := len(x) &^ 15
+		if key, abs := maxAsm(&x[0], n); abs <= 0x7f800000 { // no NaN among them
+			m := math.Float32frombits(uint32(key ^ (key>>31)&0x7fffffff))
+			for _, v := range x[n:] {
+				m = max(m, v)
+			}
+			return m
+		}
+	}
+	return maxGo(x)
+}
+
+// QuantMulDiv writes dst[i] = RoundClip(x[i]·s, lo, hi)/s: the product is
+// clamped to [lo, hi] (integers of magnitude below 2**24) and rounded half
+// away from zero.
+func QuantMulDiv(dst, x []float32, s, lo, hi float32) {
+	n := len(x)
+	dst = dst[:n]
+	i := 0
+	if hasAsm && n >= 8 {
+		i = n &^ 7
+		quantAsm(&dst[0], &x[0], i, s, lo, hi, 0)
+	}
+	quantMulDivGo(dst[i:], x[i:], s, lo, hi)
+}
+
+// QuantDivMul writes dst[i] = RoundClip(x[i]/m, lo, hi)·m.
+func QuantDivMul(dst, x []float32, m, lo, hi float32) {
+	n := len(x)
+	dst = dst[:n]
+	i := 0
+	if hasAsm && n >= 8 {
+		i = n &^ 7
+		quantAsm(&dst[0], &x[0], i, m, lo, hi, 1)
+	}
+	quantDivMulGo(dst[i:], x[i:], m, lo, hi)
+}
+
+// Blend writes dst[i] = a[i] + float32(lam·(b[i] − a[i])). dst may be a or
+// b.
+func Blend(dst, a, b []float32, lam float32) {
+	n := len(dst)
+	a, b = a[:n], b[:n]
+	i := 0
+	if hasAsm && n >= 16 {
+		i = n &^ 15
+		blendAsm(&dst[0], &a[0], &b[0], i, lam)
+	}
+	blendGo(dst[i:], a[i:], b[i:], lam)
+}
+
+// Mul writes dst[i] = a[i]·b[i]. dst may be a or b.
+func Mul(dst, a, b []float32) {
+	n := len(dst)
+	a, b = a[:n], b[:n]
+	i := 0
+	if hasAsm && n >= 16 {
+		i = n &^ 15
+		mulAsm(&dst[0], &a[0], &b[0], i)
+	}
+	mulGo(dst[i:], a[i:], b[i:])
+}
+
+// ScaleMul writes dst[i] = (x[i]·r)·g[i], the RMSNorm output.
+func ScaleMul(dst, x, g []float32, r float32) {
+	n := len(dst)
+	x, g = x[:n], g[:n]
+	i := 0
+	if hasAsm && n >= 16 {
+		i = n &^ 15
+		scaleMulAsm(&dst[0], &x[0], &g[0], i, r)
+	}
+	scaleMulGo(dst[i:], x[i:], g[i:], r)
+}
+
+// SiLUGrad is the backward pass of h = SiLU(g)·u with the stored σ(g) in s:
+// du[i] = dh[i]·(g[i]·s[i]) and dg[i] = (dh[i]·u[i])·(s·(1 + float32(g·(1−s)))).
+func SiLUGrad(dg, du, dh, g, s, u []float32) {
+	n := len(dh)
+	dg, du, g, s, u = dg[:n], du[:n], g[:n], s[:n], u[:n]
+	i := 0
+	if hasAsm && n >= 16 {
+		i = n &^ 15
+		siluGradAsm(&dg[0], &du[0], &dh[0], &g[0], &s[0], &u[0], i)
+	}
+	siluGradGo(dg[i:], du[i:], dh[i:], g[i:], s[i:], u[i:])
+}
+
+// RMSBack adds the RMSNorm input gradient to dx: dx[i] +=
+// float32(rs·float64(do[i]·g[i]) − float64(x[i])·c).
+func RMSBack(dx, do, g, x []float32, rs, c float64) {
+	n := len(dx)
+	do, g, x = do[:n], g[:n], x[:n]
+	i := 0
+	if hasAsm && n >= 8 {
+		i = n &^ 7
+		rmsBackAsm(&dx[0], &do[0], &g[0], &x[0], i, rs, c)
+	}
+	rmsBackGo(dx[i:], do[i:], g[i:], x[i:], rs, c)
+}
+
+// GainGrad adds one row's contribution to the RMSNorm gain gradient:
+// acc[j] += float64(do[j])·float64(x[j]·rs).
+func GainGrad(acc []float64, do, x []float32, rs float32) {
+	n := len(acc)
+	do, x = do[:n], x[:n]
+	i := 0
+	if hasAsm && n >= 8 {
+		i = n &^ 7
+		gainGradAsm(&acc[0], &do[0], &x[0], i, rs)
+	}
+	gainGradGo(acc[i:], do[i:], x[i:], rs)
+}

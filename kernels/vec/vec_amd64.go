@@ -1,0 +1,44 @@
+//go:build !purego
+
+package vec
+
+import "golang.org/x/sys/cpu"
+
+// hasAsm reports whether the AVX-512 kernels (vec_amd64.s) run on this CPU.
+var hasAsm = cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW
+
+// The assembly kernels process n elements, a multiple of 8 (16 for the
+// float32-only kernels); the Go wrappers check the lengths.
+
+//go:noescape
+func siluAsm(silu, sig, x *float32, n int, c *float64)
+
+//go:noescape
+func expShiftAsm(d, x *float32, n int, mx float32, c *float64) float64
+
+//go:noescape
+func absMaxBitsAsm(x *float32, n int) uint32
+
+//go:noescape
+func maxAsm(x *float32, n int) (key int32, abs uint32)
+
+//go:noescape
+func quantAsm(dst, x *float32, n int, s, lo, hi float32, div int)
+
+//go:noescape
+func blendAsm(dst, a, b *float32, n int, lam float32)
+
+//go:noescape
+func mulAsm(dst, a, b *float32, n int)
+
+//go:noescape
+func scaleMulAsm(dst, x, gn *float32, n int, r float32)
+
+//go:noescape
+func siluGradAsm(dg, du, dh, gt, s, u *float32, n int)
+
+//go:noescape
+func rmsBackAsm(dx, do, gn, x *float32, n int, rs, c float64)
+
+//go:noescape
+func gainGradAsm(acc *float64, do, x *float32, n int, rs float32)

@@ -1,0 +1,483 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// Register use of the exponential (see expClamped in generic.go):
+//   Z16 −708, Z17 709, Z18 32/ln2, Z19 1.5·2**52, Z20 ln2/32 hi, Z21 ln2/32 lo,
+//   Z22 1, Z23 0.5, Z24 1/6, Z25 1/24, Z26 1/120, Z27 1/720,
+//   Z28..Z31 2**(j/32) for j = 0..31, Z13 16, Z14 1023, Z15 the float64 sign bit.
+#define LOAD_EXP_CONSTS(c) \
+	VBROADCASTSD 0(c), Z16   \
+	VBROADCASTSD 8(c), Z17   \
+	VBROADCASTSD 16(c), Z18  \
+	VBROADCASTSD 24(c), Z19  \
+	VBROADCASTSD 32(c), Z20  \
+	VBROADCASTSD 40(c), Z21  \
+	VBROADCASTSD 48(c), Z22  \
+	VBROADCASTSD 56(c), Z23  \
+	VBROADCASTSD 64(c), Z24  \
+	VBROADCASTSD 72(c), Z25  \
+	VBROADCASTSD 80(c), Z26  \
+	VBROADCASTSD 88(c), Z27  \
+	VMOVUPD 96(c), Z28       \
+	VMOVUPD 160(c), Z29      \
+	VMOVUPD 224(c), Z30      \
+	VMOVUPD 288(c), Z31      \
+	MOVQ $16, BX             \
+	VPBROADCASTQ BX, Z13     \
+	MOVQ $1023, BX           \
+	VPBROADCASTQ BX, Z14     \
+	MOVQ $0x8000000000000000, BX \
+	VPBROADCASTQ BX, Z15
+
+// CLAMP_EXP: Z11 = e**min(max(Z1, −708), 709), lane by lane as expClamped;
+// NaN lanes stay NaN. Clobbers Z1..Z12, K1.
+#define CLAMP_EXP \
+	VMAXPD Z1, Z16, Z1       \ // max(c, −708), NaN kept
+	VMINPD Z1, Z17, Z1       \ // min(c, 709), NaN kept
+	VMULPD Z18, Z1, Z2       \
+	VADDPD Z19, Z2, Z2       \ // kd
+	VSUBPD Z19, Z2, Z3       \ // k
+	VMULPD Z20, Z3, Z4       \
+	VSUBPD Z4, Z1, Z4        \
+	VMULPD Z21, Z3, Z5       \
+	VSUBPD Z5, Z4, Z4        \ // r
+	VMULPD Z4, Z4, Z5        \ // r2
+	VADDPD Z22, Z4, Z6       \ // lo = 1 + r
+	VMULPD Z24, Z4, Z7       \
+	VADDPD Z23, Z7, Z7       \ // mid = 0.5 + r/6
+	VMULPD Z26, Z4, Z8       \
+	VADDPD Z25, Z8, Z8       \ // hi = 1/24 + r/120
+	VMULPD Z27, Z5, Z9       \
+	VADDPD Z9, Z8, Z8        \ // hi += r2/720
+	VMULPD Z8, Z5, Z8        \
+	VADDPD Z8, Z7, Z8        \ // mid + r2·hi
+	VMULPD Z8, Z5, Z8        \
+	VADDPD Z8, Z6, Z8        \ // p = lo + r2·(…)
+	VPSLLQ $13, Z2, Z9       \
+	VPSRAQ $13, Z9, Z9       \ // ki
+	VPSRAQ $5, Z9, Z10       \
+	VPADDQ Z14, Z10, Z10     \
+	VPSLLQ $52, Z10, Z10     \ // scale
+	VMOVDQA64 Z9, Z11        \
+	VPERMI2PD Z29, Z28, Z11  \ // table[ki&15]
+	VMOVDQA64 Z9, Z12        \
+	VPERMI2PD Z31, Z30, Z12  \ // table[16 + ki&15]
+	VPTESTMQ Z13, Z9, K1     \
+	VMOVAPD Z12, K1, Z11     \ // table[ki&31]
+	VMULPD Z8, Z11, Z11      \
+	VMULPD Z10, Z11, Z11
+
+// func siluAsm(silu, sig, x *float32, n int, c *float64)
+TEXT ·siluAsm(SB), NOSPLIT, $0-40
+	MOVQ silu+0(FP), DI
+	MOVQ sig+8(FP), DX
+	MOVQ x+16(FP), SI
+	MOVQ n+24(FP), CX
+	MOVQ c+32(FP), AX
+	LOAD_EXP_CONSTS(AX)
+	SHRQ $3, CX
+	JZ   siludone
+
+siluloop:
+	VCVTPS2PD (SI), Z0
+	VXORPD    Z15, Z0, Z1 // −x
+	CLAMP_EXP
+	VADDPD    Z22, Z11, Z11 // 1 + e
+	VDIVPD    Z11, Z22, Z11 // s = 1/(1 + e)
+	VCVTPD2PS Z11, Y12
+	VMOVUPS   Y12, (DX)
+	VMULPD    Z11, Z0, Z11  // x·s
+	VCVTPD2PS Z11, Y11
+	VMOVUPS   Y11, (DI)
+	ADDQ      $32, SI
+	ADDQ      $32, DX
+	ADDQ      $32, DI
+	DECQ      CX
+	JNZ       siluloop
+
+siludone:
+	VZEROUPPER
+	RET
+
+// func expShiftAsm(d, x *float32, n int, mx float32, c *float64) float64
+TEXT ·expShiftAsm(SB), NOSPLIT, $0-48
+	MOVQ d+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ c+32(FP), AX
+	LOAD_EXP_CONSTS(AX)
+	VXORPD X0, X0, X0 // sum
+	SHRQ   $3, CX
+	JZ     expdone
+
+exploop:
+	VMOVUPS      (SI), Y1
+	VBROADCASTSS mx+24(FP), Y2
+	VSUBPS       Y2, Y1, Y1 // x − mx in float32
+	VCVTPS2PD    Y1, Z1
+	CLAMP_EXP
+	TESTQ        DI, DI
+	JZ           expnostore
+	VCVTPD2PS    Z11, Y12
+	VMOVUPS      Y12, (DI)
+	ADDQ         $32, DI
+
+expnostore:
+	// sum += e_0, …, e_7 in ascending order
+	VADDSD        X11, X0, X0
+	VPERMILPD     $1, X11, X12
+	VADDSD        X12, X0, X0
+	VEXTRACTF64X2 $1, Z11, X12
+	VADDSD        X12, X0, X0
+	VPERMILPD     $1, X12, X12
+	VADDSD        X12, X0, X0
+	VEXTRACTF64X2 $2, Z11, X12
+	VADDSD        X12, X0, X0
+	VPERMILPD     $1, X12, X12
+	VADDSD        X12, X0, X0
+	VEXTRACTF64X2 $3, Z11, X12
+	VADDSD        X12, X0, X0
+	VPERMILPD     $1, X12, X12
+	VADDSD        X12, X0, X0
+	ADDQ          $32, SI
+	DECQ          CX
+	JNZ           exploop
+
+expdone:
+	VMOVSD X0, ret+40(FP)
+	VZEROUPPER
+	RET
+
+// func absMaxBitsAsm(x *float32, n int) uint32
+// The maximum of the bits of |x_i| as unsigned integers: for non-NaN values
+// the order of the bits is the order of the values, and NaNs lie above +Inf.
+TEXT ·absMaxBitsAsm(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVL $0x7fffffff, BX
+	VPBROADCASTD BX, Z1
+	VPXORD Z0, Z0, Z0
+	VPXORD Z2, Z2, Z2
+	SHRQ $4, CX
+	TESTQ $1, CX
+	JZ   absmaxpairs
+	VPANDD (SI), Z1, Z3
+	VPMAXUD Z3, Z0, Z0
+	ADDQ $64, SI
+
+absmaxpairs:
+	SHRQ $1, CX
+	JZ   absmaxdone
+
+absmaxloop:
+	VPANDD  (SI), Z1, Z3
+	VPANDD  64(SI), Z1, Z4
+	VPMAXUD Z3, Z0, Z0
+	VPMAXUD Z4, Z2, Z2
+	ADDQ    $128, SI
+	DECQ    CX
+	JNZ     absmaxloop
+
+absmaxdone:
+	VPMAXUD       Z2, Z0, Z0
+	VEXTRACTI64X4 $1, Z0, Y1
+	VPMAXUD       Y1, Y0, Y0
+	VEXTRACTI128  $1, Y0, X1
+	VPMAXUD       X1, X0, X0
+	VPSHUFD       $0x4e, X0, X1
+	VPMAXUD       X1, X0, X0
+	VPSHUFD       $0xb1, X0, X1
+	VPMAXUD       X1, X0, X0
+	VMOVD         X0, AX
+	MOVL          AX, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func maxAsm(x *float32, n int) (key int32, abs uint32)
+// key is the maximum of the order-preserving keys b ^ ((b>>31) & 0x7fffffff)
+// of the bits b of x_i (signed), abs the maximum of the bits of |x_i|.
+TEXT ·maxAsm(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVL $0x7fffffff, BX
+	VPBROADCASTD BX, Z1
+	MOVL $0x807fffff, BX // key of −Inf
+	VPBROADCASTD BX, Z0
+	VPXORD Z2, Z2, Z2
+	SHRQ $4, CX
+	JZ   maxdone
+
+maxloop:
+	VMOVDQU32 (SI), Z3
+	VPANDD    Z3, Z1, Z4
+	VPMAXUD   Z4, Z2, Z2
+	VPSRAD    $31, Z3, Z4
+	VPSRLD    $1, Z4, Z4
+	VPXORD    Z4, Z3, Z3
+	VPMAXSD   Z3, Z0, Z0
+	ADDQ      $64, SI
+	DECQ      CX
+	JNZ       maxloop
+
+maxdone:
+	VEXTRACTI64X4 $1, Z0, Y1
+	VPMAXSD       Y1, Y0, Y0
+	VEXTRACTI128  $1, Y0, X1
+	VPMAXSD       X1, X0, X0
+	VPSHUFD       $0x4e, X0, X1
+	VPMAXSD       X1, X0, X0
+	VPSHUFD       $0xb1, X0, X1
+	VPMAXSD       X1, X0, X0
+	VMOVD         X0, AX
+	MOVL          AX, key+16(FP)
+	VEXTRACTI64X4 $1, Z2, Y1
+	VPMAXUD       Y1, Y2, Y2
+	VEXTRACTI128  $1, Y2, X1
+	VPMAXUD       X1, X2, X2
+	VPSHUFD       $0x4e, X2, X1
+	VPMAXUD       X1, X2, X2
+	VPSHUFD       $0xb1, X2, X1
+	VPMAXUD       X1, X2, X2
+	VMOVD         X2, AX
+	MOVL          AX, abs+20(FP)
+	VZEROUPPER
+	RET
+
+// func quantAsm(dst, x *float32, n int, s, lo, hi float32, div int)
+// dst = RoundClip(x·s, lo, hi)/s, or RoundClip(x/s, lo, hi)·s when div ≠ 0,
+// 8 values at a time: clamp in float32, then trunc(v + copysign(½, v)) in
+// float64.
+TEXT ·quantAsm(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS s+24(FP), Y5
+	VBROADCASTSS lo+28(FP), Y6
+	VBROADCASTSS hi+32(FP), Y7
+	MOVQ div+40(FP), DX
+	MOVQ $0x8000000000000000, BX
+	VPBROADCASTQ BX, Z8
+	MOVQ $0x3fe0000000000000, BX // 0.5
+	VPBROADCASTQ BX, Z9
+	SHRQ $3, CX
+	JZ   quantdone
+	TESTQ DX, DX
+	JNZ  quantdivloop
+
+quantmulloop:
+	VMOVUPS     (SI), Y0
+	VMULPS      Y5, Y0, Y0
+	VMAXPS      Y0, Y6, Y0 // max(v, lo), NaN kept
+	VMINPS      Y0, Y7, Y0 // min(v, hi), NaN kept
+	VCVTPS2PD   Y0, Z0
+	VANDPD      Z8, Z0, Z1 // v & sign
+	VORPD       Z9, Z1, Z1 // copysign(0.5, v)
+	VADDPD      Z1, Z0, Z0
+	VRNDSCALEPD $0x0b, Z0, Z0 // truncate
+	VCVTPD2PS   Z0, Y0
+	VDIVPS      Y5, Y0, Y0
+	VMOVUPS     Y0, (DI)
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	DECQ        CX
+	JNZ         quantmulloop
+	JMP         quantdone
+
+quantdivloop:
+	VMOVUPS     (SI), Y0
+	VDIVPS      Y5, Y0, Y0
+	VMAXPS      Y0, Y6, Y0
+	VMINPS      Y0, Y7, Y0
+	VCVTPS2PD   Y0, Z0
+	VANDPD      Z8, Z0, Z1
+	VORPD       Z9, Z1, Z1
+	VADDPD      Z1, Z0, Z0
+	VRNDSCALEPD $0x0b, Z0, Z0
+	VCVTPD2PS   Z0, Y0
+	VMULPS      Y5, Y0, Y0
+	VMOVUPS     Y0, (DI)
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	DECQ        CX
+	JNZ         quantdivloop
+
+quantdone:
+	VZEROUPPER
+	RET
+
+// func blendAsm(dst, a, b *float32, n int, lam float32)
+TEXT ·blendAsm(SB), NOSPLIT, $0-36
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS lam+32(FP), Z5
+	SHRQ $4, CX
+	JZ   blenddone
+
+blendloop:
+	VMOVUPS (SI), Z0
+	VMOVUPS (DX), Z1
+	VSUBPS  Z0, Z1, Z1 // b − a
+	VMULPS  Z5, Z1, Z1 // lam·(b − a)
+	VADDPS  Z1, Z0, Z0 // a + …
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     blendloop
+
+blenddone:
+	VZEROUPPER
+	RET
+
+// func mulAsm(dst, a, b *float32, n int)
+TEXT ·mulAsm(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ $4, CX
+	JZ   muldone
+
+mulloop:
+	VMOVUPS (SI), Z0
+	VMULPS  (DX), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     mulloop
+
+muldone:
+	VZEROUPPER
+	RET
+
+// func scaleMulAsm(dst, x, gn *float32, n int, r float32)
+TEXT ·scaleMulAsm(SB), NOSPLIT, $0-36
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ gn+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS r+32(FP), Z5
+	SHRQ $4, CX
+	JZ   scaledone
+
+scaleloop:
+	VMULPS  (SI), Z5, Z0 // x·r
+	VMULPS  (DX), Z0, Z0 // (x·r)·g
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     scaleloop
+
+scaledone:
+	VZEROUPPER
+	RET
+
+// func siluGradAsm(dg, du, dh, gt, s, u *float32, n int)
+TEXT ·siluGradAsm(SB), NOSPLIT, $0-56
+	MOVQ dg+0(FP), DI
+	MOVQ du+8(FP), R8
+	MOVQ dh+16(FP), SI
+	MOVQ gt+24(FP), DX
+	MOVQ s+32(FP), R9
+	MOVQ u+40(FP), R10
+	MOVQ n+48(FP), CX
+	MOVL $0x3f800000, BX // 1
+	VPBROADCASTD BX, Z7
+	SHRQ $4, CX
+	JZ   sgdone
+
+sgloop:
+	VMOVUPS (SI), Z0  // dh
+	VMOVUPS (DX), Z1  // g
+	VMOVUPS (R9), Z2  // s
+	VMULPS  Z2, Z1, Z3 // g·s
+	VMULPS  Z3, Z0, Z3 // dh·(g·s)
+	VMOVUPS Z3, (R8)
+	VSUBPS  Z2, Z7, Z4 // 1 − s
+	VMULPS  Z4, Z1, Z4 // g·(1 − s)
+	VADDPS  Z7, Z4, Z4 // 1 + …
+	VMULPS  Z4, Z2, Z4 // s·(…)
+	VMULPS  (R10), Z0, Z5 // dh·u
+	VMULPS  Z4, Z5, Z5
+	VMOVUPS Z5, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, R9
+	ADDQ    $64, R10
+	ADDQ    $64, R8
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     sgloop
+
+sgdone:
+	VZEROUPPER
+	RET
+
+// func rmsBackAsm(dx, do, gn, x *float32, n int, rs, c float64)
+TEXT ·rmsBackAsm(SB), NOSPLIT, $0-56
+	MOVQ dx+0(FP), DI
+	MOVQ do+8(FP), SI
+	MOVQ gn+16(FP), DX
+	MOVQ x+24(FP), R8
+	MOVQ n+32(FP), CX
+	VBROADCASTSD rs+40(FP), Z5
+	VBROADCASTSD c+48(FP), Z6
+	SHRQ $3, CX
+	JZ   rbdone
+
+rbloop:
+	VMOVUPS   (SI), Y0
+	VMULPS    (DX), Y0, Y0 // do·g in float32
+	VCVTPS2PD Y0, Z0
+	VMULPD    Z0, Z5, Z0   // rs·gd
+	VCVTPS2PD (R8), Z1
+	VMULPD    Z6, Z1, Z1   // x·c
+	VSUBPD    Z1, Z0, Z0
+	VCVTPD2PS Z0, Y0
+	VADDPS    (DI), Y0, Y0 // dx + … (commutative)
+	VMOVUPS   Y0, (DI)
+	ADDQ      $32, SI
+	ADDQ      $32, DX
+	ADDQ      $32, R8
+	ADDQ      $32, DI
+	DECQ      CX
+	JNZ       rbloop
+
+rbdone:
+	VZEROUPPER
+	RET
+
+// func gainGradAsm(acc *float64, do, x *float32, n int, rs float32)
+TEXT ·gainGradAsm(SB), NOSPLIT, $0-36
+	MOVQ acc+0(FP), DI
+	MOVQ do+8(FP), SI
+	MOVQ x+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS rs+32(FP), Y5
+	SHRQ $3, CX
+	JZ   ggdone
+
+ggloop:
+	VMULPS    (DX), Y5, Y1 // x·rs in float32
+	VCVTPS2PD Y1, Z1
+	VCVTPS2PD (SI), Z0
+	VMULPD    Z1, Z0, Z0   // do·(x·rs)
+	VADDPD    (DI), Z0, Z0 // acc + … (commutative)
+	VMOVUPD   Z0, (DI)
+	ADDQ      $32, SI
+	ADDQ      $32, DX
+	ADDQ      $64, DI
+	DECQ      CX
+	JNZ       ggloop
+
+ggdone:
+	VZEROUPPER
+	RET

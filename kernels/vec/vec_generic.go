@@ -1,0 +1,18 @@
+//go:build purego || !amd64
+
+package vec
+
+// hasAsm is false: every kernel runs its Go form.
+const hasAsm = false
+
+func siluAsm(silu, sig, x *float32, n int, c *float64)                 { panic("vec: no assembly") }
+func expShiftAsm(d, x *float32, n int, mx float32, c *float64) float64 { panic("vec: no assembly") }
+func absMaxBitsAsm(x *float32, n int) uint32                           { panic("vec: no assembly") }
+func maxAsm(x *float32, n int) (key int32, abs uint32)                 { panic("vec: no assembly") }
+func quantAsm(dst, x *float32, n int, s, lo, hi float32, div int)      { panic("vec: no assembly") }
+func blendAsm(dst, a, b *float32, n int, lam float32)                  { panic("vec: no assembly") }
+func mulAsm(dst, a, b *float32, n int)                                 { panic("vec: no assembly") }
+func scaleMulAsm(dst, x, gn *float32, n int, r float32)                { panic("vec: no assembly") }
+func siluGradAsm(dg, du, dh, gt, s, u *float32, n int)                 { panic("vec: no assembly") }
+func rmsBackAsm(dx, do, gn, x *float32, n int, rs, c float64)          { panic("vec: no assembly") }
+func gainGradAsm(acc *float64, do, x *float32, n int, rs float32)      { panic("vec: no assembly") }

@@ -1,0 +1,225 @@
+package vec
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// specials are injected into the random inputs of every kernel.
+var specials = []float32{
+	0, float32(math.Copysign(0, -1)), 1e-40, -1e-40, math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32,
+	float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), math.MaxFloat32, -math.MaxFloat32,
+	1e4, -1e4, 700, -700, 88.7, -88.7, 0.5, -0.5, 1.5, -2.5, 7.5, -7.5, 1, -1,
+}
+
+// lengths covers the empty input, every tail length and a few long rows.
+var lengths = []int{0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 64, 100, 255, 1000}
+
+// inputs returns a length-n vector: values of the given scale, with every
+// fifth element (when withSpecials) taken from specials.
+func inputs(r *rand.Rand, n int, scale float64, withSpecials bool) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64() * scale)
+		if withSpecials && r.IntN(5) == 0 {
+			x[i] = specials[r.IntN(len(specials))]
+		}
+	}
+	return x
+}
+
+// input is one random configuration of a kernel test.
+type input struct {
+	name     string
+	scale    float64
+	specials bool
+}
+
+var inputKinds = []input{
+	{"unit", 1, false},
+	{"wide", 30, false},
+	{"huge", 1e30, false},
+	{"tiny", 1e-39, false},
+	{"specials", 3, true},
+}
+
+// same32 fails unless got and want have the same bits, or are both NaN.
+func same32(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: length %d, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != got[i] && want[i] != want[i] {
+			continue // both NaN: payloads are not specified
+		}
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s[%d]: %v (%#08x), want %v (%#08x)", what, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+		}
+	}
+}
+
+// same64 is same32 for one float64.
+func same64(t *testing.T, what string, got, want float64) {
+	t.Helper()
+	if got != got && want != want {
+		return // both NaN: payloads are not specified
+	}
+	if math.Float64bits(got) != math.Float64bits(want) {
+		t.Fatalf("%s: %v (%#016x), want %v (%#016x)", what, got, math.Float64bits(got), want, math.Float64bits(want))
+	}
+}
+
+// forAll runs fn for every input kind and length with a fixed seed.
+func forAll(t *testing.T, fn func(t *testing.T, r *rand.Rand, n int, in input)) {
+	for _, in := range inputKinds {
+		t.Run(in.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(1, uint64(len(in.name))))
+			for _, n := range lengths {
+				for rep := 0; rep < 3; rep++ {
+					fn(t, r, n, in)
+				}
+			}
+		})
+	}
+}
+
+func TestSiLU(t *testing.T) {
+	forAll(t, func(t *testing.T, r *rand.Rand, n int, in input) {
+		x := inputs(r, n, in.scale, in.specials)
+		silu, sig := make([]float32, n), make([]float32, n)
+		wsilu, wsig := make([]float32, n), make([]float32, n)
+		SiLU(silu, sig, x)
+		siluGo(wsilu, wsig, x)
+		same32(t, "silu", silu, wsilu)
+		same32(t, "sig", sig, wsig)
+	})
+}
+
+func TestExpShift(t *testing.T) {
+	forAll(t, func(t *testing.T, r *rand.Rand, n int, in input) {
+		x := inputs(r, n, in.scale, in.specials)
+		for _, mx := range []float32{maxGo(x), 0, 3, float32(math.Inf(1))} {
+			d, wd := make([]float32, n), make([]float32, n)
+			same64(t, "sum", ExpShift(d, x, mx), expShiftGo(0, wd, x, mx))
+			same32(t, "d", d, wd)
+			same64(t, "sum without d", ExpShift(nil, x, mx), expShiftGo(0, nil, x, mx))
+		}
+	})
+}
+
+func TestAbsMaxMax(t *testing.T) {
+	forAll(t, func(t *testing.T, r *rand.Rand, n int, in input) {
+		x := inputs(r, n, in.scale, in.specials)
+		same32(t, "absmax", []float32{AbsMax(x)}, []float32{absMaxGo(x)})
+		same32(t, "max", []float32{Max(x)}, []float32{maxGo(x)})
+		neg := make([]float32, n)
+		for i, v := range x {
+			neg[i] = -float32(math.Abs(float64(v)))
+		}
+		same32(t, "max of negatives", []float32{Max(neg)}, []float32{maxGo(neg)})
+	})
+	// Signed zeros: the max built-in takes +0 over −0 in either order.
+	z := make([]float32, 40)
+	for i := range z {
+		z[i] = float32(math.Copysign(0, -1))
+	}
+	for _, i := range []int{0, 17, 39} {
+		zz := append([]float32(nil), z...)
+		zz[i] = 0
+		same32(t, "max of zeros", []float32{Max(zz)}, []float32{maxGo(zz)})
+	}
+	same32(t, "max of −0", []float32{Max(z)}, []float32{maxGo(z)})
+}
+
+func TestQuant(t *testing.T) {
+	grids := []struct{ lo, hi float32 }{{-1, 1}, {-2, 1}, {-7, 7}, {-128, 127}, {-32768, 32767}}
+	forAll(t, func(t *testing.T, r *rand.Rand, n int, in input) {
+		x := inputs(r, n, in.scale, in.specials)
+		for _, g := range grids {
+			for _, s := range []float32{1, 0.37, 3.5, 127 / 2.75, 1e5} {
+				got, want := make([]float32, n), make([]float32, n)
+				QuantMulDiv(got, x, s, g.lo, g.hi)
+				quantMulDivGo(want, x, s, g.lo, g.hi)
+				same32(t, "muldiv", got, want)
+				QuantDivMul(got, x, s, g.lo, g.hi)
+				quantDivMulGo(want, x, s, g.lo, g.hi)
+				same32(t, "divmul", got, want)
+			}
+		}
+	})
+}
+
+func TestHalfwayRounding(t *testing.T) {
+	// x·s lands exactly on ±(k + ½): rounding is half away from zero.
+	var x []float32
+	for k := -8; k <= 8; k++ {
+		x = append(x, float32(k)+0.5, float32(k)-0.5, float32(k))
+	}
+	got, want := make([]float32, len(x)), make([]float32, len(x))
+	QuantMulDiv(got, x, 1, -7, 7)
+	quantMulDivGo(want, x, 1, -7, 7)
+	same32(t, "halfway", got, want)
+	for i, v := range x {
+		if w := float32(math.Round(float64(min(max(v, -7), 7)))); got[i] != w {
+			t.Fatalf("RoundClip(%v) = %v, want %v", v, got[i], w)
+		}
+	}
+}
+
+func TestElementwise(t *testing.T) {
+	forAll(t, func(t *testing.T, r *rand.Rand, n int, in input) {
+		a := inputs(r, n, in.scale, in.specials)
+		b := inputs(r, n, in.scale, in.specials)
+		c := inputs(r, n, 1, in.specials)
+		u := inputs(r, n, in.scale, in.specials)
+		got, want := make([]float32, n), make([]float32, n)
+		for _, lam := range []float32{0, 0.25, 0.5, 1} {
+			Blend(got, a, b, lam)
+			blendGo(want, a, b, lam)
+			same32(t, "blend", got, want)
+		}
+		Mul(got, a, b)
+		mulGo(want, a, b)
+		same32(t, "mul", got, want)
+		for _, rs := range []float32{0.3, 1e20, 1e-20} {
+			ScaleMul(got, a, b, rs)
+			scaleMulGo(want, a, b, rs)
+			same32(t, "scalemul", got, want)
+		}
+		got2, want2 := make([]float32, n), make([]float32, n)
+		SiLUGrad(got, got2, a, b, c, u)
+		siluGradGo(want, want2, a, b, c, u)
+		same32(t, "silugrad dg", got, want)
+		same32(t, "silugrad du", got2, want2)
+		for _, k := range [][2]float64{{0.7, 0.01}, {3e10, -2e-5}} {
+			copy(got, u)
+			copy(want, u)
+			RMSBack(got, a, b, c, k[0], k[1])
+			rmsBackGo(want, a, b, c, k[0], k[1])
+			same32(t, "rmsback", got, want)
+		}
+		acc, wacc := make([]float64, n), make([]float64, n)
+		for i := range acc {
+			acc[i] = r.NormFloat64()
+			wacc[i] = acc[i]
+		}
+		for _, rs := range []float32{0.3, 7e10} {
+			GainGrad(acc, a, c, rs)
+			gainGradGo(wacc, a, c, rs)
+			for i := range acc {
+				same64(t, "gaingrad", acc[i], wacc[i])
+			}
+		}
+	})
+}
+
+func TestBlendInPlace(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	a, b := inputs(r, 77, 1, false), inputs(r, 77, 1, false)
+	want := make([]float32, 77)
+	blendGo(want, a, b, 0.3)
+	Blend(a, a, b, 0.3)
+	same32(t, "blend into a", a, want)
+}
