@@ -243,17 +243,32 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dSn, dy, x, dt, A, 
 		}
 		clear(dCB[l*q+l+1 : l*q+q])
 	}
-	for s := 0; s < q; s++ {
-		w.dSg[(q-1)*Q+s] += float64(float64(last[s]) * dot(xs[s*P:s*P+P], u[s*P:s*P+P]))
+	lastSg := w.dSg[(q-1)*Q : (q-1)*Q+q]
+	for s := 0; s < q; s += 2 {
+		if s+1 == q {
+			lastSg[s] += float64(float64(last[s]) * dot(xs[s*P:s*P+P], u[s*P:s*P+P]))
+			break
+		}
+		d0, d1 := dot2(xs[s*P:s*P+P], u[s*P:s*P+P], xs[(s+1)*P:(s+2)*P], u[(s+1)*P:(s+2)*P])
+		lastSg[s] += float64(float64(last[s]) * d0)
+		lastSg[s+1] += float64(float64(last[s+1]) * d1)
 	}
 	// dC = diag(eA)·(dy·S_in) + dCB·B, and the gradient of the log-decay
 	// exp(Acs_l) of the state → output path.
 	dBc, dCc = dBc[:q*N], dCc[:q*N]
 	kernels.MatMul(1, dCc, dyc, sIn, q, P, N, false)
+	for l := 0; l < q; l += 2 {
+		if l+1 == q {
+			w.dOff[l] = float64(float64(w.eA[l]) * dot(cs[l*N:l*N+N], dCc[l*N:l*N+N]))
+		} else {
+			d0, d1 := dot2(cs[l*N:l*N+N], dCc[l*N:l*N+N], cs[(l+1)*N:(l+2)*N], dCc[(l+1)*N:(l+2)*N])
+			w.dOff[l] = float64(float64(w.eA[l]) * d0)
+			w.dOff[l+1] = float64(float64(w.eA[l+1]) * d1)
+		}
+	}
 	for l := 0; l < q; l++ {
 		e := w.eA[l]
 		vl := dCc[l*N : l*N+N]
-		w.dOff[l] = float64(float64(e) * dot(cs[l*N:l*N+N], vl))
 		for n, vv := range vl {
 			vl[n] = e * vv
 		}

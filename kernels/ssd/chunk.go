@@ -95,24 +95,6 @@ func (w *chunk) decays(cb []float32) {
 	}
 }
 
-// dot returns Σ a_i·b_i over len(a) in float64 in a fixed order: four
-// interleaved partial sums of exact products, combined as (s0+s1)+(s2+s3).
-func dot(a, b []float32) float64 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += float64(float64(a[i]) * float64(b[i]))
-		s1 += float64(float64(a[i+1]) * float64(b[i+1]))
-		s2 += float64(float64(a[i+2]) * float64(b[i+2]))
-		s3 += float64(float64(a[i+3]) * float64(b[i+3]))
-	}
-	for ; i < len(a); i++ {
-		s0 += float64(float64(a[i]) * float64(b[i]))
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
 // groupRows returns chunk c's rows of B and C of (batch b, group g) as
 // dense q×N matrices: views of Bm and Cm when Groups = 1 (the rows are then
 // contiguous), else copies in bBuf, cBuf (Chunk×State scratch).
