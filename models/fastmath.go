@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/kernels/vec"
 )
 
 // The hot elementwise transcendentals of the model (SiLU, sigmoid, softmax
@@ -81,60 +82,16 @@ func siluGradSig(x, s float32) float32 {
 }
 
 // siluRow writes silu[i], sig[i] = siluSig(x[i]) for every i, with the same
-// bits for every input but −Inf (where SiLU gives −Inf here, NaN there). The exponential is written out inline, without a call or a
-// data-dependent branch, so that the CPU overlaps the elements: the
-// argument is clamped to [−708, 709], which changes no float32 result
-// (σ is then below 1.3e−308 or equal to 1 after rounding, as with the
-// 0 or +Inf of fastExp), and NaN stays NaN.
-func siluRow(silu, sig, x []float32) {
-	silu, sig = silu[:len(x)], sig[:len(x)]
-	for i, xv := range x {
-		c := min(max(-float64(xv), fastExpMin), fastExpMax)
-		kd := float64(c*fastInv32Ln2) + fastRound
-		k := kd - fastRound
-		r := (c - float64(k*fastLn2By32Hi)) - float64(k*fastLn2By32Lo)
-		r2 := float64(r * r)
-		lo := 1 + r
-		mid := 0.5 + float64(r*(1.0/6))
-		hi := (1.0 / 24) + float64(r*(1.0/120))
-		hi = hi + float64(r2*(1.0/720))
-		p := lo + float64(r2*(mid+float64(r2*hi)))
-		// The low bits of kd hold k + 2**51; shifting out the exponent and
-		// that bit leaves k as a signed integer.
-		ki := int64(math.Float64bits(kd)<<13) >> 13
-		scale := math.Float64frombits(uint64((ki>>5)+1023) << 52)
-		e := float64(float64(fastExpTable[ki&31]*p) * scale)
-		s := 1 / (1 + e)
-		sig[i] = float32(s)
-		silu[i] = float32(float64(float64(xv) * s))
-	}
-}
+// bits for every input but −Inf (where SiLU gives −Inf here, NaN there):
+// vec.SiLU clamps the argument of the exponential to [−708, 709], which
+// changes no float32 result (σ is then below 1.3e−308 or equal to 1 after
+// rounding, as with the 0 or +Inf of fastExp), and NaN stays NaN.
+func siluRow(silu, sig, x []float32) { vec.SiLU(silu, sig, x) }
 
 // expShiftRow writes d[j] = float32(e**(x[j] − mx)) (when d is not nil) and
 // returns Σ_j e**(x[j] − mx) in float64, summed in ascending j. Each
 // exponential equals fastExp(float64(x[j] − mx)) for mx ≥ max x (so the
-// argument is ≤ 0): below −708 the clamp gives e**−708 instead of 0, which
-// rounds to the same float32 and leaves a sum that is ≥ 1 unchanged.
-func expShiftRow(d, x []float32, mx float32) float64 {
-	var sum float64
-	for j, xv := range x {
-		c := min(max(float64(xv-mx), fastExpMin), fastExpMax)
-		kd := float64(c*fastInv32Ln2) + fastRound
-		k := kd - fastRound
-		r := (c - float64(k*fastLn2By32Hi)) - float64(k*fastLn2By32Lo)
-		r2 := float64(r * r)
-		lo := 1 + r
-		mid := 0.5 + float64(r*(1.0/6))
-		hi := (1.0 / 24) + float64(r*(1.0/120))
-		hi = hi + float64(r2*(1.0/720))
-		p := lo + float64(r2*(mid+float64(r2*hi)))
-		ki := int64(math.Float64bits(kd)<<13) >> 13
-		scale := math.Float64frombits(uint64((ki>>5)+1023) << 52)
-		e := float64(float64(fastExpTable[ki&31]*p) * scale)
-		sum += e
-		if d != nil {
-			d[j] = float32(e)
-		}
-	}
-	return sum
-}
+// argument is ≤ 0): below −708 the clamp of vec.ExpShift gives e**−708
+// instead of 0, which rounds to the same float32 and leaves a sum that is
+// ≥ 1 unchanged.
+func expShiftRow(d, x []float32, mx float32) float64 { return vec.ExpShift(d, x, mx) }

@@ -1,5 +1,10 @@
 package models
 
+import (
+	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/kernels/vec"
+)
+
 // swiGLU is the FFN w2(SiLU(w1·x) ⊙ w3·x).
 type swiGLU struct {
 	dim, hidden int
@@ -30,11 +35,9 @@ func (f *swiGLU) forward(threads int, a *ffnActs, y, x []float32, rows int) {
 	f.w3.forward(threads, &a.l3, a.u, x, rows)
 	hd := f.hidden
 	parRows(threads, rows, func(r int) {
-		h, u := a.h[r*hd:r*hd+hd], a.u[r*hd:r*hd+hd]
+		h := a.h[r*hd : r*hd+hd]
 		siluRow(h, a.sg[r*hd:r*hd+hd], a.g[r*hd:r*hd+hd])
-		for i, v := range u {
-			h[i] *= v
-		}
+		vec.Mul(h, h, a.u[r*hd:r*hd+hd])
 	})
 	f.w2.forward(threads, &a.l2, y, a.h, rows)
 }
@@ -44,12 +47,10 @@ func (f *swiGLU) backward(threads int, a *ffnActs, dy, dx []float32, rows int) {
 	hd := f.hidden
 	clear(a.dh[:rows*hd])
 	f.w2.backward(threads, &a.l2, dy, a.dh, rows)
-	parRows(threads, rows, func(r int) {
-		for i := r * hd; i < r*hd+hd; i++ {
-			g, s := a.g[i], a.sg[i]
-			a.du[i] = a.dh[i] * (g * s)
-			a.dg[i] = (a.dh[i] * a.u[i]) * siluGradSig(g, s)
-		}
+	// du = dh·(g·σ), dg = (dh·u)·siluGradSig(g, σ).
+	kernels.Parallel(threads, rows, func(lo, hi int) {
+		i, j := lo*hd, hi*hd
+		vec.SiLUGrad(a.dg[i:j], a.du[i:j], a.dh[i:j], a.g[i:j], a.sg[i:j], a.u[i:j])
 	})
 	f.w1.backward(threads, &a.l1, a.dg, dx, rows)
 	f.w3.backward(threads, &a.l3, a.du, dx, rows)

@@ -2,9 +2,9 @@ package models
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/kernels/vec"
 )
 
 // workspace holds the activations of one (batch, seqLen) shape.
@@ -139,10 +139,7 @@ func (m *Model) crossEntropy(w *workspace, targets []int32, grad bool, gscale fl
 			}
 			return
 		}
-		mx := float32(math.Inf(-1))
-		for _, v := range lg {
-			mx = max(mx, v)
-		}
+		mx := vec.Max(lg)
 		var sum float64
 		if !grad {
 			sum = expShiftRow(nil, lg, mx)

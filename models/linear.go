@@ -42,15 +42,31 @@ func (l *bitLinear) newActs(rows int) linearActs {
 
 // refresh recomputes the effective weight from the current W and quant state.
 func (l *bitLinear) refresh() {
+	if l.prepare() {
+		l.refreshRange(0, len(l.w.Data), l.q.spec.statistic(l.w.Data))
+	}
+}
+
+// prepare selects the weight of the current quant state and reports whether
+// an effective weight must be computed into l.weff.
+func (l *bitLinear) prepare() bool {
+	if _, _, _, ok := l.q.spec.effectivePlan(l.q.state); !ok {
+		l.eff = l.w.Data
+		return false
+	}
 	if l.weff == nil {
 		l.weff = make([]float32, len(l.w.Data))
 		l.scratch = make([]float32, len(l.w.Data))
 	}
-	if l.q.spec.effectiveWeights(l.weff, l.scratch, l.w.Data, l.q.state) {
-		l.eff = l.weff
-	} else {
-		l.eff = l.w.Data
-	}
+	l.eff = l.weff
+	return true
+}
+
+// refreshRange writes elements [lo, hi) of the effective weight from the
+// statistic m of the whole W.
+func (l *bitLinear) refreshRange(lo, hi int, m float32) {
+	from, to, lam, _ := l.q.spec.effectivePlan(l.q.state)
+	l.q.spec.effectiveRange(l.weff[lo:hi], l.scratch[lo:hi], l.w.Data[lo:hi], from, to, lam, m)
 }
 
 // forward computes y (rows×out) from x (rows×in). refresh must have run.

@@ -1,6 +1,9 @@
 package models
 
-import "github.com/nanomamba-edge/harness/kernels"
+import (
+	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/kernels/vec"
+)
 
 // mamba2 is a Mamba-2 mixer: in_proj → [z, x, B, C, dt]; causal depthwise
 // conv + SiLU over x,B,C; dt = softplus(dt_raw + dt_bias); A = −exp(A_log);
@@ -151,16 +154,19 @@ func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, 
 	m.outProj.backward(threads, &a.lout, dout, a.dn, rows)
 	clear(a.dg[:rows*m.dIn])
 	m.norm.backward(threads, &a.nrm, a.dn, a.dg, rows)
+	// Gate backward: dy = dg·(z·σ(z)), dz = (dg·y)·siluGradSig(z, σ(z)),
+	// and the D skip's dx = dy·D.
 	parRows(threads, rows, func(r int) {
-		z := a.zx[r*m.dProj : r*m.dProj+m.dIn]
-		sz := a.sz[r*m.dIn : (r+1)*m.dIn]
-		dz := a.dzx[r*m.dProj : r*m.dProj+m.dIn]
-		for i, zv := range z {
-			j := r*m.dIn + i
-			s := sz[i]
-			a.dy[j] = a.dg[j] * (zv * s)
-			dz[i] = (a.dg[j] * a.y[j]) * siluGradSig(zv, s)
-			a.dx[j] = a.dy[j] * m.d.Data[i/P]
+		j := r * m.dIn
+		dy := a.dy[j : j+m.dIn]
+		vec.SiLUGrad(a.dzx[r*m.dProj:r*m.dProj+m.dIn], dy, a.dg[j:j+m.dIn],
+			a.zx[r*m.dProj:r*m.dProj+m.dIn], a.sz[j:j+m.dIn], a.y[j:j+m.dIn])
+		dx := a.dx[j : j+m.dIn]
+		for h := 0; h < H; h++ {
+			dh := m.d.Data[h]
+			for p, v := range dy[h*P : h*P+P] {
+				dx[h*P+p] = v * dh
+			}
 		}
 	})
 	// D skip: dD[h] = Σ_{r,p} dy·x in row order.

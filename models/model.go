@@ -183,10 +183,44 @@ func (m *Model) EffectiveWeight(name string) []float32 {
 	return nil
 }
 
+// refreshBlock is the number of weights one task of refresh quantizes.
+const refreshBlock = 1 << 14
+
+// refresh recomputes every effective weight: first the per-tensor
+// statistics (each a sequential sum, tensors split over threads), then the
+// element-wise quantization split over threads in blocks of all tensors.
 func (m *Model) refresh() {
-	kernels.Parallel(m.threads, len(m.lins), func(lo, hi int) {
-		for _, l := range m.lins[lo:hi] {
-			l.refresh()
+	type task struct {
+		l      *bitLinear
+		lo, hi int
+	}
+	var lins []*bitLinear
+	for _, l := range m.lins {
+		if l.prepare() {
+			lins = append(lins, l)
+		}
+	}
+	if len(lins) == 0 {
+		return
+	}
+	stats := make([]float32, len(lins))
+	kernels.Parallel(m.threads, len(lins), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			stats[i] = lins[i].q.spec.statistic(lins[i].w.Data)
+		}
+	})
+	var tasks []task
+	var st []float32
+	for i, l := range lins {
+		n := len(l.w.Data)
+		for lo := 0; lo < n; lo += refreshBlock {
+			tasks = append(tasks, task{l, lo, min(lo+refreshBlock, n)})
+			st = append(st, stats[i])
+		}
+	}
+	kernels.Parallel(m.threads, len(tasks), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			tasks[i].l.refreshRange(tasks[i].lo, tasks[i].hi, st[i])
 		}
 	})
 }

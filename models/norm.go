@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/kernels/vec"
 )
 
 // parRows runs fn(r) for every r in [0,n) split over threads.
@@ -41,10 +42,7 @@ func (n *rmsNorm) forward(threads int, a *normActs, in []float32, rows int) {
 		ss := sumSquares(x)
 		rs := float32(1 / math.Sqrt(ss/float64(d)+n.eps))
 		a.rstd[r] = rs
-		o := a.out[r*d : r*d+d]
-		for i, v := range x {
-			o[i] = (v * rs) * g[i]
-		}
+		vec.ScaleMul(a.out[r*d:r*d+d], x, g, rs)
 	})
 }
 
@@ -58,10 +56,7 @@ func (n *rmsNorm) backward(threads int, a *normActs, dout, din []float32, rows i
 		rs := float64(a.rstd[r])
 		dot := dotGain(do, g, x)
 		c := rs * rs * rs * dot / float64(d)
-		for i, v := range x {
-			gd := float64(do[i] * g[i])
-			dx[i] += float32(float64(rs*gd) - float64(float64(v)*c))
-		}
+		vec.RMSBack(dx, do, g, x, rs, c)
 	})
 	// Gain gradient: per column one float64 chain over the rows in
 	// ascending order; threads split the columns.
@@ -69,12 +64,7 @@ func (n *rmsNorm) backward(threads int, a *normActs, dout, din []float32, rows i
 	kernels.Parallel(threads, d, func(lo, hi int) {
 		acc := make([]float64, hi-lo)
 		for r := 0; r < rows; r++ {
-			rs := a.rstd[r]
-			do := dout[r*d+lo : r*d+hi]
-			x := a.in[r*d+lo : r*d+hi]
-			for j, v := range do {
-				acc[j] += float64(float64(v) * float64(x[j]*rs))
-			}
+			vec.GainGrad(acc, dout[r*d+lo:r*d+hi], a.in[r*d+lo:r*d+hi], a.rstd[r])
 		}
 		for j, v := range acc {
 			gg[lo+j] += float32(v)

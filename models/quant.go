@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/kernels/vec"
 )
 
 // WeightQuant selects a per-tensor weight quantizer.
@@ -190,22 +191,22 @@ func roundClip(x float32, lo, hi float32) float32 {
 func (q quantSpec) quantizeWeights(dst, w []float32, kind WeightQuant, m float32) {
 	switch kind {
 	case Ternary:
-		for i, v := range w {
-			dst[i] = roundClip(v/m, -1, 1) * m
-		}
+		vec.QuantDivMul(dst, w, m, -1, 1)
 	case Int4:
-		s := float32(7 / (q.alpha4 * float64(m)))
-		for i, v := range w {
-			dst[i] = roundClip(v*s, -7, 7) / s
-		}
+		vec.QuantMulDiv(dst, w, q.gridScale(Int4, m), -7, 7)
 	case Int2:
-		s := float32(2 / (q.alpha2 * float64(m)))
-		for i, v := range w {
-			dst[i] = roundClip(v*s, -2, 1) / s
-		}
+		vec.QuantMulDiv(dst, w, q.gridScale(Int2, m), -2, 1)
 	default:
 		copy(dst, w)
 	}
+}
+
+// gridScale returns the multiplier s of the Int4 and Int2 grids.
+func (q quantSpec) gridScale(kind WeightQuant, m float32) float32 {
+	if kind == Int4 {
+		return float32(7 / (q.alpha4 * float64(m)))
+	}
+	return float32(2 / (q.alpha2 * float64(m)))
 }
 
 // QuantizeWeights writes the per-tensor quantization Q(w) of the given kind
@@ -229,29 +230,37 @@ func QuantizeWeights(dst, w []float32, kind WeightQuant, qc configs.QuantConfig)
 // dst; scratch must hold len(w) values. It returns false (and leaves dst
 // untouched) when W_eff = W, so the caller can use W itself.
 func (q quantSpec) effectiveWeights(dst, scratch, w []float32, s QuantState) bool {
-	from, to, lam := s.From, s.To, s.Lambda
+	from, to, lam, ok := q.effectivePlan(s)
+	if !ok {
+		return false
+	}
+	q.effectiveRange(dst, scratch, w, from, to, lam, q.statistic(w))
+	return true
+}
+
+// effectivePlan resolves the quant state: the quantizers actually blended,
+// λ, and false when W_eff = W.
+func (q quantSpec) effectivePlan(s QuantState) (from, to WeightQuant, lam float32, ok bool) {
+	from, to, lam = s.From, s.To, s.Lambda
 	switch {
 	case lam == 0 || from == to:
 		to = from
 	case lam == 1:
 		from = to
 	}
-	if from == Float && to == Float {
-		return false
-	}
-	m := float32(0)
-	if from != Float || to != Float {
-		m = q.statistic(w)
-	}
+	return from, to, lam, from != Float || to != Float
+}
+
+// effectiveRange writes W_eff for a range of w (dst and scratch the same
+// range) with the statistic m of the whole tensor. Every element depends
+// only on its own weight, so ranges can be done in any order.
+func (q quantSpec) effectiveRange(dst, scratch, w []float32, from, to WeightQuant, lam, m float32) {
 	q.quantizeWeights(dst, w, from, m)
 	if from == to {
-		return true
+		return
 	}
 	q.quantizeWeights(scratch, w, to, m)
-	for i, a := range dst {
-		dst[i] = a + float32(lam*(scratch[i]-a))
-	}
-	return true
+	vec.Blend(dst[:len(w)], dst, scratch, lam)
 }
 
 // quantizeActs applies the blended per-row absmax activation quantization
@@ -263,33 +272,14 @@ func quantizeActs(threads int, dst, x []float32, rows, dim, bits int, lam float3
 	parRows(threads, rows, func(r int) {
 		xr := x[r*dim : r*dim+dim]
 		dr := dst[r*dim : r*dim+dim]
-		amax := absMax(xr)
-		s := qmax / max(amax, minScale)
-		for i, v := range xr {
-			qv := roundClip(v*s, qmin, qmax) / s
-			if lam == 1 {
-				dr[i] = qv
-			} else {
-				dr[i] = v + float32(lam*(qv-v))
-			}
+		s := qmax / max(absMax(xr), minScale)
+		vec.QuantMulDiv(dr, xr, s, qmin, qmax)
+		if lam != 1 {
+			vec.Blend(dr, xr, dr, lam)
 		}
 	})
 }
 
 // absMax returns max|x_i| (0 for an empty x). The maximum is exact and does
-// not depend on the order, so four interleaved partial maxima give the same
-// value as one running maximum with shorter dependency chains.
-func absMax(x []float32) float32 {
-	var m0, m1, m2, m3 float32
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		m0 = max(m0, float32(math.Abs(float64(x[i]))))
-		m1 = max(m1, float32(math.Abs(float64(x[i+1]))))
-		m2 = max(m2, float32(math.Abs(float64(x[i+2]))))
-		m3 = max(m3, float32(math.Abs(float64(x[i+3]))))
-	}
-	for ; i < len(x); i++ {
-		m0 = max(m0, float32(math.Abs(float64(x[i]))))
-	}
-	return max(max(m0, m1), max(m2, m3))
-}
+// not depend on the order.
+func absMax(x []float32) float32 { return vec.AbsMax(x) }
