@@ -49,8 +49,8 @@ func getGradChunk(d Dims) *gradChunk {
 // pair's B and C gradients of the current chunk.
 type gradState struct {
 	dS    [2][]float32 // (Batch·Heads, HeadDim·State) each
-	dB    []float32    // (Batch·Heads, Chunk, State)
-	dC    []float32    // (Batch·Heads, Chunk, State)
+	dB    []float32    // (Batch·Heads) rows of Chunk·State, padded
+	dC    []float32    // (Batch·Heads) rows of Chunk·State, padded
 	gA    []float64    // (Batch·Heads) per-pair gradient of A
 	sizes [2]int
 }
@@ -100,7 +100,10 @@ func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, d
 
 	H, N, G, Q, pn := d.Heads, d.State, d.Groups, d.Chunk, d.HeadDim*d.State
 	nc, hpg := d.Chunks(), d.headsPerGroup()
-	pairs, qn := d.Batch*H, Q*N
+	// A pair's chunk gradients of B and C are qn apart: Q·N rounded up to
+	// whole cache lines plus one, so that the group's heads, read together
+	// by the head sums, do not fall in the same cache set.
+	pairs, qn := d.Batch*H, (Q*N+15)/16*16+16
 	st := getGradState(pairs, pn, qn)
 	defer gradStates.Put(st)
 	if dFinal != nil {
@@ -126,7 +129,7 @@ func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, d
 			for bh := lo; bh < hi; bh++ {
 				b, h := bh/H, bh%H
 				st.gA[bh] += w.backwardChunk(c, b, h, k, in[bh*pn:bh*pn+pn], out[bh*pn:bh*pn+pn],
-					dy, x, dt, A, Bm, Cm, dx, ddt, st.dB[bh*qn:bh*qn+qn], st.dC[bh*qn:bh*qn+qn])
+					dy, x, dt, A, Bm, Cm, dx, ddt, st.dB[bh*qn:bh*qn+Q*N], st.dC[bh*qn:bh*qn+Q*N])
 			}
 		})
 		q := min(Q, d.Len-k*Q)
