@@ -215,9 +215,17 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dSn, dy, x, dt, A, 
 	sIn := c.stateAt(b, k, h)
 	q := w.q
 	t0 := b*d.Len + k*Q
+	// The chunk's output gradient, and its rows scaled by exp(Acs_l).
+	eDy := w.eDy[:q*P]
 	for l := 0; l < q; l++ {
 		i := ((t0+l)*H + h) * P
-		copy(w.dy[l*P:l*P+P], dy[i:i+P])
+		src := dy[i : i+P]
+		dst, edst := w.dy[l*P:l*P+P], eDy[l*P:l*P+P]
+		e := w.eA[l]
+		for p, v := range src {
+			dst[p] = v
+			edst[p] = e * v
+		}
 	}
 	last := w.dec[(q-1)*q : q*q]
 	eEnd := w.eA[q-1]
@@ -229,8 +237,9 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dSn, dy, x, dt, A, 
 	kernels.MatMulNT(1, u, bs, dS, q, N, P, false)
 	for s := 0; s < q; s++ {
 		ls := last[s]
-		for p, v := range u[s*P : s*P+P] {
-			dX[s*P+p] = ls * v
+		src, dst := u[s*P:s*P+P], dX[s*P:s*P+P]
+		for p, v := range src {
+			dst[p] = ls * v
 		}
 	}
 	kernels.MatMulTN(1, dX, m, dyc, q, q, P, true)
@@ -239,10 +248,11 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dSn, dy, x, dt, A, 
 	dM, dCB := w.dM[:q*q], w.dCB[:q*q]
 	kernels.MatMulNT(1, dM, dyc, xs, q, P, q, false)
 	for l := 0; l < q; l++ {
-		for s := 0; s <= l; s++ {
-			i := l*q + s
-			dCB[i] = dM[i] * dec[i]
-			w.dSg[l*Q+s] = float64(float64(dM[i]) * float64(m[i]))
+		dMr, decr, mr := dM[l*q:l*q+l+1], dec[l*q:l*q+l+1], m[l*q:l*q+l+1]
+		dCBr, sgr := dCB[l*q:l*q+l+1], w.dSg[l*Q:l*Q+l+1]
+		for s, v := range dMr {
+			dCBr[s] = v * decr[s]
+			sgr[s] = float64(float64(v) * float64(mr[s]))
 		}
 		clear(dCB[l*q+l+1 : l*q+q])
 	}
@@ -293,28 +303,36 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dSn, dy, x, dt, A, 
 	for i, vv := range dS {
 		dSn[i] = eEnd * vv
 	}
-	eDy := w.eDy[:q*P]
-	for l := 0; l < q; l++ {
-		e := w.eA[l]
-		for p, vv := range dyc[l*P : l*P+P] {
-			eDy[l*P+p] = e * vv
-		}
-	}
 	kernels.MatMulTN(1, dSn, eDy, cs, P, q, N, true)
 
 	// da_k = dEnd + Σ_{l≥k} dOff[l] + Σ_{l≥k} Σ_{s<k} dSg[l,s]: a_k lies in
 	// every segment sum Sg[l,s] with s < k ≤ l.
-	clear(w.run[:q])
+	// Rows kk and kk−1 are taken together: two independent chains.
+	run := w.run[:q]
+	clear(run)
 	var offSuffix float64
-	for kk := q - 1; kk >= 0; kk-- {
-		row := w.dSg[kk*Q : kk*Q+kk]
-		var rect float64
-		for s, vv := range row {
-			w.run[s] += vv
-			rect += w.run[s]
+	kk := q - 1
+	for ; kk >= 1; kk -= 2 {
+		r1, r0 := w.dSg[kk*Q:kk*Q+kk], w.dSg[(kk-1)*Q:(kk-1)*Q+kk-1]
+		var rect1, rect0 float64
+		for s, v0 := range r0 {
+			a := float64(run[s] + r1[s])
+			rect1 += a
+			a = float64(a + v0)
+			rect0 += a
+			run[s] = a
 		}
+		run[kk-1] += r1[kk-1]
+		rect1 += run[kk-1]
 		offSuffix += w.dOff[kk]
-		w.da[kk] = dEnd + offSuffix + rect
+		w.da[kk] = dEnd + offSuffix + rect1
+		offSuffix += w.dOff[kk-1]
+		w.da[kk-1] = dEnd + offSuffix + rect0
+	}
+	if kk == 0 {
+		var rect float64 // row 0 has no terms: the sum stays +0
+		offSuffix += w.dOff[0]
+		w.da[0] = dEnd + offSuffix + rect
 	}
 
 	// Chain to the inputs: X_s = dt_s·x_s and a_s = dt_s·A.
