@@ -141,7 +141,8 @@ func (m *mamba2) step(threads int, a *mambaActs, out, u, conv, ssm []float32) {
 	m.inProj.forward(threads, &a.lin, a.zx, u, 1)
 	K, C := m.conv, m.cConv
 	in := a.zx[m.dIn : m.dIn+C]
-	m.convRow(a.pre[:C], make([]float64, C), func(k int) []float32 {
+	a.convWT = m.convWeightsT(a.convWT)
+	m.convRow(a.pre[:C], make([]float64, C), a.convWT, func(k int) []float32 {
 		if k == K-1 {
 			return in
 		}

@@ -29,6 +29,8 @@ type mambaActs struct {
 	y, g      []float32 // scan output + D·x; y ⊙ SiLU(z)
 	nrm       normActs
 	cache     *scanCache
+	convWT    []float32 // conv weight, tap-major (convWeightsT)
+	ones      []float32 // cConv ones: float64(v)·1 adds v exactly
 
 	dzx, dx, dbm, dcm, ddt, da, dy, dg, dn []float32
 }
@@ -76,42 +78,49 @@ func (m *mamba2) splitRow(a *mambaActs, r int) {
 func (m *mamba2) finishRow(a *mambaActs, r int) {
 	z := a.zx[r*m.dProj : r*m.dProj+m.dIn]
 	g := a.g[r*m.dIn : (r+1)*m.dIn]
+	y := a.y[r*m.dIn : (r+1)*m.dIn]
+	x := a.x[r*m.dIn : (r+1)*m.dIn]
 	siluRow(g, a.sz[r*m.dIn:(r+1)*m.dIn], z)
+	P := m.headDim
 	for h := 0; h < m.heads; h++ {
-		dh := float64(m.d.Data[h])
-		for p := 0; p < m.headDim; p++ {
-			j := h*m.headDim + p
-			i := r*m.dIn + j
-			a.y[i] = float32(float64(a.y[i]) + float64(dh*float64(a.x[i])))
-			g[j] = a.y[i] * g[j]
+		vec.AxpyExact(y[h*P:h*P+P], x[h*P:h*P+P], float64(m.d.Data[h]))
+	}
+	vec.Mul(g, y, g)
+}
+
+// convWeightsT returns the conv weight transposed to K×cConv (tap-major),
+// reusing dst when it is large enough.
+func (m *mamba2) convWeightsT(dst []float32) []float32 {
+	C, K := m.cConv, m.conv
+	if cap(dst) < C*K {
+		dst = make([]float32, C*K)
+	}
+	dst = dst[:C*K]
+	w := m.convW.Data[:C*K]
+	for c := 0; c < C; c++ {
+		for k := 0; k < K; k++ {
+			dst[k*C+c] = w[c*K+k]
 		}
 	}
+	return dst
 }
 
 // convRow computes the causal depthwise conv of one row: out[c] = bias[c] +
 // Σ_k w[c,k]·in_k[c], where tap k reads the row k − (K−1) steps back and
 // taps before the sequence start are skipped. Each output is one float64
-// sum in ascending k of exact products, rounded once; acc is scratch of
-// len(out).
-func (m *mamba2) convRow(out []float32, acc []float64, tap func(k int) []float32) {
-	K := m.conv
-	for c := range acc {
-		acc[c] = float64(m.convB.Data[c])
+// sum in ascending k of exact products, rounded once; wT is the weight from
+// convWeightsT and acc scratch of len(out).
+func (m *mamba2) convRow(out []float32, acc []float64, wT []float32, tap func(k int) []float32) {
+	C := len(acc)
+	for c, b := range m.convB.Data[:C] {
+		acc[c] = float64(b)
 	}
-	w := m.convW.Data
-	for k := 0; k < K; k++ {
-		in := tap(k)
-		if in == nil {
-			continue
-		}
-		in = in[:len(acc)]
-		for c, v := range in {
-			acc[c] += float64(float64(w[c*K+k]) * float64(v))
+	for k := 0; k < m.conv; k++ {
+		if in := tap(k); in != nil {
+			vec.MulAddF64(acc, wT[k*C:k*C+C], in[:C])
 		}
 	}
-	for c, v := range acc {
-		out[c] = float32(v)
-	}
+	vec.ToF32(out[:C], acc)
 }
 
 func (m *mamba2) setA(a *mambaActs) {
@@ -124,11 +133,12 @@ func (m *mamba2) setA(a *mambaActs) {
 func (m *mamba2) forward(threads int, a *mambaActs, out, u []float32, batch, seqLen int) {
 	rows := batch * seqLen
 	m.inProj.forward(threads, &a.lin, a.zx, u, rows)
+	a.convWT = m.convWeightsT(a.convWT)
 	kernels.Parallel(threads, rows, func(lo, hi int) {
 		acc := make([]float64, m.cConv)
 		for r := lo; r < hi; r++ {
 			t := r % seqLen
-			m.convRow(a.pre[r*m.cConv:(r+1)*m.cConv], acc, func(k int) []float32 {
+			m.convRow(a.pre[r*m.cConv:(r+1)*m.cConv], acc, a.convWT, func(k int) []float32 {
 				tt := t - m.conv + 1 + k
 				if tt < 0 {
 					return nil
@@ -241,53 +251,51 @@ func (m *mamba2) convBackward(threads int, a *mambaActs, batch, seqLen int) {
 		}
 	})
 	// Conv input gradient: d in[tt,c] = Σ_k w[c,k]·dpre[tt+K−1−k, c].
+	wT := m.convWeightsT(a.convWT)
+	a.convWT = wT
 	kernels.Parallel(threads, rows, func(lo, hi int) {
 		acc := make([]float64, C)
 		for r := lo; r < hi; r++ {
 			tt := r % seqLen
 			clear(acc)
-			w := m.convW.Data
 			for k := K - 1; k >= 0; k-- {
 				t := tt + K - 1 - k
 				if t >= seqLen {
 					continue
 				}
-				dp := a.dpre[(r-tt+t)*C : (r-tt+t+1)*C]
-				for c, v := range dp {
-					acc[c] += float64(float64(w[c*K+k]) * float64(v))
-				}
+				vec.MulAddF64(acc, wT[k*C:k*C+C], a.dpre[(r-tt+t)*C:(r-tt+t+1)*C])
 			}
-			out := a.dzx[r*m.dProj+m.dIn : r*m.dProj+m.dIn+C]
-			for c, v := range acc {
-				out[c] = float32(v)
-			}
+			vec.ToF32(a.dzx[r*m.dProj+m.dIn:r*m.dProj+m.dIn+C], acc)
 		}
 	})
-	// Weight and bias gradients over channel blocks.
+	// Weight and bias gradients over channel blocks; the weight gradient is
+	// accumulated tap-major.
+	if len(a.ones) != C {
+		a.ones = make([]float32, C)
+		for i := range a.ones {
+			a.ones[i] = 1
+		}
+	}
 	kernels.Parallel(threads, C, func(lo, hi int) {
 		n := hi - lo
-		dw := make([]float64, n*K)
+		dw := make([]float64, K*n)
 		db := make([]float64, n)
 		for r := 0; r < rows; r++ {
 			t := r % seqLen
 			dp := a.dpre[r*C+lo : r*C+hi]
-			for c, v := range dp {
-				db[c] += float64(v)
-			}
+			vec.MulAddF64(db, dp, a.ones[:n])
 			for k := 0; k < K; k++ {
 				tt := t - K + 1 + k
 				if tt < 0 {
 					continue
 				}
 				in := a.zx[(r-t+tt)*m.dProj+m.dIn+lo : (r-t+tt)*m.dProj+m.dIn+hi]
-				for c, v := range dp {
-					dw[c*K+k] += float64(float64(v) * float64(in[c]))
-				}
+				vec.MulAddF64(dw[k*n:k*n+n], dp, in)
 			}
 		}
 		for c := 0; c < n; c++ {
 			for k := 0; k < K; k++ {
-				m.convW.Grad[(lo+c)*K+k] += float32(dw[c*K+k])
+				m.convW.Grad[(lo+c)*K+k] += float32(dw[k*n+c])
 			}
 			m.convB.Grad[lo+c] += float32(db[c])
 		}

@@ -169,3 +169,24 @@ func gainGradGo(acc []float64, do, x []float32, rs float32) {
 		acc[j] += float64(float64(v) * float64(x[j]*rs))
 	}
 }
+
+func mulAddF64Go(acc []float64, a, b []float32) {
+	a, b = a[:len(acc)], b[:len(acc)]
+	for i, v := range a {
+		acc[i] += float64(float64(v) * float64(b[i]))
+	}
+}
+
+func toF32Go(dst []float32, src []float64) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] = float32(v)
+	}
+}
+
+func axpyExactGo(y, x []float32, d float64) {
+	x = x[:len(y)]
+	for i, v := range x {
+		y[i] = float32(float64(y[i]) + float64(d*float64(v)))
+	}
+}

@@ -174,3 +174,41 @@ func GainGrad(acc []float64, do, x []float32, rs float32) {
 	}
 	gainGradGo(acc[i:], do[i:], x[i:], rs)
 }
+
+// MulAddF64 adds exact products: acc[i] += float64(a[i])·float64(b[i]) (the
+// product of two float32 values is exact in float64; the sum is rounded).
+func MulAddF64(acc []float64, a, b []float32) {
+	n := len(acc)
+	a, b = a[:n], b[:n]
+	i := 0
+	if hasAsm && n >= 8 {
+		i = n &^ 7
+		mulAddF64Asm(&acc[0], &a[0], &b[0], i)
+	}
+	mulAddF64Go(acc[i:], a[i:], b[i:])
+}
+
+// ToF32 writes dst[i] = float32(src[i]).
+func ToF32(dst []float32, src []float64) {
+	n := len(dst)
+	src = src[:n]
+	i := 0
+	if hasAsm && n >= 8 {
+		i = n &^ 7
+		toF32Asm(&dst[0], &src[0], i)
+	}
+	toF32Go(dst[i:], src[i:])
+}
+
+// AxpyExact writes y[i] = float32(float64(y[i]) + d·float64(x[i])): one
+// float64 sum rounded once (d·x is exact when d is a float32 value).
+func AxpyExact(y, x []float32, d float64) {
+	n := len(y)
+	x = x[:n]
+	i := 0
+	if hasAsm && n >= 8 {
+		i = n &^ 7
+		axpyExactAsm(&y[0], &x[0], i, d)
+	}
+	axpyExactGo(y[i:], x[i:], d)
+}

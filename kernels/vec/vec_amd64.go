@@ -42,3 +42,12 @@ func rmsBackAsm(dx, do, gn, x *float32, n int, rs, c float64)
 
 //go:noescape
 func gainGradAsm(acc *float64, do, x *float32, n int, rs float32)
+
+//go:noescape
+func mulAddF64Asm(acc *float64, a, b *float32, n int)
+
+//go:noescape
+func toF32Asm(dst *float32, src *float64, n int)
+
+//go:noescape
+func axpyExactAsm(y, x *float32, n int, d float64)

@@ -481,3 +481,73 @@ ggloop:
 ggdone:
 	VZEROUPPER
 	RET
+
+// func mulAddF64Asm(acc *float64, a, b *float32, n int)
+TEXT ·mulAddF64Asm(SB), NOSPLIT, $0-32
+	MOVQ acc+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ $3, CX
+	JZ   madone
+
+maloop:
+	VCVTPS2PD (SI), Z0
+	VCVTPS2PD (DX), Z1
+	VMULPD    Z1, Z0, Z0   // exact product
+	VADDPD    (DI), Z0, Z0 // acc + … (commutative)
+	VMOVUPD   Z0, (DI)
+	ADDQ      $32, SI
+	ADDQ      $32, DX
+	ADDQ      $64, DI
+	DECQ      CX
+	JNZ       maloop
+
+madone:
+	VZEROUPPER
+	RET
+
+// func toF32Asm(dst *float32, src *float64, n int)
+TEXT ·toF32Asm(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	JZ   tfdone
+
+tfloop:
+	VCVTPD2PS (SI), Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $64, SI
+	ADDQ      $32, DI
+	DECQ      CX
+	JNZ       tfloop
+
+tfdone:
+	VZEROUPPER
+	RET
+
+// func axpyExactAsm(y, x *float32, n int, d float64)
+TEXT ·axpyExactAsm(SB), NOSPLIT, $0-32
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSD d+24(FP), Z5
+	SHRQ $3, CX
+	JZ   axdone
+
+axloop:
+	VCVTPS2PD (SI), Z0
+	VMULPD    Z0, Z5, Z0 // d·x
+	VCVTPS2PD (DI), Z1
+	VADDPD    Z0, Z1, Z1 // y + d·x
+	VCVTPD2PS Z1, Y1
+	VMOVUPS   Y1, (DI)
+	ADDQ      $32, SI
+	ADDQ      $32, DI
+	DECQ      CX
+	JNZ       axloop
+
+axdone:
+	VZEROUPPER
+	RET

@@ -16,3 +16,6 @@ func scaleMulAsm(dst, x, gn *float32, n int, r float32)                { panic("
 func siluGradAsm(dg, du, dh, gt, s, u *float32, n int)                 { panic("vec: no assembly") }
 func rmsBackAsm(dx, do, gn, x *float32, n int, rs, c float64)          { panic("vec: no assembly") }
 func gainGradAsm(acc *float64, do, x *float32, n int, rs float32)      { panic("vec: no assembly") }
+func mulAddF64Asm(acc *float64, a, b *float32, n int)                  { panic("vec: no assembly") }
+func toF32Asm(dst *float32, src *float64, n int)                       { panic("vec: no assembly") }
+func axpyExactAsm(y, x *float32, n int, d float64)                     { panic("vec: no assembly") }

@@ -223,3 +223,31 @@ func TestBlendInPlace(t *testing.T) {
 	Blend(a, a, b, 0.3)
 	same32(t, "blend into a", a, want)
 }
+
+func TestConvKernels(t *testing.T) {
+	forAll(t, func(t *testing.T, r *rand.Rand, n int, in input) {
+		a := inputs(r, n, in.scale, in.specials)
+		b := inputs(r, n, in.scale, in.specials)
+		acc, wacc := make([]float64, n), make([]float64, n)
+		for i := range acc {
+			acc[i] = r.NormFloat64() * in.scale
+			wacc[i] = acc[i]
+		}
+		MulAddF64(acc, a, b)
+		mulAddF64Go(wacc, a, b)
+		for i := range acc {
+			same64(t, "muladd", acc[i], wacc[i])
+		}
+		got, want := make([]float32, n), make([]float32, n)
+		ToF32(got, acc)
+		toF32Go(want, acc)
+		same32(t, "tof32", got, want)
+		for _, d := range []float64{0.25, -3, float64(float32(1e-30)), 1e30} {
+			copy(got, a)
+			copy(want, a)
+			AxpyExact(got, b, d)
+			axpyExactGo(want, b, d)
+			same32(t, "axpy", got, want)
+		}
+	})
+}
