@@ -74,23 +74,25 @@ func (w *chunk) decays(cb []float32) {
 	prevA := 1.0 // exp(Σ_{k<l} a_k)
 	for l := 0; l < q; l++ {
 		e := kernels.Exp(w.a[l])
-		for s := 0; s < l; s++ {
-			row[s] = float64(row[s] * e)
-		}
-		row[l] = 1
 		prevA = float64(prevA * e)
 		w.eA[l] = float32(prevA)
-		out := w.dec[l*q : l*q+q]
-		mr := w.m[l*q : l*q+q]
-		cr := cb[l*q : l*q+q]
-		for s, v := range row[:l+1] {
+		out, mr, cr := w.dec[l*q:l*q+q], w.m[l*q:l*q+q], cb[l*q:l*q+q]
+		// Row l of L: the earlier entries times e_l, then 1 on the diagonal.
+		ro, oo, mo, co := row[:l], out[:l], mr[:l], cr[:l]
+		for s, v := range ro {
+			v = float64(v * e)
+			ro[s] = v
 			f := float32(v)
-			out[s] = f
-			mr[s] = cr[s] * f
+			oo[s] = f
+			mo[s] = co[s] * f
 		}
-		for s := l + 1; s < q; s++ {
-			out[s] = 0
-			mr[s] = cr[s] * out[s]
+		row[l] = 1
+		out[l] = 1
+		mr[l] = cr[l] * 1
+		ou, mu, cu := out[l+1:], mr[l+1:], cr[l+1:]
+		for s := range ou {
+			ou[s] = 0
+			mu[s] = cu[s] * ou[s]
 		}
 	}
 }
