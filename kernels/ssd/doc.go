@@ -39,14 +39,17 @@
 // # Determinism
 //
 // Forward splits work over (batch, head) pairs, whose outputs are
-// independent; Backward over (batch, group) pairs, running the group's heads
-// in ascending order so that the B and C gradients they share are summed in
-// that order; the per-(batch, head) gradients of A are summed in ascending
-// batch order. The operations inside a pair run in a fixed order, so every
-// result is bit-identical for any thread count.
+// independent. Backward walks the chunks from the last to the first; at
+// each chunk the (batch, head) pairs run in parallel, each carrying its own
+// state gradient and keeping its own B and C gradients of the chunk, and
+// then, in parallel over the chunk's time steps, the B and C gradients of a
+// group's heads are summed in ascending head order. The per-(batch, head)
+// gradients of A are summed over the chunks in descending order and over
+// batch rows in ascending order. The operations inside a pair run in a
+// fixed order, so every result is bit-identical for any thread count.
 //
 // Arithmetic inside a chunk is float32: the chunk's small matrix products
-// (C·S_inᵀ, M·X, Xᵀ·B and the seven products of the reverse pass) run
+// (C·S_inᵀ, M·X, Xᵀ·B and the eight products of the reverse pass) run
 // through kernels.MatMul, MatMulNT and MatMulTN, so every element is one
 // chain of single-rounding float32 FMAs over the reduction index in
 // ascending order, continuing from a stored first term (the decayed state
@@ -56,7 +59,9 @@
 // in float64 (never a difference of cumulative sums), rounded once to
 // float32. The scalar reductions (the gradients of the log-decays, dt and A,
 // and the per-head sums of the B and C gradients) run in float64 with exact
-// products, in a fixed order. Chunk-boundary states are stored as float32
+// products, in a fixed order; the float64 dot products keep four
+// interleaved partial sums, which the AVX2 code holds in the four lanes of
+// one register. Chunk-boundary states are stored as float32
 // and the next chunk continues from the stored value, so Forward and
 // Backward see the same states. Decays use the project's kernels.Exp. The
 // results are the same bits on every architecture and thread count;
@@ -64,7 +69,7 @@
 //
 // Memory: the Cache holds Batch·(Chunks+1)·Heads·HeadDim·State float32
 // states and Batch·Groups·Chunks·Chunk² float32 inner products
-// (ForwardReuse recycles it); Backward needs per worker two Len·State
-// float64 buffers for the sums of the B and C gradients over a group's
-// heads.
+// (ForwardReuse recycles it); Backward needs, per (batch, head) pair, two
+// HeadDim·State state gradients and the B and C gradients of one chunk
+// (Chunk·State each), in float32, recycled between calls.
 package ssd

@@ -161,8 +161,9 @@ func (w *chunk) forwardChunk(c *Cache, b, h, k int, y, x, dt, A, Bm, Cm []float3
 	last := w.dec[(q-1)*q : q*q]
 	for s := 0; s < q; s++ {
 		ls := last[s]
-		for p, v := range w.xs[s*P : s*P+P] {
-			w.wx[s*P+p] = ls * v
+		src, dst := w.xs[s*P:s*P+P], w.wx[s*P:s*P+P]
+		for p, v := range src {
+			dst[p] = ls * v
 		}
 	}
 	kernels.MatMulTN(1, next, w.wx[:q*P], w.bs, P, q, N, true)
