@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"time"
 
@@ -28,17 +29,38 @@ var LMShapes = []GemmShape{{512, 512, 1536}, {512, 1536, 512}, {4096, 512, 512},
 // ratio in the same run (gonum's blas32 by default; OpenBLAS with -tags openblas).
 type Reference struct {
 	Name string
-	// Run computes C = A·B (row-major) with the given thread count.
-	Run func(threads int, c, a, b []float32, m, k, n int)
+	// Gemm computes C (+)= op(A)·op(B) on row-major matrices with the
+	// semantics of kernels.MatMul (transA: A is k×m; transB: B is n×k).
+	Gemm kernels.GemmFunc
 }
 
-// GonumReference is gonum's pure-Go blas32.Gemm.
-var GonumReference = Reference{Name: "gonum", Run: func(threads int, c, a, b []float32, m, k, n int) {
-	blas32.Gemm(blas.NoTrans, blas.NoTrans, 1,
-		blas32.General{Rows: m, Cols: k, Stride: k, Data: a},
-		blas32.General{Rows: k, Cols: n, Stride: n, Data: b}, 0,
-		blas32.General{Rows: m, Cols: n, Stride: n, Data: c})
-}}
+// GonumReference is gonum's pure-Go blas32 Sgemm, run with GOMAXPROCS set
+// to the thread count (gonum splits its work over GOMAXPROCS goroutines).
+var GonumReference = Reference{Name: "gonum", Gemm: GonumGemm}
+
+// GonumGemm is a kernels.GemmFunc on gonum's blas32.
+func GonumGemm(threads int, transA, transB bool, c, a, b []float32, m, k, n int, acc bool) {
+	ta, tb := blas.NoTrans, blas.NoTrans
+	lda, ldb := k, n
+	if transA {
+		ta, lda = blas.Trans, m
+	}
+	if transB {
+		tb, ldb = blas.Trans, k
+	}
+	var beta float32
+	if acc {
+		beta = 1
+	}
+	blas32.Implementation().Sgemm(ta, tb, m, n, k, 1, a, max(lda, 1), b, max(ldb, 1), beta, c, max(n, 1))
+}
+
+// withProcs runs fn with GOMAXPROCS set to threads.
+func withProcs(threads int, fn func()) {
+	prev := runtime.GOMAXPROCS(max(threads, 1))
+	defer runtime.GOMAXPROCS(prev)
+	fn()
+}
 
 // GemmRow is one line of the GEMM table.
 type GemmRow struct {
@@ -55,14 +77,28 @@ type TrainRow struct {
 	Batch, SeqLen, Threads, Steps int
 	TokensPerSec                  float64
 	FLOPsPerToken, GFLOPS         float64 // training (3× forward) model FLOPs
-	PeakGFLOPS, MFU               float64 // peak: the best GEMM rate at this thread count, measured in this run
+	// PeakGFLOPS is the FMA peak at this thread count measured in this run
+	// (PeakSource names the loop); MFU = GFLOPS / PeakGFLOPS. Where no FMA
+	// loop exists (purego builds) the peak is the best GEMM rate instead.
+	PeakGFLOPS, MFU float64
+	PeakSource      string
+	// BestGemmGFLOPS is the best GEMM rate at this thread count in this run.
+	BestGemmGFLOPS float64
+	// The same training step with every GEMM routed through a reference
+	// BLAS (RefName), everything else unchanged; Speedup = ours / ref.
+	RefName         string  `json:",omitempty"`
+	RefTokensPerSec float64 `json:",omitempty"`
+	Speedup         float64 `json:",omitempty"`
 }
 
 // BenchReport is what `harness bench` prints and records.
 type BenchReport struct {
 	KernelSet string
-	Gemm      []GemmRow
-	Train     []TrainRow
+	// Peak is the measured FMA peak by thread count.
+	Peak     map[int]float64 `json:",omitempty"`
+	PeakLoop string          `json:",omitempty"`
+	Gemm     []GemmRow
+	Train    []TrainRow
 }
 
 // BenchOptions selects what to measure.
@@ -74,7 +110,10 @@ type BenchOptions struct {
 	Presets    []string
 	Batch      map[string][2]int // preset → (batch, seq len); default (16, 128), nano (1, 512)
 	TrainSteps int
-	Log        io.Writer
+	// TrainRef, when set, also times each training step with every GEMM
+	// routed through this reference (a generic-Go baseline).
+	TrainRef *Reference
+	Log      io.Writer
 }
 
 func timeBest(minTime time.Duration, fn func()) time.Duration {
@@ -93,8 +132,15 @@ func timeBest(minTime time.Duration, fn func()) time.Duration {
 // Bench measures GEMM GFLOP/s (with reference ratios) and training
 // throughput and MFU.
 func Bench(o BenchOptions) (*BenchReport, error) {
-	rep := &BenchReport{KernelSet: kernels.KernelSet()}
-	peak := map[int]float64{}
+	rep := &BenchReport{KernelSet: kernels.KernelSet(), Peak: map[int]float64{}}
+	for _, th := range o.Threads {
+		g, name := kernels.PeakGFLOPS(th, o.MinTime)
+		rep.Peak[th], rep.PeakLoop = g, name
+		if g > 0 {
+			logf(o.Log, "peak %s threads %d: %.1f GFLOP/s\n", name, th, g)
+		}
+	}
+	best := map[int]float64{}
 	for _, th := range o.Threads {
 		for _, s := range o.Shapes {
 			for _, v := range kernels.GemmVariants() {
@@ -102,27 +148,20 @@ func Bench(o BenchOptions) (*BenchReport, error) {
 				if err != nil {
 					return nil, err
 				}
-				if r.GFLOPS > peak[th] {
-					peak[th] = r.GFLOPS
-				}
+				best[th] = max(best[th], r.GFLOPS)
 				row := GemmRow{Variant: v, M: s.M, K: s.K, N: s.N, Threads: th, GFLOPS: r.GFLOPS}
-				if v == "NN" {
-					for _, ref := range o.Refs {
-						a, b, c := randMat(s.M*s.K, 1), randMat(s.K*s.N, 2), make([]float32, s.M*s.N)
-						d := timeBest(o.MinTime, func() { ref.Run(th, c, a, b, s.M, s.K, s.N) })
-						rr := row
-						rr.Reference = ref.Name
-						rr.RefGFLOPS = 2 * float64(s.M) * float64(s.K) * float64(s.N) / d.Seconds() / 1e9
-						rr.RatioToRef = rr.GFLOPS / rr.RefGFLOPS
-						rep.Gemm = append(rep.Gemm, rr)
-						logf(o.Log, "gemm %s %dx%dx%d threads %d: %.1f GFLOP/s, %s %.1f (x%.2f)\n", v, s.M, s.K, s.N, th, rr.GFLOPS, ref.Name, rr.RefGFLOPS, rr.RatioToRef)
-					}
-					if len(o.Refs) > 0 {
-						continue
-					}
+				for _, ref := range o.Refs {
+					rr := row
+					rr.Reference = ref.Name
+					rr.RefGFLOPS = refGFLOPS(ref, v, s, th, o.MinTime)
+					rr.RatioToRef = rr.GFLOPS / rr.RefGFLOPS
+					rep.Gemm = append(rep.Gemm, rr)
+					logf(o.Log, "gemm %s %dx%dx%d threads %d: %.1f GFLOP/s, %s %.1f (x%.2f)\n", v, s.M, s.K, s.N, th, rr.GFLOPS, ref.Name, rr.RefGFLOPS, rr.RatioToRef)
 				}
-				rep.Gemm = append(rep.Gemm, row)
-				logf(o.Log, "gemm %s %dx%dx%d threads %d: %.1f GFLOP/s\n", v, s.M, s.K, s.N, th, r.GFLOPS)
+				if len(o.Refs) == 0 {
+					rep.Gemm = append(rep.Gemm, row)
+					logf(o.Log, "gemm %s %dx%dx%d threads %d: %.1f GFLOP/s\n", v, s.M, s.K, s.N, th, r.GFLOPS)
+				}
 			}
 		}
 	}
@@ -132,15 +171,33 @@ func Bench(o BenchOptions) (*BenchReport, error) {
 			if err != nil {
 				return nil, err
 			}
-			row.PeakGFLOPS = peak[th]
+			row.BestGemmGFLOPS = best[th]
+			row.PeakGFLOPS, row.PeakSource = rep.Peak[th], rep.PeakLoop
+			if row.PeakGFLOPS == 0 {
+				row.PeakGFLOPS, row.PeakSource = best[th], "best GEMM"
+			}
 			if row.PeakGFLOPS > 0 {
 				row.MFU = row.GFLOPS / row.PeakGFLOPS
 			}
 			rep.Train = append(rep.Train, row)
-			logf(o.Log, "train %s B=%d T=%d threads %d: %.0f tokens/s, %.2f GFLOP/s, MFU %.1f%%\n", p, row.Batch, row.SeqLen, th, row.TokensPerSec, row.GFLOPS, 100*row.MFU)
+			logf(o.Log, "train %s B=%d T=%d threads %d: %.0f tokens/s, %.2f GFLOP/s, MFU %.1f%%", p, row.Batch, row.SeqLen, th, row.TokensPerSec, row.GFLOPS, 100*row.MFU)
+			if row.RefName != "" {
+				logf(o.Log, "; with %s GEMMs %.0f tokens/s (x%.2f)", row.RefName, row.RefTokensPerSec, row.Speedup)
+			}
+			logf(o.Log, "\n")
 		}
 	}
 	return rep, nil
+}
+
+// refGFLOPS times one reference GEMM of variant v.
+func refGFLOPS(ref Reference, v string, s GemmShape, threads int, minTime time.Duration) float64 {
+	a, b, c := randMat(s.M*s.K, 1), randMat(s.K*s.N, 2), make([]float32, s.M*s.N)
+	var d time.Duration
+	withProcs(threads, func() {
+		d = timeBest(minTime, func() { ref.Gemm(threads, v == "TN", v == "NT", c, a, b, s.M, s.K, s.N, false) })
+	})
+	return 2 * float64(s.M) * float64(s.K) * float64(s.N) / d.Seconds() / 1e9
 }
 
 func logf(w io.Writer, f string, a ...any) {
@@ -201,27 +258,46 @@ func benchTrain(preset string, threads int, o BenchOptions) (TrainRow, error) {
 	}
 	// A warm-up step allocates the buffers; with TrainSteps = 0 it is the
 	// only (timed) step, for memory measurements of large shapes.
-	t0 := time.Now()
-	if err := step(); err != nil {
+	timeSteps := func() (float64, int, error) {
+		var el float64
+		steps := 1
+		var err error
+		withProcs(threads, func() {
+			t0 := time.Now()
+			if err = step(); err != nil {
+				return
+			}
+			if o.TrainSteps > 0 {
+				steps = o.TrainSteps
+				t0 = time.Now()
+				for i := 0; i < steps && err == nil; i++ {
+					err = step()
+				}
+			}
+			el = time.Since(t0).Seconds()
+		})
+		return el, steps, err
+	}
+	el, steps, err := timeSteps()
+	if err != nil {
 		return TrainRow{}, err
 	}
-	steps := 1
-	if o.TrainSteps > 0 {
-		steps = o.TrainSteps
-		t0 = time.Now()
-		for i := 0; i < steps; i++ {
-			if err := step(); err != nil {
-				return TrainRow{}, err
-			}
-		}
-	}
-	el := time.Since(t0).Seconds()
 	fpt, err := TrainFLOPsPerToken(c, T)
 	if err != nil {
 		return TrainRow{}, err
 	}
 	tps := float64(B*T*steps) / el
-	return TrainRow{Preset: preset, Batch: B, SeqLen: T, Threads: threads, Steps: steps, TokensPerSec: tps, FLOPsPerToken: fpt, GFLOPS: fpt * tps / 1e9}, nil
+	row := TrainRow{Preset: preset, Batch: B, SeqLen: T, Threads: threads, Steps: steps, TokensPerSec: tps, FLOPsPerToken: fpt, GFLOPS: fpt * tps / 1e9}
+	if o.TrainRef != nil {
+		kernels.WithGEMM(o.TrainRef.Gemm, func() { el, steps, err = timeSteps() })
+		if err != nil {
+			return TrainRow{}, fmt.Errorf("training step with %s GEMMs: %w", o.TrainRef.Name, err)
+		}
+		row.RefName = o.TrainRef.Name
+		row.RefTokensPerSec = float64(B*T*steps) / el
+		row.Speedup = tps / row.RefTokensPerSec
+	}
+	return row, nil
 }
 
 // TrainFLOPsPerToken is 3× the forward model FLOPs per token (a multiply-add

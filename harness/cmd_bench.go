@@ -25,6 +25,7 @@ func (a *app) benchCmd() *cobra.Command {
 	var quick, record bool
 	var shapeFlags []string
 	var noGemm bool
+	var trainRef string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "GEMM GFLOP/s on LM shapes (with reference ratios) and training tokens/s and MFU, recorded as a bench run",
@@ -59,13 +60,34 @@ func (a *app) benchCmd() *cobra.Command {
 			if len(gemmShapes) == 0 {
 				shapes = nil
 			}
+			var tref *experiment.Reference
+			if trainRef != "" {
+				for i := range benchRefs {
+					if benchRefs[i].Name == trainRef {
+						tref = &benchRefs[i]
+					}
+				}
+				if tref == nil {
+					names := make([]string, len(benchRefs))
+					for i, r := range benchRefs {
+						names[i] = r.Name
+					}
+					return fmt.Errorf("--train-ref %q: not a reference of this build (valid: %s, or \"\" for none)", trainRef, strings.Join(names, ", "))
+				}
+			}
 			rep, err := experiment.Bench(experiment.BenchOptions{
-				Threads: threads, MinTime: minTime, Shapes: shapes, Refs: benchRefs, Presets: presets, TrainSteps: steps, Log: os.Stderr, Batch: batch,
+				Threads: threads, MinTime: minTime, Shapes: shapes, Refs: benchRefs, Presets: presets, TrainSteps: steps, Log: os.Stderr, Batch: batch, TrainRef: tref,
 			})
 			if err != nil {
 				return err
 			}
-			fmt.Printf("kernel set: %s\n\n", rep.KernelSet)
+			fmt.Printf("kernel set: %s\n", rep.KernelSet)
+			for _, th := range threads {
+				if g := rep.Peak[th]; g > 0 {
+					fmt.Printf("FMA peak (%s loop), %d thread(s): %.1f GFLOP/s\n", rep.PeakLoop, th, g)
+				}
+			}
+			fmt.Println()
 			w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintln(w, "variant\tM\tK\tN\tthreads\tGFLOP/s\treference\tref GFLOP/s\tratio\t")
 			for _, g := range rep.Gemm {
@@ -78,12 +100,19 @@ func (a *app) benchCmd() *cobra.Command {
 			w.Flush()
 			fmt.Println()
 			w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(w, "preset\tbatch×seq\tthreads\ttokens/s\tMFLOP/token\tGFLOP/s\tpeak GFLOP/s\tMFU\t")
+			fmt.Fprintln(w, "preset\tbatch×seq\tthreads\ttokens/s\tMFLOP/token\tGFLOP/s\tpeak GFLOP/s\tMFU\tbest GEMM\tref GEMMs\tref tokens/s\tspeedup\t")
 			for _, t := range rep.Train {
-				fmt.Fprintf(w, "%s\t%d×%d\t%d\t%.0f\t%.2f\t%.2f\t%.1f\t%.1f%%\t\n", t.Preset, t.Batch, t.SeqLen, t.Threads, t.TokensPerSec, t.FLOPsPerToken/1e6, t.GFLOPS, t.PeakGFLOPS, 100*t.MFU)
+				ref, rt, sp := "-", "-", "-"
+				if t.RefName != "" {
+					ref, rt, sp = t.RefName, fmt.Sprintf("%.0f", t.RefTokensPerSec), fmt.Sprintf("%.2fx", t.Speedup)
+				}
+				fmt.Fprintf(w, "%s\t%d×%d\t%d\t%.0f\t%.2f\t%.2f\t%.1f\t%.1f%%\t%.1f\t%s\t%s\t%s\t\n", t.Preset, t.Batch, t.SeqLen, t.Threads, t.TokensPerSec, t.FLOPsPerToken/1e6, t.GFLOPS, t.PeakGFLOPS, 100*t.MFU, t.BestGemmGFLOPS, ref, rt, sp)
 			}
 			w.Flush()
-			fmt.Println("\nMFU = training model FLOPs per second / the best GEMM rate measured in this run at the same thread count.")
+			fmt.Println("\nMFU = training model FLOPs per second / the FMA peak measured in this run at the same thread count.")
+			if trainRef != "" {
+				fmt.Printf("ref tokens/s: the same training step with every GEMM routed through %s (everything else unchanged).\n", trainRef)
+			}
 			if !record {
 				return nil
 			}
@@ -106,6 +135,7 @@ func (a *app) benchCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&quick, "quick", false, "only the three LM shapes")
 	cmd.Flags().BoolVar(&record, "record", true, "record the results as a bench run in the registry")
 	cmd.Flags().StringArrayVar(&shapeFlags, "shape", nil, "training batch×sequence for a preset, e.g. --shape nano=4x2048 (default: the preset's, nano 1x512)")
+	cmd.Flags().StringVar(&trainRef, "train-ref", "gonum", "also time each training step with its GEMMs routed through this reference BLAS (gonum, or openblas in an openblas build; \"\" for none)")
 	cmd.Flags().BoolVar(&noGemm, "no-gemm", false, "skip the GEMM table (only training throughput)")
 	return cmd
 }
