@@ -37,26 +37,28 @@ func newNormActs(rows, dim int) normActs {
 func (n *rmsNorm) forward(threads int, a *normActs, in []float32, rows int) {
 	a.in = in
 	d, g := n.dim, n.gain.Data
-	parRows(threads, rows, func(r int) {
-		x := in[r*d : r*d+d]
-		ss := sumSquares(x)
-		rs := float32(1 / math.Sqrt(ss/float64(d)+n.eps))
-		a.rstd[r] = rs
-		vec.ScaleMul(a.out[r*d:r*d+d], x, g, rs)
+	kernels.Parallel(threads, rows, func(lo, hi int) {
+		ss := make([]float64, hi-lo)
+		vec.SumSquaresRows(ss, in[lo*d:hi*d], d)
+		for r := lo; r < hi; r++ {
+			rs := float32(1 / math.Sqrt(ss[r-lo]/float64(d)+n.eps))
+			a.rstd[r] = rs
+			vec.ScaleMul(a.out[r*d:r*d+d], in[r*d:r*d+d], g, rs)
+		}
 	})
 }
 
 // backward accumulates into din and into the gain gradient.
 func (n *rmsNorm) backward(threads int, a *normActs, dout, din []float32, rows int) {
 	d, g := n.dim, n.gain.Data
-	parRows(threads, rows, func(r int) {
-		x := a.in[r*d : r*d+d]
-		do := dout[r*d : r*d+d]
-		dx := din[r*d : r*d+d]
-		rs := float64(a.rstd[r])
-		dot := dotGain(do, g, x)
-		c := rs * rs * rs * dot / float64(d)
-		vec.RMSBack(dx, do, g, x, rs, c)
+	kernels.Parallel(threads, rows, func(lo, hi int) {
+		dots := make([]float64, hi-lo)
+		vec.DotGainRows(dots, dout[lo*d:hi*d], g, a.in[lo*d:hi*d], d)
+		for r := lo; r < hi; r++ {
+			rs := float64(a.rstd[r])
+			c := rs * rs * rs * dots[r-lo] / float64(d)
+			vec.RMSBack(din[r*d:r*d+d], dout[r*d:r*d+d], g, a.in[r*d:r*d+d], rs, c)
+		}
 	})
 	// Gain gradient: per column one float64 chain over the rows in
 	// ascending order; threads split the columns.
@@ -70,42 +72,4 @@ func (n *rmsNorm) backward(threads int, a *normActs, dout, din []float32, rows i
 			gg[lo+j] += float32(v)
 		}
 	})
-}
-
-// sumSquares returns Σ x_i² in float64 (exact products) with four
-// interleaved partial sums combined as (s0+s1)+(s2+s3): a fixed order with
-// short dependency chains.
-func sumSquares(x []float32) float64 {
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		v0, v1, v2, v3 := float64(x[i]), float64(x[i+1]), float64(x[i+2]), float64(x[i+3])
-		s0 += float64(v0 * v0)
-		s1 += float64(v1 * v1)
-		s2 += float64(v2 * v2)
-		s3 += float64(v3 * v3)
-	}
-	for ; i < len(x); i++ {
-		v := float64(x[i])
-		s0 += float64(v * v)
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-// dotGain returns Σ (do_i·g_i)·x_i in float64 (do_i·g_i rounded to
-// float32), in the order of sumSquares.
-func dotGain(do, g, x []float32) float64 {
-	g, x = g[:len(do)], x[:len(do)]
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(do); i += 4 {
-		s0 += float64(float64(do[i]*g[i]) * float64(x[i]))
-		s1 += float64(float64(do[i+1]*g[i+1]) * float64(x[i+1]))
-		s2 += float64(float64(do[i+2]*g[i+2]) * float64(x[i+2]))
-		s3 += float64(float64(do[i+3]*g[i+3]) * float64(x[i+3]))
-	}
-	for ; i < len(do); i++ {
-		s0 += float64(float64(do[i]*g[i]) * float64(x[i]))
-	}
-	return (s0 + s1) + (s2 + s3)
 }

@@ -190,3 +190,41 @@ func axpyExactGo(y, x []float32, d float64) {
 		y[i] = float32(float64(y[i]) + float64(d*float64(v)))
 	}
 }
+
+// sumSquaresGo returns Σ x_i² in float64 (exact products) with four
+// interleaved partial sums s_k over i ≡ k (mod 4), the tail added to s0,
+// combined as (s0+s1)+(s2+s3).
+func sumSquaresGo(x []float32) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		v0, v1, v2, v3 := float64(x[i]), float64(x[i+1]), float64(x[i+2]), float64(x[i+3])
+		s0 += float64(v0 * v0)
+		s1 += float64(v1 * v1)
+		s2 += float64(v2 * v2)
+		s3 += float64(v3 * v3)
+	}
+	for ; i < len(x); i++ {
+		v := float64(x[i])
+		s0 += float64(v * v)
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// dotGainGo returns Σ (do_i·g_i)·x_i in float64 (do_i·g_i rounded to
+// float32) in the order of sumSquaresGo.
+func dotGainGo(do, g, x []float32) float64 {
+	g, x = g[:len(do)], x[:len(do)]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(do); i += 4 {
+		s0 += float64(float64(do[i]*g[i]) * float64(x[i]))
+		s1 += float64(float64(do[i+1]*g[i+1]) * float64(x[i+1]))
+		s2 += float64(float64(do[i+2]*g[i+2]) * float64(x[i+2]))
+		s3 += float64(float64(do[i+3]*g[i+3]) * float64(x[i+3]))
+	}
+	for ; i < len(do); i++ {
+		s0 += float64(float64(do[i]*g[i]) * float64(x[i]))
+	}
+	return (s0 + s1) + (s2 + s3)
+}

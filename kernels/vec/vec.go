@@ -212,3 +212,74 @@ func AxpyExact(y, x []float32, d float64) {
 	}
 	axpyExactGo(y[i:], x[i:], d)
 }
+
+// SumSquaresRows writes dst[r] = Σ_i x[r·dim+i]² for every row r <
+// len(dst): a float64 sum of exact products in four interleaved partial
+// sums s_k over i ≡ k (mod 4), the tail elements added to s0 in order, and
+// the result (s0+s1)+(s2+s3). The assembly form runs four rows at once, one
+// 4-lane vector of partial sums per row.
+func SumSquaresRows(dst []float64, x []float32, dim int) {
+	rows := len(dst)
+	x = x[:rows*dim]
+	n := dim &^ 3
+	if !hasAsm || n == 0 {
+		for r := range dst {
+			dst[r] = sumSquaresGo(x[r*dim : r*dim+dim])
+		}
+		return
+	}
+	var lanes [16]float64
+	finish := func(r int, l []float64) {
+		s0 := l[0]
+		for _, v := range x[r*dim+n : r*dim+dim] {
+			s0 += float64(float64(v) * float64(v))
+		}
+		dst[r] = (s0 + l[1]) + (l[2] + l[3])
+	}
+	r := 0
+	for ; r+4 <= rows; r += 4 {
+		sumSq4Asm(&x[r*dim], dim, n, &lanes)
+		for j := 0; j < 4; j++ {
+			finish(r+j, lanes[4*j:4*j+4])
+		}
+	}
+	for ; r < rows; r++ {
+		sumSq4Asm(&x[r*dim], 0, n, &lanes) // the row in all four slots
+		finish(r, lanes[:4])
+	}
+}
+
+// DotGainRows writes dst[r] = Σ_i (do[r·dim+i]·g[i])·x[r·dim+i] for every
+// row r < len(dst), do·g rounded to float32 and the float64 sum in the
+// order of SumSquaresRows.
+func DotGainRows(dst []float64, do, g, x []float32, dim int) {
+	rows := len(dst)
+	do, g, x = do[:rows*dim], g[:dim], x[:rows*dim]
+	n := dim &^ 3
+	if !hasAsm || n == 0 {
+		for r := range dst {
+			dst[r] = dotGainGo(do[r*dim:r*dim+dim], g, x[r*dim:r*dim+dim])
+		}
+		return
+	}
+	var lanes [16]float64
+	finish := func(r int, l []float64) {
+		s0 := l[0]
+		dr, xr := do[r*dim:r*dim+dim], x[r*dim:r*dim+dim]
+		for i := n; i < dim; i++ {
+			s0 += float64(float64(dr[i]*g[i]) * float64(xr[i]))
+		}
+		dst[r] = (s0 + l[1]) + (l[2] + l[3])
+	}
+	r := 0
+	for ; r+4 <= rows; r += 4 {
+		dotGain4Asm(&do[r*dim], &x[r*dim], dim, &g[0], n, &lanes)
+		for j := 0; j < 4; j++ {
+			finish(r+j, lanes[4*j:4*j+4])
+		}
+	}
+	for ; r < rows; r++ {
+		dotGain4Asm(&do[r*dim], &x[r*dim], 0, &g[0], n, &lanes)
+		finish(r, lanes[:4])
+	}
+}

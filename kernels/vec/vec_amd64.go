@@ -51,3 +51,14 @@ func toF32Asm(dst *float32, src *float64, n int)
 
 //go:noescape
 func axpyExactAsm(y, x *float32, n int, d float64)
+
+// sumSq4Asm writes to lanes[4j+k] the sum over i ≡ k (mod 4), i < n, of
+// x_j[i]² for the four rows x_j = x + j·stride (n a multiple of 4).
+//
+//go:noescape
+func sumSq4Asm(x *float32, stride, n int, lanes *[16]float64)
+
+// dotGain4Asm is sumSq4Asm for the terms float64(do_j[i]·g[i])·float64(x_j[i]).
+//
+//go:noescape
+func dotGain4Asm(do, x *float32, stride int, gn *float32, n int, lanes *[16]float64)

@@ -551,3 +551,103 @@ axloop:
 axdone:
 	VZEROUPPER
 	RET
+
+// func sumSq4Asm(x *float32, stride, n int, lanes *[16]float64)
+TEXT ·sumSq4Asm(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ stride+8(FP), BX
+	SHLQ $2, BX
+	MOVQ n+16(FP), CX
+	MOVQ lanes+24(FP), DI
+	LEAQ (SI)(BX*1), R8
+	LEAQ (R8)(BX*1), R9
+	LEAQ (R9)(BX*1), R10
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	SHRQ $2, CX
+	JZ   ssdone
+	XORQ AX, AX
+
+ssloop:
+	VCVTPS2PD (SI)(AX*1), Y4
+	VCVTPS2PD (R8)(AX*1), Y5
+	VCVTPS2PD (R9)(AX*1), Y6
+	VCVTPS2PD (R10)(AX*1), Y7
+	VMULPD    Y4, Y4, Y4
+	VMULPD    Y5, Y5, Y5
+	VMULPD    Y6, Y6, Y6
+	VMULPD    Y7, Y7, Y7
+	VADDPD    Y4, Y0, Y0
+	VADDPD    Y5, Y1, Y1
+	VADDPD    Y6, Y2, Y2
+	VADDPD    Y7, Y3, Y3
+	ADDQ      $16, AX
+	DECQ      CX
+	JNZ       ssloop
+
+ssdone:
+	VMOVUPD Y0, 0(DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	VMOVUPD Y3, 96(DI)
+	VZEROUPPER
+	RET
+
+// func dotGain4Asm(do, x *float32, stride int, gn *float32, n int, lanes *[16]float64)
+TEXT ·dotGain4Asm(SB), NOSPLIT, $0-48
+	MOVQ do+0(FP), SI
+	MOVQ x+8(FP), DX
+	MOVQ stride+16(FP), BX
+	SHLQ $2, BX
+	MOVQ gn+24(FP), DI
+	MOVQ n+32(FP), CX
+	LEAQ (SI)(BX*1), R8
+	LEAQ (R8)(BX*1), R9
+	LEAQ (R9)(BX*1), R10
+	LEAQ (DX)(BX*1), R12
+	LEAQ (R12)(BX*1), R13
+	LEAQ (R13)(BX*1), R11
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	SHRQ $2, CX
+	JZ   dgdone
+	XORQ AX, AX
+
+dgloop:
+	VMOVUPS   (DI)(AX*1), X8 // g
+	VMULPS    (SI)(AX*1), X8, X4 // do·g in float32 (commutative)
+	VMULPS    (R8)(AX*1), X8, X5
+	VMULPS    (R9)(AX*1), X8, X6
+	VMULPS    (R10)(AX*1), X8, X7
+	VCVTPS2PD X4, Y4
+	VCVTPS2PD X5, Y5
+	VCVTPS2PD X6, Y6
+	VCVTPS2PD X7, Y7
+	VCVTPS2PD (DX)(AX*1), Y9
+	VCVTPS2PD (R12)(AX*1), Y10
+	VCVTPS2PD (R13)(AX*1), Y11
+	VCVTPS2PD (R11)(AX*1), Y12
+	VMULPD    Y9, Y4, Y4
+	VMULPD    Y10, Y5, Y5
+	VMULPD    Y11, Y6, Y6
+	VMULPD    Y12, Y7, Y7
+	VADDPD    Y4, Y0, Y0
+	VADDPD    Y5, Y1, Y1
+	VADDPD    Y6, Y2, Y2
+	VADDPD    Y7, Y3, Y3
+	ADDQ      $16, AX
+	DECQ      CX
+	JNZ       dgloop
+
+dgdone:
+	MOVQ    lanes+40(FP), DI
+	VMOVUPD Y0, 0(DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	VMOVUPD Y3, 96(DI)
+	VZEROUPPER
+	RET

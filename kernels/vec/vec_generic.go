@@ -19,3 +19,7 @@ func gainGradAsm(acc *float64, do, x *float32, n int, rs float32)      { panic("
 func mulAddF64Asm(acc *float64, a, b *float32, n int)                  { panic("vec: no assembly") }
 func toF32Asm(dst *float32, src *float64, n int)                       { panic("vec: no assembly") }
 func axpyExactAsm(y, x *float32, n int, d float64)                     { panic("vec: no assembly") }
+func sumSq4Asm(x *float32, stride, n int, lanes *[16]float64)          { panic("vec: no assembly") }
+func dotGain4Asm(do, x *float32, stride int, gn *float32, n int, lanes *[16]float64) {
+	panic("vec: no assembly")
+}

@@ -251,3 +251,25 @@ func TestConvKernels(t *testing.T) {
 		}
 	})
 }
+
+func TestRowReductions(t *testing.T) {
+	for _, in := range inputKinds {
+		r := rand.New(rand.NewPCG(5, uint64(len(in.name))))
+		for _, dim := range []int{1, 3, 4, 5, 8, 13, 16, 40, 128, 131} {
+			for _, rows := range []int{0, 1, 3, 4, 5, 9} {
+				x := inputs(r, rows*dim, in.scale, in.specials)
+				do := inputs(r, rows*dim, in.scale, in.specials)
+				g := inputs(r, dim, 1, in.specials)
+				got := make([]float64, rows)
+				SumSquaresRows(got, x, dim)
+				for k := range got {
+					same64(t, "sumsquares", got[k], sumSquaresGo(x[k*dim:k*dim+dim]))
+				}
+				DotGainRows(got, do, g, x, dim)
+				for k := range got {
+					same64(t, "dotgain", got[k], dotGainGo(do[k*dim:k*dim+dim], g, x[k*dim:k*dim+dim]))
+				}
+			}
+		}
+	}
+}
