@@ -56,6 +56,7 @@ func (w *chunk) loadInputs(b, h, c int, x, dt, A, Bm, Cm []float32) {
 		w.a[s] = float64(float64(dts) * ah)
 		xr := x[(t*H+h)*P : (t*H+h)*P+P]
 		xd := w.xs[s*P : s*P+P]
+		xd = xd[:len(xr)]
 		for p, v := range xr {
 			xd[p] = dts * v
 		}
