@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/kernels/vec"
 )
 
 // attention is causal grouped-query attention with RoPE on q and k.
@@ -145,16 +146,9 @@ func scatter(dst, src []float32, seqLen, stride, off, hd int) {
 func softmaxRows(s []float32, seqLen int, scale float32) {
 	for t := 0; t < seqLen; t++ {
 		row := s[t*seqLen : t*seqLen+seqLen]
-		mx := float32(math.Inf(-1))
-		for u := 0; u <= t; u++ {
-			row[u] *= scale
-			mx = max(mx, row[u])
-		}
-		sum := expShiftRow(row[:t+1], row[:t+1], mx)
-		inv := 1 / sum
-		for u := 0; u <= t; u++ {
-			row[u] = float32(float64(row[u]) * inv)
-		}
+		vec.Scale(row[:t+1], row[:t+1], scale)
+		sum := expShiftRow(row[:t+1], row[:t+1], vec.Max(row[:t+1]))
+		vec.ScaleF64(row[:t+1], 1/sum)
 		clear(row[t+1:])
 	}
 }
@@ -228,10 +222,7 @@ func (m *attention) backward(threads int, a *attnActs, dy, dx []float32, batch, 
 					for u := 0; u <= t; u++ {
 						s += float64(float64(pr[u]) * float64(dr[u]))
 					}
-					sum := float32(s)
-					for u := 0; u <= t; u++ {
-						dr[u] = (pr[u] * (dr[u] - sum)) * scale
-					}
+					vec.SoftmaxBack(dr[:t+1], pr[:t+1], float32(s), scale)
 					clear(dr[t+1:])
 				}
 				kernels.MatMul(1, w.dq, w.dp, w.k, T, T, hd, false)  // dQ = dS·K

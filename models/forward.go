@@ -97,10 +97,8 @@ func (m *Model) forward(w *workspace, tokens []int32) {
 		copy(w.res[0][r*D:r*D+D], E[int(tokens[r])*D:int(tokens[r])*D+D])
 	})
 	add := func(dst, a, b []float32) {
-		parRows(th, w.rows, func(r int) {
-			for i := r * D; i < r*D+D; i++ {
-				dst[i] = a[i] + b[i]
-			}
+		kernels.Parallel(th, w.rows, func(lo, hi int) {
+			vec.Add(dst[lo*D:hi*D], a[lo*D:hi*D], b[lo*D:hi*D])
 		})
 	}
 	for l, b := range m.layers {
@@ -147,10 +145,7 @@ func (m *Model) crossEntropy(w *workspace, targets []int32, grad bool, gscale fl
 			// Keep exp(l − max) in dlogits (float32) for the gradient.
 			d := w.dlogits[r*V : r*V+V]
 			sum = expShiftRow(d, lg, mx)
-			inv := float64(gscale) / sum
-			for j := range d {
-				d[j] = float32(float64(d[j]) * inv)
-			}
+			vec.ScaleF64(d, float64(gscale)/sum)
 			d[t] -= gscale
 		}
 		lse := float64(mx) + kernels.Log(sum)
@@ -193,11 +188,8 @@ func (m *Model) backward(w *workspace, tokens []int32) {
 	// Embedding gradient: rows in order for every column.
 	kernels.Parallel(th, D, func(lo, hi int) {
 		for r, t := range tokens {
-			g := E.Grad[int(t)*D:]
-			dr := w.dres[r*D:]
-			for j := lo; j < hi; j++ {
-				g[j] += dr[j]
-			}
+			g := E.Grad[int(t)*D+lo : int(t)*D+hi]
+			vec.Add(g, g, w.dres[r*D+lo:r*D+hi])
 		}
 	})
 }

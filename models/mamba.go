@@ -236,18 +236,11 @@ func (m *mamba2) convBackward(threads int, a *mambaActs, batch, seqLen int) {
 			dx := a.dx[r*m.dIn : (r+1)*m.dIn]
 			dbm := a.dbm[r*gn : (r+1)*gn]
 			dcm := a.dcm[r*gn : (r+1)*gn]
-			for c := range dp {
-				var g float32
-				switch {
-				case c < m.dIn:
-					g = dx[c]
-				case c < m.dIn+gn:
-					g = dbm[c-m.dIn]
-				default:
-					g = dcm[c-m.dIn-gn]
-				}
-				dp[c] = g * siluGradSig(pre[c], sp[c])
-			}
+			// dpre = d(SiLU output)·siluGradSig(pre, σ) over the x, B and C
+			// channel ranges.
+			vec.SiLUBack(dp[:m.dIn], dx, pre[:m.dIn], sp[:m.dIn])
+			vec.SiLUBack(dp[m.dIn:m.dIn+gn], dbm, pre[m.dIn:m.dIn+gn], sp[m.dIn:m.dIn+gn])
+			vec.SiLUBack(dp[m.dIn+gn:], dcm, pre[m.dIn+gn:], sp[m.dIn+gn:])
 		}
 	})
 	// Conv input gradient: d in[tt,c] = Σ_k w[c,k]·dpre[tt+K−1−k, c].

@@ -228,3 +228,39 @@ func dotGainGo(do, g, x []float32) float64 {
 	}
 	return (s0 + s1) + (s2 + s3)
 }
+
+func scaleGo(dst, x []float32, f float32) {
+	x = x[:len(dst)]
+	for i, v := range x {
+		dst[i] = v * f
+	}
+}
+
+func scaleF64Go(x []float32, f float64) {
+	for i, v := range x {
+		x[i] = float32(float64(v) * f)
+	}
+}
+
+func addGo(dst, a, b []float32) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	for i, v := range a {
+		dst[i] = v + b[i]
+	}
+}
+
+func siluBackGo(dst, dy, x, s []float32) {
+	n := len(dst)
+	dy, x, s = dy[:n], x[:n], s[:n]
+	for i, d := range dy {
+		sv := s[i]
+		dst[i] = d * (sv * (1 + float32(x[i]*(1-sv))))
+	}
+}
+
+func softmaxBackGo(d, p []float32, sum, scale float32) {
+	p = p[:len(d)]
+	for i, v := range d {
+		d[i] = (p[i] * (v - sum)) * scale
+	}
+}

@@ -283,3 +283,64 @@ func DotGainRows(dst []float64, do, g, x []float32, dim int) {
 		finish(r, lanes[:4])
 	}
 }
+
+// Scale writes dst[i] = x[i]·f. dst may be x.
+func Scale(dst, x []float32, f float32) {
+	n := len(dst)
+	x = x[:n]
+	i := 0
+	if hasAsm && n >= 16 {
+		i = n &^ 15
+		scaleAsm(&dst[0], &x[0], i, f)
+	}
+	scaleGo(dst[i:], x[i:], f)
+}
+
+// ScaleF64 replaces x[i] by float32(float64(x[i])·f).
+func ScaleF64(x []float32, f float64) {
+	n := len(x)
+	i := 0
+	if hasAsm && n >= 8 {
+		i = n &^ 7
+		scaleF64Asm(&x[0], i, f)
+	}
+	scaleF64Go(x[i:], f)
+}
+
+// Add writes dst[i] = a[i] + b[i]. dst may be a or b.
+func Add(dst, a, b []float32) {
+	n := len(dst)
+	a, b = a[:n], b[:n]
+	i := 0
+	if hasAsm && n >= 16 {
+		i = n &^ 15
+		addAsm(&dst[0], &a[0], &b[0], i)
+	}
+	addGo(dst[i:], a[i:], b[i:])
+}
+
+// SiLUBack writes dst[i] = dy[i]·(s·(1 + float32(x·(1−s)))), the gradient
+// through SiLU(x) with the stored σ(x) in s.
+func SiLUBack(dst, dy, x, s []float32) {
+	n := len(dst)
+	dy, x, s = dy[:n], x[:n], s[:n]
+	i := 0
+	if hasAsm && n >= 16 {
+		i = n &^ 15
+		siluBackAsm(&dst[0], &dy[0], &x[0], &s[0], i)
+	}
+	siluBackGo(dst[i:], dy[i:], x[i:], s[i:])
+}
+
+// SoftmaxBack replaces d[i] by (p[i]·(d[i] − sum))·scale, the softmax
+// backward after the row sum Σ p·d.
+func SoftmaxBack(d, p []float32, sum, scale float32) {
+	n := len(d)
+	p = p[:n]
+	i := 0
+	if hasAsm && n >= 16 {
+		i = n &^ 15
+		softmaxBackAsm(&d[0], &p[0], i, sum, scale)
+	}
+	softmaxBackGo(d[i:], p[i:], sum, scale)
+}

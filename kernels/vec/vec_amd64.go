@@ -62,3 +62,18 @@ func sumSq4Asm(x *float32, stride, n int, lanes *[16]float64)
 //
 //go:noescape
 func dotGain4Asm(do, x *float32, stride int, gn *float32, n int, lanes *[16]float64)
+
+//go:noescape
+func scaleAsm(dst, x *float32, n int, f float32)
+
+//go:noescape
+func scaleF64Asm(x *float32, n int, f float64)
+
+//go:noescape
+func addAsm(dst, a, b *float32, n int)
+
+//go:noescape
+func siluBackAsm(dst, dy, x, s *float32, n int)
+
+//go:noescape
+func softmaxBackAsm(d, p *float32, n int, sum, scale float32)

@@ -651,3 +651,124 @@ dgdone:
 	VMOVUPD Y3, 96(DI)
 	VZEROUPPER
 	RET
+
+// func scaleAsm(dst, x *float32, n int, f float32)
+TEXT ·scaleAsm(SB), NOSPLIT, $0-28
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS f+24(FP), Z5
+	SHRQ $4, CX
+	JZ   scdone
+
+scloop:
+	VMULPS  (SI), Z5, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     scloop
+
+scdone:
+	VZEROUPPER
+	RET
+
+// func scaleF64Asm(x *float32, n int, f float64)
+TEXT ·scaleF64Asm(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	VBROADCASTSD f+16(FP), Z5
+	SHRQ $3, CX
+	JZ   sfdone
+
+sfloop:
+	VCVTPS2PD (DI), Z0
+	VMULPD    Z5, Z0, Z0
+	VCVTPD2PS Z0, Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $32, DI
+	DECQ      CX
+	JNZ       sfloop
+
+sfdone:
+	VZEROUPPER
+	RET
+
+// func addAsm(dst, a, b *float32, n int)
+TEXT ·addAsm(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ $4, CX
+	JZ   adddone
+
+addloop:
+	VMOVUPS (SI), Z0
+	VADDPS  (DX), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     addloop
+
+adddone:
+	VZEROUPPER
+	RET
+
+// func siluBackAsm(dst, dy, x, s *float32, n int)
+TEXT ·siluBackAsm(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ dy+8(FP), SI
+	MOVQ x+16(FP), DX
+	MOVQ s+24(FP), R8
+	MOVQ n+32(FP), CX
+	MOVL $0x3f800000, BX // 1
+	VPBROADCASTD BX, Z7
+	SHRQ $4, CX
+	JZ   sbdone
+
+sbloop:
+	VMOVUPS (R8), Z2      // s
+	VSUBPS  Z2, Z7, Z4    // 1 − s
+	VMULPS  (DX), Z4, Z4  // x·(1 − s) (commutative)
+	VADDPS  Z7, Z4, Z4    // 1 + …
+	VMULPS  Z4, Z2, Z4    // s·(…)
+	VMULPS  (SI), Z4, Z4  // dy·(…) (commutative)
+	VMOVUPS Z4, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, R8
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     sbloop
+
+sbdone:
+	VZEROUPPER
+	RET
+
+// func softmaxBackAsm(d, p *float32, n int, sum, scale float32)
+TEXT ·softmaxBackAsm(SB), NOSPLIT, $0-32
+	MOVQ d+0(FP), DI
+	MOVQ p+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS sum+24(FP), Z5
+	VBROADCASTSS scale+28(FP), Z6
+	SHRQ $4, CX
+	JZ   smdone
+
+smloop:
+	VMOVUPS (DI), Z0
+	VSUBPS  Z5, Z0, Z0   // d − sum
+	VMULPS  (SI), Z0, Z0 // p·(d − sum) (commutative)
+	VMULPS  Z6, Z0, Z0   // ·scale
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     smloop
+
+smdone:
+	VZEROUPPER
+	RET

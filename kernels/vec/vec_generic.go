@@ -23,3 +23,8 @@ func sumSq4Asm(x *float32, stride, n int, lanes *[16]float64)          { panic("
 func dotGain4Asm(do, x *float32, stride int, gn *float32, n int, lanes *[16]float64) {
 	panic("vec: no assembly")
 }
+func scaleAsm(dst, x *float32, n int, f float32)              { panic("vec: no assembly") }
+func scaleF64Asm(x *float32, n int, f float64)                { panic("vec: no assembly") }
+func addAsm(dst, a, b *float32, n int)                        { panic("vec: no assembly") }
+func siluBackAsm(dst, dy, x, s *float32, n int)               { panic("vec: no assembly") }
+func softmaxBackAsm(d, p *float32, n int, sum, scale float32) { panic("vec: no assembly") }

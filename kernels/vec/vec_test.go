@@ -273,3 +273,33 @@ func TestRowReductions(t *testing.T) {
 		}
 	}
 }
+
+func TestMoreElementwise(t *testing.T) {
+	forAll(t, func(t *testing.T, r *rand.Rand, n int, in input) {
+		a := inputs(r, n, in.scale, in.specials)
+		b := inputs(r, n, in.scale, in.specials)
+		s := inputs(r, n, 1, in.specials)
+		got, want := make([]float32, n), make([]float32, n)
+		for _, f := range []float32{0.125, -3, 1e-30, 1e30} {
+			Scale(got, a, f)
+			scaleGo(want, a, f)
+			same32(t, "scale", got, want)
+			copy(got, a)
+			copy(want, a)
+			ScaleF64(got, float64(f)/3)
+			scaleF64Go(want, float64(f)/3)
+			same32(t, "scalef64", got, want)
+			copy(got, a)
+			copy(want, a)
+			SoftmaxBack(got, b, f, 0.17)
+			softmaxBackGo(want, b, f, 0.17)
+			same32(t, "softmaxback", got, want)
+		}
+		Add(got, a, b)
+		addGo(want, a, b)
+		same32(t, "add", got, want)
+		SiLUBack(got, a, b, s)
+		siluBackGo(want, a, b, s)
+		same32(t, "siluback", got, want)
+	})
+}
