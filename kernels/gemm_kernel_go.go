@@ -26,7 +26,12 @@ func kernelGo(kc int, a, b, c []float32, ldc int, load bool) {
 		for i, av := range ap {
 			ti := t[i*goNR : i*goNR+goNR]
 			for j, bv := range bp {
-				ti[j] = FMA32(av, bv, ti[j])
+				s := float64(av)*float64(bv) + float64(ti[j])
+				if fastRound32(s) {
+					ti[j] = float32(s)
+				} else {
+					ti[j] = fma32Exact(av, bv, ti[j])
+				}
 			}
 		}
 	}

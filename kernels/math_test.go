@@ -123,3 +123,47 @@ func BenchmarkStdExp(b *testing.B) {
 	}
 	_ = s
 }
+
+// TestFMA32FastPathMatchesExact compares FMA32 (with its fast path) against
+// the exact round-to-odd path on random operands of every magnitude, on
+// sums placed on and next to float32 halfway points, and on subnormal,
+// overflowing and special values.
+func TestFMA32FastPathMatchesExact(t *testing.T) {
+	check := func(a, b, c float32) {
+		got, want := FMA32(a, b, c), fma32Exact(a, b, c)
+		if math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+			t.Fatalf("FMA32(%g, %g, %g) = %g (%#x), exact path %g (%#x)", a, b, c, got, math.Float32bits(got), want, math.Float32bits(want))
+		}
+	}
+	h := uint64(88172645463325252)
+	next := func() uint32 {
+		h ^= h << 13
+		h ^= h >> 7
+		h ^= h << 17
+		return uint32(h)
+	}
+	for i := 0; i < 2_000_000; i++ {
+		a, b, c := math.Float32frombits(next()), math.Float32frombits(next()), math.Float32frombits(next())
+		check(a, b, c)
+		// Operands of similar magnitude, where cancellation and ties are common.
+		a = float32(1 + float64(next()>>9)/(1<<23))
+		b = float32(1 + float64(next()>>9)/(1<<23))
+		c = -float32(1 + float64(next()>>9)/(1<<23))
+		check(a, b, c)
+		// c chosen so a*b+c lands on or next to a halfway point of float32.
+		p := float64(a) * float64(b)
+		r := float64(float32(p))
+		ulp := float64(math.Nextafter32(float32(r), float32(math.Inf(1)))) - r
+		for _, off := range []float64{ulp / 2, -ulp / 2, ulp/2 + ulp/(1<<30), ulp / (1 << 25)} {
+			check(a, b, float32(r+off-p))
+		}
+	}
+	special := []float32{0, float32(math.Copysign(0, -1)), 1e-45, -1e-45, 1.1754942e-38, 1.1754944e-38, 3.4028235e38, -3.4028235e38, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1, -1, 0.5, 3e-39}
+	for _, a := range special {
+		for _, b := range special {
+			for _, c := range special {
+				check(a, b, c)
+			}
+		}
+	}
+}
