@@ -3,9 +3,11 @@ package models
 import (
 	"fmt"
 	"math"
+	"sort"
 
 	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/kernels/vec"
 	"github.com/nanomamba-edge/harness/rng"
 )
 
@@ -203,12 +205,7 @@ func (m *Model) refresh() {
 	if len(lins) == 0 {
 		return
 	}
-	stats := make([]float32, len(lins))
-	kernels.Parallel(m.threads, len(lins), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			stats[i] = lins[i].q.spec.statistic(lins[i].w.Data)
-		}
-	})
+	stats := m.weightStats(lins)
 	var tasks []task
 	var st []float32
 	for i, l := range lins {
@@ -223,4 +220,70 @@ func (m *Model) refresh() {
 			tasks[i].l.refreshRange(tasks[i].lo, tasks[i].hi, st[i])
 		}
 	})
+}
+
+// weightStats returns the statistic of every weight. Mean |W| sums tensors
+// of one size together, eight at a time (vec.AbsSums: each sum still runs
+// over its tensor in index order); the groups are spread over the threads
+// by size.
+func (m *Model) weightStats(lins []*bitLinear) []float32 {
+	stats := make([]float32, len(lins))
+	spec := m.q.spec
+	if spec.scale != absMean {
+		kernels.Parallel(m.threads, len(lins), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				stats[i] = spec.statistic(lins[i].w.Data)
+			}
+		})
+		return stats
+	}
+	// Groups of at most eight tensors of one length, in order of first use.
+	var groups [][]int
+	open := map[int]int{} // length → index of its group being filled
+	for i, l := range lins {
+		n := len(l.w.Data)
+		if g, ok := open[n]; ok && len(groups[g]) < 8 {
+			groups[g] = append(groups[g], i)
+			continue
+		}
+		open[n] = len(groups)
+		groups = append(groups, []int{i})
+	}
+	// Largest first, each to the least loaded thread.
+	th := min(m.threads, len(groups))
+	order := make([]int, len(groups))
+	for i := range order {
+		order[i] = i
+	}
+	size := func(g int) int { return len(lins[groups[g][0]].w.Data) }
+	sort.SliceStable(order, func(a, b int) bool { return size(order[a]) > size(order[b]) })
+	bins := make([][]int, th)
+	load := make([]int, th)
+	for _, g := range order {
+		k := 0
+		for j := range load {
+			if load[j] < load[k] {
+				k = j
+			}
+		}
+		bins[k] = append(bins[k], g)
+		load[k] += size(g)
+	}
+	kernels.Parallel(th, th, func(lo, hi int) {
+		var xs [][]float32
+		var sums [8]float64
+		for _, bin := range bins[lo:hi] {
+			for _, g := range bin {
+				xs = xs[:0]
+				for _, i := range groups[g] {
+					xs = append(xs, lins[i].w.Data)
+				}
+				vec.AbsSums(sums[:len(xs)], xs)
+				for k, i := range groups[g] {
+					stats[i] = absMeanOf(sums[k], len(lins[i].w.Data))
+				}
+			}
+		}
+	})
+	return stats
 }

@@ -111,7 +111,12 @@ func AbsMean(w []float32) float32 {
 	for _, v := range w {
 		s += math.Abs(float64(v))
 	}
-	m := float32(s / float64(max(len(w), 1)))
+	return absMeanOf(s, len(w))
+}
+
+// absMeanOf returns the AbsMean of n weights from their float64 sum of |w|.
+func absMeanOf(sum float64, n int) float32 {
+	m := float32(sum / float64(max(n, 1)))
 	return max(m, minScale)
 }
 

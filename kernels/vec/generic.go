@@ -264,3 +264,13 @@ func softmaxBackGo(d, p []float32, sum, scale float32) {
 		d[i] = (p[i] * (v - sum)) * scale
 	}
 }
+
+func absSumsGo(dst []float64, xs [][]float32) {
+	for j, x := range xs {
+		var s float64
+		for _, v := range x {
+			s += math.Abs(float64(v))
+		}
+		dst[j] = s
+	}
+}

@@ -344,3 +344,40 @@ func SoftmaxBack(d, p []float32, sum, scale float32) {
 	}
 	softmaxBackGo(d[i:], p[i:], sum, scale)
 }
+
+// AbsSums writes dst[j] = Σ_i |xs[j][i]| for every j, each a float64
+// running sum in ascending i from +0. All xs must have the same length. The
+// assembly form keeps up to eight sums in the lanes of one vector, so
+// tensors of one shape are summed together at about the speed of one.
+func AbsSums(dst []float64, xs [][]float32) {
+	dst = dst[:len(xs)]
+	if len(xs) == 0 {
+		return
+	}
+	n := len(xs[0])
+	for _, x := range xs {
+		if len(x) != n {
+			panic("vec.AbsSums: slices of different lengths")
+		}
+	}
+	if !hasAsm || n == 0 {
+		absSumsGo(dst, xs)
+		return
+	}
+	var ptrs [8]*float32
+	var sums [8]float64
+	for j := 0; j < len(xs); j += 8 {
+		k := min(8, len(xs)-j)
+		for l := range ptrs {
+			ptrs[l] = &xs[j+min(l, k-1)][0] // unused lanes repeat the last slice
+		}
+		absSum8Asm(&ptrs, n, &sums)
+		for l := 0; l < k; l++ {
+			s := sums[l]
+			for _, v := range xs[j+l][n&^7:] {
+				s += math.Abs(float64(v))
+			}
+			dst[j+l] = s
+		}
+	}
+}

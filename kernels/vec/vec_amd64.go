@@ -77,3 +77,9 @@ func siluBackAsm(dst, dy, x, s *float32, n int)
 
 //go:noescape
 func softmaxBackAsm(d, p *float32, n int, sum, scale float32)
+
+// absSum8Asm writes to sums[l] the running float64 sum of |x| over the
+// first n&^7 float32 values at ptrs[l], for the eight lanes l at once.
+//
+//go:noescape
+func absSum8Asm(ptrs *[8]*float32, n int, sums *[8]float64)

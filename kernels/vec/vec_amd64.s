@@ -772,3 +772,83 @@ smloop:
 smdone:
 	VZEROUPPER
 	RET
+
+// func absSum8Asm(ptrs *[8]*float32, n int, sums *[8]float64)
+// Eight values of each of the eight slices are loaded, transposed 8×8 in
+// registers, and added in ascending index to the lanes of the sums.
+TEXT ·absSum8Asm(SB), NOSPLIT, $0-24
+	MOVQ ptrs+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ 0(SI), R8
+	MOVQ 8(SI), R9
+	MOVQ 16(SI), R10
+	MOVQ 24(SI), R11
+	MOVQ 32(SI), R12
+	MOVQ 40(SI), R13
+	MOVQ 48(SI), DX
+	MOVQ 56(SI), DI
+	MOVL $0x7fffffff, BX
+	VPBROADCASTD BX, Y16
+	VXORPD Z17, Z17, Z17 // sums
+	XORQ AX, AX
+	SHRQ $3, CX
+	JZ   asdone
+
+asloop:
+	VANDPS (R8)(AX*1), Y16, Y0
+	VANDPS (R9)(AX*1), Y16, Y1
+	VANDPS (R10)(AX*1), Y16, Y2
+	VANDPS (R11)(AX*1), Y16, Y3
+	VANDPS (R12)(AX*1), Y16, Y4
+	VANDPS (R13)(AX*1), Y16, Y5
+	VANDPS (DX)(AX*1), Y16, Y6
+	VANDPS (DI)(AX*1), Y16, Y7
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xee, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xee, Y11, Y9, Y3
+	VSHUFPS $0x44, Y14, Y12, Y4
+	VSHUFPS $0xee, Y14, Y12, Y5
+	VSHUFPS $0x44, Y15, Y13, Y6
+	VSHUFPS $0xee, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8  // element 0 of every slice
+	VPERM2F128 $0x20, Y5, Y1, Y9  // element 1
+	VPERM2F128 $0x20, Y6, Y2, Y10 // element 2
+	VPERM2F128 $0x20, Y7, Y3, Y11 // element 3
+	VPERM2F128 $0x31, Y4, Y0, Y12 // element 4
+	VPERM2F128 $0x31, Y5, Y1, Y13 // element 5
+	VPERM2F128 $0x31, Y6, Y2, Y14 // element 6
+	VPERM2F128 $0x31, Y7, Y3, Y15 // element 7
+	VCVTPS2PD Y8, Z18
+	VADDPD    Z18, Z17, Z17
+	VCVTPS2PD Y9, Z18
+	VADDPD    Z18, Z17, Z17
+	VCVTPS2PD Y10, Z18
+	VADDPD    Z18, Z17, Z17
+	VCVTPS2PD Y11, Z18
+	VADDPD    Z18, Z17, Z17
+	VCVTPS2PD Y12, Z18
+	VADDPD    Z18, Z17, Z17
+	VCVTPS2PD Y13, Z18
+	VADDPD    Z18, Z17, Z17
+	VCVTPS2PD Y14, Z18
+	VADDPD    Z18, Z17, Z17
+	VCVTPS2PD Y15, Z18
+	VADDPD    Z18, Z17, Z17
+	ADDQ $32, AX
+	DECQ CX
+	JNZ  asloop
+
+asdone:
+	MOVQ    sums+16(FP), DI
+	VMOVUPD Z17, (DI)
+	VZEROUPPER
+	RET

@@ -28,3 +28,4 @@ func scaleF64Asm(x *float32, n int, f float64)                { panic("vec: no a
 func addAsm(dst, a, b *float32, n int)                        { panic("vec: no assembly") }
 func siluBackAsm(dst, dy, x, s *float32, n int)               { panic("vec: no assembly") }
 func softmaxBackAsm(d, p *float32, n int, sum, scale float32) { panic("vec: no assembly") }
+func absSum8Asm(ptrs *[8]*float32, n int, sums *[8]float64)   { panic("vec: no assembly") }

@@ -303,3 +303,23 @@ func TestMoreElementwise(t *testing.T) {
 		same32(t, "siluback", got, want)
 	})
 }
+
+func TestAbsSums(t *testing.T) {
+	for _, in := range inputKinds {
+		r := rand.New(rand.NewPCG(9, uint64(len(in.name))))
+		for _, n := range []int{0, 1, 5, 13, 64, 1003} {
+			for _, k := range []int{0, 1, 3, 8, 9, 17} {
+				xs := make([][]float32, k)
+				for j := range xs {
+					xs[j] = inputs(r, n, in.scale, in.specials)
+				}
+				got, want := make([]float64, k), make([]float64, k)
+				AbsSums(got, xs)
+				absSumsGo(want, xs)
+				for j := range got {
+					same64(t, "abssum", got[j], want[j])
+				}
+			}
+		}
+	}
+}
