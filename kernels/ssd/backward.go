@@ -44,14 +44,14 @@ func getGradChunk(d Dims) *gradChunk {
 }
 
 // gradState is Backward's memory shared by its workers: for every (batch
-// row, head) pair, the two state gradients of the current chunk step (the
-// one leaving the chunk and the one entering it, alternating), and the
-// pair's B and C gradients of the current chunk.
+// row, head) pair, the state gradient at the current chunk boundary
+// (updated in place from the chunk's end to its start), and the pair's B
+// and C gradients of the current chunk.
 type gradState struct {
-	dS    [2][]float32 // (Batch·Heads, HeadDim·State) each
-	dB    []float32    // (Batch·Heads) rows of Chunk·State, padded
-	dC    []float32    // (Batch·Heads) rows of Chunk·State, padded
-	gA    []float64    // (Batch·Heads) per-pair gradient of A
+	dS    []float32 // (Batch·Heads, HeadDim·State)
+	dB    []float32 // (Batch·Heads) rows of Chunk·State, padded
+	dC    []float32 // (Batch·Heads) rows of Chunk·State, padded
+	gA    []float64 // (Batch·Heads) per-pair gradient of A
 	sizes [2]int
 }
 
@@ -61,7 +61,7 @@ func getGradState(pairs, pn, qn int) *gradState {
 	s, ok := gradStates.Get().(*gradState)
 	if !ok || s.sizes != [2]int{pairs * pn, pairs * qn} || len(s.gA) != pairs {
 		s = &gradState{
-			dS:    [2][]float32{make([]float32, pairs*pn), make([]float32, pairs*pn)},
+			dS:    make([]float32, pairs*pn),
 			dB:    make([]float32, pairs*qn),
 			dC:    make([]float32, pairs*qn),
 			gA:    make([]float64, pairs),
@@ -107,9 +107,9 @@ func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, d
 	st := getGradState(pairs, pn, qn)
 	defer gradStates.Put(st)
 	if dFinal != nil {
-		copy(st.dS[0], dFinal[:pairs*pn])
+		copy(st.dS, dFinal[:pairs*pn])
 	} else {
-		clear(st.dS[0])
+		clear(st.dS)
 	}
 	clear(st.gA)
 	// The chunks run from the last to the first. At each chunk the (batch
@@ -121,14 +121,12 @@ func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, d
 	// are summed over the chunks in the same descending order and reduced
 	// over batch rows at the end.
 	for k := nc - 1; k >= 0; k-- {
-		step := nc - 1 - k
-		in, out := st.dS[step%2], st.dS[(step+1)%2]
 		kernels.Parallel(threads, pairs, func(lo, hi int) {
 			w := getGradChunk(d)
 			defer gradChunks.Put(w)
 			for bh := lo; bh < hi; bh++ {
 				b, h := bh/H, bh%H
-				st.gA[bh] += w.backwardChunk(c, b, h, k, in[bh*pn:bh*pn+pn], out[bh*pn:bh*pn+pn],
+				st.gA[bh] += w.backwardChunk(c, b, h, k, st.dS[bh*pn:bh*pn+pn],
 					dy, x, dt, A, Bm, Cm, dx, ddt, st.dB[bh*qn:bh*qn+Q*N], st.dC[bh*qn:bh*qn+Q*N])
 			}
 		})
@@ -146,8 +144,7 @@ func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, d
 		})
 	}
 	if dInit != nil {
-		dS := st.dS[nc%2]
-		for i, v := range dS[:pairs*pn] {
+		for i, v := range st.dS {
 			dInit[i] += v
 		}
 	}
@@ -203,11 +200,12 @@ func sumHeads(out, src []float32, off, heads, stride int) {
 }
 
 // backwardChunk runs the reverse of forwardChunk for chunk k of pair (b, h).
-// dS is the gradient of the state leaving the chunk; the gradient of the
-// state entering it is written to dSn. It adds into dx and ddt, writes this
+// On entry dS is the gradient of the state leaving the chunk; on return it
+// is the gradient of the state entering it (every use of the first comes
+// before the second is written). It adds into dx and ddt, writes this
 // head's B and C gradients of the chunk's q time steps into dBc and dCc
 // (q×State) and returns the chunk's contribution to the gradient of A.
-func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dSn, dy, x, dt, A, Bm, Cm, dx, ddt, dBc, dCc []float32) float64 {
+func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dy, x, dt, A, Bm, Cm, dx, ddt, dBc, dCc []float32) float64 {
 	d := w.d
 	Q, P, N, H := d.Chunk, d.HeadDim, d.State, d.Heads
 	g := h / d.headsPerGroup()
@@ -301,9 +299,9 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dSn, dy, x, dt, A, 
 	// dS_in = exp(Acs_last)·dS_out + (diag(eA)·dy)ᵀ·C.
 	dEnd := float64(float64(eEnd) * dot(dS, sIn))
 	for i, vv := range dS {
-		dSn[i] = eEnd * vv
+		dS[i] = eEnd * vv
 	}
-	kernels.MatMulTN(1, dSn, eDy, cs, P, q, N, true)
+	kernels.MatMulTN(1, dS, eDy, cs, P, q, N, true)
 
 	// da_k = dEnd + Σ_{l≥k} dOff[l] + Σ_{l≥k} Σ_{s<k} dSg[l,s]: a_k lies in
 	// every segment sum Sg[l,s] with s < k ≤ l.

@@ -69,7 +69,7 @@
 //
 // Memory: the Cache holds Batch·(Chunks+1)·Heads·HeadDim·State float32
 // states and Batch·Groups·Chunks·Chunk² float32 inner products
-// (ForwardReuse recycles it); Backward needs, per (batch, head) pair, two
-// HeadDim·State state gradients and the B and C gradients of one chunk
+// (ForwardReuse recycles it); Backward needs, per (batch, head) pair, a
+// HeadDim·State state gradient and the B and C gradients of one chunk
 // (Chunk·State each), in float32, recycled between calls.
 package ssd
