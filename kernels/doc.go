@@ -12,10 +12,14 @@
 //     multiply-adds over K in ascending order, c = fma(a_k, b_k, c), starting
 //     from +0 (or from the stored C when accumulating). Threads split rows and
 //     columns of C, never K. The hardware FMA (VFMADD231PS) and the pure-Go
-//     twin FMA32 (which emulates a single rounding exactly, via an exact
-//     float64 product, TwoSum and round-to-odd) give the same bits, so results
+//     twin FMA32 (which emulates a single rounding exactly: the float64 sum
+//     of the exact product is rounded once more unless it sits on a float32
+//     halfway point or outside the normal range, where TwoSum and
+//     round-to-odd decide) give the same bits, so results
 //     do not depend on the thread count, the instruction set or the machine.
 //   - Row reductions (norms, softmax, losses) run per row in a fixed order.
+//   - Element-wise updates (AdamWUpdate) run the same IEEE operations in the
+//     same order in every lane of the vector code and in the scalar code.
 //
 // # GEMM implementation
 //
@@ -23,7 +27,11 @@
 // blocks of 256 steps of K by 512 columns into micro-panels of nr columns,
 // and op(A) in blocks of 256 steps by about 96 rows into micro-panels of mr
 // rows, so both transposed variants reach the micro-kernel in the same
-// contiguous layout. The micro-kernel keeps an mr×nr tile of C in vector
+// contiguous layout. Packing moves values and computes nothing; the AVX-512
+// set packs with masked vector copies, reading a block row by row so the
+// source streams sequentially, and with in-register 16×16 transposes for
+// the transposed operands (gathers are avoided: with the gather-sampling
+// mitigation they cost tens of cycles each). The micro-kernel keeps an mr×nr tile of C in vector
 // registers, lanes across the columns, and runs the K steps of the block in
 // ascending order, one FMA per element and step. Blocking K only stores the
 // float32 partial in C and reloads it for the next block, which is the chain
@@ -40,4 +48,13 @@
 //
 // All three produce identical bits; the tests compare them with a plain
 // FMA32 loop on ragged shapes and adversarial values.
+//
+// # Measuring
+//
+// BenchGEMM times one variant and shape; PeakGFLOPS times a loop of
+// independent vector FMAs, the machine's practical peak, against which
+// `harness bench` states MFU. WithGEMM routes every GEMM through another
+// implementation (a reference BLAS) so that a whole training step can be
+// timed against it; such results differ in bits and are never recorded as
+// runs.
 package kernels
