@@ -10,8 +10,8 @@ type microKernel func(kc int, a, b, c []float32, ldc int, load bool)
 
 // kernelSet is one implementation of the micro-kernel with its tile shape.
 type kernelSet struct {
-	name   string
-	mr, nr int
+	name      string
+	mr, nr    int
 	kernel    microKernel
 	pack      packFunc
 	packBlock packBlockFunc
