@@ -193,9 +193,9 @@ func packB(ks kernelSet, dst []float32, g gemmArgs, pc, kc, jc, nc int) {
 }
 
 // packBlockFunc packs n lanes into ceil(n/width) consecutive micro-panels
-// of kc rows by width floats: lane l goes to panel l/width, lane l%width,
-// read from src as a packFunc reads it (base advanced by l*… for the
-// panel's first lane); lanes past n are +0.
+// of kc rows by width floats: panel q holds lanes [q*width, q*width+width)
+// as packFunc lays out one panel (contiguous lanes: lane l of step p at
+// src[base+p*ld+l]; strided: at src[base+l*ld+p]); lanes past n are +0.
 type packBlockFunc func(dst, src []float32, base, ld int, contiguous bool, n, width, kc int)
 
 // packBlockGo packs panel by panel with pack.
