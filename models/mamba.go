@@ -181,15 +181,10 @@ func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, 
 	})
 	// D skip: dD[h] = Σ_{r,p} dy·x in row order.
 	kernels.Parallel(threads, H, func(lo, hi int) {
+		s := make([]float64, hi-lo)
+		vec.HeadDots(s, a.dy[lo*P:rows*m.dIn], a.x[lo*P:rows*m.dIn], rows, m.dIn, P)
 		for h := lo; h < hi; h++ {
-			var s float64
-			for r := 0; r < rows; r++ {
-				for p := 0; p < P; p++ {
-					i := r*m.dIn + h*P + p
-					s += float64(float64(a.dy[i]) * float64(a.x[i]))
-				}
-			}
-			m.d.Grad[h] += float32(s)
+			m.d.Grad[h] += float32(s[h-lo])
 		}
 	})
 	clear(a.ddt[:rows*H])

@@ -274,3 +274,17 @@ func absSumsGo(dst []float64, xs [][]float32) {
 		dst[j] = s
 	}
 }
+
+func headDotsGo(dst []float64, a, b []float32, rows, width, p int) {
+	for h := range dst {
+		var s float64
+		for r := 0; r < rows; r++ {
+			o := r*width + h*p
+			ar, br := a[o:o+p], b[o:o+p]
+			for i, v := range ar {
+				s += float64(float64(v) * float64(br[i]))
+			}
+		}
+		dst[h] = s
+	}
+}

@@ -381,3 +381,33 @@ func AbsSums(dst []float64, xs [][]float32) {
 		}
 	}
 }
+
+// HeadDots writes dst[h] = Σ_r Σ_i float64(a[o+i])·float64(b[o+i]) with
+// o = r·width + h·p, for every head h < len(dst), rows r < rows and i < p:
+// one float64 running sum per head over (r, i) in ascending order, of exact
+// products. The assembly form keeps eight heads in the lanes of a vector
+// (an in-register 8×8 transpose per eight values of each head).
+func HeadDots(dst []float64, a, b []float32, rows, width, p int) {
+	heads := len(dst)
+	if heads == 0 {
+		return
+	}
+	if rows > 0 {
+		_ = a[(rows-1)*width+heads*p-1]
+		_ = b[(rows-1)*width+heads*p-1]
+	}
+	if !hasAsm || p%8 != 0 || rows == 0 || p == 0 {
+		headDotsGo(dst, a, b, rows, width, p)
+		return
+	}
+	var sums [8]float64
+	for h := 0; h < heads; h += 8 {
+		k := min(8, heads-h)
+		var offs [8]int
+		for l := range offs {
+			offs[l] = (h + min(l, k-1)) * p * 4 // unused lanes repeat the last head
+		}
+		headDots8Asm(&a[0], &b[0], &offs, rows, width*4, p/8, &sums)
+		copy(dst[h:h+k], sums[:k])
+	}
+}

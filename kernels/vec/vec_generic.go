@@ -29,3 +29,6 @@ func addAsm(dst, a, b *float32, n int)                        { panic("vec: no a
 func siluBackAsm(dst, dy, x, s *float32, n int)               { panic("vec: no assembly") }
 func softmaxBackAsm(d, p *float32, n int, sum, scale float32) { panic("vec: no assembly") }
 func absSum8Asm(ptrs *[8]*float32, n int, sums *[8]float64)   { panic("vec: no assembly") }
+func headDots8Asm(a, b *float32, offs *[8]int, rows, rowBytes, blocks int, sums *[8]float64) {
+	panic("vec: no assembly")
+}

@@ -323,3 +323,22 @@ func TestAbsSums(t *testing.T) {
 		}
 	}
 }
+
+func TestHeadDots(t *testing.T) {
+	for _, in := range inputKinds {
+		r := rand.New(rand.NewPCG(11, uint64(len(in.name))))
+		for _, c := range []struct{ heads, p, rows, extra int }{
+			{1, 8, 1, 0}, {3, 8, 5, 0}, {8, 16, 4, 3}, {9, 8, 7, 0}, {16, 32, 3, 24}, {5, 5, 4, 0}, {4, 64, 2, 1},
+		} {
+			width := c.heads*c.p + c.extra
+			a := inputs(r, c.rows*width, in.scale, in.specials)
+			b := inputs(r, c.rows*width, in.scale, in.specials)
+			got, want := make([]float64, c.heads), make([]float64, c.heads)
+			HeadDots(got, a, b, c.rows, width, c.p)
+			headDotsGo(want, a, b, c.rows, width, c.p)
+			for h := range got {
+				same64(t, "headdots", got[h], want[h])
+			}
+		}
+	}
+}
