@@ -36,7 +36,12 @@
 // The hot transcendentals (SiLU, sigmoid, the softmax and cross-entropy
 // exponentials) come from the model's own branch-free exp (fastmath.go),
 // written with IEEE basic operations only; the others from the kernels
-// package. Activations needed again by the backward pass (the sigmoids of
+// package. The element-wise row work (SiLU, the shifted exponentials,
+// quantization, RMSNorm rows, the depthwise conv chains) runs through
+// kernels/vec, whose AVX-512 forms give the bits of their Go forms: vector
+// lanes perform the scalar operations in the scalar order, and reductions
+// keep their order (independent rows, heads or tensors share a vector, one
+// per lane). Activations needed again by the backward pass (the sigmoids of
 // the SiLU gates) are stored by the forward pass, and the SSD cache is
 // reused between calls of the same shape.
 //
