@@ -72,13 +72,31 @@ func (l *bitLinear) refreshRange(lo, hi int, m float32) {
 // forward computes y (rows×out) from x (rows×in). refresh must have run.
 func (l *bitLinear) forward(threads int, a *linearActs, y, x []float32, rows int) {
 	in := x[:rows*l.in]
-	if l.subln != nil {
-		l.subln.forward(threads, &a.sub, in, rows)
-		in = a.sub.out
-	}
-	if lam := l.q.state.actLambda(); l.q.spec.actBits > 0 && lam != 0 {
-		quantizeActs(threads, a.xq, in, rows, l.in, l.q.spec.actBits, lam)
-		in = a.xq
+	lam := l.q.state.actLambda()
+	quant := l.q.spec.actBits > 0 && lam != 0
+	// SubLN and activation quantization row block by row block, so that
+	// the quantizer reads the normalized rows from cache.
+	if l.subln != nil || quant {
+		src := in
+		if l.subln != nil {
+			a.sub.in = in
+			src = a.sub.out
+		}
+		kernels.Parallel(threads, rows, func(lo, hi int) {
+			for r0 := lo; r0 < hi; r0 += 4 {
+				r1 := min(r0+4, hi)
+				if l.subln != nil {
+					l.subln.forwardRows(&a.sub, r0, r1)
+				}
+				if quant {
+					quantizeActRows(a.xq, src, r0, r1, l.in, l.q.spec.actBits, lam)
+				}
+			}
+		})
+		in = src
+		if quant {
+			in = a.xq
+		}
 	}
 	a.xa = in
 	kernels.MatMulNT(threads, y, in, l.eff, rows, l.in, l.out, false)

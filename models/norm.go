@@ -36,33 +36,42 @@ func newNormActs(rows, dim int) normActs {
 
 func (n *rmsNorm) forward(threads int, a *normActs, in []float32, rows int) {
 	a.in = in
-	d, g := n.dim, n.gain.Data
-	kernels.Parallel(threads, rows, func(lo, hi int) {
-		ss := make([]float64, hi-lo)
-		vec.SumSquaresRows(ss, in[lo*d:hi*d], d)
-		for r := lo; r < hi; r++ {
-			rs := float32(1 / math.Sqrt(ss[r-lo]/float64(d)+n.eps))
+	kernels.Parallel(threads, rows, func(lo, hi int) { n.forwardRows(a, lo, hi) })
+}
+
+// forwardRows normalizes rows [lo, hi) of a.in, four rows at a time so that
+// the second pass reads them from cache.
+func (n *rmsNorm) forwardRows(a *normActs, lo, hi int) {
+	d, g, in := n.dim, n.gain.Data, a.in
+	var ss [4]float64
+	for r0 := lo; r0 < hi; r0 += 4 {
+		r1 := min(r0+4, hi)
+		vec.SumSquaresRows(ss[:r1-r0], in[r0*d:r1*d], d)
+		for r := r0; r < r1; r++ {
+			rs := float32(1 / math.Sqrt(ss[r-r0]/float64(d)+n.eps))
 			a.rstd[r] = rs
 			vec.ScaleMul(a.out[r*d:r*d+d], in[r*d:r*d+d], g, rs)
 		}
-	})
+	}
 }
 
 // backward accumulates into din and into the gain gradient.
 func (n *rmsNorm) backward(threads int, a *normActs, dout, din []float32, rows int) {
-	d, g := n.dim, n.gain.Data
-	kernels.Parallel(threads, rows, func(lo, hi int) {
-		dots := make([]float64, hi-lo)
-		vec.DotGainRows(dots, dout[lo*d:hi*d], g, a.in[lo*d:hi*d], d)
-		for r := lo; r < hi; r++ {
-			rs := float64(a.rstd[r])
-			c := rs * rs * rs * dots[r-lo] / float64(d)
-			vec.RMSBack(din[r*d:r*d+d], dout[r*d:r*d+d], g, a.in[r*d:r*d+d], rs, c)
+	d := n.dim
+	gg := n.gain.Grad
+	if threads <= 1 {
+		// One pass: the gain gradient's column chains run over the rows in
+		// ascending order, as in the column-split pass below.
+		acc := make([]float64, d)
+		n.backwardRows(a, dout, din, 0, rows, acc)
+		for j, v := range acc {
+			gg[j] += float32(v)
 		}
-	})
+		return
+	}
+	kernels.Parallel(threads, rows, func(lo, hi int) { n.backwardRows(a, dout, din, lo, hi, nil) })
 	// Gain gradient: per column one float64 chain over the rows in
 	// ascending order; threads split the columns.
-	gg := n.gain.Grad
 	kernels.Parallel(threads, d, func(lo, hi int) {
 		acc := make([]float64, hi-lo)
 		for r := 0; r < rows; r++ {
@@ -72,4 +81,25 @@ func (n *rmsNorm) backward(threads int, a *normActs, dout, din []float32, rows i
 			gg[lo+j] += float32(v)
 		}
 	})
+}
+
+// backwardRows adds the input gradient of rows [lo, hi) to din, four rows
+// at a time so that the second pass reads them from cache; when acc is not
+// nil it also adds each row's gain-gradient terms to acc.
+func (n *rmsNorm) backwardRows(a *normActs, dout, din []float32, lo, hi int, acc []float64) {
+	d, g := n.dim, n.gain.Data
+	var dots [4]float64
+	for r0 := lo; r0 < hi; r0 += 4 {
+		r1 := min(r0+4, hi)
+		vec.DotGainRows(dots[:r1-r0], dout[r0*d:r1*d], g, a.in[r0*d:r1*d], d)
+		for r := r0; r < r1; r++ {
+			rs := float64(a.rstd[r])
+			c := rs * rs * rs * dots[r-r0] / float64(d)
+			do, x := dout[r*d:r*d+d], a.in[r*d:r*d+d]
+			vec.RMSBack(din[r*d:r*d+d], do, g, x, rs, c)
+			if acc != nil {
+				vec.GainGrad(acc, do, x, a.rstd[r])
+			}
+		}
+	}
 }

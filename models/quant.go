@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/kernels"
 	"github.com/nanomamba-edge/harness/kernels/vec"
 )
 
@@ -272,9 +273,14 @@ func (q quantSpec) effectiveRange(dst, scratch, w []float32, from, to WeightQuan
 // act = x + λ(Q(x) − x) to rows×dim values of x, writing dst. λ = 1 writes
 // Q(x) exactly.
 func quantizeActs(threads int, dst, x []float32, rows, dim, bits int, lam float32) {
+	kernels.Parallel(threads, rows, func(lo, hi int) { quantizeActRows(dst, x, lo, hi, dim, bits, lam) })
+}
+
+// quantizeActRows is quantizeActs for rows [lo, hi).
+func quantizeActRows(dst, x []float32, lo, hi, dim, bits int, lam float32) {
 	qmax := float32(int(1)<<(bits-1) - 1)
 	qmin := -float32(int(1) << (bits - 1))
-	parRows(threads, rows, func(r int) {
+	for r := lo; r < hi; r++ {
 		xr := x[r*dim : r*dim+dim]
 		dr := dst[r*dim : r*dim+dim]
 		s := qmax / max(absMax(xr), minScale)
@@ -282,7 +288,7 @@ func quantizeActs(threads int, dst, x []float32, rows, dim, bits int, lam float3
 		if lam != 1 {
 			vec.Blend(dr, xr, dr, lam)
 		}
-	})
+	}
 }
 
 // absMax returns max|x_i| (0 for an empty x). The maximum is exact and does
