@@ -142,7 +142,7 @@ func (m *mamba2) step(threads int, a *mambaActs, out, u, conv, ssm []float32) {
 	K, C := m.conv, m.cConv
 	in := a.zx[m.dIn : m.dIn+C]
 	a.convWT = m.convWeightsT(a.convWT)
-	m.convRow(a.pre[:C], make([]float64, C), a.convWT, func(k int) []float32 {
+	m.convRow(a.pre[:C], a.convWT, func(k int) []float32 {
 		if k == K-1 {
 			return in
 		}

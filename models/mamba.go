@@ -109,18 +109,17 @@ func (m *mamba2) convWeightsT(dst []float32) []float32 {
 // Σ_k w[c,k]·in_k[c], where tap k reads the row k − (K−1) steps back and
 // taps before the sequence start are skipped. Each output is one float64
 // sum in ascending k of exact products, rounded once; wT is the weight from
-// convWeightsT and acc scratch of len(out).
-func (m *mamba2) convRow(out []float32, acc []float64, wT []float32, tap func(k int) []float32) {
-	C := len(acc)
-	for c, b := range m.convB.Data[:C] {
-		acc[c] = float64(b)
-	}
+// convWeightsT.
+func (m *mamba2) convRow(out []float32, wT []float32, tap func(k int) []float32) {
+	C := len(out)
+	var wb, xb [8][]float32
+	ws, xs := wb[:0], xb[:0]
 	for k := 0; k < m.conv; k++ {
 		if in := tap(k); in != nil {
-			vec.MulAddF64(acc, wT[k*C:k*C+C], in[:C])
+			ws, xs = append(ws, wT[k*C:k*C+C]), append(xs, in[:C])
 		}
 	}
-	vec.ToF32(out[:C], acc)
+	vec.DotTaps(out, m.convB.Data[:C], ws, xs)
 }
 
 func (m *mamba2) setA(a *mambaActs) {
@@ -135,10 +134,9 @@ func (m *mamba2) forward(threads int, a *mambaActs, out, u []float32, batch, seq
 	m.inProj.forward(threads, &a.lin, a.zx, u, rows)
 	a.convWT = m.convWeightsT(a.convWT)
 	kernels.Parallel(threads, rows, func(lo, hi int) {
-		acc := make([]float64, m.cConv)
 		for r := lo; r < hi; r++ {
 			t := r % seqLen
-			m.convRow(a.pre[r*m.cConv:(r+1)*m.cConv], acc, a.convWT, func(k int) []float32 {
+			m.convRow(a.pre[r*m.cConv:(r+1)*m.cConv], a.convWT, func(k int) []float32 {
 				tt := t - m.conv + 1 + k
 				if tt < 0 {
 					return nil
@@ -242,18 +240,18 @@ func (m *mamba2) convBackward(threads int, a *mambaActs, batch, seqLen int) {
 	wT := m.convWeightsT(a.convWT)
 	a.convWT = wT
 	kernels.Parallel(threads, rows, func(lo, hi int) {
-		acc := make([]float64, C)
+		var wb, xb [8][]float32
 		for r := lo; r < hi; r++ {
 			tt := r % seqLen
-			clear(acc)
+			ws, xs := wb[:0], xb[:0]
 			for k := K - 1; k >= 0; k-- {
 				t := tt + K - 1 - k
 				if t >= seqLen {
 					continue
 				}
-				vec.MulAddF64(acc, wT[k*C:k*C+C], a.dpre[(r-tt+t)*C:(r-tt+t+1)*C])
+				ws, xs = append(ws, wT[k*C:k*C+C]), append(xs, a.dpre[(r-tt+t)*C:(r-tt+t+1)*C])
 			}
-			vec.ToF32(a.dzx[r*m.dProj+m.dIn:r*m.dProj+m.dIn+C], acc)
+			vec.DotTaps(a.dzx[r*m.dProj+m.dIn:r*m.dProj+m.dIn+C], nil, ws, xs)
 		}
 	})
 	// Weight and bias gradients over channel blocks; the weight gradient is

@@ -288,3 +288,16 @@ func headDotsGo(dst []float64, a, b []float32, rows, width, p int) {
 		dst[h] = s
 	}
 }
+
+func dotTapsGo(out, init []float32, ws, xs [][]float32) {
+	for c := range out {
+		var s float64
+		if init != nil {
+			s = float64(init[c])
+		}
+		for j, w := range ws {
+			s += float64(float64(w[c]) * float64(xs[j][c]))
+		}
+		out[c] = float32(s)
+	}
+}

@@ -411,3 +411,48 @@ func HeadDots(dst []float64, a, b []float32, rows, width, p int) {
 		copy(dst[h:h+k], sums[:k])
 	}
 }
+
+// DotTaps writes out[c] = float32(s) with s = float64(init[c]) (+0 when
+// init is nil) followed by s += float64(ws[j][c])·float64(xs[j][c]) for j
+// in ascending order: the depthwise conv of one row, with the sum kept in a
+// register across the taps. ws[j] and xs[j] must hold len(out) values.
+func DotTaps(out, init []float32, ws, xs [][]float32) {
+	n := len(out)
+	if init != nil {
+		init = init[:n]
+	}
+	if len(xs) != len(ws) {
+		panic("vec.DotTaps: different numbers of weights and inputs")
+	}
+	for j := range ws {
+		if len(ws[j]) < n || len(xs[j]) < n {
+			panic("vec.DotTaps: a weight or input shorter than out")
+		}
+	}
+	i := 0
+	if hasAsm && n >= 8 && len(ws) <= 8 {
+		i = n &^ 7
+		var wp, xp [8]*float32
+		for j := range ws {
+			wp[j], xp[j] = &ws[j][0], &xs[j][0]
+		}
+		var ip *float32
+		if init != nil {
+			ip = &init[0]
+		}
+		dotTapsAsm(&out[0], ip, &wp, &xp, len(ws), i)
+	}
+	if i == n {
+		return
+	}
+	var tw, tx [8][]float32
+	rw, rx := tw[:0], tx[:0]
+	for j := range ws {
+		rw, rx = append(rw, ws[j][i:]), append(rx, xs[j][i:])
+	}
+	var ri []float32
+	if init != nil {
+		ri = init[i:]
+	}
+	dotTapsGo(out[i:], ri, rw, rx)
+}

@@ -90,3 +90,9 @@ func absSum8Asm(ptrs *[8]*float32, n int, sums *[8]float64)
 //
 //go:noescape
 func headDots8Asm(a, b *float32, offs *[8]int, rows, rowBytes, blocks int, sums *[8]float64)
+
+// dotTapsAsm is DotTaps for the first n values (a multiple of 8) with
+// ntaps ≤ 8 weight and input pointers in wp and xp; init may be nil.
+//
+//go:noescape
+func dotTapsAsm(out, init *float32, wp, xp *[8]*float32, ntaps, n int)

@@ -945,3 +945,47 @@ hdblock:
 	VMOVUPD Z25, (DI)
 	VZEROUPPER
 	RET
+
+// func dotTapsAsm(out, init *float32, wp, xp *[8]*float32, ntaps, n int)
+TEXT ·dotTapsAsm(SB), NOSPLIT, $0-48
+	MOVQ out+0(FP), DI
+	MOVQ init+8(FP), R8
+	MOVQ wp+16(FP), R9
+	MOVQ xp+24(FP), R10
+	MOVQ ntaps+32(FP), R11
+	MOVQ n+40(FP), CX
+	XORQ AX, AX // byte offset of the block
+	SHRQ $3, CX
+	JZ   dtdone
+
+dtblock:
+	VXORPD Z0, Z0, Z0 // +0
+	TESTQ  R8, R8
+	JZ     dtnoinit
+	VCVTPS2PD (R8)(AX*1), Z0
+
+dtnoinit:
+	XORQ BX, BX // tap index
+
+dttap:
+	CMPQ      BX, R11
+	JGE       dtstore
+	MOVQ      (R9)(BX*8), SI
+	MOVQ      (R10)(BX*8), DX
+	VCVTPS2PD (SI)(AX*1), Z1
+	VCVTPS2PD (DX)(AX*1), Z2
+	VMULPD    Z2, Z1, Z1 // exact w·x
+	VADDPD    Z1, Z0, Z0 // s + w·x (commutative)
+	INCQ      BX
+	JMP       dttap
+
+dtstore:
+	VCVTPD2PS Z0, Y0
+	VMOVUPS   Y0, (DI)(AX*1)
+	ADDQ      $32, AX
+	DECQ      CX
+	JNZ       dtblock
+
+dtdone:
+	VZEROUPPER
+	RET

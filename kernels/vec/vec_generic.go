@@ -32,3 +32,4 @@ func absSum8Asm(ptrs *[8]*float32, n int, sums *[8]float64)   { panic("vec: no a
 func headDots8Asm(a, b *float32, offs *[8]int, rows, rowBytes, blocks int, sums *[8]float64) {
 	panic("vec: no assembly")
 }
+func dotTapsAsm(out, init *float32, wp, xp *[8]*float32, ntaps, n int) { panic("vec: no assembly") }

@@ -342,3 +342,28 @@ func TestHeadDots(t *testing.T) {
 		}
 	}
 }
+
+func TestDotTaps(t *testing.T) {
+	for _, in := range inputKinds {
+		r := rand.New(rand.NewPCG(13, uint64(len(in.name))))
+		for _, n := range lengths {
+			for _, taps := range []int{0, 1, 3, 4, 8, 9} {
+				for _, withInit := range []bool{false, true} {
+					ws, xs := make([][]float32, taps), make([][]float32, taps)
+					for j := range ws {
+						ws[j] = inputs(r, n, 1, in.specials)
+						xs[j] = inputs(r, n, in.scale, in.specials)
+					}
+					var init []float32
+					if withInit {
+						init = inputs(r, n, in.scale, in.specials)
+					}
+					got, want := make([]float32, n), make([]float32, n)
+					DotTaps(got, init, ws, xs)
+					dotTapsGo(want, init, ws, xs)
+					same32(t, "dottaps", got, want)
+				}
+			}
+		}
+	}
+}
