@@ -89,7 +89,7 @@ func testShapes() []gemmShape {
 		gemmShape{64, 64, 64}, gemmShape{100, 100, 100}, gemmShape{257, 65, 257},
 		gemmShape{257, 33, 100}, gemmShape{17, 257, 64}, gemmShape{100, 65, 257},
 		gemmShape{3, 600, 7}, gemmShape{7, 17, 600}, gemmShape{1, 257, 1100},
-		gemmShape{130, 520, 65}, gemmShape{2, 100, 257},
+		gemmShape{130, 520, 65}, gemmShape{2, 100, 257}, gemmShape{150, 300, 530},
 	)
 }
 
