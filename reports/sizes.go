@@ -195,6 +195,9 @@ func bitsLabel(b float64) string {
 type benchPoint struct {
 	Hash, Label  string
 	TokensPerSec float64
+	// The same step with a reference BLAS's GEMMs (0 if not timed).
+	RefName         string
+	RefTokensPerSec float64
 }
 
 // loadBench reads done runs of kind bench whose summary has tokens_per_sec.
@@ -218,12 +221,14 @@ func loadBench(db *registry.DB) ([]benchPoint, error) {
 				Preset                 string
 				Batch, SeqLen, Threads int
 				TokensPerSec           float64
+				RefName                string
+				RefTokensPerSec        float64
 			}
 		}
 		if json.Unmarshal([]byte(r.SummaryJSON), &rep) == nil && len(rep.Train) > 0 {
 			for _, t := range rep.Train {
 				if t.TokensPerSec > 0 && !math.IsInf(t.TokensPerSec, 0) {
-					out = append(out, benchPoint{Hash: r.Hash, Label: fmt.Sprintf("%s %d×%d, %d thr (%s)", t.Preset, t.Batch, t.SeqLen, t.Threads, rep.KernelSet), TokensPerSec: t.TokensPerSec})
+					out = append(out, benchPoint{Hash: r.Hash, Label: fmt.Sprintf("%s %d×%d, %d thr (%s)", t.Preset, t.Batch, t.SeqLen, t.Threads, rep.KernelSet), TokensPerSec: t.TokensPerSec, RefName: t.RefName, RefTokensPerSec: t.RefTokensPerSec})
 				}
 			}
 			continue
@@ -255,31 +260,49 @@ func benchFigure(bs []benchPoint) (*figure, error) {
 	if len(bs) == 0 {
 		return nil, nil
 	}
-	p := newPlot("Benchmark throughput (runs of kind bench)", "", "throughput (tokens/s)")
-	vals := make(plotter.Values, len(bs))
-	labels := make([]string, len(bs))
-	for i, b := range bs {
-		vals[i] = b.TokensPerSec
-		labels[i] = b.Label
-	}
+	p := newPlot("Training throughput (runs of kind bench)", "", "throughput (tokens/s, log scale)")
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	addGrid(p)
-	bc, err := plotter.NewBarChart(vals, vg.Points(28))
+	lg := newLegend()
+	labels := make([]string, len(bs))
+	var ours, refs plotter.XYs
+	refName := ""
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i, b := range bs {
+		labels[i] = b.Label
+		ours = append(ours, plotter.XY{X: float64(i), Y: b.TokensPerSec})
+		lo, hi = math.Min(lo, b.TokensPerSec), math.Max(hi, b.TokensPerSec)
+		if b.RefTokensPerSec > 0 && !math.IsInf(b.RefTokensPerSec, 0) {
+			refs = append(refs, plotter.XY{X: float64(i), Y: b.RefTokensPerSec})
+			lo, hi = math.Min(lo, b.RefTokensPerSec), math.Max(hi, b.RefTokensPerSec)
+			refName = b.RefName
+		}
+	}
+	sc, err := plotter.NewScatter(ours)
 	if err != nil {
 		return nil, err
 	}
-	bc.Color = colorAt(0)
-	bc.LineStyle.Width = 0
-	p.Add(bc)
+	sc.GlyphStyle = draw.GlyphStyle{Color: colorAt(0), Radius: vg.Points(4), Shape: draw.CircleGlyph{}}
+	p.Add(sc)
+	lg.Add("project kernels", sc)
+	if len(refs) > 0 {
+		rs, err := plotter.NewScatter(refs)
+		if err != nil {
+			return nil, err
+		}
+		rs.GlyphStyle = draw.GlyphStyle{Color: colorAt(1), Radius: vg.Points(4), Shape: draw.TriangleGlyph{}}
+		p.Add(rs)
+		lg.Add("same step, GEMMs by "+refName, rs)
+	}
 	p.NominalX(labels...)
 	p.X.Min, p.X.Max = -0.6, float64(len(bs))-0.4
-	p.Y.Min = 0
-	top := 0.0
-	for _, b := range bs {
-		top = math.Max(top, b.TokensPerSec)
+	p.Y.Min, p.Y.Max = lo/2, hi*2
+	if p.Y.Max/p.Y.Min < 20 {
+		p.Y.Tick.Marker = plainTicks{}
 	}
-	p.Y.Max = top * 1.1
 	p.X.Tick.Label.Rotation = math.Pi / 6
 	p.X.Tick.Label.XAlign = draw.XRight
 	p.X.Tick.Label.YAlign = draw.YCenter
-	return &figure{p: p}, nil
+	return &figure{p: p, legend: lg}, nil
 }
