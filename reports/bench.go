@@ -14,17 +14,39 @@ import (
 // latestBench returns the newest done bench run whose summary holds a GEMM
 // table, and its report; nil if there is none.
 func latestBench(db *registry.DB) (*registry.Run, *experiment.BenchReport, error) {
-	runs, err := db.Runs(registry.RunFilter{Status: registry.StatusDone, Kind: registry.KindBench})
+	all, err := benchHistory(db)
 	if err != nil {
 		return nil, nil, err
 	}
-	for i := range runs { // newest first
-		var rep experiment.BenchReport
-		if json.Unmarshal([]byte(runs[i].SummaryJSON), &rep) == nil && len(rep.Gemm) > 0 {
-			return &runs[i], &rep, nil
+	for _, b := range all { // newest first
+		if len(b.Report.Gemm) > 0 {
+			return b.Run, b.Report, nil
 		}
 	}
 	return nil, nil, nil
+}
+
+// benchRecord is one done bench run with its report.
+type benchRecord struct {
+	Run    *registry.Run
+	Report *experiment.BenchReport
+}
+
+// benchHistory returns every done bench run with a readable report, newest
+// first.
+func benchHistory(db *registry.DB) ([]benchRecord, error) {
+	runs, err := db.Runs(registry.RunFilter{Status: registry.StatusDone, Kind: registry.KindBench})
+	if err != nil {
+		return nil, err
+	}
+	var out []benchRecord
+	for i := range runs {
+		var rep experiment.BenchReport
+		if json.Unmarshal([]byte(runs[i].SummaryJSON), &rep) == nil && (len(rep.Gemm) > 0 || len(rep.Train) > 0) {
+			out = append(out, benchRecord{&runs[i], &rep})
+		}
+	}
+	return out, nil
 }
 
 // gemmKey identifies one measured product.
@@ -34,8 +56,10 @@ type gemmKey struct {
 }
 
 // benchTables renders a bench report as a GEMM table (ours and each
-// reference, with ratios) and a training-throughput table.
-func benchTables(run *registry.Run, rep *experiment.BenchReport) (md, tex string) {
+// reference, with ratios) and a training-throughput table holding the
+// training rows of every recorded bench run (history, newest first), so
+// that the spread between runs on the same machine is visible.
+func benchTables(run *registry.Run, rep *experiment.BenchReport, history []benchRecord) (md, tex string) {
 	ours := map[gemmKey]float64{}
 	refs := map[gemmKey]map[string]float64{}
 	var keys []gemmKey
@@ -82,18 +106,30 @@ func benchTables(run *registry.Run, rep *experiment.BenchReport) (md, tex string
 		t.WriteString(" \\\\\n")
 	}
 	t.WriteString("\\bottomrule\n\\end{tabular}\n")
-	if len(rep.Train) > 0 {
-		b.WriteString("\n| preset | batch×seq | threads | tokens/s | model GFLOP/s | FMA peak (GFLOP/s) | MFU | reference GEMMs | tokens/s with them | speedup |\n|---|---|---:|---:|---:|---:|---:|---|---:|---:|\n")
-		t.WriteString("\n\\medskip\n\\begin{tabular}{llrrrrrlrr}\n\\toprule\npreset & batch$\\times$seq & threads & tokens/s & GFLOP/s & peak & MFU & ref.\\ GEMMs & ref.\\ tokens/s & speedup \\\\\n\\midrule\n")
-		for _, r := range rep.Train {
-			ref, rt, sp := "–", "–", "–"
-			tref, trt, tsp := "--", "--", "--"
-			if r.RefName != "" {
-				ref, rt, sp = r.RefName, fmt.Sprintf("%.0f", r.RefTokensPerSec), fmt.Sprintf("%.2f×", r.Speedup)
-				tref, trt, tsp = texEscape(r.RefName), rt, fmt.Sprintf("%.2f", r.Speedup)
+	var rows int
+	for _, h := range history {
+		rows += len(h.Report.Train)
+	}
+	if rows > 0 {
+		b.WriteString("\n| bench run (attempt) | preset | batch×seq | threads | tokens/s | model GFLOP/s | FMA peak (GFLOP/s) | MFU | reference GEMMs | tokens/s with them | speedup |\n|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|\n")
+		t.WriteString("\n\\medskip\n\\begin{tabular}{lllrrrrrlrr}\n\\toprule\nrun & preset & batch$\\times$seq & threads & tokens/s & GFLOP/s & peak & MFU & ref.\\ GEMMs & ref.\\ tokens/s & speedup \\\\\n\\midrule\n")
+		for _, h := range history {
+			id := fmt.Sprintf("%s (%d)", short(h.Run.Hash), h.Run.Attempt)
+			for _, r := range h.Report.Train {
+				ref, rt, sp := "–", "–", "–"
+				tref, trt, tsp := "--", "--", "--"
+				if r.RefName != "" {
+					ref, rt, sp = r.RefName, fmt.Sprintf("%.0f", r.RefTokensPerSec), fmt.Sprintf("%.2f×", r.Speedup)
+					tref, trt, tsp = texEscape(r.RefName), rt, fmt.Sprintf("%.2f", r.Speedup)
+				}
+				peak, mfu, tpeak, tmfu := "–", "–", "--", "--"
+				if r.PeakGFLOPS > 0 && r.PeakSource != "" { // older runs stated MFU against the best GEMM rate
+					peak, tpeak = fmt.Sprintf("%.1f", r.PeakGFLOPS), fmt.Sprintf("%.1f", r.PeakGFLOPS)
+					mfu, tmfu = fmt.Sprintf("%.1f%%", 100*r.MFU), fmt.Sprintf("%.1f\\%%", 100*r.MFU)
+				}
+				fmt.Fprintf(&b, "| %s | %s | %d×%d | %d | %.0f | %.1f | %s | %s | %s | %s | %s |\n", id, r.Preset, r.Batch, r.SeqLen, r.Threads, r.TokensPerSec, r.GFLOPS, peak, mfu, ref, rt, sp)
+				fmt.Fprintf(&t, "%s & %s & %d$\\times$%d & %d & %.0f & %.1f & %s & %s & %s & %s & %s \\\\\n", texEscape(id), texEscape(r.Preset), r.Batch, r.SeqLen, r.Threads, r.TokensPerSec, r.GFLOPS, tpeak, tmfu, tref, trt, tsp)
 			}
-			fmt.Fprintf(&b, "| %s | %d×%d | %d | %.0f | %.1f | %.1f | %.1f%% | %s | %s | %s |\n", r.Preset, r.Batch, r.SeqLen, r.Threads, r.TokensPerSec, r.GFLOPS, r.PeakGFLOPS, 100*r.MFU, ref, rt, sp)
-			fmt.Fprintf(&t, "%s & %d$\\times$%d & %d & %.0f & %.1f & %.1f & %.1f\\%% & %s & %s & %s \\\\\n", texEscape(r.Preset), r.Batch, r.SeqLen, r.Threads, r.TokensPerSec, r.GFLOPS, r.PeakGFLOPS, 100*r.MFU, tref, trt, tsp)
 		}
 		t.WriteString("\\bottomrule\n\\end{tabular}\n")
 	}

@@ -461,7 +461,11 @@ func (r *renderer) bench() error {
 		return fmt.Errorf("reports: %w", err)
 	}
 	if rep != nil {
-		md, ttex := benchTables(run, rep)
+		history, err := benchHistory(r.db)
+		if err != nil {
+			return fmt.Errorf("reports: %w", err)
+		}
+		md, ttex := benchTables(run, rep, history)
 		if err := r.write("tables/bench.md", []byte(md)); err != nil {
 			return err
 		}
@@ -470,7 +474,7 @@ func (r *renderer) bench() error {
 		}
 		r.add(Output{ID: "table bench", Title: "GEMM GFLOP/s with reference ratios, training tokens/s and MFU (newest bench run)", Files: []string{"tables/bench.md", "tables/bench.tex"}, Hashes: []string{run.Hash}})
 		r.benchNumbers(run, rep)
-		cap2 := fmt.Sprintf("GEMM rates on the LM shapes (best of repeated runs, with each reference measured in the same run) and training throughput, from bench run %s (kernel set %s). MFU is model FLOPs per second over the FMA peak measured in the same run.", short(run.Hash), rep.KernelSet)
+		cap2 := fmt.Sprintf("GEMM rates on the LM shapes (best of repeated runs, with each reference timed in alternation in the same run) from the newest bench run %s, attempt %d (kernel set %s), and the training throughput of every recorded bench run; rows of different runs differ as much as the shared machine's speed did. MFU is model FLOPs per second over the FMA peak measured in the same run.", short(run.Hash), run.Attempt, rep.KernelSet)
 		r.md["bench"] += "\n" + md + "\n*" + cap2 + "*\n"
 		tex += fmt.Sprintf("\\begin{table}[t]\n\\centering\n\\scriptsize\n\\input{tables/bench}\n\\caption{%s}\n\\end{table}\n", texEscape(cap2))
 	}
