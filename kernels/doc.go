@@ -28,10 +28,11 @@
 // and op(A) in blocks of 256 steps by about 96 rows into micro-panels of mr
 // rows, so both transposed variants reach the micro-kernel in the same
 // contiguous layout. Packing moves values and computes nothing; the AVX-512
-// set packs with masked vector copies, reading a block row by row so the
-// source streams sequentially, and with in-register 16×16 transposes for
-// the transposed operands (gathers are avoided: with the gather-sampling
-// mitigation they cost tens of cycles each). The micro-kernel keeps an mr×nr tile of C in vector
+// and AVX2 sets pack with masked vector moves, reading a block row by row
+// so the source streams sequentially, and with in-register 16×16 (8×8)
+// transposes for the transposed operands (gathers are avoided: with the
+// gather-sampling mitigation they cost tens of cycles each). The
+// micro-kernel keeps an mr×nr tile of C in vector
 // registers, lanes across the columns, and runs the K steps of the block in
 // ascending order, one FMA per element and step. Blocking K only stores the
 // float32 partial in C and reloads it for the next block, which is the chain

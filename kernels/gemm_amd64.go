@@ -21,7 +21,7 @@ func kernel6x16AVX2(kc int, a, b, c *float32, ldc int, load int)
 
 var avx512Kernels = kernelSet{name: "avx512", mr: 12, nr: 32, kernel: kernelAVX512, pack: packPanelAVX512, packBlock: packBlockAVX512}
 
-var avx2Kernels = kernelSet{name: "avx2", mr: 6, nr: 16, kernel: kernelAVX2, pack: packPanelGo, packBlock: packBlockGo(packPanelGo)}
+var avx2Kernels = kernelSet{name: "avx2", mr: 6, nr: 16, kernel: kernelAVX2, pack: packPanelAVX2, packBlock: packBlockAVX2}
 
 func kernelAVX512(kc int, a, b, c []float32, ldc int, load bool) {
 	checkTile(kc, a, b, c, ldc, 12, 32)
@@ -80,6 +80,50 @@ func packBlockAVX512(dst, src []float32, base, ld int, contiguous bool, n, width
 	_ = dst[panels*width*kc-1]
 	_ = src[base+(kc-1)*ld+n-1]
 	packRowsAVX512(&dst[0], &src[base], ld, kc, width, panels, laneMask(n-(panels-1)*width))
+}
+
+//go:noescape
+func packRowsAVX2(dst, src *float32, lds, rows, width, panels, last int)
+
+//go:noescape
+func packTransposeAVX2(dst, src *float32, lds, nrows, kc, dstw, slanes int)
+
+// packPanelAVX2 is the packFunc of the AVX2 set: masked moves for
+// contiguous lanes and in-register 8×8 transposes for strided ones (at most
+// 16 lanes).
+func packPanelAVX2(dst, src []float32, base, ld int, contiguous bool, lanes, width, kc int) {
+	if kc < 1 || lanes < 1 || width > 16 {
+		packPanelGo(dst, src, base, ld, contiguous, lanes, width, kc)
+		return
+	}
+	_ = dst[kc*width-1]
+	if contiguous {
+		_ = src[base+(kc-1)*ld+lanes-1]
+		packRowsAVX2(&dst[0], &src[base], ld, kc, width, 1, lanes)
+		return
+	}
+	_ = src[base+(lanes-1)*ld+kc-1]
+	for jb := 0; jb < width; jb += 8 {
+		nrows := min(max(lanes-jb, 0), 8)
+		from := 0
+		if nrows > 0 {
+			from = base + jb*ld
+		}
+		packTransposeAVX2(&dst[jb], &src[from], ld, nrows, kc, width, min(8, width-jb))
+	}
+}
+
+// packBlockAVX2 packs contiguous lanes row by row and strided lanes panel
+// by panel.
+func packBlockAVX2(dst, src []float32, base, ld int, contiguous bool, n, width, kc int) {
+	if !contiguous || n < 1 || kc < 1 || width > 16 {
+		packBlockGo(packPanelAVX2)(dst, src, base, ld, contiguous, n, width, kc)
+		return
+	}
+	panels := (n + width - 1) / width
+	_ = dst[panels*width*kc-1]
+	_ = src[base+(kc-1)*ld+n-1]
+	packRowsAVX2(&dst[0], &src[base], ld, kc, width, panels, n-(panels-1)*width)
 }
 
 // laneMask has the low n bits set.
