@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nanomamba-edge/harness/experiment"
+	"github.com/nanomamba-edge/harness/kernels"
 )
 
 func init() { extraCommands = append(extraCommands, (*app).benchCmd) }
@@ -25,12 +26,15 @@ func (a *app) benchCmd() *cobra.Command {
 	var quick, record bool
 	var shapeFlags []string
 	var noGemm bool
-	var trainRef string
+	var trainRef, kernelSet string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "GEMM GFLOP/s on LM shapes (with reference ratios) and training tokens/s and MFU, recorded as a bench run",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := kernels.Use(kernelSet); err != nil {
+				return fmt.Errorf("--kernels: %w", err)
+			}
 			threads := []int{1, 2}
 			if a.threads > 0 {
 				threads = []int{a.threads}
@@ -135,6 +139,7 @@ func (a *app) benchCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&quick, "quick", false, "only the three LM shapes")
 	cmd.Flags().BoolVar(&record, "record", true, "record the results as a bench run in the registry")
 	cmd.Flags().StringArrayVar(&shapeFlags, "shape", nil, "training batch×sequence for a preset, e.g. --shape nano=4x2048 (default: the preset's, nano 1x512)")
+	cmd.Flags().StringVar(&kernelSet, "kernels", "", "GEMM kernel set to measure, e.g. avx2 on an AVX-512 machine (default: the fastest this CPU runs; all give the same bits)")
 	cmd.Flags().StringVar(&trainRef, "train-ref", "gonum", "also time each training step with its GEMMs routed through this reference BLAS (gonum, or openblas in an openblas build; \"\" for none)")
 	cmd.Flags().BoolVar(&noGemm, "no-gemm", false, "skip the GEMM table (only training throughput)")
 	return cmd

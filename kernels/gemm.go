@@ -83,3 +83,23 @@ func WithGEMM(g GemmFunc, fn func()) {
 	defer override.Store(nil)
 	fn()
 }
+
+// Use selects the GEMM kernel set by name for the rest of the process ("" is
+// the fastest set this CPU runs, the start-up choice). All sets give the
+// same bits, so the choice changes speed only; it is recorded with each run
+// through KernelSet. Call it before any GEMM runs: it is not synchronised
+// with GEMMs in flight.
+func Use(name string) error {
+	sets := availableKernels()
+	if name == "" {
+		active = sets[0]
+		return nil
+	}
+	for _, ks := range sets {
+		if ks.name == name {
+			active = ks
+			return nil
+		}
+	}
+	return fmt.Errorf("kernel set %q is not available on this machine (available: %v)", name, kernelNames(sets))
+}

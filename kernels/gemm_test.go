@@ -258,3 +258,30 @@ func TestWithGEMMRoutesAndRestores(t *testing.T) {
 		t.Fatalf("after WithGEMM returned: calls=%d C=%v; want the kernels back", calls, c)
 	}
 }
+
+func TestUseSelectsKernelSet(t *testing.T) {
+	defer func() {
+		if err := Use(""); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	a, b := []float32{1, 2, 3, 4}, []float32{5, 6, 7, 8}
+	want := make([]float32, 4)
+	MatMul(1, want, a, b, 2, 2, 2, false)
+	for _, name := range KernelSets() {
+		if err := Use(name); err != nil {
+			t.Fatal(err)
+		}
+		if KernelSet() != name {
+			t.Fatalf("Use(%q): KernelSet() = %q", name, KernelSet())
+		}
+		got := make([]float32, 4)
+		MatMul(1, got, a, b, 2, 2, 2, false)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: %v, want %v", name, got, want)
+		}
+	}
+	if err := Use("sse9"); err == nil || !strings.Contains(err.Error(), `"sse9"`) || !strings.Contains(err.Error(), "purego") {
+		t.Fatalf("Use(sse9) error = %v, want one naming the set and the available ones", err)
+	}
+}
