@@ -2,11 +2,7 @@
 
 package kernels
 
-import (
-	"math"
-
-	"golang.org/x/sys/cpu"
-)
+import "golang.org/x/sys/cpu"
 
 // Assembly micro-kernels (gemm_amd64.s). a, b and c point at the packed A
 // micro-panel, the packed B micro-panel and the top-left element of the C
@@ -34,24 +30,21 @@ func kernelAVX2(kc int, a, b, c []float32, ldc int, load bool) {
 }
 
 //go:noescape
-func packCopyAVX512(dst, src *float32, lds, rows, dstw int, lmask, smask uint32)
-
-//go:noescape
 func packTransposeAVX512(dst, src *float32, lds, nrows, kc, dstw int, smask uint32)
 
-// packPanelAVX512 is the packFunc of the AVX-512 set: masked vector copies
-// for contiguous lanes and in-register 16×16 transposes for strided ones (gathers are slow on CPUs with
-// the gather-sampling mitigation) (at most 32 lanes).
+// packPanelAVX512 is the packFunc of the AVX-512 set (at most 32 lanes):
+// masked vector copies for contiguous lanes and in-register 16×16
+// transposes for strided ones (gathers are slow on CPUs with the
+// gather-sampling mitigation).
 func packPanelAVX512(dst, src []float32, base, ld int, contiguous bool, lanes, width, kc int) {
-	if kc < 1 || lanes < 1 || width > 32 || (lanes-1)*ld > math.MaxInt32/4 {
+	if kc < 1 || lanes < 1 || width > 32 {
 		packPanelGo(dst, src, base, ld, contiguous, lanes, width, kc)
 		return
 	}
 	_ = dst[kc*width-1]
-	lm, sm := laneMask(lanes), laneMask(width)
 	if contiguous {
 		_ = src[base+(kc-1)*ld+lanes-1]
-		packCopyAVX512(&dst[0], &src[base], ld, kc, width, lm, sm)
+		packRowsAVX512(&dst[0], &src[base], ld, kc, width, 1, laneMask(lanes))
 		return
 	}
 	_ = src[base+(lanes-1)*ld+kc-1]

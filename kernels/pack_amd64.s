@@ -2,45 +2,10 @@
 
 #include "textflag.h"
 
-// Panel packing for the AVX-512 kernel set. Both routines write rows of a
-// packed panel: dst row p has dstw floats, of which the lanes in smask are
-// stored; lanes in smask but not in lmask are stored as +0 (padding).
-// Masked-off lanes are never read, so a panel edge never touches memory
+// Panel packing for the AVX-512 kernel set. The routines write rows of
+// packed panels; lanes past the matrix edge are stored as +0 (padding) and
+// masked-off lanes are never read, so a panel edge never touches memory
 // past its matrix. Packing moves values; it does no arithmetic.
-
-// func packCopyAVX512(dst, src *float32, lds, rows, dstw int, lmask, smask uint32)
-//
-// dst[r*dstw+j] = src[r*lds+j] for r < rows and the lanes j < 32 in lmask.
-TEXT ·packCopyAVX512(SB), NOSPLIT, $0-48
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ lds+16(FP), R8
-	SHLQ $2, R8
-	MOVQ rows+24(FP), CX
-	MOVQ dstw+32(FP), R9
-	SHLQ $2, R9
-	MOVL lmask+40(FP), AX
-	KMOVW AX, K1
-	SHRL $16, AX
-	KMOVW AX, K2
-	MOVL smask+44(FP), AX
-	KMOVW AX, K3
-	SHRL $16, AX
-	KMOVW AX, K4
-	TESTQ CX, CX
-	JZ copydone
-copyloop:
-	VMOVUPS.Z (SI), K1, Z0
-	VMOVUPS.Z 64(SI), K2, Z1
-	VMOVUPS Z0, K3, (DI)
-	VMOVUPS Z1, K4, 64(DI)
-	ADDQ R8, SI
-	ADDQ R9, DI
-	DECQ CX
-	JNZ copyloop
-copydone:
-	VZEROUPPER
-	RET
 
 // func packTransposeAVX512(dst, src *float32, lds, nrows, kc, dstw int, smask uint32)
 //

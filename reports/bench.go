@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -73,7 +74,7 @@ func benchTables(run *registry.Run, rep *experiment.BenchReport, history []bench
 		ours[k] = g.GFLOPS
 		if g.Reference != "" {
 			refs[k][g.Reference] = g.RefGFLOPS
-			if !contains(refNames, g.Reference) {
+			if !slices.Contains(refNames, g.Reference) {
 				refNames = append(refNames, g.Reference)
 			}
 		}
@@ -168,13 +169,4 @@ func (r *renderer) benchNumbers(run *registry.Run, rep *experiment.BenchReport) 
 			r.paper.Numbers.set(MacroName("bench", t.Preset, "speedup", th), fmt.Sprintf("%.2f", t.Speedup), fmt.Sprintf("bench: %s tokens/s over the same step with %s GEMMs at %d thread(s)", t.Preset, t.RefName, t.Threads), hs)
 		}
 	}
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }

@@ -13,6 +13,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/experiment"
 	"github.com/nanomamba-edge/harness/models"
 	"github.com/nanomamba-edge/harness/registry"
 	"github.com/nanomamba-edge/harness/train"
@@ -215,16 +216,7 @@ func loadBench(db *registry.DB) ([]benchPoint, error) {
 		seen[r.Hash] = true
 		// `harness bench` records experiment.BenchReport: one point per
 		// timed training configuration.
-		var rep struct {
-			KernelSet string
-			Train     []struct {
-				Preset                 string
-				Batch, SeqLen, Threads int
-				TokensPerSec           float64
-				RefName                string
-				RefTokensPerSec        float64
-			}
-		}
+		var rep experiment.BenchReport
 		if json.Unmarshal([]byte(r.SummaryJSON), &rep) == nil && len(rep.Train) > 0 {
 			for _, t := range rep.Train {
 				if t.TokensPerSec > 0 && !math.IsInf(t.TokensPerSec, 0) {
