@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 )
@@ -22,7 +23,7 @@ func (c *Config) Canonical() string {
 	m["schema"] = SchemaVersion
 	b, err := json.Marshal(m)
 	if err != nil {
-		panic(fmt.Sprintf("configs: canonical JSON: %v", err)) // only plain data: cannot fail
+		panic(fmt.Sprintf("configs: canonical JSON: %v", err)) // only plain, finite data: cannot fail
 	}
 	return string(b)
 }
@@ -74,13 +75,22 @@ func toMap(v reflect.Value) any {
 			out[i] = toMap(v.Index(i))
 		}
 		return out
+	case reflect.Float32, reflect.Float64:
+		// JSON has no NaN or ±Inf. Validate refuses them, so no valid
+		// config reaches this; an unvalidated one hashes as a string
+		// instead of panicking.
+		if f := v.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Sprint(f)
+		}
+		return v.Interface()
 	default:
 		return v.Interface()
 	}
 }
 
 // FromCanonical rebuilds a config from its canonical JSON (as stored in the
-// registry). Unhashed fields take their zero values; the caller sets them.
+// registry) and validates it like Load does. Unhashed fields take their zero
+// values; the caller sets them.
 func FromCanonical(s string) (*Config, error) {
 	var c Config
 	dec := json.NewDecoder(strings.NewReader(s))
@@ -91,6 +101,9 @@ func FromCanonical(s string) (*Config, error) {
 	delete(raw, "schema")
 	b, _ := json.Marshal(raw)
 	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("configs: stored config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("configs: stored config: %w", err)
 	}
 	return &c, nil

@@ -313,10 +313,38 @@ func decode(settings map[string]any, c *Config) error {
 func strictNumbers(from, to reflect.Type, data any) (any, error) {
 	switch to.Kind() {
 	case reflect.Int, reflect.Int64, reflect.Int32:
+		// The range of the target type: conversions outside it would wrap.
+		bits := to.Bits()
+		maxI := int64(math.MaxInt64 >> (64 - bits))
+		minI := -maxI - 1
+		tooBig := func(x any) error {
+			return fmt.Errorf("value %v does not fit in a %d-bit integer (valid: %d to %d)", x, bits, minI, maxI)
+		}
 		switch x := data.(type) {
 		case float64:
 			if x != math.Trunc(x) || math.IsInf(x, 0) {
 				return nil, fmt.Errorf("value %v is not an integer", x)
+			}
+			if x < float64(minI) || x >= -float64(minI) { // -minI = 2^(bits-1) is exact
+				return nil, tooBig(x)
+			}
+			return int64(x), nil
+		case int:
+			if int64(x) < minI || int64(x) > maxI {
+				return nil, tooBig(x)
+			}
+		case int64:
+			if x < minI || x > maxI {
+				return nil, tooBig(x)
+			}
+		case uint64:
+			if x > uint64(maxI) {
+				return nil, tooBig(x)
+			}
+			return int64(x), nil
+		case uint:
+			if uint64(x) > uint64(maxI) {
+				return nil, tooBig(x)
 			}
 			return int64(x), nil
 		case string, bool:

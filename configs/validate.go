@@ -47,66 +47,148 @@ func (c *Config) Normalize() error {
 	return nil
 }
 
+// Upper bounds of the sizes in a config. They keep every derived size and
+// parameter count far from integer overflow and every allocation sane; the
+// presets are well inside them.
+const (
+	MaxDModel    = 16384   // model.d_model
+	MaxLayers    = 1024    // model.n_layers
+	MaxVocab     = 1 << 20 // model.vocab
+	MaxContext   = 1 << 17 // model.context, data.seq_len, train.sample_tokens
+	MaxHeads     = 1024    // model.n_heads, model.n_kv_heads
+	MaxDState    = 1024    // model.d_state
+	MaxExpand    = 16      // model.expand
+	MaxHeadDim   = 4096    // model.head_dim
+	MaxGroups    = 1024    // model.n_groups
+	MaxChunk     = 1024    // model.chunk
+	MaxDFF       = 65536   // model.d_ff
+	MaxDConv     = 8       // model.d_conv
+	MaxBatch     = 1 << 16 // train.batch_size
+	MaxThreads   = 4096    // train.threads
+	MaxShots     = 100     // eval.shots
+	MaxTokens    = 1 << 40 // train.tokens, and every step or token count in train
+	MaxDocuments = 1 << 30 // eval.limit, data.min_chars
+)
+
+// interval is a range of valid floats; hiName, when set, names the upper
+// bound in messages (e.g. "train.lr = 0.003").
+type interval struct {
+	lo, hi         float64
+	loOpen, hiOpen bool
+	hiName         string
+}
+
+func (r interval) contains(v float64) bool {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return false
+	}
+	if v < r.lo || (r.loOpen && v == r.lo) || v > r.hi || (r.hiOpen && v == r.hi) {
+		return false
+	}
+	return true
+}
+
+func (r interval) String() string {
+	l, h := "[", "]"
+	if r.loOpen {
+		l = "("
+	}
+	if r.hiOpen {
+		h = ")"
+	}
+	hi := fmt.Sprint(r.hi)
+	if r.hiName != "" {
+		hi = r.hiName
+	}
+	return fmt.Sprintf("%s%v, %s%s", l, r.lo, hi, h)
+}
+
 // Validate checks every value against what is allowed and reports all
 // problems at once, each naming the key, the value and the valid range.
+// Every float must be finite and every size within its Max* bound.
 func (c *Config) Validate() error {
 	var p []string
 	bad := func(key string, val any, why string) { p = append(p, fmt.Sprintf("%s = %v: %s", key, val, why)) }
-	pos := func(key string, v int) {
-		if v <= 0 {
-			bad(key, v, "must be > 0")
+	// num reports a float outside r (NaN and ±Inf are always outside).
+	num := func(key string, v float64, r interval) bool {
+		if !r.contains(v) {
+			bad(key, v, "must be a finite number in "+r.String())
+			return false
 		}
+		return true
+	}
+	// size reports an integer outside [lo, hi]; hiName names hi when it is
+	// another key's value.
+	size := func(key string, v, lo, hi int64, hiName string) bool {
+		if v < lo || v > hi {
+			h := fmt.Sprint(hi)
+			if hiName != "" {
+				h = fmt.Sprintf("%s = %d", hiName, hi)
+			}
+			bad(key, v, fmt.Sprintf("must be in [%d, %s]", lo, h))
+			return false
+		}
+		return true
+	}
+	// used is size for a key the architecture uses; unused keys are only
+	// held to the upper bound (an unused zero is fine).
+	used := func(use bool, key string, v int, hi int64) bool {
+		if use || int64(v) > hi {
+			return size(key, int64(v), 1, hi, "")
+		}
+		return true
 	}
 	m := c.Model
-	pos("model.d_model", m.DModel)
-	pos("model.n_layers", m.NLayers)
-	pos("model.vocab", m.Vocab)
-	pos("model.context", m.Context)
+	okD := size("model.d_model", int64(m.DModel), 1, MaxDModel, "")
+	size("model.n_layers", int64(m.NLayers), 1, MaxLayers, "")
+	if m.Vocab < 258 || m.Vocab > MaxVocab {
+		bad("model.vocab", m.Vocab, fmt.Sprintf("must be in [258, %d] (the tokenizers need 256 bytes + 2 special tokens)", MaxVocab))
+	}
+	okCtx := size("model.context", int64(m.Context), 1, MaxContext, "")
 	for i, l := range m.AttnLayers {
 		if l < 0 || l >= m.NLayers {
 			bad(fmt.Sprintf("model.attn_layers[%d]", i), l, fmt.Sprintf("layer index must be in [0, %d) (model.n_layers = %d)", m.NLayers, m.NLayers))
 		}
 	}
-	if len(m.AttnLayers) > 0 {
-		pos("model.n_heads", m.NHeads)
-		pos("model.n_kv_heads", m.NKVHeads)
-		if m.NHeads > 0 && m.DModel%m.NHeads != 0 {
+	for i, f := range m.AttnFractions { // Normalize clears them; checked for configs that skip it
+		num(fmt.Sprintf("model.attn_fractions[%d]", i), f, interval{lo: 0, hi: 1, hiOpen: true})
+	}
+	attn := len(m.AttnLayers) > 0
+	okH := used(attn, "model.n_heads", m.NHeads, MaxHeads)
+	okKV := used(attn, "model.n_kv_heads", m.NKVHeads, MaxHeads)
+	if attn {
+		if okD && okH && m.DModel%m.NHeads != 0 {
 			bad("model.n_heads", m.NHeads, fmt.Sprintf("must divide model.d_model (%d)", m.DModel))
-		} else if m.NHeads > 0 && (m.DModel/m.NHeads)%2 != 0 {
+		} else if okD && okH && (m.DModel/m.NHeads)%2 != 0 {
 			bad("model.n_heads", m.NHeads, fmt.Sprintf("head size d_model/n_heads = %d must be even for RoPE", m.DModel/m.NHeads))
 		}
-		if m.NKVHeads > 0 && m.NHeads%m.NKVHeads != 0 {
+		if okH && okKV && m.NHeads%m.NKVHeads != 0 {
 			bad("model.n_kv_heads", m.NKVHeads, fmt.Sprintf("must divide model.n_heads (%d)", m.NHeads))
 		}
-		if !(m.RopeTheta > 0) {
-			bad("model.rope_theta", m.RopeTheta, "must be > 0")
-		}
 	}
-	if len(m.AttnLayers) < m.NLayers { // some Mamba-2 layers
-		pos("model.expand", m.Expand)
-		pos("model.head_dim", m.HeadDim)
-		pos("model.d_state", m.DState)
-		pos("model.n_groups", m.NGroups)
-		pos("model.chunk", m.Chunk)
-		if m.DConv < 1 || m.DConv > 8 {
-			bad("model.d_conv", m.DConv, "must be in [1, 8]")
-		}
+	// Unused (no attention layers), rope_theta need only be finite and not
+	// above the bound.
+	if theta := (interval{lo: 0, loOpen: true, hi: 1e9}); attn || math.IsInf(m.RopeTheta, 0) || !(m.RopeTheta <= theta.hi) {
+		num("model.rope_theta", m.RopeTheta, theta)
+	}
+	mamba := len(m.AttnLayers) < m.NLayers // some Mamba-2 layers
+	okE := used(mamba, "model.expand", m.Expand, MaxExpand)
+	okP := used(mamba, "model.head_dim", m.HeadDim, MaxHeadDim)
+	used(mamba, "model.d_state", m.DState, MaxDState)
+	okG := used(mamba, "model.n_groups", m.NGroups, MaxGroups)
+	used(mamba, "model.chunk", m.Chunk, MaxChunk)
+	used(mamba, "model.d_conv", m.DConv, MaxDConv)
+	if mamba && okD && okE && okP && okG {
 		din := m.Expand * m.DModel
-		if m.HeadDim > 0 && din%m.HeadDim != 0 {
+		if din%m.HeadDim != 0 {
 			bad("model.head_dim", m.HeadDim, fmt.Sprintf("must divide d_inner = expand*d_model = %d", din))
-		} else if m.HeadDim > 0 && m.NGroups > 0 && (din/m.HeadDim)%m.NGroups != 0 {
+		} else if (din/m.HeadDim)%m.NGroups != 0 {
 			bad("model.n_groups", m.NGroups, fmt.Sprintf("must divide the number of SSM heads d_inner/head_dim = %d", din/m.HeadDim))
 		}
 	}
-	if m.FFN {
-		pos("model.d_ff", m.DFF)
-	}
-	if !(m.NormEps > 0) {
-		bad("model.norm_eps", m.NormEps, "must be > 0")
-	}
-	if !(m.InitStd > 0) {
-		bad("model.init_std", m.InitStd, "must be > 0")
-	}
+	used(m.FFN, "model.d_ff", m.DFF, MaxDFF)
+	num("model.norm_eps", m.NormEps, interval{lo: 0, loOpen: true, hi: 1})
+	num("model.init_std", m.InitStd, interval{lo: 0, loOpen: true, hi: 10})
 
 	q := c.Quant
 	if q.Scale != "absmean" && q.Scale != "absmedian" {
@@ -115,12 +197,8 @@ func (c *Config) Validate() error {
 	if q.ActBits != 0 && (q.ActBits < 2 || q.ActBits > 16) {
 		bad("quant.act_bits", q.ActBits, "valid: 0 (off) or 2..16")
 	}
-	if !(q.Alpha4 > 0) {
-		bad("quant.alpha4", q.Alpha4, "must be > 0")
-	}
-	if !(q.Alpha2 > 0) {
-		bad("quant.alpha2", q.Alpha2, "must be > 0")
-	}
+	num("quant.alpha4", q.Alpha4, interval{lo: 0, loOpen: true, hi: 100})
+	num("quant.alpha2", q.Alpha2, interval{lo: 0, loOpen: true, hi: 100})
 
 	if len(c.QAT.Phases) == 0 {
 		bad("qat.phases", "[]", "need at least one phase, e.g. {weights: ternary, start: 0, ramp: 0}")
@@ -130,128 +208,96 @@ func (c *Config) Validate() error {
 		if !contains(WeightKinds, ph.Weights) {
 			bad(k+".weights", ph.Weights, "valid: "+strings.Join(WeightKinds, ", "))
 		}
-		if i == 0 && ph.Start != 0 {
+		okS := num(k+".start", ph.Start, interval{lo: 0, hi: 1, hiOpen: true})
+		okR := num(k+".ramp", ph.Ramp, interval{lo: 0, hi: 1})
+		if i == 0 && okS && ph.Start != 0 {
 			bad(k+".start", ph.Start, "the first phase must start at 0")
 		}
-		if ph.Start < 0 || ph.Start >= 1 || math.IsNaN(ph.Start) {
-			bad(k+".start", ph.Start, "must be in [0, 1)")
+		prev := 0.0
+		if i > 0 {
+			prev = c.QAT.Phases[i-1].Start
 		}
-		if i > 0 && ph.Start <= c.QAT.Phases[i-1].Start {
-			bad(k+".start", ph.Start, fmt.Sprintf("must be after the previous phase's start (%v)", c.QAT.Phases[i-1].Start))
-		}
-		if ph.Ramp < 0 || math.IsNaN(ph.Ramp) {
-			bad(k+".ramp", ph.Ramp, "must be >= 0")
+		if i > 0 && okS && ph.Start <= prev {
+			bad(k+".start", ph.Start, fmt.Sprintf("must be after the previous phase's start (%v)", prev))
 		}
 		end := 1.0
 		if i+1 < len(c.QAT.Phases) {
 			end = c.QAT.Phases[i+1].Start
 		}
-		if ph.Start+ph.Ramp > end+1e-12 {
+		if okS && okR && ph.Start+ph.Ramp > end+1e-12 {
 			bad(k+".ramp", ph.Ramp, fmt.Sprintf("start+ramp = %v runs past the next phase start / end of training (%v)", ph.Start+ph.Ramp, end))
 		}
 	}
 
 	t := c.Train
-	if t.Tokens <= 0 {
-		bad("train.tokens", t.Tokens, "must be > 0")
+	okT := size("train.tokens", t.Tokens, 1, MaxTokens, "")
+	okB := size("train.batch_size", int64(t.BatchSize), 1, MaxBatch, "")
+	if okB {
+		if size("train.micro_batch", int64(t.MicroBatch), 1, int64(t.BatchSize), "train.batch_size") && t.BatchSize%t.MicroBatch != 0 {
+			bad("train.micro_batch", t.MicroBatch, fmt.Sprintf("must divide train.batch_size (%d)", t.BatchSize))
+		}
+	} else {
+		size("train.micro_batch", int64(t.MicroBatch), 1, MaxBatch, "")
 	}
-	pos("train.batch_size", t.BatchSize)
-	pos("train.micro_batch", t.MicroBatch)
-	if t.MicroBatch > 0 && t.BatchSize%t.MicroBatch != 0 {
-		bad("train.micro_batch", t.MicroBatch, fmt.Sprintf("must divide train.batch_size (%d)", t.BatchSize))
-	}
-	if c.Data.SeqLen > 0 && t.BatchSize > 0 && t.Tokens > 0 && t.Tokens < int64(t.BatchSize*c.Data.SeqLen) {
-		bad("train.tokens", t.Tokens, fmt.Sprintf("is less than one step (batch_size*seq_len = %d)", t.BatchSize*c.Data.SeqLen))
-	}
-	if !(t.LR > 0) {
-		bad("train.lr", t.LR, "must be > 0")
-	}
-	if t.MinLR < 0 || t.MinLR > t.LR {
-		bad("train.min_lr", t.MinLR, fmt.Sprintf("must be in [0, train.lr = %v]", t.LR))
-	}
-	if t.Warmup < 0 {
-		bad("train.warmup", t.Warmup, "must be >= 0")
-	}
-	if t.WeightDecay < 0 {
-		bad("train.weight_decay", t.WeightDecay, "must be >= 0")
-	}
-	if t.Beta1 < 0 || t.Beta1 >= 1 {
-		bad("train.beta1", t.Beta1, "must be in [0, 1)")
-	}
-	if t.Beta2 < 0 || t.Beta2 >= 1 {
-		bad("train.beta2", t.Beta2, "must be in [0, 1)")
-	}
-	if !(t.Eps > 0) {
-		bad("train.eps", t.Eps, "must be > 0")
-	}
-	if t.Clip < 0 {
-		bad("train.clip", t.Clip, "must be >= 0 (0 = no clipping)")
-	}
-	pos("train.eval_every", t.EvalEvery)
-	pos("train.log_every", t.LogEvery)
-	if t.EvalTokens < 0 {
-		bad("train.eval_tokens", t.EvalTokens, "must be >= 0")
-	}
-	if t.SampleTokens < 0 {
-		bad("train.sample_tokens", t.SampleTokens, "must be >= 0")
-	}
-	if t.Threads < 0 {
-		bad("train.threads", t.Threads, "must be >= 0 (0 = all cores)")
-	}
-	if t.CheckpointEvery < 0 {
-		bad("train.checkpoint_every", t.CheckpointEvery, "must be >= 0 (0 = only at the end)")
-	}
-
 	d := c.Data
+	okSeq := false
+	if okCtx {
+		okSeq = size("data.seq_len", int64(d.SeqLen), 1, int64(m.Context), "model.context")
+	} else {
+		okSeq = size("data.seq_len", int64(d.SeqLen), 1, MaxContext, "")
+	}
+	if okT && okB && okSeq {
+		if step := int64(t.BatchSize) * int64(d.SeqLen); t.Tokens < step {
+			bad("train.tokens", t.Tokens, fmt.Sprintf("is less than one step (batch_size*seq_len = %d)", step))
+		}
+	}
+	if num("train.lr", t.LR, interval{lo: 0, loOpen: true, hi: 1}) {
+		num("train.min_lr", t.MinLR, interval{lo: 0, hi: t.LR, hiName: fmt.Sprintf("train.lr = %v", t.LR)})
+	} else {
+		num("train.min_lr", t.MinLR, interval{lo: 0, hi: 1, hiName: "train.lr"})
+	}
+	size("train.warmup", int64(t.Warmup), 0, MaxTokens, "")
+	num("train.weight_decay", t.WeightDecay, interval{lo: 0, hi: 10})
+	num("train.beta1", t.Beta1, interval{lo: 0, hi: 1, hiOpen: true})
+	num("train.beta2", t.Beta2, interval{lo: 0, hi: 1, hiOpen: true})
+	num("train.eps", t.Eps, interval{lo: 0, loOpen: true, hi: 1})
+	num("train.clip", t.Clip, interval{lo: 0, hi: 1e6}) // 0 = no clipping
+	size("train.eval_every", int64(t.EvalEvery), 1, MaxTokens, "")
+	size("train.log_every", int64(t.LogEvery), 1, MaxTokens, "")
+	size("train.eval_tokens", int64(t.EvalTokens), 0, MaxTokens, "")
+	size("train.sample_tokens", int64(t.SampleTokens), 0, MaxContext, "")
+	size("train.threads", int64(t.Threads), 0, MaxThreads, "")                 // 0 = all cores
+	size("train.checkpoint_every", int64(t.CheckpointEvery), 0, MaxTokens, "") // 0 = only at the end
+
 	if len(d.Sources) == 0 {
 		bad("data.sources", "[]", "need at least one source")
 	}
 	for i, s := range d.Sources {
-		checkSource(fmt.Sprintf("data.sources[%d]", i), s, bad)
+		checkSource(fmt.Sprintf("data.sources[%d]", i), s, bad, num)
 	}
-	checkSource("data.validation", d.Validation, bad)
+	checkSource("data.validation", d.Validation, bad, num)
 	if d.Tokenizer != "bpe" && d.Tokenizer != "byte" {
 		bad("data.tokenizer", d.Tokenizer, "valid: bpe, byte")
 	}
-	if d.Tokenizer == "byte" && m.Vocab < 258 {
-		bad("model.vocab", m.Vocab, "the byte tokenizer needs at least 258 (256 bytes + EOS + BOS)")
-	}
-	if d.Tokenizer == "bpe" && m.Vocab < 258 {
-		bad("model.vocab", m.Vocab, "the BPE tokenizer needs at least 258 (256 bytes + 2 special tokens)")
-	}
-	pos("data.seq_len", d.SeqLen)
-	if d.SeqLen > m.Context {
-		bad("data.seq_len", d.SeqLen, fmt.Sprintf("must be <= model.context (%d)", m.Context))
-	}
-	if d.MinChars < 0 {
-		bad("data.min_chars", d.MinChars, "must be >= 0")
-	}
-	if d.TokenizerChars < 0 {
-		bad("data.tokenizer_chars", d.TokenizerChars, "must be >= 0 (0 = all)")
-	}
+	size("data.min_chars", int64(d.MinChars), 0, MaxDocuments, "")
+	size("data.tokenizer_chars", int64(d.TokenizerChars), 0, MaxTokens, "") // 0 = all
 
-	if c.Eval.Shots < 0 {
-		bad("eval.shots", c.Eval.Shots, "must be >= 0")
-	}
-	if c.Eval.Limit < 0 {
-		bad("eval.limit", c.Eval.Limit, "must be >= 0 (0 = all documents)")
-	}
+	size("eval.shots", int64(c.Eval.Shots), 0, MaxShots, "")
+	size("eval.limit", int64(c.Eval.Limit), 0, MaxDocuments, "") // 0 = all documents
 	if len(p) > 0 {
 		return &ValidationError{p}
 	}
 	return nil
 }
 
-func checkSource(key string, s DataSource, bad func(string, any, string)) {
+func checkSource(key string, s DataSource, bad func(string, any, string), num func(string, float64, interval) bool) {
 	if s.Path == "" {
 		bad(key+".path", `""`, "must name a file or glob relative to the project root")
 	}
 	if s.Name == "" {
 		bad(key+".name", `""`, "must be non-empty")
 	}
-	if !(s.Weight > 0) {
-		bad(key+".weight", s.Weight, "must be > 0")
-	}
+	num(key+".weight", s.Weight, interval{lo: 0, loOpen: true, hi: 1e6})
 	if s.Format != "text" && s.Format != "lines" && s.Format != "jsonl" {
 		bad(key+".format", s.Format, "valid: text, lines, jsonl")
 	}
