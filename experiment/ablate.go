@@ -14,6 +14,7 @@ import (
 	"github.com/nanomamba-edge/harness/ablations"
 	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/data"
+	"github.com/nanomamba-edge/harness/registry"
 	"github.com/nanomamba-edge/harness/train"
 )
 
@@ -64,7 +65,19 @@ type AblationReport struct {
 	Members  []*ArmRun
 	Summary  []Summary
 	Baseline string
-	Reused   int // members that were already done
+	Reused   int    // members that were already done
+	DefHash  string // the recorded definition's identity (registry.AblationDef.Hash)
+}
+
+// AblationDef is the fully resolved definition of an expanded matrix: its
+// members' run hashes (which cover base preset, overrides, seeds and data),
+// tasks, limit, metrics and baseline.
+func AblationDef(m *ablations.Matrix, members []ablations.Member) registry.AblationDef {
+	d := registry.AblationDef{Name: m.Name, Baseline: m.Baseline, Metrics: m.Metrics, Tasks: m.Tasks, Limit: m.Limit}
+	for _, mb := range members {
+		d.Members = append(d.Members, registry.AblationMember{RunHash: mb.Hash, Arm: mb.Arm, Seed: mb.Seed})
+	}
+	return d
 }
 
 // Failed returns the members that did not finish.
@@ -88,20 +101,18 @@ func (e *Env) Ablate(ctx context.Context, m *ablations.Matrix, extra []string, j
 		return nil, err
 	}
 	spec, _ := json.Marshal(map[string]any{"matrix": m, "set": extra})
-	id, err := e.DB.PutAblation(m.Name, string(spec))
-	if err != nil {
-		return nil, err
-	}
-	rep := &AblationReport{Matrix: m, ID: id, Baseline: m.BaselineArm()}
+	rep := &AblationReport{Matrix: m, Baseline: m.BaselineArm()}
 	for _, mb := range members {
 		if err := e.DB.PutConfig(mb.Hash, mb.Config.Canonical()); err != nil {
 			return nil, err
 		}
-		if err := e.DB.AddAblationMember(id, mb.Hash, mb.Arm, mb.Seed); err != nil {
-			return nil, err
-		}
 		rep.Members = append(rep.Members, &ArmRun{Member: mb})
 	}
+	def := AblationDef(m, members)
+	if rep.ID, err = e.DB.PutAblation(def, string(spec)); err != nil {
+		return nil, err
+	}
+	rep.DefHash = def.Hash()
 	if jobs < 1 {
 		jobs = 1
 	}

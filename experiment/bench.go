@@ -351,22 +351,50 @@ func TrainFLOPsPerToken(c *configs.Config, T int) (float64, error) {
 	return 3 * fwd, nil
 }
 
-// Record stores the report as a bench run.
-func (r *BenchReport) Record(db *registry.DB, threads int) (string, error) {
+// Identity is what a bench run's hash is made of: every option that
+// changes what is measured, the kernel set and the CPU model.
+func (o BenchOptions) Identity(kernelSet string) map[string]any {
+	refs := make([]string, len(o.Refs))
+	for i, r := range o.Refs {
+		refs[i] = r.Name
+	}
+	shapes := make([][3]int, len(o.Shapes))
+	for i, s := range o.Shapes {
+		shapes[i] = [3]int{s.M, s.K, s.N}
+	}
+	trainRef := ""
+	if o.TrainRef != nil {
+		trainRef = o.TrainRef.Name
+	}
+	batch := map[string][2]int{}
+	for k, v := range o.Batch {
+		batch[k] = v
+	}
+	return map[string]any{
+		"schema": configs.SchemaVersion, "kind": "bench", "kernels": kernelSet, "cpu": registry.CPUModel(),
+		"threads": o.Threads, "min_time_ns": o.MinTime.Nanoseconds(), "shapes": shapes, "refs": refs,
+		"presets": o.Presets, "batch": batch, "train_steps": o.TrainSteps, "train_ref": trainRef,
+	}
+}
+
+// Record stores the report as a bench run whose hash is the options'
+// Identity: two benches with other options are two runs.
+func (r *BenchReport) Record(db *registry.DB, threads int, o BenchOptions) (string, error) {
 	js, err := json.Marshal(r)
 	if err != nil {
 		return "", err
 	}
-	h, canon := configs.HashJSON(map[string]any{"schema": configs.SchemaVersion, "kind": "bench", "kernels": r.KernelSet})
+	h, canon := configs.HashJSON(o.Identity(r.KernelSet))
 	if err := db.PutConfig(h, canon); err != nil {
 		return "", err
 	}
-	run, err := db.BeginRun(registry.RunInfo{Hash: h, Kind: "bench", Name: "bench", Threads: threads, KernelSet: r.KernelSet})
+	att, err := db.Start(registry.RunInfo{Hash: h, Kind: registry.KindBench, Name: "bench", Threads: threads, KernelSet: r.KernelSet},
+		registry.StartOptions{Force: true})
 	if err != nil {
 		return "", err
 	}
-	if err := db.SetSummary(run.ID, string(js)); err != nil {
-		return "", err
+	if err := att.SetSummary(string(js)); err != nil {
+		return "", att.Fail(registry.StatusFailed, err)
 	}
-	return h, db.FinishRun(run.ID, "done", "")
+	return h, att.Finish(registry.StatusDone, "")
 }

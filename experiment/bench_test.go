@@ -14,11 +14,12 @@ import (
 // gonum reference, the micro preset's training step with and without gonum
 // GEMMs) and records it in a temporary registry.
 func TestBenchReportAndRecord(t *testing.T) {
-	rep, err := Bench(BenchOptions{
+	bo := BenchOptions{
 		Threads: []int{1}, MinTime: time.Millisecond, Shapes: []GemmShape{{48, 40, 72}},
 		Refs: []Reference{GonumReference}, Presets: []string{"micro"}, TrainSteps: 1,
 		Batch: map[string][2]int{"micro": {2, 32}}, TrainRef: &GonumReference,
-	})
+	}
+	rep, err := Bench(bo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,9 +49,21 @@ func TestBenchReportAndRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	h, err := rep.Record(db, 1)
+	h, err := rep.Record(db, 1, bo)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Options are part of a bench run's identity: another option set is
+	// another run, the same options another attempt of the same one.
+	other := bo
+	other.Presets = nil
+	h2, err := rep.Record(db, 1, other)
+	if err != nil || h2 == h {
+		t.Fatalf("bench with other options recorded as %s (%v), the same hash as %s", h2, err, h)
+	}
+	h3, err := rep.Record(db, 1, bo)
+	if err != nil || h3 != h {
+		t.Fatalf("the same bench options recorded as %s (%v), want %s", h3, err, h)
 	}
 	run, err := db.LatestRun(h)
 	if err != nil {

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/data"
+	"github.com/nanomamba-edge/harness/kernels"
 	"github.com/nanomamba-edge/harness/models"
 	"github.com/nanomamba-edge/harness/registry"
 	"github.com/nanomamba-edge/harness/train"
@@ -44,8 +44,11 @@ type TrainOptions struct {
 	OnEval    func(step int64, valLoss float64) error
 }
 
-// Train records the config and trains it, resuming from a checkpoint left by
-// an interrupted attempt. A hash already done is returned as recorded.
+// Train records the config and trains it under the hash's lease, resuming
+// from the newest recorded checkpoint an interrupted attempt left. A hash
+// already done is returned as recorded (Force trains it again). The
+// attempt always ends as done, failed (with the reason) or pruned, except
+// when StopAfter stops it on purpose.
 func (e *Env) Train(ctx context.Context, c *configs.Config, o TrainOptions) (*train.Result, error) {
 	h := c.Hash()
 	if err := e.DB.PutConfig(h, c.Canonical()); err != nil {
@@ -53,45 +56,66 @@ func (e *Env) Train(ctx context.Context, c *configs.Config, o TrainOptions) (*tr
 	}
 	kind := o.Kind
 	if kind == "" {
-		kind = "train"
+		kind = registry.KindTrain
 	}
-	dir := e.RunDir(h)
-	resume := false
 	if !o.Force {
-		if ents, err := os.ReadDir(dir); err == nil {
-			for _, en := range ents {
-				if filepath.Ext(en.Name()) == ".safetensors" {
-					resume = true
-				}
-			}
+		if done, err := e.DB.DoneRun(h); err == nil {
+			return train.ReuseResult(done)
+		} else if !errors.Is(err, registry.ErrNotFound) {
+			return nil, err
 		}
 	}
-	before, _ := e.DB.LatestRun(h)
-	res, err := train.Run(ctx, train.Options{
-		Root: e.Root, CacheDir: e.cacheDir(), RunDir: dir, Config: *c, Hash: h, DB: e.DB,
-		Kind: kind, Threads: e.Threads, Resume: resume, Force: o.Force, Progress: e.Progress,
+	att, err := e.DB.Start(registry.RunInfo{Hash: h, Kind: kind, Name: c.Preset, Threads: e.Threads, KernelSet: kernels.KernelSet()},
+		registry.StartOptions{Resume: !o.Force, Force: o.Force, Root: e.Root})
+	if errors.Is(err, registry.ErrAlreadyDone) {
+		// Another process finished it while this one waited.
+		done, derr := e.DB.DoneRun(h)
+		if derr != nil {
+			return nil, derr
+		}
+		return train.ReuseResult(done)
+	} else if err != nil {
+		return nil, err
+	}
+	res, err := e.train(ctx, c, o, att)
+	if err != nil {
+		// Finish is idempotent: a failure the trainer recorded stays as it
+		// recorded it; one before the trainer ran is recorded here.
+		return nil, att.Fail(registry.StatusFailed, err)
+	}
+	if res.Stopped {
+		return res, att.Abandon()
+	}
+	return res, nil
+}
+
+func (e *Env) train(ctx context.Context, c *configs.Config, o TrainOptions, att *registry.Attempt) (*train.Result, error) {
+	h := c.Hash()
+	var resume train.RecordedCheckpoint
+	if !o.Force {
+		arts, err := att.Artifacts()
+		if err != nil {
+			return nil, err
+		}
+		if resume, err = train.FindCheckpoint(arts, e.Root, false); err != nil {
+			return nil, err
+		}
+	}
+	// The baseline a trained model must beat: an add-one bigram model on
+	// the same split and tokenizer, logged with the final metrics.
+	var final []registry.Metric
+	ds, err := data.Prepare(e.Root, e.cacheDir(), c.Data, c.Model.Vocab, c.Train.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("prepare data: %w", err)
+	}
+	if bpb, berr := data.BigramBPB(ds); berr == nil {
+		final = append(final, registry.Metric{Name: "bigram_val_bpb", Value: bpb})
+	}
+	return train.Run(ctx, train.Options{
+		Root: e.Root, CacheDir: e.cacheDir(), RunDir: e.RunDir(h), Config: *c, Hash: h, Recorder: att,
+		Threads: e.Threads, Resume: resume, FinalMetrics: final, Progress: e.Progress,
 		StopAfter: o.StopAfter, OnEval: o.OnEval,
 	})
-	if err == nil && !res.Reused {
-		// The baseline a trained model must beat: an add-one bigram model
-		// on the same split and tokenizer (data shards come from the cache).
-		if ds, derr := data.Prepare(e.Root, e.cacheDir(), c.Data, c.Model.Vocab, c.Train.Seed); derr == nil {
-			if bpb, berr := data.BigramBPB(ds); berr == nil {
-				_ = e.DB.LogMetrics(res.RunID, []registry.Metric{{Step: res.Steps, Name: "bigram_val_bpb", Value: bpb}})
-			}
-		}
-	}
-	if err != nil {
-		// A failure before the training loop recorded its run (bad data,
-		// a model that cannot be built) is still recorded, with its reason.
-		after, lerr := e.DB.LatestRun(h)
-		if lerr != nil || (before != nil && after.ID == before.ID && after.Status != "running") {
-			if r, berr := e.DB.BeginRun(registry.RunInfo{Hash: h, Kind: kind, Name: c.Preset, Threads: e.Threads}); berr == nil {
-				_ = e.DB.FinishRun(r.ID, "failed", err.Error())
-			}
-		}
-	}
-	return res, err
 }
 
 // Trained is a finished training run loaded back into memory.
@@ -125,34 +149,11 @@ func (e *Env) LoadTrained(hash string) (*Trained, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The final checkpoint: the recorded one with the highest step whose
-	// file is present (older periodic checkpoints are pruned from disk).
-	ckpt, best := "", int64(-1)
-	for _, a := range arts {
-		if a.Kind != "checkpoint" {
-			continue
-		}
-		p := a.Path
-		if !filepath.IsAbs(p) {
-			if _, err := os.Stat(p); err != nil {
-				p = filepath.Join(e.Root, p)
-			}
-		}
-		if _, err := os.Stat(p); err != nil {
-			continue
-		}
-		var step int64
-		if _, err := fmt.Sscanf(filepath.Base(p), "ckpt-%d.safetensors", &step); err != nil {
-			step = 0
-		}
-		if step >= best {
-			ckpt, best = p, step
-		}
+	ck, err := train.FindCheckpoint(arts, e.Root, true)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w (checkpoints are not committed with the registry; retrain it with `harness train --resume %s --force`)", short(hash), err, short(hash))
 	}
-	if ckpt == "" {
-		return nil, fmt.Errorf("run %s: no recorded checkpoint file is present (checkpoints are not committed with the registry; retrain it with `harness train --resume %s --force`)", short(hash), short(hash))
-	}
-	m, err := LoadModel(c, ckpt, hash)
+	m, err := LoadModel(c, ck, hash)
 	if err != nil {
 		return nil, err
 	}
@@ -164,15 +165,20 @@ func (e *Env) LoadTrained(hash string) (*Trained, error) {
 	return &Trained{Hash: hash, Config: c, Model: m, Tokenizer: ds.Tokenizer, Dataset: ds, RunID: run.ID}, nil
 }
 
-// LoadModel builds the model of a config and loads a checkpoint into it,
-// with the quantization state at the end of training.
-func LoadModel(c *configs.Config, path, hash string) (*models.Model, error) {
+// LoadModel builds the model of a config and loads a recorded checkpoint
+// into it (its sha256 and step verified against the record), with the
+// quantization state at the end of training.
+func LoadModel(c *configs.Config, ck train.RecordedCheckpoint, hash string) (*models.Model, error) {
 	m, err := models.New(c.Model, c.Quant, c.Train.Seed)
 	if err != nil {
 		return nil, err
 	}
 	st := train.CheckpointState{ConfigHash: hash, Params: m.Params()}
-	if _, err := train.LoadCheckpoint(path, &st); err != nil {
+	sha, err := train.LoadCheckpoint(ck.Path, &st)
+	if err != nil {
+		return nil, err
+	}
+	if err := ck.Verify(sha, st.Step); err != nil {
 		return nil, err
 	}
 	q, err := FinalQuant(c)

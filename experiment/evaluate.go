@@ -2,6 +2,8 @@ package experiment
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,9 +41,18 @@ type EvalResult struct {
 	Reused  bool
 }
 
+// Check refuses a malformed request (unknown task, negative limit, bad
+// shot count) before anything is recorded.
+func (r EvalRequest) Check() error {
+	return tasks.Check(tasks.Options{Tasks: r.Tasks, NumFewshot: r.Shots, Limit: r.Limit})
+}
+
 // Evaluate scores a done training run on tasks, recording an eval run. A
 // request already done is returned from the registry without running.
 func (e *Env) Evaluate(ctx context.Context, req EvalRequest) (*EvalResult, error) {
+	if err := req.Check(); err != nil {
+		return nil, err
+	}
 	if done, err := e.recordedEval(req); done != nil || err != nil {
 		return done, err
 	}
@@ -57,46 +68,86 @@ func (e *Env) Evaluate(ctx context.Context, req EvalRequest) (*EvalResult, error
 }
 
 // EvaluateWith records an eval run of an already loaded model (e.g. an
-// imported llama2.c checkpoint, whose Model field is its file's hash).
+// imported llama2.c checkpoint, whose Model field is its file's hash). The
+// run always ends done or failed (an interrupted one as failed); its
+// results JSON is a recorded artifact.
 func (e *Env) EvaluateWith(ctx context.Context, req EvalRequest, lm tasks.LM) (*EvalResult, error) {
+	if err := req.Check(); err != nil {
+		return nil, err
+	}
 	if done, err := e.recordedEval(req); done != nil || err != nil {
 		return done, err
 	}
 	h, _ := req.Hash()
-	out := filepath.Join(e.RunDir(h), "results.json")
-	run, err := e.DB.BeginRun(registry.RunInfo{Hash: h, Kind: "eval", Name: strings.Join(req.Tasks, ","), ParentHash: req.Model, Threads: e.Threads})
-	if err != nil {
+	att, err := e.DB.Start(registry.RunInfo{Hash: h, Kind: registry.KindEval, Name: strings.Join(req.Tasks, ","), ParentHash: req.Model, Threads: e.Threads},
+		registry.StartOptions{Root: e.Root})
+	if errors.Is(err, registry.ErrAlreadyDone) {
+		return e.recordedEval(req)
+	} else if err != nil {
 		return nil, err
 	}
+	res, err := e.evaluate(ctx, req, lm, att)
+	if err != nil {
+		return nil, att.Fail(registry.StatusFailed, err)
+	}
+	return res, nil
+}
+
+func (e *Env) evaluate(ctx context.Context, req EvalRequest, lm tasks.LM, att *registry.Attempt) (*EvalResult, error) {
+	h := att.Run.Hash
 	res, err := tasks.Evaluate(e.Root, lm, tasks.Options{
-		Tasks: req.Tasks, NumFewshot: req.Shots, Limit: req.Limit, Threads: max(e.Threads, 1),
+		Context: ctx, Tasks: req.Tasks, NumFewshot: req.Shots, Limit: req.Limit, Threads: max(e.Threads, 1),
 		Progress: e.Progress, Model: "nanomamba", ModelArgs: "model=" + req.Model,
 	})
 	if err != nil {
-		_ = e.DB.FinishRun(run.ID, "failed", err.Error())
 		return nil, err
 	}
 	js, err := res.JSON()
 	if err != nil {
-		_ = e.DB.FinishRun(run.ID, "failed", err.Error())
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+	out := filepath.Join(e.RunDir(h), "results.json")
+	if err := writeArtifact(att, "results", out, js); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(out, js, 0o644); err != nil {
+	if err := att.PutTaskResults(Rows(res)); err != nil {
 		return nil, err
 	}
-	if err := e.DB.PutTaskResults(run.ID, Rows(res)); err != nil {
+	if err := att.SetSummary(string(js)); err != nil {
 		return nil, err
 	}
-	if err := e.DB.SetSummary(run.ID, string(js)); err != nil {
+	if err := att.Finish(registry.StatusDone, ""); err != nil {
 		return nil, err
 	}
-	if err := e.DB.FinishRun(run.ID, "done", ""); err != nil {
-		return nil, err
+	return &EvalResult{Hash: h, RunID: att.Run.ID, Results: res, Path: out}, nil
+}
+
+// writeArtifact writes a file atomically (temporary file, fsync, rename)
+// and records it as an artifact of the attempt with its sha256.
+func writeArtifact(att *registry.Attempt, kind, path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
 	}
-	return &EvalResult{Hash: h, RunID: run.ID, Results: res, Path: out}, nil
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(b)
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, werr)
+	}
+	sum := sha256.Sum256(b)
+	return att.PutArtifact(kind, path, hex.EncodeToString(sum[:]), int64(len(b)))
 }
 
 // recordedEval records the request's config and returns its done eval run,

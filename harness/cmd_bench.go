@@ -79,9 +79,10 @@ func (a *app) benchCmd() *cobra.Command {
 					return fmt.Errorf("--train-ref %q: not a reference of this build (valid: %s, or \"\" for none)", trainRef, strings.Join(names, ", "))
 				}
 			}
-			rep, err := experiment.Bench(experiment.BenchOptions{
+			bo := experiment.BenchOptions{
 				Threads: threads, MinTime: minTime, Shapes: shapes, Refs: benchRefs, Presets: presets, TrainSteps: steps, Log: os.Stderr, Batch: batch, TrainRef: tref,
-			})
+			}
+			rep, err := experiment.Bench(bo)
 			if err != nil {
 				return err
 			}
@@ -125,7 +126,7 @@ func (a *app) benchCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			h, err := rep.Record(db, a.threadCount())
+			h, err := rep.Record(db, a.threadCount(), bo)
 			if err != nil {
 				return err
 			}

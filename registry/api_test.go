@@ -351,46 +351,63 @@ func TestArtifactsRoundTrip(t *testing.T) {
 func TestAblationsRoundTrip(t *testing.T) {
 	db := openTemp(t)
 	matrix := `{"arms":{"subln":[true,false]},"seeds":[1,2]}`
-	id, err := db.PutAblation("subln", matrix)
+	members := []AblationMember{
+		{0, hashOf("on-1"), "subln=true", 1},
+		{0, hashOf("off-1"), "subln=false", 1},
+		{0, hashOf("on-2"), "subln=true", 2},
+	}
+	def := AblationDef{Name: "subln", Baseline: "subln=true", Metrics: []string{"val_bpb"}, Tasks: []string{"piqa", "blimp"}, Limit: 50, Members: members}
+	id, err := db.PutAblation(def, matrix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := db.PutAblation("subln", matrix)
+	// The same definition in another order is the same record.
+	shuffled := def
+	shuffled.Members = []AblationMember{members[2], members[0], members[1]}
+	shuffled.Tasks = []string{"blimp", "piqa"}
+	again, err := db.PutAblation(shuffled, matrix)
 	if err != nil || again != id {
 		t.Fatalf("PutAblation again = %d, %v; want %d", again, err, id)
 	}
-	other, err := db.PutAblation("subln", `{"arms":{"subln":[true]}}`)
-	if err != nil || other == id {
-		t.Fatalf("a different matrix got id %d (%v)", other, err)
-	}
-	members := []AblationMember{
-		{id, hashOf("on-1"), "subln=true", 1},
-		{id, hashOf("off-1"), "subln=false", 1},
-		{id, hashOf("on-2"), "subln=true", 2},
-	}
-	for _, m := range members {
-		for range 2 { // idempotent
-			if err := db.AddAblationMember(m.AblationID, m.RunHash, m.Arm, m.Seed); err != nil {
-				t.Fatal(err)
-			}
+	// Every part of the definition is part of its identity.
+	for name, change := range map[string]func(d *AblationDef){
+		"limit":    func(d *AblationDef) { d.Limit = 0 },
+		"tasks":    func(d *AblationDef) { d.Tasks = []string{"piqa"} },
+		"members":  func(d *AblationDef) { d.Members = members[:2] },
+		"seed":     func(d *AblationDef) { d.Members = []AblationMember{members[0], members[1], {0, hashOf("on-2"), "subln=true", 3}} },
+		"baseline": func(d *AblationDef) { d.Baseline = "subln=false" },
+		"metrics":  func(d *AblationDef) { d.Metrics = []string{"val_loss"} },
+	} {
+		d := def
+		change(&d)
+		if d.Hash() == def.Hash() {
+			t.Errorf("changing the %s keeps the definition hash", name)
 		}
 	}
-	if err := db.AddAblationMember(id, hashOf("on-1"), "subln=false", 1); err == nil || !strings.Contains(err.Error(), "already a member") {
-		t.Fatalf("conflicting member: %v", err)
+	other := def
+	other.Members = members[:1]
+	oid, err := db.PutAblation(other, matrix)
+	if err != nil || oid == id {
+		t.Fatalf("a different definition with the same name and matrix JSON got id %d (%v)", oid, err)
 	}
-	if err := db.AddAblationMember(12345, hashOf("x"), "a", 1); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("member of missing ablation: %v", err)
+	bad := def
+	bad.Members = append([]AblationMember{{0, hashOf("on-1"), "subln=false", 1}}, members...)
+	if _, err := db.PutAblation(bad, matrix); err == nil || !strings.Contains(err.Error(), "is both arm") {
+		t.Fatalf("conflicting member: %v", err)
 	}
 	got, err := db.AblationMembers(id)
 	want := []AblationMember{members[1], members[0], members[2]}
+	for i := range want {
+		want[i].AblationID = id
+	}
 	if err != nil || !slices.Equal(got, want) {
 		t.Fatalf("AblationMembers = %+v, %v\nwant %+v", got, err, want)
 	}
 	abl, err := db.Ablations()
-	if err != nil || len(abl) != 2 || abl[0].ID != id || abl[0].Name != "subln" || abl[0].MatrixJSON != matrix || abl[0].Created.IsZero() {
+	if err != nil || len(abl) != 2 || abl[0].ID != id || abl[0].Name != "subln" || abl[0].MatrixJSON != matrix || abl[0].Created.IsZero() || abl[0].DefHash != def.Hash() {
 		t.Fatalf("Ablations = %+v, %v", abl, err)
 	}
-	if _, err := db.PutAblation("x", "{"); err == nil {
+	if _, err := db.PutAblation(AblationDef{Name: "x"}, "{"); err == nil {
 		t.Fatal("invalid matrix JSON accepted")
 	}
 }

@@ -15,8 +15,20 @@ type Artifact struct {
 }
 
 // PutArtifact records a file of a run. Recording the same run and path
-// again replaces the entry (a resumed run rewrites its checkpoint).
+// again replaces the entry (a resumed run rewrites its checkpoint). The
+// path should be relative to the project root (see Attempt.PutArtifact).
 func (db *DB) PutArtifact(a Artifact) error {
+	if err := checkArtifact(a); err != nil {
+		return err
+	}
+	err := db.write(func(tx *sql.Tx) error { return putArtifact(tx, a) })
+	if err != nil {
+		return fmt.Errorf("registry: put artifact %s of run %d: %w", a.Path, a.RunID, foreignKey(err, "run"))
+	}
+	return nil
+}
+
+func checkArtifact(a Artifact) error {
 	if a.Kind == "" || a.Path == "" {
 		return fmt.Errorf("registry: put artifact of run %d: kind and path are required (got kind %q, path %q)", a.RunID, a.Kind, a.Path)
 	}
@@ -26,17 +38,15 @@ func (db *DB) PutArtifact(a Artifact) error {
 	if a.Bytes < 0 {
 		return fmt.Errorf("registry: put artifact %s: negative size %d", a.Path, a.Bytes)
 	}
-	err := db.write(func(tx *sql.Tx) error {
-		_, err := tx.Exec(`INSERT INTO artifacts (run_id, kind, path, sha256, bytes, created) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (run_id, path) DO UPDATE SET kind = excluded.kind, sha256 = excluded.sha256,
-			bytes = excluded.bytes, created = excluded.created`,
-			a.RunID, a.Kind, a.Path, a.SHA256, a.Bytes, formatTime(now()))
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("registry: put artifact %s of run %d: %w", a.Path, a.RunID, foreignKey(err, "run"))
-	}
 	return nil
+}
+
+func putArtifact(tx *sql.Tx, a Artifact) error {
+	_, err := tx.Exec(`INSERT INTO artifacts (run_id, kind, path, sha256, bytes, created) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (run_id, path) DO UPDATE SET kind = excluded.kind, sha256 = excluded.sha256,
+		bytes = excluded.bytes, created = excluded.created`,
+		a.RunID, a.Kind, a.Path, a.SHA256, a.Bytes, formatTime(now()))
+	return err
 }
 
 // Artifacts returns the files of a run ordered by path.

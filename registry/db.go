@@ -266,8 +266,13 @@ func (db *DB) migrate() error {
 			if cur != v {
 				return nil // another process migrated meanwhile; look again
 			}
-			if _, err := tx.Exec(migrations[v]); err != nil {
+			if _, err := tx.Exec(migrations[v].SQL); err != nil {
 				return err
+			}
+			if g := migrations[v].Go; g != nil {
+				if err := g(tx); err != nil {
+					return err
+				}
 			}
 			_, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", v+1))
 			return err

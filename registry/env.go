@@ -2,6 +2,8 @@ package registry
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"runtime"
@@ -12,6 +14,7 @@ import (
 type environment struct {
 	CodeVersion string
 	CodeDirty   bool
+	CodeDiff    string // sha256 of the tracked diff against HEAD ("" when clean)
 	GoVersion   string
 	OS          string
 	CPU         string
@@ -34,13 +37,25 @@ func detectEnvironment() environment {
 	if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
 		if rev := strings.TrimSpace(string(out)); rev != "" {
 			env.CodeVersion = rev
-			if st, err := exec.Command("git", "status", "--porcelain").Output(); err == nil {
+			// Only tracked changes make a tree dirty: an untracked file (a
+			// scratch registry, a run directory) changes no code.
+			if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil {
 				env.CodeDirty = strings.TrimSpace(string(st)) != ""
+			}
+			if env.CodeDirty {
+				if diff, err := exec.Command("git", "diff", "HEAD", "--binary").Output(); err == nil {
+					sum := sha256.Sum256(diff)
+					env.CodeDiff = hex.EncodeToString(sum[:])
+				}
 			}
 		}
 	}
 	return env
 }
+
+// CPUModel is the machine's CPU model name (from /proc/cpuinfo, else the
+// architecture), as runs record it.
+func CPUModel() string { return cpuModel() }
 
 func cpuModel() string {
 	f, err := os.Open("/proc/cpuinfo")

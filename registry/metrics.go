@@ -24,26 +24,28 @@ type TaskResult struct {
 // LogMetrics stores ms in one transaction. A (name, step) already recorded
 // for the run is overwritten, so a resumed run never duplicates points.
 func (db *DB) LogMetrics(runID int64, ms []Metric) error {
-	for _, m := range ms {
-		if m.Name == "" {
-			return fmt.Errorf("registry: log metrics of run %d: metric at step %d has an empty name", runID, m.Step)
-		}
-	}
-	err := db.write(func(tx *sql.Tx) error {
-		stmt, err := tx.Prepare(`INSERT OR REPLACE INTO metrics (run_id, name, step, value) VALUES (?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for _, m := range ms {
-			if _, err := stmt.Exec(runID, m.Name, m.Step, nullFloat(m.Value)); err != nil {
-				return fmt.Errorf("metric %s at step %d: %w", m.Name, m.Step, err)
-			}
-		}
-		return nil
-	})
+	err := db.write(func(tx *sql.Tx) error { return logMetrics(tx, runID, ms) })
 	if err != nil {
 		return fmt.Errorf("registry: log metrics of run %d: %w", runID, foreignKey(err, "run"))
+	}
+	return nil
+}
+
+func logMetrics(tx *sql.Tx, runID int64, ms []Metric) error {
+	for _, m := range ms {
+		if m.Name == "" {
+			return fmt.Errorf("metric at step %d has an empty name", m.Step)
+		}
+	}
+	stmt, err := tx.Prepare(`INSERT OR REPLACE INTO metrics (run_id, name, step, value) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, m := range ms {
+		if _, err := stmt.Exec(runID, m.Name, m.Step, nullFloat(m.Value)); err != nil {
+			return fmt.Errorf("metric %s at step %d: %w", m.Name, m.Step, err)
+		}
 	}
 	return nil
 }
@@ -121,29 +123,31 @@ func (db *DB) LastMetric(runID int64, name string) (Metric, error) {
 // PutTaskResults stores evaluation results in one transaction; a (task,
 // metric) already recorded for the run is overwritten.
 func (db *DB) PutTaskResults(runID int64, rs []TaskResult) error {
-	for _, r := range rs {
-		if r.Task == "" || r.Metric == "" {
-			return fmt.Errorf("registry: put task results of run %d: result %+v needs both a task and a metric name", runID, r)
-		}
-		if r.N < 0 {
-			return fmt.Errorf("registry: put task results of run %d: %s/%s has negative n %d", runID, r.Task, r.Metric, r.N)
-		}
-	}
-	err := db.write(func(tx *sql.Tx) error {
-		stmt, err := tx.Prepare(`INSERT OR REPLACE INTO task_results (run_id, task, metric, value, stderr, n) VALUES (?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for _, r := range rs {
-			if _, err := stmt.Exec(runID, r.Task, r.Metric, nullFloat(r.Value), nullFloat(r.Stderr), r.N); err != nil {
-				return fmt.Errorf("%s/%s: %w", r.Task, r.Metric, err)
-			}
-		}
-		return nil
-	})
+	err := db.write(func(tx *sql.Tx) error { return putTaskResults(tx, runID, rs) })
 	if err != nil {
 		return fmt.Errorf("registry: put task results of run %d: %w", runID, foreignKey(err, "run"))
+	}
+	return nil
+}
+
+func putTaskResults(tx *sql.Tx, runID int64, rs []TaskResult) error {
+	for _, r := range rs {
+		if r.Task == "" || r.Metric == "" {
+			return fmt.Errorf("result %+v needs both a task and a metric name", r)
+		}
+		if r.N < 0 {
+			return fmt.Errorf("%s/%s has negative n %d", r.Task, r.Metric, r.N)
+		}
+	}
+	stmt, err := tx.Prepare(`INSERT OR REPLACE INTO task_results (run_id, task, metric, value, stderr, n) VALUES (?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, r := range rs {
+		if _, err := stmt.Exec(runID, r.Task, r.Metric, nullFloat(r.Value), nullFloat(r.Stderr), r.N); err != nil {
+			return fmt.Errorf("%s/%s: %w", r.Task, r.Metric, err)
+		}
 	}
 	return nil
 }

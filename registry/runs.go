@@ -51,6 +51,7 @@ type Run struct {
 	Created, Started, Finished, Heartbeat time.Time
 	CodeVersion                           string
 	CodeDirty                             bool
+	CodeDiff                              string // sha256 of `git diff HEAD` when dirty
 	GoVersion, OS, CPU                    string
 	Threads                               int
 	KernelSet, Error, SummaryJSON         string
@@ -65,7 +66,7 @@ type RunFilter struct {
 
 const runColumns = `id, hash, attempt, kind, status, name, parent_hash, created, started,
 	finished, heartbeat, code_version, code_dirty, go_version, os, cpu, threads,
-	kernel_set, error, summary_json`
+	kernel_set, error, summary_json, code_diff`
 
 // BeginRun records a new attempt of info.Hash (attempt = previous highest +
 // 1) with status running, started and heartbeat now, and the environment
@@ -143,10 +144,17 @@ func (db *DB) FinishRun(runID int64, status, errText string) error {
 
 // SetSummary stores the run's summary JSON (final metrics, paths, …).
 func (db *DB) SetSummary(runID int64, summaryJSON string) error {
-	if summaryJSON != "" && !json.Valid([]byte(summaryJSON)) {
-		return fmt.Errorf("registry: set summary of run %d: the summary is not valid JSON", runID)
+	if err := checkSummary(summaryJSON); err != nil {
+		return fmt.Errorf("registry: set summary of run %d: %w", runID, err)
 	}
 	return db.updateRun("set summary of", runID, `UPDATE runs SET summary_json = ? WHERE id = ?`, summaryJSON, runID)
+}
+
+func checkSummary(js string) error {
+	if js != "" && !json.Valid([]byte(js)) {
+		return errors.New("the summary is not valid JSON")
+	}
+	return nil
 }
 
 func (db *DB) updateRun(what string, runID int64, query string, args ...any) error {
@@ -306,7 +314,7 @@ func scanRun(s scanner) (*Run, error) {
 	var created, started, finished, heartbeat sql.NullString
 	err := s.Scan(&r.ID, &r.Hash, &r.Attempt, &r.Kind, &r.Status, &r.Name, &r.ParentHash,
 		&created, &started, &finished, &heartbeat, &r.CodeVersion, &r.CodeDirty, &r.GoVersion,
-		&r.OS, &r.CPU, &r.Threads, &r.KernelSet, &r.Error, &r.SummaryJSON)
+		&r.OS, &r.CPU, &r.Threads, &r.KernelSet, &r.Error, &r.SummaryJSON, &r.CodeDiff)
 	if err != nil {
 		return nil, err
 	}

@@ -1,11 +1,13 @@
 package registry
 
+import "database/sql"
+
 // migrations holds the schema, one step per entry. Entry i moves the file
 // from user_version i to i+1; each runs in its own transaction together with
 // the user_version bump. Never edit a released entry: append a new one.
-var migrations = []string{
+var migrations = []migration{
 	// 1: initial schema.
-	`
+	{SQL: `
 CREATE TABLE configs (
 	hash    TEXT PRIMARY KEY NOT NULL CHECK (length(hash) > 0),
 	json    TEXT NOT NULL,
@@ -149,7 +151,54 @@ CREATE TABLE trial_system_attributes (
 	value    TEXT NOT NULL,
 	PRIMARY KEY (trial_id, key)
 ) WITHOUT ROWID;
-`,
+`},
+	// 2: leases (one process per hash), the hash of the tracked diff of a
+	// dirty tree, ablation identities, and artifact paths relative to the
+	// project root.
+	{SQL: `
+CREATE TABLE leases (
+	hash      TEXT PRIMARY KEY NOT NULL CHECK (length(hash) > 0),
+	run_id    INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+	token     TEXT NOT NULL CHECK (length(token) > 0),
+	host      TEXT NOT NULL,
+	pid       INTEGER NOT NULL,
+	acquired  TEXT NOT NULL,
+	heartbeat TEXT NOT NULL
+);
+ALTER TABLE runs ADD COLUMN code_diff TEXT NOT NULL DEFAULT '';
+
+-- An ablation is identified by its definition hash, no longer by (name,
+-- matrix JSON): rebuild both tables (children first, so no cascade fires).
+CREATE TABLE ablations_v2 (
+	id          INTEGER PRIMARY KEY,
+	name        TEXT NOT NULL CHECK (length(name) > 0),
+	matrix_json TEXT NOT NULL,
+	created     TEXT NOT NULL,
+	def_hash    TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO ablations_v2 (id, name, matrix_json, created) SELECT id, name, matrix_json, created FROM ablations;
+CREATE TABLE ablation_members_v2 (
+	ablation_id INTEGER NOT NULL REFERENCES ablations_v2 (id) ON DELETE CASCADE,
+	run_hash    TEXT NOT NULL,
+	arm         TEXT NOT NULL,
+	seed        INTEGER NOT NULL,
+	UNIQUE (ablation_id, run_hash)
+);
+INSERT INTO ablation_members_v2 SELECT ablation_id, run_hash, arm, seed FROM ablation_members;
+DROP TABLE ablation_members;
+DROP TABLE ablations;
+ALTER TABLE ablations_v2 RENAME TO ablations;
+ALTER TABLE ablation_members_v2 RENAME TO ablation_members;
+CREATE INDEX ablation_members_run_hash ON ablation_members (run_hash);
+CREATE INDEX ablations_def_hash ON ablations (def_hash);
+`, Go: migrate2},
+}
+
+// migration is one schema step: SQL, then an optional Go data rewrite in
+// the same transaction.
+type migration struct {
+	SQL string
+	Go  func(tx *sql.Tx) error
 }
 
 // SchemaVersion returns the schema version this harness writes and

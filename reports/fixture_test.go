@@ -90,8 +90,7 @@ func synthFixture(t *testing.T, db *registry.DB) []string {
 		Arms:     []ablations.Arm{{Name: "subln", Set: map[string]any{}}, {Name: "no-subln", Set: map[string]any{"quant.subln": false}}},
 		Baseline: "subln", Metrics: []string{"val_bpb", "val_loss"}, Tasks: []string{"tinystories_bpb", "arc_easy"}, Limit: 5}
 	spec, _ := json.Marshal(map[string]any{"matrix": m, "set": []string{}})
-	id, err := db.PutAblation(m.Name, string(spec))
-	must(t, err)
+	def := registry.AblationDef{Name: m.Name, Baseline: m.Baseline, Metrics: m.Metrics, Tasks: m.Tasks, Limit: m.Limit}
 	var hashes []string
 	for ai, arm := range []string{"subln", "no-subln"} {
 		for _, seed := range m.Seeds {
@@ -102,11 +101,13 @@ func synthFixture(t *testing.T, db *registry.DB) []string {
 			c, err := configs.Load(configs.Options{Preset: "micro", Sets: sets, Env: []string{}})
 			must(t, err)
 			h := synthRun(t, db, c, registry.KindAblationArm, 0.05*float64(ai)+0.01*float64(seed))
-			must(t, db.AddAblationMember(id, h, arm, seed))
+			def.Members = append(def.Members, registry.AblationMember{RunHash: h, Arm: arm, Seed: seed})
 			synthEval(t, db, h, m.Tasks, m.Limit, 0.30-0.02*float64(ai)+0.005*float64(seed))
 			hashes = append(hashes, h)
 		}
 	}
+	_, err := db.PutAblation(def, string(spec))
+	must(t, err)
 	st := db.StudyStorage()
 	sid, err := st.CreateNewStudy("lr-search")
 	must(t, err)

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -8,6 +9,8 @@ import (
 
 // Options selects what Evaluate runs and how.
 type Options struct {
+	// Context, when set, stops the evaluation (with its error) once done.
+	Context context.Context
 	// Tasks are task or group names.
 	Tasks []string
 	// NumFewshot overrides every task's num_fewshot; -1 keeps the defaults.
@@ -83,6 +86,26 @@ func Evaluate(root string, lm LM, opt Options) (*Results, error) {
 		return nil, fmt.Errorf("load task definitions: %w", err)
 	}
 	return evaluateCatalog(cat, root, lm, opt)
+}
+
+// Check validates the task names, few-shot count and limit without running
+// anything, so a caller can refuse bad arguments before it records a run.
+func Check(opt Options) error {
+	if len(opt.Tasks) == 0 {
+		return fmt.Errorf("evaluate: no tasks given")
+	}
+	if opt.NumFewshot < -1 {
+		return fmt.Errorf("evaluate: num_fewshot %d, want -1 (task default) or >= 0", opt.NumFewshot)
+	}
+	if opt.Limit < 0 {
+		return fmt.Errorf("evaluate: limit %d, want >= 0 (0 = all documents)", opt.Limit)
+	}
+	cat, err := LoadCatalog()
+	if err != nil {
+		return fmt.Errorf("load task definitions: %w", err)
+	}
+	_, _, err = cat.expand(opt.Tasks)
+	return err
 }
 
 func evaluateCatalog(cat *Catalog, root string, lm LM, opt Options) (*Results, error) {
@@ -194,7 +217,7 @@ func runTask(root string, lm LM, c *TaskConfig, opt Options) (*taskResult, error
 		return nil, err
 	}
 	tr := &taskResult{cfg: c, nShot: nShot, original: original, effective: len(p.docs)}
-	sched := &scheduler{lm: lm, batchSize: opt.BatchSize, threads: opt.Threads,
+	sched := &scheduler{ctx: opt.Context, lm: lm, batchSize: opt.BatchSize, threads: opt.Threads,
 		progress: progressFunc(opt.Progress, c.Task)}
 	var items map[string][]item
 	switch c.OutputType {

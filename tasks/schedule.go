@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"sync"
@@ -11,10 +12,23 @@ import (
 // reach the model together), batches run on several goroutines. Results are
 // written to slots chosen by group index, so they do not depend on timing.
 type scheduler struct {
+	ctx       context.Context // stops feeding requests when done; nil = never
 	lm        LM
 	batchSize int
 	threads   int
 	progress  func(done, total int)
+}
+
+func (s *scheduler) cancelled() bool { return s.err() != nil }
+
+func (s *scheduler) err() error {
+	if s.ctx == nil {
+		return nil
+	}
+	if err := s.ctx.Err(); err != nil {
+		return fmt.Errorf("evaluation interrupted: %w", err)
+	}
+	return nil
 }
 
 func groupLen(g []ScoreRequest) int {
@@ -95,10 +109,16 @@ func (s *scheduler) run(groups [][]ScoreRequest) ([][]ScoreResult, error) {
 		}()
 	}
 	for b := range batches {
+		if s.cancelled() {
+			break
+		}
 		next <- b
 	}
 	close(next)
 	wg.Wait()
+	if err := s.err(); err != nil {
+		return nil, err
+	}
 	for _, err := range errs {
 		if err != nil {
 			return nil, err
@@ -164,10 +184,16 @@ func (s *scheduler) generate(reqs []genRequest) ([]string, error) {
 		}()
 	}
 	for _, i := range order {
+		if s.cancelled() {
+			break
+		}
 		next <- i
 	}
 	close(next)
 	wg.Wait()
+	if err := s.err(); err != nil {
+		return nil, err
+	}
 	for i, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("generate request %d: %w", i, err)

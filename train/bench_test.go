@@ -42,10 +42,10 @@ func BenchmarkRunMicro(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		res, err := Run(context.Background(), Options{
+		res, err := runT(context.Background(), testOpts{Options: Options{
 			Root: root, CacheDir: filepath.Join(dir, "cache"), RunDir: filepath.Join(dir, "run"),
-			Config: microConfig(), Hash: microHash, DB: db, Threads: 1,
-		})
+			Config: microConfig(), Hash: microHash, Threads: 1,
+		}, DB: db})
 		db.Close()
 		if err != nil {
 			b.Fatal(err)

@@ -10,13 +10,9 @@ import (
 	"time"
 
 	"github.com/nanomamba-edge/harness/data"
-	"github.com/nanomamba-edge/harness/kernels"
 	"github.com/nanomamba-edge/harness/models"
 	"github.com/nanomamba-edge/harness/registry"
 )
-
-// heartbeatEvery is the wall-clock interval between registry heartbeats.
-const heartbeatEvery = 10 * time.Second
 
 // checkpointsKept is how many periodic checkpoints stay in the run dir.
 const checkpointsKept = 2
@@ -30,49 +26,45 @@ type trainer struct {
 	opt    *AdamW
 	lr     LRSchedule
 	qat    *QATSchedule
-	run    *registry.Run
 	prog   *progress
 
 	step      int64 // steps completed
 	trainLoss float64
 	res       Result
-	lastBeat  time.Time
 	ckptStep  int64 // step of the newest checkpoint on disk (-1: none)
 }
 
-// Run trains the model of o.Config, recording the run in o.DB. A hash that
-// already has a done run is not trained again unless o.Force is set; its
-// recorded result comes back with Reused set.
+// Run trains the model of o.Config, recording metrics, checkpoints and the
+// summary through o.Recorder and finishing it as done, failed (with the
+// reason) or pruned. Deciding whether to train at all (a done hash is
+// reused) and starting the attempt is the caller's part.
 func Run(ctx context.Context, o Options) (*Result, error) {
-	if o.DB == nil {
-		return nil, errors.New("train: no registry (Options.DB is nil)")
-	}
 	if o.Hash == "" || o.RunDir == "" {
 		return nil, errors.New("train: Options.Hash and Options.RunDir must be set")
 	}
-	if o.Kind == "" {
-		o.Kind = registry.KindTrain
+	if o.Recorder == nil {
+		return nil, errors.New("train: no recorder (Options.Recorder is nil)")
 	}
 	if o.Threads < 1 {
 		o.Threads = max(o.Config.Train.Threads, 1)
 	}
-	if !o.Force {
-		done, err := o.DB.DoneRun(o.Hash)
-		switch {
-		case err == nil:
-			return reuse(done)
-		case !errors.Is(err, registry.ErrNotFound):
-			return nil, fmt.Errorf("train %s: %w", o.Hash, err)
-		}
-	}
 	t, err := newTrainer(o)
 	if err != nil {
-		return nil, fmt.Errorf("train %s: %w", o.Hash, err)
+		err = fmt.Errorf("train %s: %w", o.Hash, err)
+		return nil, failRecorder(o.Recorder, registry.StatusFailed, err)
 	}
 	return t.train(ctx)
 }
 
-func reuse(done *registry.Run) (*Result, error) {
+func failRecorder(r Recorder, status string, err error) error {
+	if ferr := r.Finish(status, err.Error()); ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	return err
+}
+
+// ReuseResult turns a done run's recorded summary back into its Result.
+func ReuseResult(done *registry.Run) (*Result, error) {
 	var r Result
 	if err := json.Unmarshal([]byte(done.SummaryJSON), &r); err != nil {
 		return nil, fmt.Errorf("train %s: done run %d has an unreadable summary: %w", done.Hash, done.ID, err)
@@ -114,44 +106,23 @@ func newTrainer(o Options) (*trainer, error) {
 	return t, nil
 }
 
-// start opens the registry run and, when resuming, restores the newest
-// checkpoint.
+// start restores the resume checkpoint, or clears the run dir for a fresh
+// start.
 func (t *trainer) start() error {
 	o := t.o
-	if o.Resume {
-		path, step, err := newestCheckpoint(o.RunDir)
-		if err != nil {
-			return err
-		}
-		if path != "" {
-			st := t.state()
-			if _, err := LoadCheckpoint(path, &st); err != nil {
-				return fmt.Errorf("resume: %w", err)
-			}
-			if st.Step != step {
-				return fmt.Errorf("resume: checkpoint %s holds step %d, its name says %d", path, st.Step, step)
-			}
-			t.step, t.trainLoss, t.ckptStep = st.Step, st.TrainLoss, st.Step
-		}
-		latest, err := o.DB.LatestRun(o.Hash)
-		switch {
-		case err == nil:
-			if err := o.DB.ReopenRun(latest.ID); err != nil {
-				return err
-			}
-			t.run = latest
-			return nil
-		case !errors.Is(err, registry.ErrNotFound):
-			return err
-		}
-	} else if err := removeCheckpoints(o.RunDir); err != nil {
-		return err
+	if o.Resume.Path == "" {
+		return removeCheckpoints(o.RunDir)
 	}
-	run, err := o.DB.BeginRun(registry.RunInfo{Hash: o.Hash, Kind: o.Kind, Threads: o.Threads, KernelSet: kernels.KernelSet()})
+	st := t.state()
+	sha, err := LoadCheckpoint(o.Resume.Path, &st)
 	if err != nil {
-		return err
+		return fmt.Errorf("resume: %w", err)
 	}
-	t.run = run
+	if err := o.Resume.verify(sha, st.Step); err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	t.step, t.trainLoss, t.ckptStep = st.Step, st.TrainLoss, st.Step
+	t.res.Checkpoint, t.res.CheckpointSHA = o.Resume.Rel, o.Resume.SHA256
 	return nil
 }
 
@@ -161,7 +132,7 @@ func (t *trainer) state() CheckpointState {
 
 func (t *trainer) train(ctx context.Context) (*Result, error) {
 	if err := t.start(); err != nil {
-		return nil, fmt.Errorf("train %s: %w", t.o.Hash, err)
+		return nil, t.fail(registry.StatusFailed, fmt.Errorf("train %s: %w", t.o.Hash, err))
 	}
 	res, err := t.loop(ctx)
 	if err != nil {
@@ -172,10 +143,7 @@ func (t *trainer) train(ctx context.Context) (*Result, error) {
 
 // fail records err as the run's failure and returns it.
 func (t *trainer) fail(status string, err error) error {
-	if ferr := t.o.DB.FinishRun(t.run.ID, status, err.Error()); ferr != nil {
-		return errors.Join(err, ferr)
-	}
-	return err
+	return failRecorder(t.o.Recorder, status, err)
 }
 
 func (t *trainer) loop(ctx context.Context) (*Result, error) {
@@ -184,17 +152,16 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 	t.prog = newProgress(o.Progress, total, t.step)
 	defer t.prog.finish()
 	began, beganStep := time.Now(), t.step
-	t.lastBeat = began
 	for t.step < total {
 		if o.StopAfter > 0 && t.step >= o.StopAfter {
-			t.res = Result{RunID: t.run.ID, Hash: o.Hash, Steps: t.step, Tokens: t.step * p.tokensPerStep, TrainLoss: t.trainLoss}
+			t.res = Result{RunID: o.Recorder.RunID(), Hash: o.Hash, Steps: t.step, Tokens: t.step * p.tokensPerStep, TrainLoss: t.trainLoss, Stopped: true}
 			return &t.res, nil
 		}
 		if err := ctx.Err(); err != nil {
 			if cerr := t.checkpoint(); cerr != nil {
 				err = errors.Join(err, cerr)
 			}
-			ferr := o.DB.FinishRun(t.run.ID, registry.StatusFailed, "interrupted")
+			ferr := o.Recorder.Finish(registry.StatusFailed, "interrupted")
 			return nil, errors.Join(err, ferr)
 		}
 		step := t.step
@@ -233,7 +200,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		}
 		t.res.TokensPerSec = tps
 		if tc.LogEvery > 0 && (done%int64(tc.LogEvery) == 0 || done == total) {
-			err := o.DB.LogMetrics(t.run.ID, []registry.Metric{
+			err := o.Recorder.LogMetrics([]registry.Metric{
 				{Step: done, Name: "loss", Value: loss},
 				{Step: done, Name: "lr", Value: lr},
 				{Step: done, Name: "grad_norm", Value: norm},
@@ -256,12 +223,6 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			if err := t.checkpoint(); err != nil {
 				return nil, t.fail(registry.StatusFailed, err)
 			}
-		}
-		if time.Since(t.lastBeat) >= heartbeatEvery {
-			if err := o.DB.Heartbeat(t.run.ID); err != nil {
-				return nil, t.fail(registry.StatusFailed, err)
-			}
-			t.lastBeat = time.Now()
 		}
 	}
 	return t.finish()
@@ -302,10 +263,17 @@ func (t *trainer) evalAndReport(done int64) error {
 		return t.fail(registry.StatusFailed, err)
 	}
 	t.res.ValLoss, t.res.ValBPB = vl, bpb
-	if err := t.o.DB.LogMetrics(t.run.ID, []registry.Metric{
+	ms := []registry.Metric{
 		{Step: done, Name: "val_loss", Value: vl},
 		{Step: done, Name: "val_bpb", Value: bpb},
-	}); err != nil {
+	}
+	if done == int64(t.plan.steps) {
+		for _, m := range t.o.FinalMetrics {
+			m.Step = done
+			ms = append(ms, m)
+		}
+	}
+	if err := t.o.Recorder.LogMetrics(ms); err != nil {
 		return t.fail(registry.StatusFailed, err)
 	}
 	if t.o.OnEval != nil {
@@ -332,8 +300,12 @@ func (t *trainer) checkpoint() error {
 		return err
 	}
 	t.ckptStep = t.step
-	t.res.Checkpoint, t.res.CheckpointSHA = path, sha
-	if err := t.o.DB.PutArtifact(registry.Artifact{RunID: t.run.ID, Kind: "checkpoint", Path: path, SHA256: sha, Bytes: size}); err != nil {
+	rel, err := registry.RelToRoot(t.o.Recorder.Root(), path)
+	if err != nil {
+		return err
+	}
+	t.res.Checkpoint, t.res.CheckpointSHA = rel, sha
+	if err := t.o.Recorder.PutArtifact("checkpoint", path, sha, size); err != nil {
 		return err
 	}
 	return pruneCheckpoints(t.o.RunDir, checkpointsKept)
@@ -344,22 +316,6 @@ func (t *trainer) finish() (*Result, error) {
 	if err := t.checkpoint(); err != nil {
 		return nil, t.fail(registry.StatusFailed, err)
 	}
-	if t.res.Checkpoint == "" { // resumed from the final checkpoint
-		path := checkpointPath(o.RunDir, t.step)
-		f, err := ReadSafetensors(path)
-		if err != nil {
-			return nil, t.fail(registry.StatusFailed, err)
-		}
-		t.res.Checkpoint, t.res.CheckpointSHA = path, f.SHA256
-		// The process that wrote it may have died before recording it.
-		st, err := os.Stat(path)
-		if err != nil {
-			return nil, t.fail(registry.StatusFailed, err)
-		}
-		if err := o.DB.PutArtifact(registry.Artifact{RunID: t.run.ID, Kind: "checkpoint", Path: path, SHA256: f.SHA256, Bytes: st.Size()}); err != nil {
-			return nil, t.fail(registry.StatusFailed, err)
-		}
-	}
 	if err := t.evalAndReport(t.step); err != nil {
 		return nil, err
 	}
@@ -368,16 +324,16 @@ func (t *trainer) finish() (*Result, error) {
 		return nil, t.fail(registry.StatusFailed, err)
 	}
 	r := &t.res
-	r.RunID, r.Hash, r.Steps, r.Tokens = t.run.ID, o.Hash, t.step, t.step*t.plan.tokensPerStep
+	r.RunID, r.Hash, r.Steps, r.Tokens = o.Recorder.RunID(), o.Hash, t.step, t.step*t.plan.tokensPerStep
 	r.TrainLoss, r.Samples = t.trainLoss, samples
 	js, err := json.Marshal(r)
 	if err != nil {
 		return nil, t.fail(registry.StatusFailed, err)
 	}
-	if err := o.DB.SetSummary(t.run.ID, string(js)); err != nil {
+	if err := o.Recorder.SetSummary(string(js)); err != nil {
 		return nil, t.fail(registry.StatusFailed, err)
 	}
-	if err := o.DB.FinishRun(t.run.ID, registry.StatusDone, ""); err != nil {
+	if err := o.Recorder.Finish(registry.StatusDone, ""); err != nil {
 		return nil, err
 	}
 	return r, nil

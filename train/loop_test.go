@@ -112,18 +112,57 @@ func microConfig() configs.Config {
 	}
 }
 
+// testOpts are a run's options with the registry it records in and
+// whether to resume.
+type testOpts struct {
+	Options
+	DB     *registry.DB
+	resume bool
+}
+
 // testOptions returns options for a fresh registry and run dir under dir.
-func testOptions(t *testing.T, dir string) Options {
+func testOptions(t *testing.T, dir string) testOpts {
 	t.Helper()
 	db, err := registry.Open(filepath.Join(dir, "registry.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return Options{
+	return testOpts{Options: Options{
 		Root: testRoot(t), CacheDir: filepath.Join(dir, "cache"), RunDir: filepath.Join(dir, "run"),
-		Config: microConfig(), Hash: microHash, DB: db, Threads: 1,
+		Config: microConfig(), Hash: microHash, Threads: 1,
+	}, DB: db}
+}
+
+// runT starts a registry attempt the way the experiment package does
+// (resuming from the newest recorded checkpoint when asked) and trains.
+func runT(ctx context.Context, o testOpts) (*Result, error) {
+	if o.Hash == "" {
+		return Run(ctx, o.Options)
 	}
+	att, err := o.DB.Start(registry.RunInfo{Hash: o.Hash, Kind: registry.KindTrain, Threads: o.Threads},
+		registry.StartOptions{Resume: o.resume, Force: true, Root: filepath.Dir(o.RunDir)})
+	if err != nil {
+		return nil, err
+	}
+	if o.resume {
+		arts, err := att.Artifacts()
+		if err != nil {
+			return nil, err
+		}
+		if o.Resume, err = FindCheckpoint(arts, att.Root(), false); err != nil {
+			return nil, att.Fail(registry.StatusFailed, err)
+		}
+	}
+	o.Recorder = att
+	res, err := Run(ctx, o.Options)
+	if err != nil {
+		return nil, att.Fail(registry.StatusFailed, err)
+	}
+	if res.Stopped {
+		return res, att.Abandon()
+	}
+	return res, nil
 }
 
 var (
@@ -147,11 +186,11 @@ func reference(t *testing.T) (*Result, *registry.DB) {
 		if refDB, refErr = registry.Open(filepath.Join(dir, "registry.db")); refErr != nil {
 			return
 		}
-		o := Options{
+		o := testOpts{Options: Options{
 			Root: testRoot(t), CacheDir: filepath.Join(dir, "cache"), RunDir: filepath.Join(dir, "run"),
-			Config: microConfig(), Hash: microHash, DB: refDB, Threads: 1,
-		}
-		refRes, refErr = Run(context.Background(), o)
+			Config: microConfig(), Hash: microHash, Threads: 1,
+		}, DB: refDB}
+		refRes, refErr = runT(context.Background(), o)
 	})
 	if refErr != nil {
 		t.Fatalf("reference run: %v", refErr)
@@ -202,11 +241,19 @@ func TestRunTrainsAndRecords(t *testing.T) {
 	if err != nil || len(arts) != 4 { // steps 5, 10, 15, 20
 		t.Errorf("artifacts %+v (err %v), want 4 checkpoints", arts, err)
 	}
-	f, err := ReadSafetensors(res.Checkpoint)
+	for _, a := range arts {
+		if !strings.HasPrefix(a.Path, "run"+string(filepath.Separator)+"ckpt-") {
+			t.Errorf("artifact path %q is not relative to the artifact root", a.Path)
+		}
+	}
+	if res.Checkpoint != filepath.Join("run", "ckpt-000000020.safetensors") {
+		t.Errorf("summary checkpoint %q, want run/ckpt-000000020.safetensors", res.Checkpoint)
+	}
+	f, err := ReadSafetensors(filepath.Join(refDir, res.Checkpoint))
 	if err != nil || f.SHA256 != res.CheckpointSHA || f.Meta["step"] != "20" {
 		t.Errorf("final checkpoint %s: err %v, sha %v vs %s", res.Checkpoint, err, f, res.CheckpointSHA)
 	}
-	if steps, _ := listCheckpoints(filepath.Dir(res.Checkpoint)); len(steps) != checkpointsKept {
+	if steps, _ := listCheckpoints(filepath.Join(refDir, "run")); len(steps) != checkpointsKept {
 		t.Errorf("checkpoints on disk %v, want the newest %d", steps, checkpointsKept)
 	}
 	if len(res.Samples) != len(samplePrompts) {
@@ -220,19 +267,22 @@ func TestRunTrainsAndRecords(t *testing.T) {
 	t.Logf("samples: %q", res.Samples)
 }
 
-func TestRunReusesDoneHash(t *testing.T) {
+func TestReuseResultIsTheRecordedOne(t *testing.T) {
 	ref, db := reference(t)
-	o := testOptions(t, t.TempDir())
-	o.DB = db
-	res, err := Run(context.Background(), o)
+	done, err := db.DoneRun(microHash)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Reused || res.RunID != ref.RunID || res.CheckpointSHA != ref.CheckpointSHA || res.ValLoss != ref.ValLoss {
+	res, err := ReuseResult(done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Reused || res.RunID != ref.RunID || res.CheckpointSHA != ref.CheckpointSHA || res.ValLoss != ref.ValLoss || res.Checkpoint != ref.Checkpoint {
 		t.Errorf("reused result %+v, want the recorded %+v", res, ref)
 	}
-	if _, err := os.Stat(o.RunDir); !os.IsNotExist(err) {
-		t.Errorf("a reused run must not train (run dir exists: %v)", err)
+	done.SummaryJSON = "{"
+	if _, err := ReuseResult(done); err == nil {
+		t.Error("an unreadable summary was reused")
 	}
 }
 
@@ -240,7 +290,7 @@ func TestRunDeterministicAcrossThreads(t *testing.T) {
 	ref, _ := reference(t)
 	o := testOptions(t, t.TempDir())
 	o.Threads = 2
-	res, err := Run(context.Background(), o)
+	res, err := runT(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +303,7 @@ func TestRunStopAndResume(t *testing.T) {
 	ref, _ := reference(t)
 	o := testOptions(t, t.TempDir())
 	o.StopAfter = 7
-	part, err := Run(context.Background(), o)
+	part, err := runT(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,8 +314,8 @@ func TestRunStopAndResume(t *testing.T) {
 	if run.Status != registry.StatusRunning {
 		t.Errorf("stopped run status %q, want running", run.Status)
 	}
-	o.StopAfter, o.Resume = 0, true
-	res, err := Run(context.Background(), o)
+	o.StopAfter, o.resume = 0, true
+	res, err := runT(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +335,7 @@ func TestChildTrain(t *testing.T) {
 	}
 	o := testOptions(t, dir)
 	o.Progress = os.Stdout
-	if _, err := Run(context.Background(), o); err != nil {
+	if _, err := runT(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -330,8 +380,8 @@ func TestRunKilledAndResumed(t *testing.T) {
 	}
 
 	o := testOptions(t, dir)
-	o.Resume = true
-	res, err := Run(context.Background(), o)
+	o.resume = true
+	res, err := runT(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +397,7 @@ func TestRunNonFiniteFails(t *testing.T) {
 	o := testOptions(t, t.TempDir())
 	o.Config.Train.LR, o.Config.Train.Warmup = 1e30, 0
 	o.Config.Train.CheckpointEvery = 1
-	_, err := Run(context.Background(), o)
+	_, err := runT(context.Background(), o)
 	reason := regexp.MustCompile(`non-finite (loss|gradient in \S+|parameter \S+ after the update) at step (\d+)`)
 	if err == nil || !reason.MatchString(err.Error()) {
 		t.Fatalf("err = %v, want a non-finite failure", err)
@@ -387,7 +437,7 @@ func TestRunOnEvalStops(t *testing.T) {
 				calls = append(calls, step)
 				return c.err
 			}
-			_, err := Run(context.Background(), o)
+			_, err := runT(context.Background(), o)
 			if !errors.Is(err, c.err) {
 				t.Fatalf("err = %v, want %v", err, c.err)
 			}
@@ -407,7 +457,7 @@ func TestRunCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	o.OnEval = func(int64, float64) error { cancel(); return nil }
-	_, err := Run(ctx, o)
+	_, err := runT(ctx, o)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
@@ -423,20 +473,109 @@ func TestRunCancelled(t *testing.T) {
 func TestRunRejectsBadOptions(t *testing.T) {
 	cases := []struct {
 		name    string
-		mod     func(*Options)
+		mod     func(*testOpts)
 		wantErr string
 	}{
-		{"micro batch", func(o *Options) { o.Config.Train.MicroBatch = 3 }, "train.micro_batch"},
-		{"too few tokens", func(o *Options) { o.Config.Train.Tokens = 10 }, "train.tokens"},
-		{"bad phase", func(o *Options) { o.Config.QAT.Phases[1].Weights = "int3" }, "qat.phases[1].weights"},
-		{"no hash", func(o *Options) { o.Hash = "" }, "Hash"},
+		{"micro batch", func(o *testOpts) { o.Config.Train.MicroBatch = 3 }, "train.micro_batch"},
+		{"too few tokens", func(o *testOpts) { o.Config.Train.Tokens = 10 }, "train.tokens"},
+		{"bad phase", func(o *testOpts) { o.Config.QAT.Phases[1].Weights = "int3" }, "qat.phases[1].weights"},
+		{"no hash", func(o *testOpts) { o.Hash = "" }, "Hash"},
 	}
 	for _, c := range cases {
 		o := testOptions(t, t.TempDir())
 		c.mod(&o)
-		_, err := Run(context.Background(), o)
+		_, err := runT(context.Background(), o)
 		if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 			t.Errorf("%s: err = %v, want it to mention %q", c.name, err, c.wantErr)
 		}
+	}
+}
+
+// A checkpoint is resumed from only when the registry recorded it, with
+// the same bytes: a replaced file is refused, an unrecorded one ignored.
+func TestResumeVerifiesRecordedCheckpoints(t *testing.T) {
+	ref, _ := reference(t)
+	stopped := func(t *testing.T) testOpts {
+		o := testOptions(t, t.TempDir())
+		o.StopAfter = 7 // the newest recorded checkpoint is step 5
+		if _, err := runT(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+		o.StopAfter, o.resume = 0, true
+		return o
+	}
+	t.Run("replaced", func(t *testing.T) {
+		o := stopped(t)
+		final, err := os.ReadFile(filepath.Join(refDir, ref.Checkpoint))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(checkpointPath(o.RunDir, 5), final, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err = runT(context.Background(), o)
+		if err == nil || !strings.Contains(err.Error(), "the registry recorded") {
+			t.Fatalf("resume from a replaced checkpoint: err = %v", err)
+		}
+		run, _ := o.DB.LatestRun(microHash)
+		if run.Status != registry.StatusFailed || !strings.Contains(run.Error, "the registry recorded") {
+			t.Errorf("run %s: %q", run.Status, run.Error)
+		}
+	})
+	t.Run("unrecorded", func(t *testing.T) {
+		o := stopped(t)
+		five, err := os.ReadFile(checkpointPath(o.RunDir, 5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A newer file nobody recorded (a writer killed before recording it, or planted).
+		if err := os.WriteFile(checkpointPath(o.RunDir, 6), five, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		res, err := runT(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.CheckpointSHA != ref.CheckpointSHA {
+			t.Errorf("resumed past an unrecorded file: checkpoint %s, uninterrupted %s", res.CheckpointSHA[:12], ref.CheckpointSHA[:12])
+		}
+	})
+}
+
+func TestFindCheckpoint(t *testing.T) {
+	root := t.TempDir()
+	write := func(rel string) {
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(rel), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sha := strings.Repeat("a", 64)
+	arts := []registry.Artifact{
+		{Kind: "checkpoint", Path: "runs/h/ckpt-000000005.safetensors", SHA256: sha},
+		{Kind: "checkpoint", Path: "runs/h/ckpt-000000010.safetensors", SHA256: sha},
+		{Kind: "results", Path: "runs/h/ckpt-000000099.safetensors", SHA256: sha},
+	}
+	write("runs/h/ckpt-000000005.safetensors")
+	write("runs/h/ckpt-000000099.safetensors")
+	if _, err := FindCheckpoint(arts, root, true); err == nil || !strings.Contains(err.Error(), "final checkpoint") {
+		t.Errorf("final with the newest recorded file missing: err = %v", err)
+	}
+	c, err := FindCheckpoint(arts, root, false)
+	if err != nil || c.Step != 5 || c.Path != filepath.Join(root, "runs/h/ckpt-000000005.safetensors") {
+		t.Errorf("resume point %+v, %v; want step 5", c, err)
+	}
+	write("runs/h/ckpt-000000010.safetensors")
+	if c, err := FindCheckpoint(arts, root, true); err != nil || c.Step != 10 {
+		t.Errorf("final %+v, %v; want step 10", c, err)
+	}
+	if _, err := FindCheckpoint(nil, root, true); err == nil {
+		t.Error("final of a run with no checkpoint")
+	}
+	if c, err := FindCheckpoint(nil, root, false); err != nil || c.Path != "" {
+		t.Errorf("resume of a run with no checkpoint: %+v, %v", c, err)
 	}
 }

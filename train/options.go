@@ -14,6 +14,18 @@ import (
 // fmt.Errorf("trial pruned at step %d: %w", step, train.ErrPruned).
 var ErrPruned = errors.New("pruned")
 
+// Recorder is where a training run records itself: a started registry
+// attempt (registry.Attempt) that holds the hash's lease. The trainer
+// finishes it as done, failed or pruned.
+type Recorder interface {
+	RunID() int64
+	Root() string // artifact paths are recorded relative to it
+	LogMetrics([]registry.Metric) error
+	PutArtifact(kind, path, sha256 string, size int64) error
+	SetSummary(summaryJSON string) error
+	Finish(status, errText string) error
+}
+
 // Options describes one training run.
 type Options struct {
 	Root     string // project root; data source paths are relative to it
@@ -21,17 +33,21 @@ type Options struct {
 	RunDir   string // per-run directory for checkpoints (e.g. runs/<hash>)
 	Config   configs.Config
 	Hash     string // the config's run hash
-	DB       *registry.DB
-	Kind     string // registry run kind: "train" (default), "ablation-arm", "hpo-trial"
-	Threads  int    // 0 = train.threads, then 1
-	Resume   bool   // continue from the newest checkpoint in RunDir
-	Force    bool   // train even when the hash already has a done run
+	Recorder Recorder
+	Threads  int // 0 = train.threads, then 1
+	// Resume continues from this checkpoint, verified against the
+	// recorded sha256 and step (see FindCheckpoint); zero: start fresh,
+	// removing any checkpoint files in RunDir.
+	Resume RecordedCheckpoint
+	// FinalMetrics are logged with the final validation metrics (e.g. a
+	// baseline's bits per byte on the same split).
+	FinalMetrics []registry.Metric
 	// Progress receives a progress bar when it is a terminal and plain
 	// lines otherwise; nil is silent.
 	Progress io.Writer
 	// StopAfter, when positive, stops the run as if it were killed once this
 	// many training steps (counted from step 0) are complete: no final
-	// checkpoint, and the registry run stays "running".
+	// checkpoint, the run is not finished and Result.Stopped is set.
 	StopAfter int64
 	// OnEval is called after each validation pass; a non-nil error stops
 	// training and is returned (wrap ErrPruned to mark the run pruned).
@@ -52,6 +68,7 @@ type Result struct {
 	CheckpointSHA string   `json:"checkpoint_sha256"`
 	Samples       []string `json:"samples"`
 	Reused        bool     `json:"-"`
+	Stopped       bool     `json:"-"` // StopAfter ended it; the run is still open
 }
 
 // plan is the run's shape derived from the config.
