@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -307,7 +306,7 @@ func (a *app) gcCmd() *cobra.Command {
 	var dry bool
 	cmd := &cobra.Command{
 		Use:   "gc",
-		Short: "Delete artifact files under <root>/runs that no recorded run references",
+		Short: "Delete files under <root>/runs that no artifact of this registry references (only in run directories this registry owns and no run is using)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			db, err := a.openRegistry()
@@ -315,46 +314,24 @@ func (a *app) gcCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			arts, err := db.AllArtifacts()
+			rep, err := db.GC(a.root, dry)
 			if err != nil {
 				return err
 			}
-			keep := map[string]bool{}
-			for _, ar := range arts {
-				p := ar.Path
-				if !filepath.IsAbs(p) {
-					p = filepath.Join(a.root, p)
-				}
-				keep[filepath.Clean(p)] = true
-			}
-			var freed int64
-			var n int
-			err = filepath.Walk(filepath.Join(a.root, "runs"), func(p string, info os.FileInfo, err error) error {
-				if err != nil {
-					if os.IsNotExist(err) {
-						return nil
-					}
-					return err
-				}
-				if info.IsDir() || keep[filepath.Clean(p)] {
-					return nil
-				}
-				n++
-				freed += info.Size()
+			for _, p := range rep.Deleted {
 				fmt.Println("unreferenced:", p)
-				if !dry {
-					return os.Remove(p)
-				}
-				return nil
-			})
-			if err != nil {
-				return err
 			}
 			verb := "deleted"
 			if dry {
 				verb = "would delete"
 			}
-			fmt.Printf("%s %d file(s), %.1f MB\n", verb, n, float64(freed)/1e6)
+			fmt.Printf("%s %d file(s), %.1f MB; kept %d referenced file(s)\n", verb, len(rep.Deleted), float64(rep.Bytes)/1e6, rep.Kept)
+			if n := len(rep.NotOwned); n > 0 {
+				fmt.Printf("left alone: %d run director(ies) of hashes this registry has no run of (another registry's?)\n", n)
+			}
+			for _, d := range rep.Busy {
+				fmt.Println("left alone (a run of it is in progress):", d)
+			}
 			return nil
 		},
 	}

@@ -44,6 +44,8 @@ func TestChildProcess(t *testing.T) {
 		err = childWriteUntilKilled(os.Getenv(envDB))
 	case "study":
 		err = childOptimise(os.Getenv(envDB), index)
+	case "lease":
+		err = childLease(os.Getenv(envDB))
 	default:
 		err = fmt.Errorf("unknown child mode %q", mode)
 	}
