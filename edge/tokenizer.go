@@ -1,0 +1,142 @@
+package edge
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/nanomamba-edge/harness/data"
+	"github.com/nanomamba-edge/harness/edge/gguf"
+)
+
+// Token types of tokenizer.ggml.token_type (llama.cpp's llama_token_type).
+const (
+	TokenNormal  int32 = 1
+	TokenControl int32 = 3
+	TokenUnused  int32 = 5
+)
+
+// hfTokenizer is the part of a tokenizer.json the export reads.
+type hfTokenizer struct {
+	AddedTokens []struct {
+		ID      int32  `json:"id"`
+		Content string `json:"content"`
+	} `json:"added_tokens"`
+	Model struct {
+		Vocab  map[string]int32 `json:"vocab"`
+		Merges []string         `json:"merges"`
+	} `json:"model"`
+}
+
+// tokenizerKVs writes tokenizer.ggml.* for tok, padding the token list to
+// vocab entries with unused "[PADn]" tokens.
+func tokenizerKVs(f *gguf.File, tok *data.Tokenizer, vocab int) error {
+	var hf hfTokenizer
+	if err := json.Unmarshal(tok.JSON(), &hf); err != nil {
+		return fmt.Errorf("edge: tokenizer: %w", err)
+	}
+	n := tok.VocabSize()
+	if n > vocab {
+		return fmt.Errorf("edge: the tokenizer has %d tokens, more than the model's vocabulary %d", n, vocab)
+	}
+	tokens := make([]string, vocab)
+	types := make([]int32, vocab)
+	set := make([]bool, vocab)
+	for s, id := range hf.Model.Vocab {
+		if id < 0 || int(id) >= n || set[id] {
+			return fmt.Errorf("edge: tokenizer: vocabulary id %d of %q is out of range or repeated", id, s)
+		}
+		tokens[id], types[id], set[id] = s, TokenNormal, true
+	}
+	for _, a := range hf.AddedTokens {
+		if a.ID < 0 || int(a.ID) >= n {
+			return fmt.Errorf("edge: tokenizer: special token %q has id %d outside [0, %d)", a.Content, a.ID, n)
+		}
+		tokens[a.ID], types[a.ID], set[a.ID] = a.Content, TokenControl, true
+	}
+	for id := 0; id < vocab; id++ {
+		if id >= n {
+			tokens[id], types[id], set[id] = fmt.Sprintf("[PAD%d]", id), TokenUnused, true
+		}
+		if !set[id] {
+			return fmt.Errorf("edge: tokenizer: no token has id %d", id)
+		}
+	}
+	f.Set("tokenizer.ggml.model", gguf.String("gpt2"))
+	f.Set("tokenizer.ggml.pre", gguf.String("gpt-2"))
+	f.Set("tokenizer.ggml.tokens", gguf.Strings(tokens))
+	f.Set("tokenizer.ggml.token_type", gguf.Int32s(types))
+	f.Set("tokenizer.ggml.merges", gguf.Strings(hf.Model.Merges))
+	f.Set("tokenizer.ggml.eos_token_id", gguf.Uint32(uint32(tok.EOS())))
+	if b := tok.BOS(); b >= 0 {
+		f.Set("tokenizer.ggml.bos_token_id", gguf.Uint32(uint32(b)))
+	}
+	f.Set("tokenizer.ggml.add_bos_token", gguf.Bool(false))
+	f.Set("tokenizer.ggml.add_eos_token", gguf.Bool(false))
+	return nil
+}
+
+// TokenizerFromGGUF rebuilds the BPE tokenizer from tokenizer.ggml.* (model
+// "gpt2": byte-level tokens, "left right" merges, control tokens as the
+// specials, unused padding tokens dropped from the end).
+func TokenizerFromGGUF(f *gguf.File) (*data.Tokenizer, error) {
+	model, err := f.GetString("tokenizer.ggml.model")
+	if err != nil {
+		return nil, fmt.Errorf("edge: the file has no tokenizer: %w", err)
+	}
+	if model != "gpt2" {
+		return nil, fmt.Errorf("edge: tokenizer.ggml.model is %q, only \"gpt2\" (byte-level BPE) is supported", model)
+	}
+	tokens, err := f.GetStrings("tokenizer.ggml.tokens")
+	if err != nil {
+		return nil, err
+	}
+	types, err := f.GetInt32s("tokenizer.ggml.token_type")
+	if err != nil {
+		return nil, err
+	}
+	if len(types) != len(tokens) {
+		return nil, fmt.Errorf("edge: %d token types for %d tokens", len(types), len(tokens))
+	}
+	merges, err := f.GetStrings("tokenizer.ggml.merges")
+	if err != nil {
+		return nil, err
+	}
+	n := len(tokens)
+	for n > 0 && types[n-1] == TokenUnused {
+		n--
+	}
+	str := func(s string) string {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.Encode(s)
+		return strings.TrimSuffix(b.String(), "\n")
+	}
+	var added, vocab []string
+	for id := 0; id < n; id++ {
+		switch types[id] {
+		case TokenControl:
+			added = append(added, fmt.Sprintf(`{"id": %d, "content": %s, "special": true}`, id, str(tokens[id])))
+		case TokenNormal:
+			vocab = append(vocab, fmt.Sprintf("%s: %d", str(tokens[id]), id))
+		default:
+			return nil, fmt.Errorf("edge: token %d (%q) has type %d; only normal (1) and control (3) tokens, and unused (5) ones at the end, are supported", id, tokens[id], types[id])
+		}
+	}
+	ms := make([]string, len(merges))
+	for i, m := range merges {
+		ms[i] = str(m)
+	}
+	js := fmt.Sprintf(`{"added_tokens": [%s], "pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "BPE", "vocab": {%s}, "merges": [%s]}}`,
+		strings.Join(added, ", "), strings.Join(vocab, ", "), strings.Join(ms, ", "))
+	tok, err := data.ParseTokenizer([]byte(js))
+	if err != nil {
+		return nil, fmt.Errorf("edge: rebuilding the tokenizer from tokenizer.ggml.*: %w", err)
+	}
+	if eos, err := f.GetUint32("tokenizer.ggml.eos_token_id"); err == nil && int32(eos) != tok.EOS() {
+		return nil, fmt.Errorf("edge: tokenizer.ggml.eos_token_id %d is not the %s token %d", eos, data.EOSToken, tok.EOS())
+	}
+	return tok, nil
+}
