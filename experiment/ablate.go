@@ -69,6 +69,17 @@ type AblationReport struct {
 	DefHash  string // the recorded definition's identity (registry.AblationDef.Hash)
 }
 
+// MatrixDef expands m (with extra overrides) under the project root and
+// returns its fully resolved definition, without recording anything.
+func MatrixDef(root string, m *ablations.Matrix, extra []string) (registry.AblationDef, error) {
+	e := &Env{Root: root}
+	members, err := m.Expand(extra, e.fingerprinter())
+	if err != nil {
+		return registry.AblationDef{}, err
+	}
+	return AblationDef(m, members), nil
+}
+
 // AblationDef is the fully resolved definition of an expanded matrix: its
 // members' run hashes (which cover base preset, overrides, seeds and data),
 // tasks, limit, metrics and baseline.

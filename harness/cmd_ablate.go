@@ -3,18 +3,21 @@ package main
 import (
 	"fmt"
 	"os"
+	"sort"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/nanomamba-edge/harness/ablations"
+	"github.com/nanomamba-edge/harness/experiment"
+	"github.com/nanomamba-edge/harness/registry"
 	"github.com/nanomamba-edge/harness/reports"
 )
 
 func init() { extraCommands = append(extraCommands, (*app).ablateCmd) }
 
 func (a *app) ablateCmd() *cobra.Command {
-	var list bool
+	var list, dry bool
 	var preset string
 	var seeds, jobs int
 	var sets []string
@@ -48,11 +51,19 @@ func (a *app) ablateCmd() *cobra.Command {
 			}
 			if preset != "" {
 				m.Base = preset
+				// The matrix's own overrides still apply on top of another
+				// base preset: say so, so a budget is never kept silently.
+				for _, k := range sortedKeys(m.Set) {
+					fmt.Fprintf(os.Stderr, "note: --preset %s: the matrix still sets %s=%v for every arm (its `set:`); override it with --set %s=...\n", preset, k, m.Set[k], k)
+				}
 			}
 			if cmd.Flags().Changed("seeds") {
 				if err := m.WithSeeds(seeds); err != nil {
 					return err
 				}
+			}
+			if dry {
+				return a.ablatePlan(m, sets)
 			}
 			db, err := a.openRegistry()
 			if err != nil {
@@ -79,9 +90,55 @@ func (a *app) ablateCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&list, "list", false, "list the shipped matrices and their sizes")
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "print the plan (each member done / to run) without training")
 	cmd.Flags().StringVar(&preset, "preset", "", "base preset for every arm (default: the matrix's)")
 	cmd.Flags().IntVar(&seeds, "seeds", 3, "run seeds 1..N instead of the matrix's seeds")
 	cmd.Flags().IntVar(&jobs, "jobs", 1, "members trained at once (threads are shared among them)")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a config key for every arm, key=value (repeatable)")
 	return cmd
+}
+
+// ablatePlan prints each member of the expanded matrix with its status in
+// the registry (read only; a missing registry means nothing is done).
+func (a *app) ablatePlan(m *ablations.Matrix, sets []string) error {
+	def, err := experiment.MatrixDef(a.root, m, sets)
+	if err != nil {
+		return err
+	}
+	var db *registry.DB
+	if _, serr := os.Stat(a.registryPath()); serr == nil {
+		if db, err = registry.OpenReadOnly(a.registryPath()); err != nil {
+			return err
+		}
+		defer db.Close()
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "ARM\tSEED\tRUN\tSTATUS")
+	done := 0
+	for _, mb := range def.Members {
+		status := "to run"
+		if db != nil {
+			if _, err := db.DoneRun(mb.RunHash); err == nil {
+				status = "done"
+				done++
+			} else if r, err := db.LatestRun(mb.RunHash); err == nil {
+				status = "to run (last attempt " + r.Status + ", resumes from its checkpoint)"
+			}
+		}
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", mb.Arm, mb.Seed, mb.RunHash[:12], status)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Printf("%d/%d members done (definition %s; tasks %v, limit %d)\n", done, len(def.Members), def.Hash()[:12], def.Tasks, def.Limit)
+	return nil
+}
+
+func sortedKeys(m map[string]any) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }

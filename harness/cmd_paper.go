@@ -34,7 +34,7 @@ func (a *app) paperCmd() *cobra.Command {
 			defer db.Close()
 			w := cmd.OutOrStdout()
 			if check {
-				diffs, err := reports.Check(db, reports.Options{Dir: out})
+				diffs, err := reports.Check(db, reports.Options{Dir: out, Root: a.root})
 				if err != nil {
 					return err
 				}
@@ -45,7 +45,7 @@ func (a *app) paperCmd() *cobra.Command {
 				fmt.Fprintf(w, "%s is up to date with %s\n", out, db.Path())
 				return nil
 			}
-			p, err := reports.Render(db, reports.Options{Dir: out})
+			p, err := reports.Render(db, reports.Options{Dir: out, Root: a.root})
 			if err != nil {
 				return err
 			}

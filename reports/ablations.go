@@ -26,6 +26,10 @@ type Ablation struct {
 	// EvalRuns are the done eval runs of the members by training hash.
 	EvalRuns map[string]*registry.Run
 	Table    AblationTable
+	// DefHash is the recorded definition's identity; Provenance says
+	// whether it is the shipped matrix file's ("" when not checked).
+	DefHash    string
+	Provenance string
 }
 
 // Arms lists the arm names in matrix order.
@@ -64,17 +68,24 @@ type storedMatrix struct {
 	Set    []string         `json:"set"`
 }
 
-// LoadAblations rebuilds every recorded ablation from the registry, one per
-// name: when a name was recorded more than once (another --set), the most
-// recent record wins. The result is sorted by name.
-func LoadAblations(db *registry.DB) ([]*Ablation, error) {
+// LoadAblations rebuilds one recorded ablation per name from the
+// registry. With a project root, a shipped matrix is represented by the
+// record whose definition hash equals the shipped file's expanded under
+// root (so `harness ablate subln --preset micro` never replaces the
+// paper's table); when no record matches, the most recent record of the
+// name is used and its Provenance says that it is not the shipped
+// definition. Without a root, the most recent record of each name wins.
+// The result is sorted by name.
+func LoadAblations(db *registry.DB, root string) ([]*Ablation, error) {
 	recs, err := db.Ablations()
 	if err != nil {
 		return nil, err
 	}
 	latest := map[string]registry.Ablation{}
+	byDef := map[string]registry.Ablation{}
 	for _, r := range recs {
 		latest[r.Name] = r // oldest first, so the last one wins
+		byDef[r.DefHash] = r
 	}
 	names := make([]string, 0, len(latest))
 	for n := range latest {
@@ -83,10 +94,28 @@ func LoadAblations(db *registry.DB) ([]*Ablation, error) {
 	sort.Strings(names)
 	var out []*Ablation
 	for _, n := range names {
-		a, err := loadAblation(db, latest[n])
+		rec, prov := latest[n], ""
+		if root != "" {
+			if m, lerr := ablations.Load(n); lerr == nil {
+				def, derr := experiment.MatrixDef(root, m, nil)
+				if derr != nil {
+					return nil, fmt.Errorf("ablation %s: expand the shipped matrix: %w", n, derr)
+				}
+				want := def.Hash()
+				if r, ok := byDef[want]; ok {
+					rec = r
+					prov = fmt.Sprintf("the record of the shipped `ablations/%s.yaml` (definition %s)", n, want[:12])
+				} else {
+					prov = fmt.Sprintf("NOT the shipped `ablations/%s.yaml`: no record matches its definition %s; shown: the latest record, definition %s (run `harness ablate %s` to record the shipped one)",
+						n, want[:12], short(rec.DefHash), n)
+				}
+			}
+		}
+		a, err := loadAblation(db, rec)
 		if err != nil {
 			return nil, fmt.Errorf("ablation %s: %w", n, err)
 		}
+		a.DefHash, a.Provenance = rec.DefHash, prov
 		out = append(out, a)
 	}
 	return out, nil

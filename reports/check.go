@@ -30,7 +30,7 @@ func Check(db *registry.DB, o Options) ([]string, error) {
 		return nil, fmt.Errorf("reports: check: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	if _, err := Render(db, Options{Dir: tmp, Template: tmpl}); err != nil {
+	if _, err := Render(db, Options{Dir: tmp, Template: tmpl, Root: o.Root}); err != nil {
 		return nil, err
 	}
 	fresh, err := generatedFiles(tmp)

@@ -35,6 +35,9 @@ type Options struct {
 	// Template is the README template; default <Dir>/README.tmpl.md. A
 	// missing template skips README.md.
 	Template string
+	// Root is the project root; when set, each shipped ablation matrix is
+	// rendered from the record of its exact definition (see LoadAblations).
+	Root string
 }
 
 // Paper is what Render wrote.
@@ -62,6 +65,7 @@ func Generated(rel string) bool {
 }
 
 type renderer struct {
+	root    string
 	db      *registry.DB
 	dir     string
 	paper   *Paper
@@ -78,7 +82,7 @@ func Render(db *registry.DB, o Options) (*Paper, error) {
 	if o.Dir == "" {
 		return nil, errors.New("reports: render: no output directory given")
 	}
-	r := &renderer{db: db, dir: o.Dir, paper: &Paper{Numbers: newNumbers()}, written: map[string]bool{}, runs: map[string]*registry.Run{}, md: map[string]string{}}
+	r := &renderer{root: o.Root, db: db, dir: o.Dir, paper: &Paper{Numbers: newNumbers()}, written: map[string]bool{}, runs: map[string]*registry.Run{}, md: map[string]string{}}
 	if err := r.all(); err != nil {
 		return nil, err
 	}
@@ -190,7 +194,7 @@ func ablationNames(recorded []*Ablation) []string {
 }
 
 func (r *renderer) ablations() error {
-	recorded, err := LoadAblations(r.db)
+	recorded, err := LoadAblations(r.db, r.root)
 	if err != nil {
 		return fmt.Errorf("reports: %w", err)
 	}
@@ -266,6 +270,11 @@ func (r *renderer) ablation(name string, a *Ablation) error {
 	r.md["status_"+name] = fmt.Sprintf("%d of %d member runs done", done, len(a.Members))
 	hs := a.Hashes()
 	md, tex := a.Table.Markdown(), a.Table.LaTeX()
+	if a.Provenance != "" {
+		r.md["status_"+name] += "; " + a.Provenance
+		md += fmt.Sprintf("\n*Recorded matrix: %s.*\n", a.Provenance)
+		tex += fmt.Sprintf("\n\\noindent\\emph{Recorded matrix: %s.}\n", texEscape(strings.ReplaceAll(a.Provenance, "`", "")))
+	}
 	r.md[tableID] = md
 	if err := r.write("tables/"+tableID+".md", []byte(md)); err != nil {
 		return err
