@@ -278,3 +278,58 @@ func TestExportRejects(t *testing.T) {
 		t.Error("nil model accepted")
 	}
 }
+
+// TestNanoSizes exports a random-weight nano model (the report's model) in
+// every weights × embedding combination and checks each file's tensor data
+// against the block arithmetic: Σ over tensors of ⌈bytes/32⌉·32. It needs
+// about 1 GB of memory, so it runs only with EDGE_NANO_SIZES=1.
+func TestNanoSizes(t *testing.T) {
+	if os.Getenv("EDGE_NANO_SIZES") == "" {
+		t.Skip("set EDGE_NANO_SIZES=1 to export the nano model")
+	}
+	c, err := configs.Load(configs.Options{Preset: "nano", Env: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := models.New(c.Model, c.Quant, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetQuant(models.QuantState{From: models.Ternary, To: models.Ternary, Lambda: 1})
+	var bitParams, embParams int
+	for _, p := range m.Params() {
+		if m.EffectiveWeight(p.Name) != nil {
+			bitParams += len(p.Data)
+		}
+	}
+	embParams = len(m.Param("tok_embed").Data)
+	t.Logf("nano: %d ternary weights, %d embedding values, %d parameters in all", bitParams, embParams, func() (n int) {
+		for _, p := range m.Params() {
+			n += len(p.Data)
+		}
+		return
+	}())
+	for _, wt := range []gguf.Type{gguf.TQ2_0, gguf.TQ1_0} {
+		for _, et := range []gguf.Type{gguf.F16, gguf.Q8_0, gguf.Q4_0, gguf.F32} {
+			f, err := Export(m, c.Quant, nil, Options{Weights: wt, Embed: et}, Provenance{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := f.Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var data uint64
+			for _, tt := range f.Tensors {
+				data += (uint64(len(tt.Data)) + 31) / 32 * 32
+			}
+			if uint64(len(b)) != f.DataOffset+data {
+				t.Errorf("%s/%s: %d bytes, want header %d + data %d", wt, et, len(b), f.DataOffset, data)
+			}
+			wb, _ := gguf.RowBytes(wt, bitParams)
+			eb, _ := gguf.RowBytes(et, embParams)
+			t.Logf("nano %s weights, %s embedding: %d bytes (%.2f MiB); ternary blocks %d B, embedding %d B, rest %d B",
+				wt, et, len(b), float64(len(b))/(1<<20), wb, eb, len(b)-wb-eb)
+		}
+	}
+}

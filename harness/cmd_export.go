@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nanomamba-edge/harness/edge"
+	"github.com/nanomamba-edge/harness/edge/gguf"
+	"github.com/nanomamba-edge/harness/edge/runexport"
+)
+
+func init() { extraCommands = append(extraCommands, (*app).exportCmd) }
+
+func (a *app) exportCmd() *cobra.Command {
+	var format, weights, embed, out string
+	cmd := &cobra.Command{
+		Use:   "export <run-hash>",
+		Short: "Export a trained ternary run for deployment (GGUF) and record the file as an artifact of the run",
+		Long: "export writes the final checkpoint of a done run as GGUF: BitLinear weights as ggml TQ2_0 or TQ1_0 blocks " +
+			"with a float32 scale per tensor, the tied embedding as F16, Q8_0, Q4_0 or F32, the tokenizer as tokenizer.ggml.* " +
+			"and the run hash, config and code commit as provenance. The same run always gives the same bytes. " +
+			"The default output is runs/<hash>/model-<weights>-<embed>.gguf under the project root.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !strings.EqualFold(format, "gguf") {
+				return fmt.Errorf("--format %q: only gguf is supported", format)
+			}
+			wt, err := gguf.ParseType(weights)
+			if err != nil || (wt != gguf.TQ2_0 && wt != gguf.TQ1_0) {
+				return fmt.Errorf("--weights %q: use tq2_0 or tq1_0", weights)
+			}
+			et, err := gguf.ParseType(embed)
+			if err != nil || (et != gguf.F16 && et != gguf.Q8_0 && et != gguf.Q4_0 && et != gguf.F32) {
+				return fmt.Errorf("--embed %q: use f16, q8_0, q4_0 or f32", embed)
+			}
+			db, h, err := a.openResolved(args[0])
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			res, err := runexport.Export(a.env(db), h, edge.Options{Weights: wt, Embed: et}, out)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s\t%d bytes\tsha256 %s\trecorded for run %d as %s\n", res.Path, res.Bytes, res.SHA256, res.RunID, res.Record)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "gguf", "output format (gguf)")
+	cmd.Flags().StringVar(&weights, "weights", "tq2_0", "ternary weight blocks: tq2_0 (2.06 bits/weight) or tq1_0 (1.69 bits/weight)")
+	cmd.Flags().StringVar(&embed, "embed", "f16", "embedding / output head type: f16, q8_0, q4_0 or f32")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "output file (default runs/<hash>/model-<weights>-<embed>.gguf)")
+	return cmd
+}
