@@ -194,15 +194,67 @@ func nanoConfig() configs.ModelConfig {
 	}
 }
 
+// TestNano builds the report's model from the nano preset itself and
+// checks its shape and parameter count against the preset's numbers.
 func TestNano(t *testing.T) {
-	mc := nanoConfig()
-	qc := quantConfig(true, 8)
+	c, err := configs.Load(configs.Options{Preset: "nano", Env: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, qc := c.Model, c.Quant
 	info, err := Describe(mc, qc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("nano parameters:\n%s", info)
 	t.Logf("nano export: %d bytes at 1.58 bits, %d at 2 bits", info.SizeBytes(1.58), info.SizeBytes(2))
+
+	// The count from the preset's numbers: d_model 512, 24 layers with
+	// attention at 4, 12 and 19 (8 query heads, 2 key-value heads of 64),
+	// Mamba-2 with expand 1, head_dim 64, one group, d_state 96, d_conv 4,
+	// no FFN, SubLN before every BitLinear, vocab 32768.
+	const (
+		D, V, hd, N, K = 512, 32768, 64, 96, 4
+		qd, kd         = 8 * hd, 2 * hd
+		dIn            = 1 * D
+		heads          = dIn / 64
+		cConv          = dIn + 2*N
+		dProj          = 2*dIn + 2*N + heads
+	)
+	attn := D + (qd*D + D) + 2*(kd*D+D) + (D*qd + qd)                            // norm1, wq, wk, wv, wo (+ SubLN gains)
+	mamba := D + (dProj*D + D) + cConv*K + cConv + 3*heads + dIn + (D*dIn + dIn) // norm1, in_proj, conv, dt_bias/A_log/D, norm, out_proj
+	want := int64(V*D + 3*attn + 21*mamba + D)                                   // embedding, layers, norm_f
+	if info.Total != want {
+		t.Errorf("nano has %d parameters, the preset's shapes give %d", info.Total, want)
+	}
+	names := map[string][]int{}
+	for _, ti := range info.Tensors {
+		names[ti.Name] = ti.Shape
+	}
+	same := func(a, b []int) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if a[i] != b[i] {
+				return false
+			}
+		}
+		return true
+	}
+	for name, shape := range map[string][]int{
+		"tok_embed": {V, D}, "layers.4.attn.wk": {kd, D}, "layers.12.attn.wq": {qd, D}, "layers.19.attn.wo": {D, qd},
+		"layers.0.mamba.in_proj": {dProj, D}, "layers.23.mamba.conv_w": {cConv, K}, "layers.18.mamba.A_log": {heads},
+	} {
+		if got, ok := names[name]; !ok || !same(got, shape) {
+			t.Errorf("%s: shape %v, want %v", name, got, shape)
+		}
+	}
+	for _, absent := range []string{"layers.6.attn.wq", "layers.4.mamba.in_proj", "layers.0.ffn.w1"} {
+		if _, ok := names[absent]; ok {
+			t.Errorf("nano has %s", absent)
+		}
+	}
 	if testing.Short() {
 		t.Skip("allocation of the nano model skipped in -short mode")
 	}
