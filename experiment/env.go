@@ -118,6 +118,25 @@ func (e *Env) train(ctx context.Context, c *configs.Config, o TrainOptions, att 
 	})
 }
 
+// RequireTraining refuses the hash of a run that is not a training run
+// (an eval or bench run), naming what it is.
+func (e *Env) RequireTraining(hash string) error {
+	r, err := e.DB.LatestRun(hash)
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil // a config without runs yet: a training config or refused by its parser
+	} else if err != nil {
+		return err
+	}
+	switch r.Kind {
+	case registry.KindTrain, registry.KindAblationArm, registry.KindHPOTrial:
+		return nil
+	case registry.KindEval:
+		return fmt.Errorf("%s is an eval run (an evaluation of model %s), not a training run; give the hash of a training run (kinds train, ablation-arm, hpo-trial)", short(hash), short(r.ParentHash))
+	default:
+		return fmt.Errorf("%s is a %s run, not a training run; give the hash of a training run (kinds train, ablation-arm, hpo-trial)", short(hash), r.Kind)
+	}
+}
+
 // Trained is a finished training run loaded back into memory.
 type Trained struct {
 	Hash      string
@@ -131,6 +150,9 @@ type Trained struct {
 // LoadTrained loads the final checkpoint of a done training run, with the
 // quantization state of the end of its schedule.
 func (e *Env) LoadTrained(hash string) (*Trained, error) {
+	if err := e.RequireTraining(hash); err != nil {
+		return nil, err
+	}
 	js, err := e.DB.Config(hash)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", short(hash), err)

@@ -72,7 +72,7 @@ func (a *app) hpoBestCmd() *cobra.Command {
 		Short: "Print the best trial of a study as a config overlay (preset: <base> plus the best values)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := a.openRegistry()
+			db, err := a.openRegistryRO()
 			if err != nil {
 				return err
 			}
@@ -105,7 +105,7 @@ func (a *app) hpoListCmd() *cobra.Command {
 		Short: "List the studies in the registry with trial counts by state and the best value",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := a.openRegistry()
+			db, err := a.openRegistryRO()
 			if err != nil {
 				return err
 			}

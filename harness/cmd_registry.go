@@ -24,7 +24,11 @@ func (a *app) runsCmd() *cobra.Command {
 		Short: "List recorded runs (hash, kind, status, key metrics, age)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := a.openRegistry()
+			open := a.openRegistryRO
+			if markStale > 0 {
+				open = a.openRegistry
+			}
+			db, err := open()
 			if err != nil {
 				return err
 			}
@@ -155,7 +159,7 @@ func (a *app) showCmd() *cobra.Command {
 		Short: "Show a run: config, attempts, environment, final metrics, task results, artifacts",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, h, err := a.openResolved(args[0])
+			db, h, err := a.openResolvedRO(args[0])
 			if err != nil {
 				return err
 			}
@@ -218,7 +222,7 @@ func (a *app) diffCmd() *cobra.Command {
 		Short: "Config keys that differ between two runs, and their metric deltas",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := a.openRegistry()
+			db, err := a.openRegistryRO()
 			if err != nil {
 				return err
 			}

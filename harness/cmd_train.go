@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -49,10 +50,18 @@ func (a *app) trainCmd() *cobra.Command {
 			}
 			defer db.Close()
 			var c *configs.Config
+			name := preset
 			if resume != "" {
 				h, err := resolve(db, resume)
 				if err != nil {
 					return err
+				}
+				if err := a.env(db).RequireTraining(h); err != nil {
+					return fmt.Errorf("--resume: %w", err)
+				}
+				name = "as recorded"
+				if r, err := db.LatestRun(h); err == nil && r.Name != "" {
+					name = r.Name
 				}
 				js, err := db.Config(h)
 				if err != nil {
@@ -69,7 +78,7 @@ func (a *app) trainCmd() *cobra.Command {
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			fmt.Fprintf(os.Stderr, "run %s (preset %s)\n", c.Hash(), c.Preset)
+			fmt.Fprintf(os.Stderr, "run %s (preset %s)\n", c.Hash(), name)
 			res, err := a.env(db).Train(ctx, c, experiment.TrainOptions{Force: force})
 			if err != nil {
 				return err
@@ -80,7 +89,7 @@ func (a *app) trainCmd() *cobra.Command {
 			fmt.Printf("hash        %s\nsteps       %d\ntokens      %d\ntrain loss  %.4f\nval loss    %.4f\nval bpb     %.4f\ntokens/s    %.0f\ncheckpoint  %s (sha256 %s)\n",
 				res.Hash, res.Steps, res.Tokens, res.TrainLoss, res.ValLoss, res.ValBPB, res.TokensPerSec, res.Checkpoint, short(res.CheckpointSHA))
 			if m, err := db.LastMetric(res.RunID, "bigram_val_bpb"); err == nil {
-				fmt.Printf("bigram bpb  %.4f (add-one bigram on the same split and tokenizer; the model is %.1f%% lower)\n", m.Value, 100*(1-res.ValBPB/m.Value))
+				fmt.Printf("bigram bpb  %.4f (add-one bigram on the same split and tokenizer; %s)\n", m.Value, versusBigram(res.ValBPB, m.Value))
 			}
 			for i, s := range res.Samples {
 				fmt.Printf("sample %d: %q\n", i, s)
@@ -93,6 +102,18 @@ func (a *app) trainCmd() *cobra.Command {
 	cmd.Flags().StringVar(&resume, "resume", "", "continue the run with this hash from its newest checkpoint")
 	cmd.Flags().BoolVar(&force, "force", false, "retrain a done hash into a new attempt")
 	return cmd
+}
+
+// versusBigram says how the model's bits per byte compare with the bigram's.
+func versusBigram(model, bigram float64) string {
+	d := 100 * (1 - model/bigram)
+	switch {
+	case d > 0:
+		return fmt.Sprintf("the model is %.1f%% lower, better", d)
+	case d < 0:
+		return fmt.Sprintf("the model is %.1f%% higher, WORSE than the bigram", -d)
+	}
+	return "the model equals the bigram"
 }
 
 func (a *app) fingerprint(s configs.DataSource) (string, error) {
@@ -129,6 +150,9 @@ func (a *app) evalCmd() *cobra.Command {
 			var res *experiment.EvalResult
 			if strings.HasSuffix(args[0], ".bin") {
 				// A llama2.c checkpoint: the outside reference.
+				if tok == "" {
+					tok = filepath.Join(a.root, "datasets", "llama2c", "tok512.bin")
+				}
 				lm, _, id, err := experiment.LoadLlama2C(args[0], tok, a.threadCount())
 				if err != nil {
 					return err
@@ -163,7 +187,7 @@ func (a *app) evalCmd() *cobra.Command {
 	cmd.Flags().IntVar(&shots, "shots", -1, "few-shot examples (-1 = each task's default)")
 	cmd.Flags().IntVar(&limit, "limit", 0, "documents per task (0 = all)")
 	cmd.Flags().StringVar(&out, "output", "", "also write the lm-eval JSON here")
-	cmd.Flags().StringVar(&tok, "tokenizer", "datasets/llama2c/tok512.bin", "llama2.c tokenizer, when the argument is a llama2.c .bin checkpoint")
+	cmd.Flags().StringVar(&tok, "tokenizer", "", "llama2.c tokenizer, when the argument is a llama2.c .bin checkpoint (default <root>/datasets/llama2c/tok512.bin)")
 	return cmd
 }
 
@@ -223,6 +247,18 @@ func (a *app) generateCmd() *cobra.Command {
 		Short: "Generate text from a trained run or an imported llama2.c checkpoint",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if steps < 1 {
+				return fmt.Errorf("--steps %d: give at least 1 token to generate", steps)
+			}
+			if !(temp >= 0) || temp > 100 {
+				return fmt.Errorf("--temperature %v: must be in [0, 100] (0 = greedy)", temp)
+			}
+			if ckpt == "" {
+				ckpt = filepath.Join(a.root, "datasets", "llama2c", "stories260K.bin")
+			}
+			if tok == "" {
+				tok = filepath.Join(a.root, "datasets", "llama2c", "tok512.bin")
+			}
 			if len(args) == 0 {
 				m, _, err := llama2c.Load(ckpt)
 				if err != nil {
@@ -263,8 +299,8 @@ func (a *app) generateCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&ckpt, "checkpoint", "datasets/llama2c/stories260K.bin", "llama2.c checkpoint (used when no run hash is given)")
-	cmd.Flags().StringVar(&tok, "tokenizer", "datasets/llama2c/tok512.bin", "llama2.c tokenizer for --checkpoint")
+	cmd.Flags().StringVar(&ckpt, "checkpoint", "", "llama2.c checkpoint (used when no run hash is given; default <root>/datasets/llama2c/stories260K.bin)")
+	cmd.Flags().StringVar(&tok, "tokenizer", "", "llama2.c tokenizer for --checkpoint (default <root>/datasets/llama2c/tok512.bin)")
 	cmd.Flags().StringVar(&prompt, "prompt", "", "text to continue")
 	cmd.Flags().IntVar(&steps, "steps", 256, "tokens to generate")
 	cmd.Flags().Float64Var(&temp, "temperature", 0, "sampling temperature (0 = greedy)")

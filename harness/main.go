@@ -95,10 +95,25 @@ func resolve(db *registry.DB, prefix string) (string, error) {
 	return h, err
 }
 
+// openRegistryRO opens the registry for a command that only reads: a
+// missing file is an error, never a new empty registry.
+func (a *app) openRegistryRO() (*registry.DB, error) {
+	return registry.OpenReadOnly(a.registryPath())
+}
+
 // openResolved opens the registry and resolves a hash prefix in it; the
 // caller closes the registry.
 func (a *app) openResolved(prefix string) (*registry.DB, string, error) {
-	db, err := a.openRegistry()
+	return a.resolveIn(a.openRegistry, prefix)
+}
+
+// openResolvedRO is openResolved for commands that only read.
+func (a *app) openResolvedRO(prefix string) (*registry.DB, string, error) {
+	return a.resolveIn(a.openRegistryRO, prefix)
+}
+
+func (a *app) resolveIn(open func() (*registry.DB, error), prefix string) (*registry.DB, string, error) {
+	db, err := open()
 	if err != nil {
 		return nil, "", err
 	}

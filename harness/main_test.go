@@ -35,6 +35,9 @@ func TestCLIErrors(t *testing.T) {
 	notDB := filepath.Join(dir, "notes.db")
 	os.WriteFile(notDB, []byte("these are notes, not a database\n"), 0o644)
 	reg := filepath.Join(dir, "registry.db")
+	if _, err := run(t, "train", "--preset", "micro", "--set", "train.tokens=1", "--registry", reg, "--root", ".."); err == nil {
+		t.Fatal("a config below one step trained") // creates the registry, records nothing
+	}
 	cases := []struct {
 		name string
 		args []string
@@ -44,7 +47,13 @@ func TestCLIErrors(t *testing.T) {
 		{"bad set", []string{"config", "tiny", "--root", "..", "--set", "model.n_heads=5"}, []string{"model.n_heads = 5", "must divide model.d_model"}},
 		{"unknown key", []string{"config", "tiny", "--root", "..", "--set", "train.speed=3"}, []string{"train.speed", "valid keys"}},
 		{"not a database", []string{"runs", "--registry", notDB}, []string{"not a SQLite database"}},
-		{"unwritable registry", []string{"runs", "--registry", filepath.Join(dir, "missing-dir", "r.db")}, []string{"registry: cannot create", "does not exist"}},
+		{"unwritable registry", []string{"train", "--preset", "micro", "--registry", filepath.Join(dir, "missing-dir", "r.db"), "--root", ".."}, []string{"registry: cannot create", "does not exist"}},
+		{"runs on a missing registry", []string{"runs", "--registry", filepath.Join(dir, "absent.db")}, []string{"absent.db does not exist"}},
+		{"show on a missing registry", []string{"show", "abcdef12", "--registry", filepath.Join(dir, "absent.db")}, []string{"absent.db does not exist"}},
+		{"negative steps", []string{"generate", "--steps", "-5", "--root", ".."}, []string{"--steps -5"}},
+		{"negative temperature", []string{"generate", "--temperature", "-1", "--root", ".."}, []string{"--temperature -1"}},
+		{"negative limit", []string{"eval", "../datasets/llama2c/stories260K.bin", "--tasks", "piqa", "--limit", "-5", "--registry", reg, "--root", ".."}, []string{"limit -5"}},
+		{"unknown task", []string{"eval", "../datasets/llama2c/stories260K.bin", "--tasks", "piqa,nosuch", "--registry", reg, "--root", ".."}, []string{"nosuch"}},
 		{"unknown hash", []string{"show", "abcdef12", "--registry", reg}, []string{`"abcdef12"`}},
 		{"eval of a missing run", []string{"eval", "abcdef12", "--registry", reg, "--root", ".."}, []string{`"abcdef12"`}},
 		{"unknown ablation", []string{"ablate", "dropout", "--registry", reg, "--root", ".."}, []string{`unknown ablation "dropout"`, "subln"}},
@@ -71,6 +80,50 @@ func TestCLIErrors(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(notDB); string(b) != "these are notes, not a database\n" {
 		t.Errorf("the non-database file was modified")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "absent.db")); !os.IsNotExist(err) {
+		t.Errorf("a read-only command created a registry (%v)", err)
+	}
+	// Refused arguments leave no run behind.
+	out, err := run(t, "runs", "--registry", reg, "--limit", "0")
+	if err != nil || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Errorf("runs after refused commands: %v\n%s", err, out)
+	}
+}
+
+// Commands that take a training run's hash name an eval run for what it is.
+func TestCLIEvalHashIsNotATrainingRun(t *testing.T) {
+	reg := filepath.Join(t.TempDir(), "r.db")
+	out, err := run(t, "eval", "../datasets/llama2c/stories260K.bin", "--tasks", "copa", "--limit", "2", "--registry", reg, "--root", "..", "--threads", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(out, "eval run ")
+	if i < 0 {
+		t.Fatalf("no eval run in:\n%s", out)
+	}
+	h := strings.Fields(out[i+len("eval run "):])[0]
+	h = strings.TrimSuffix(h, ";")
+	for _, args := range [][]string{{"generate", h}, {"train", "--resume", h}} {
+		_, err := run(t, append(args, "--registry", reg, "--root", "..")...)
+		if err == nil || !strings.Contains(err.Error(), "is an eval run") {
+			t.Errorf("%v: %v, want it to say it is an eval run", args, err)
+		}
+	}
+}
+
+func TestVersusBigram(t *testing.T) {
+	for _, c := range []struct {
+		model, bigram float64
+		want          string
+	}{
+		{1.0, 2.0, "50.0% lower, better"},
+		{2.0, 1.36, "47.1% higher, WORSE"},
+		{1.5, 1.5, "equals"},
+	} {
+		if got := versusBigram(c.model, c.bigram); !strings.Contains(got, c.want) {
+			t.Errorf("versusBigram(%v, %v) = %q, want %q", c.model, c.bigram, got, c.want)
+		}
 	}
 }
 
