@@ -300,7 +300,8 @@ func decode(settings map[string]any, c *Config) error {
 	if err := d.Decode(settings); err != nil {
 		var msgs []string
 		for _, line := range strings.Split(err.Error(), "\n") {
-			if line = strings.TrimSpace(line); line != "" {
+			// mapstructure heads its list with this line; it says nothing.
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "decoding failed due to the following error(s)") {
 				msgs = append(msgs, line)
 			}
 		}

@@ -214,7 +214,7 @@ func TestSizeBounds(t *testing.T) {
 		{"model.context=1e9", []string{"model.context = 1000000000: must be in [1, 131072]"}},
 		{"model.n_layers=100000000", []string{"model.n_layers = 100000000: must be in [1, 1024]"}},
 		{"model.d_model=4611686018427387904", []string{"model.d_model = 4611686018427387904: must be in [1, 16384]"}},
-		{"model.d_model=1e30", []string{"d_model", "1e+30", "does not fit in a 64-bit integer"}},
+		{"model.d_model=1e30", []string{"invalid config: 'model.d_model' value 1e+30 does not fit in a 64-bit integer (valid: -9223372036854775808 to 9223372036854775807)"}},
 		{"model.d_model=-1e30", []string{"d_model", "-1e+30", "does not fit in a 64-bit integer"}},
 		{"model.d_model=9223372036854775808", []string{"d_model", "9223372036854775808", "does not fit in a 64-bit integer"}},
 		{"model.d_model=18446744073709551615", []string{"d_model", "18446744073709551615", "does not fit in a 64-bit integer"}},
@@ -366,5 +366,14 @@ func TestCanonicalOfInvalidConfig(t *testing.T) {
 		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("train.lr = %v", v)) {
 			t.Errorf("lr %v: Validate: %v", v, err)
 		}
+	}
+}
+
+// TestDecodeErrorText: type errors are listed alone, without the decoder's
+// empty heading.
+func TestDecodeErrorText(t *testing.T) {
+	_, err := Load(Options{Preset: "micro", Sets: []string{"model.d_model=abc"}, Env: []string{}})
+	if err == nil || err.Error() != `invalid config: 'model.d_model' value "abc" (string) is not an integer` {
+		t.Errorf("error %q", err)
 	}
 }

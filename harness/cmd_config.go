@@ -11,13 +11,26 @@ import (
 	"github.com/nanomamba-edge/harness/models"
 )
 
-// loadConfig loads a preset with overrides and fingerprints its data.
-func (a *app) loadConfig(preset string, sets []string) (*configs.Config, error) {
+// resolveConfig loads a preset with overrides and fingerprints its data.
+func (a *app) resolveConfig(preset string, sets []string) (*configs.Config, error) {
 	c, err := configs.Load(configs.Options{Preset: preset, Sets: sets})
 	if err != nil {
 		return nil, err
 	}
 	if err := c.ResolveData(a.fingerprint); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// loadConfig resolves a config to be trained: it also refuses one whose
+// estimated training memory exceeds this machine's, before any work starts.
+func (a *app) loadConfig(preset string, sets []string) (*configs.Config, error) {
+	c, err := a.resolveConfig(preset, sets)
+	if err != nil {
+		return nil, err
+	}
+	if err := models.CheckTrainMemory(c, a.threadCount()); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -35,12 +48,16 @@ func (a *app) configCmd() *cobra.Command {
 			if len(args) == 1 {
 				p = args[0]
 			}
-			c, err := a.loadConfig(p, sets)
+			c, err := a.resolveConfig(p, sets)
 			if err != nil {
 				return err
 			}
 			fmt.Println(c.JSON())
 			fmt.Println("hash:", c.Hash())
+			// Printing needs no memory; say so if training would be refused.
+			if err := models.CheckTrainMemory(c, a.threadCount()); err != nil {
+				fmt.Fprintln(os.Stderr, "note: `harness train` would refuse this config here:", err)
+			}
 			return nil
 		},
 	}
@@ -88,6 +105,10 @@ func (a *app) modelCmd() *cobra.Command {
 				fmt.Printf("exported size with ternary weights at %.2f bits: %d bytes = %.3f MB (embeddings and other float tensors at 16 bits)\n", b, sz, float64(sz)/1e6)
 			}
 			fmt.Printf("float32 size: %.3f MB\n", float64(in.Total)*4/1e6)
+			if e, err := models.EstimateTrainMemory(c, a.threadCount()); err == nil {
+				fmt.Printf("training memory estimate: %.3f GB (weights, gradients and AdamW moments %.3f GB, quantized weight buffers %.3f GB, activations of train.micro_batch·data.seq_len = %d rows %.3f GB, per-thread scratch %.3f GB)\n",
+					float64(e.Total)/1e9, float64(e.Weights+e.Optimizer)/1e9, float64(e.Quant)/1e9, e.Rows, float64(e.Activations)/1e9, float64(e.Scratch)/1e9)
+			}
 			return nil
 		},
 	}
