@@ -371,10 +371,12 @@ func TestAblationsRoundTrip(t *testing.T) {
 	}
 	// Every part of the definition is part of its identity.
 	for name, change := range map[string]func(d *AblationDef){
-		"limit":    func(d *AblationDef) { d.Limit = 0 },
-		"tasks":    func(d *AblationDef) { d.Tasks = []string{"piqa"} },
-		"members":  func(d *AblationDef) { d.Members = members[:2] },
-		"seed":     func(d *AblationDef) { d.Members = []AblationMember{members[0], members[1], {0, hashOf("on-2"), "subln=true", 3}} },
+		"limit":   func(d *AblationDef) { d.Limit = 0 },
+		"tasks":   func(d *AblationDef) { d.Tasks = []string{"piqa"} },
+		"members": func(d *AblationDef) { d.Members = members[:2] },
+		"seed": func(d *AblationDef) {
+			d.Members = []AblationMember{members[0], members[1], {0, hashOf("on-2"), "subln=true", 3}}
+		},
 		"baseline": func(d *AblationDef) { d.Baseline = "subln=false" },
 		"metrics":  func(d *AblationDef) { d.Metrics = []string{"val_loss"} },
 	} {
