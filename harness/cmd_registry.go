@@ -181,7 +181,14 @@ func (a *app) showCmd() *cobra.Command {
 				}
 				fmt.Printf("\nattempt %d  kind=%s status=%s name=%s\n", r.Attempt, r.Kind, r.Status, r.Name)
 				fmt.Printf("  started %s finished %s\n", r.Started.Format(time.RFC3339), fmtTime(r.Finished))
-				fmt.Printf("  code %s (dirty=%v) go %s %s cpu=%q threads=%d kernels=%s\n", r.CodeVersion, r.CodeDirty, r.GoVersion, r.OS, r.CPU, r.Threads, r.KernelSet)
+				dirty := "clean"
+				if r.CodeDirty {
+					dirty = "dirty"
+					if r.CodeDiff != "" {
+						dirty += ", tracked diff sha256 " + r.CodeDiff[:12]
+					}
+				}
+				fmt.Printf("  code %s (%s) go %s %s cpu=%q threads=%d kernels=%s\n", r.CodeVersion, dirty, r.GoVersion, r.OS, r.CPU, r.Threads, r.KernelSet)
 				if r.Error != "" {
 					fmt.Printf("  error: %s\n", r.Error)
 				}
