@@ -48,7 +48,9 @@ func checkLoaded(c *Config, dir string) error {
 	}
 	canon := c.Canonical()
 	var m map[string]any
-	if err := json.Unmarshal([]byte(canon), &m); err != nil {
+	dec := json.NewDecoder(strings.NewReader(canon))
+	dec.UseNumber() // integers beyond 2^53 (seeds) must not pass through float64
+	if err := dec.Decode(&m); err != nil {
 		return fmt.Errorf("canonical form is not JSON: %w\n%s", err, canon)
 	}
 	back, err := FromCanonical(canon)
