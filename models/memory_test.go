@@ -131,14 +131,15 @@ func TestEstimateMatchesAllocation(t *testing.T) {
 			if _, err := m.ForwardBackward(tokens, targets, B, T, 1); err != nil {
 				t.Fatal(err)
 			}
+			runtime.GC() // twice: pooled scratch survives one collection
 			runtime.GC()
 			runtime.ReadMemStats(&m1)
 			runtime.KeepAlive(m)
 			got := int64(m1.HeapAlloc) - int64(m0.HeapAlloc)
 			want := e.Weights + e.Quant + e.Activations
 			t.Logf("measured %d bytes, estimated %d (weights %d, quant %d, activations %d)", got, want, e.Weights, e.Quant, e.Activations)
-			if r := float64(got) / float64(want); r < 0.95 || r > 1.05 {
-				t.Errorf("measured %d bytes, estimate %d: ratio %.3f, want within 5%%", got, want, r)
+			if r := float64(got) / float64(want); r < 0.98 || r > 1.02 {
+				t.Errorf("measured %d bytes, estimate %d: ratio %.4f, want within 2%%", got, want, r)
 			}
 		})
 	}
