@@ -1,0 +1,415 @@
+package engine
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/nanomamba-edge/harness/data"
+	"github.com/nanomamba-edge/harness/edge"
+	"github.com/nanomamba-edge/harness/edge/gguf"
+	"github.com/nanomamba-edge/harness/kernels"
+)
+
+// Model is a loaded GGUF model ready to decode.
+type Model struct {
+	File *gguf.File
+
+	D, V, NLayers, Context int
+	eps                    float64
+	actBits                int
+	threads                int
+
+	embed  tensor
+	normF  []float32
+	layers []layer
+	tok    *data.Tokenizer
+
+	// attention
+	nh, nkv, hd int
+	ropeCos     []float32 // context × hd/2
+	ropeSin     []float32
+
+	// Mamba-2
+	dIn, heads, headDim, groups, state, dconv, chunk, cConv, dProj int
+
+	ws *work
+}
+
+// tensor is a 2-D weight as stored: rows of ne[0] values of type typ.
+type tensor struct {
+	typ      gguf.Type
+	data     []byte
+	rows     int
+	width    int // ne[0]
+	rowBytes int
+}
+
+// linear is one BitLinear: packed ternary rows, the scale γ and the SubLN gain.
+type linear struct {
+	w       tensor
+	in, out int // true in-features; inPad = w.width
+	scale   float32
+	subln   []float32
+}
+
+type layer struct {
+	norm1 []float32
+	// attention
+	wq, wk, wv, wo *linear
+	// Mamba-2
+	inProj, outProj *linear
+	convWT          []float32 // d_conv × C_conv, tap-major
+	convB           []float32
+	dtBias, A, Dsk  []float32
+	ssmNorm         []float32
+	// FFN
+	norm2      []float32
+	w1, w3, w2 *linear
+}
+
+func (l *layer) isAttn() bool { return l.wq != nil }
+
+// Load reads a GGUF file written by edge.Export.
+func Load(path string) (*Model, error) {
+	f, err := gguf.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return New(f)
+}
+
+// New builds a model from a parsed GGUF file, checking every
+// hyper-parameter and tensor shape.
+func New(f *gguf.File) (*Model, error) {
+	arch, err := f.GetString("general.architecture")
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if arch != edge.Arch {
+		return nil, fmt.Errorf("engine: general.architecture is %q; this engine runs %q files (written by harness export)", arch, edge.Arch)
+	}
+	m := &Model{File: f, threads: 1}
+	var errs []error
+	u := func(key string) int {
+		v, err := f.GetUint32(edge.Arch + "." + key)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return int(v)
+	}
+	m.D, m.V, m.NLayers, m.Context = u("embedding_length"), u("vocab_size"), u("block_count"), u("context_length")
+	m.actBits = u("quant.act_bits")
+	ffn, err := f.GetBool(edge.Arch + ".ffn")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	dff := u("feed_forward_length")
+	if m.eps, err = f.GetFloat64(edge.Arch + ".norm_eps"); err != nil {
+		errs = append(errs, err)
+	}
+	attnLayers, err := f.GetUint32s(edge.Arch + ".attention.layers")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	subln, err := f.GetBool(edge.Arch + ".quant.subln")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("engine: %w", errs[0])
+	}
+	for _, kv := range []struct {
+		k string
+		v int
+	}{{"embedding_length", m.D}, {"vocab_size", m.V}, {"block_count", m.NLayers}, {"context_length", m.Context}} {
+		if kv.v <= 0 || kv.v > 1<<24 {
+			return nil, fmt.Errorf("engine: %s.%s = %d is out of range", edge.Arch, kv.k, kv.v)
+		}
+	}
+	if m.actBits != 0 && (m.actBits < 2 || m.actBits > 8) {
+		return nil, fmt.Errorf("engine: quant.act_bits %d: the int8 engine supports 0 or 2..8", m.actBits)
+	}
+	if !(m.eps > 0) || math.IsInf(m.eps, 0) {
+		return nil, fmt.Errorf("engine: norm_eps %v must be a positive number", m.eps)
+	}
+	isAttn := make([]bool, m.NLayers)
+	for _, i := range attnLayers {
+		if int(i) >= m.NLayers {
+			return nil, fmt.Errorf("engine: attention layer %d is outside the %d blocks", i, m.NLayers)
+		}
+		isAttn[i] = true
+	}
+	if slices.Contains(isAttn, true) {
+		m.nh, m.nkv, m.hd = u("attention.head_count"), u("attention.head_count_kv"), u("attention.key_length")
+		theta, err := f.GetFloat64(edge.Arch + ".rope.theta")
+		if err == nil && len(errs) > 0 {
+			err = errs[0]
+		}
+		if err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+		if m.nh <= 0 || m.nkv <= 0 || m.nh%m.nkv != 0 || m.hd <= 0 || m.hd%2 != 0 || m.nh*m.hd != m.D || !(theta > 0) {
+			return nil, fmt.Errorf("engine: attention heads %d / kv heads %d / head size %d / rope theta %v do not fit d_model %d", m.nh, m.nkv, m.hd, theta, m.D)
+		}
+		m.rope(theta)
+	}
+	if slices.Contains(isAttn, false) {
+		m.dconv, m.dIn, m.state = u("ssm.conv_kernel"), u("ssm.inner_size"), u("ssm.state_size")
+		m.heads, m.groups, m.headDim, m.chunk = u("ssm.time_step_rank"), u("ssm.group_count"), u("ssm.head_dim"), u("ssm.chunk_size")
+		if len(errs) > 0 {
+			return nil, fmt.Errorf("engine: %w", errs[0])
+		}
+		if m.dconv <= 0 || m.dconv > 8 || m.dIn <= 0 || m.state <= 0 || m.heads <= 0 || m.groups <= 0 || m.headDim <= 0 || m.chunk <= 0 ||
+			m.heads*m.headDim != m.dIn || m.heads%m.groups != 0 {
+			return nil, fmt.Errorf("engine: SSM sizes (d_conv %d, d_inner %d, state %d, heads %d, groups %d, head_dim %d) are inconsistent",
+				m.dconv, m.dIn, m.state, m.heads, m.groups, m.headDim)
+		}
+		m.cConv = m.dIn + 2*m.groups*m.state
+		m.dProj = m.dIn + m.cConv + m.heads
+	}
+	// Tensors.
+	if m.embed, err = m.tensor2("token_embd.weight", m.D, m.V, gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0); err != nil {
+		return nil, err
+	}
+	if m.normF, err = m.vector("output_norm.weight", m.D); err != nil {
+		return nil, err
+	}
+	m.layers = make([]layer, m.NLayers)
+	for i := range m.layers {
+		l := &m.layers[i]
+		p := fmt.Sprintf("blk.%d.", i)
+		if l.norm1, err = m.vector(p+"attn_norm.weight", m.D); err != nil {
+			return nil, err
+		}
+		lin := func(name string, out, in int) (*linear, error) { return m.linear(p+name, out, in, subln) }
+		if isAttn[i] {
+			qd, kd := m.nh*m.hd, m.nkv*m.hd
+			if l.wq, err = lin("attn_q", qd, m.D); err == nil {
+				if l.wk, err = lin("attn_k", kd, m.D); err == nil {
+					if l.wv, err = lin("attn_v", kd, m.D); err == nil {
+						l.wo, err = lin("attn_output", m.D, qd)
+					}
+				}
+			}
+		} else {
+			err = m.loadMamba(l, p, lin)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if ffn {
+			if dff <= 0 {
+				return nil, fmt.Errorf("engine: feed_forward_length %d must be positive with ffn on", dff)
+			}
+			if l.norm2, err = m.vector(p+"ffn_norm.weight", m.D); err == nil {
+				if l.w1, err = lin("ffn_gate", dff, m.D); err == nil {
+					if l.w3, err = lin("ffn_up", dff, m.D); err == nil {
+						l.w2, err = lin("ffn_down", m.D, dff)
+					}
+				}
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	if _, err := f.GetString("tokenizer.ggml.model"); err == nil {
+		if m.tok, err = edge.TokenizerFromGGUF(f); err != nil {
+			return nil, err
+		}
+		if m.tok.VocabSize() > m.V {
+			return nil, fmt.Errorf("engine: the tokenizer has %d tokens, more than the vocabulary %d", m.tok.VocabSize(), m.V)
+		}
+	}
+	m.ws = m.newWork()
+	return m, nil
+}
+
+func (m *Model) loadMamba(l *layer, p string, lin func(string, int, int) (*linear, error)) error {
+	var err error
+	if l.inProj, err = lin("ssm_in", m.dProj, m.D); err != nil {
+		return err
+	}
+	if l.outProj, err = lin("ssm_out", m.D, m.dIn); err != nil {
+		return err
+	}
+	cw, err := m.tensor2(p+"ssm_conv1d.weight", m.dconv, m.cConv, gguf.F32)
+	if err != nil {
+		return err
+	}
+	w := f32s(cw.data)
+	l.convWT = make([]float32, m.dconv*m.cConv)
+	for c := 0; c < m.cConv; c++ {
+		for k := 0; k < m.dconv; k++ {
+			l.convWT[k*m.cConv+c] = w[c*m.dconv+k]
+		}
+	}
+	if l.convB, err = m.vector(p+"ssm_conv1d.bias", m.cConv); err != nil {
+		return err
+	}
+	if l.dtBias, err = m.vector(p+"ssm_dt.bias", m.heads); err != nil {
+		return err
+	}
+	if l.A, err = m.vector(p+"ssm_a", m.heads); err != nil {
+		return err
+	}
+	if l.Dsk, err = m.vector(p+"ssm_d", m.heads); err != nil {
+		return err
+	}
+	l.ssmNorm, err = m.vector(p+"ssm_norm.weight", m.dIn)
+	return err
+}
+
+// rope fills the RoPE table as models does: cos and sin of p·θ^(−2i/hd).
+func (m *Model) rope(theta float64) {
+	half := m.hd / 2
+	m.ropeCos = make([]float32, m.Context*half)
+	m.ropeSin = make([]float32, m.Context*half)
+	for i := 0; i < half; i++ {
+		freq := kernels.Pow(theta, -float64(2*i)/float64(m.hd))
+		for p := 0; p < m.Context; p++ {
+			ang := float64(float64(p) * freq)
+			m.ropeCos[p*half+i] = float32(kernels.Cos(ang))
+			m.ropeSin[p*half+i] = float32(kernels.Sin(ang))
+		}
+	}
+}
+
+func f32s(b []byte) []float32 {
+	out := make([]float32, len(b)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out
+}
+
+// vector reads a 1-D F32 tensor of n values.
+func (m *Model) vector(name string, n int) ([]float32, error) {
+	t := m.File.Tensor(name)
+	if t == nil {
+		return nil, fmt.Errorf("engine: tensor %s is missing", name)
+	}
+	if t.Type != gguf.F32 || len(t.Dims) != 1 || t.Dims[0] != uint64(n) {
+		return nil, fmt.Errorf("engine: tensor %s is %s %v, want F32 [%d]", name, t.Type, t.Dims, n)
+	}
+	v := f32s(t.Data)
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return nil, fmt.Errorf("engine: tensor %s value %d is %v", name, i, x)
+		}
+	}
+	return v, nil
+}
+
+// tensor2 finds a 2-D tensor of ne = [width, rows] of one of the types.
+func (m *Model) tensor2(name string, width, rows int, types ...gguf.Type) (tensor, error) {
+	t := m.File.Tensor(name)
+	if t == nil {
+		return tensor{}, fmt.Errorf("engine: tensor %s is missing", name)
+	}
+	if !slices.Contains(types, t.Type) {
+		return tensor{}, fmt.Errorf("engine: tensor %s has type %s, want one of %v", name, t.Type, types)
+	}
+	if len(t.Dims) != 2 || t.Dims[0] != uint64(width) || t.Dims[1] != uint64(rows) {
+		return tensor{}, fmt.Errorf("engine: tensor %s has dims %v, want [%d %d]", name, t.Dims, width, rows)
+	}
+	rb, err := gguf.RowBytes(t.Type, width)
+	if err != nil {
+		return tensor{}, fmt.Errorf("engine: tensor %s: %w", name, err)
+	}
+	return tensor{typ: t.Type, data: t.Data, rows: rows, width: width, rowBytes: rb}, nil
+}
+
+// linear loads a BitLinear: X.weight (ternary, rows padded to 256), X.scale
+// and X.sub_norm.weight.
+func (m *Model) linear(name string, out, in int, subln bool) (*linear, error) {
+	pad := (in + gguf.QK_K - 1) / gguf.QK_K * gguf.QK_K
+	w, err := m.tensor2(name+".weight", pad, out, gguf.TQ2_0, gguf.TQ1_0)
+	if err != nil {
+		return nil, err
+	}
+	// Every block scale must be 1 (or 0 for an all-zero block): the
+	// per-tensor scale is X.scale. TQ2_0 code 3 is not a ternary value.
+	bs := w.typ.TypeSize()
+	for b := 0; b+bs <= len(w.data); b += bs {
+		blk := w.data[b : b+bs]
+		d := binary.LittleEndian.Uint16(blk[bs-2:])
+		if d != 0x3c00 && d != 0 {
+			return nil, fmt.Errorf("engine: %s.weight block %d has scale %v; files from harness export have block scales 1 (or 0) and the tensor scale in %s.scale",
+				name, b/bs, gguf.FP16ToFP32(d), name)
+		}
+		if w.typ == gguf.TQ2_0 {
+			for _, c := range blk[:64] {
+				if c&0x03 == 3 || c&0x0c == 0x0c || c&0x30 == 0x30 || c&0xc0 == 0xc0 {
+					return nil, fmt.Errorf("engine: %s.weight block %d holds code 3, which is not ternary", name, b/bs)
+				}
+			}
+		}
+	}
+	sc, err := m.vector(name+".scale", 1)
+	if err != nil {
+		return nil, err
+	}
+	l := &linear{w: w, in: in, out: out, scale: sc[0]}
+	if zeroBlocks(w) {
+		l.w = normalizeZeroBlocks(w)
+	}
+	if subln {
+		if l.subln, err = m.vector(name+".sub_norm.weight", in); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// zeroBlocks reports whether some block has d = 0 but non-zero codes.
+func zeroBlocks(w tensor) bool {
+	var codes [gguf.QK_K]uint8
+	bs := w.typ.TypeSize()
+	for b := 0; b+bs <= len(w.data); b += bs {
+		if binary.LittleEndian.Uint16(w.data[b+bs-2:]) == 0 {
+			gguf.TernaryCodes(w.typ, w.data[b:b+bs], codes[:])
+			for _, c := range codes {
+				if c != 1 {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// normalizeZeroBlocks rewrites blocks with d = 0 to zero codes (t = 0), which
+// is what they dequantize to, so the kernels need not look at d.
+func normalizeZeroBlocks(w tensor) tensor {
+	data := append([]byte(nil), w.data...)
+	zero, _ := gguf.Quantize(w.typ, make([]float32, gguf.QK_K))
+	bs := w.typ.TypeSize()
+	for b := 0; b+bs <= len(data); b += bs {
+		if binary.LittleEndian.Uint16(data[b+bs-2:]) == 0 {
+			copy(data[b:b+bs], zero)
+		}
+	}
+	w.data = data
+	return w
+}
+
+// SetThreads sets the worker goroutines of the projections (results do not
+// depend on it).
+func (m *Model) SetThreads(n int) { m.threads = max(n, 1) }
+
+// Tokenizer is the tokenizer of the file, or nil when it has none.
+func (m *Model) Tokenizer() *data.Tokenizer { return m.tok }
+
+// WeightBytes is the number of bytes read per decoded token from the
+// weights: every packed BitLinear, the embedding row and the tied output
+// head (the whole embedding), and the small float tensors.
+func (m *Model) WeightBytes() int64 {
+	var n int64
+	for _, t := range m.File.Tensors {
+		n += int64(len(t.Data))
+	}
+	return n + int64(m.embed.rowBytes)
+}

@@ -1,0 +1,235 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/kernels/ssd"
+	"github.com/nanomamba-edge/harness/kernels/vec"
+)
+
+// State is the decoding state of one sequence.
+type State struct {
+	pos  int
+	conv [][]float32 // per Mamba layer: (d_conv−1) × C_conv, oldest first
+	ssm  [][]float32 // per Mamba layer: H × P × N
+	k, v [][]float32 // per attention layer: context × kv heads·head size
+}
+
+// Pos is the number of tokens consumed.
+func (s *State) Pos() int { return s.pos }
+
+// work is the scratch of one decoding step.
+type work struct {
+	x, tmp, n      []float32 // D
+	sub            []float32 // largest in-features
+	q              []int8    // largest padded in-features
+	bsum           []int32
+	q8, att, probs []float32
+	zx, pre, xs    []float32
+	bm, cm, dt     []float32
+	y, g, sig, nrm []float32
+	h1, h3         []float32
+	logits         []float32
+}
+
+func (m *Model) newWork() *work {
+	maxIn, maxPad := m.D, 0
+	for i := range m.layers {
+		l := &m.layers[i]
+		for _, x := range []*linear{l.wq, l.wk, l.wv, l.wo, l.inProj, l.outProj, l.w1, l.w3, l.w2} {
+			if x != nil {
+				maxIn, maxPad = max(maxIn, x.in), max(maxPad, x.w.width)
+			}
+		}
+	}
+	f := func(n int) []float32 { return make([]float32, n) }
+	gn := m.groups * m.state
+	dff := 0
+	if m.layers[0].w1 != nil {
+		dff = m.layers[0].w1.out
+	}
+	return &work{
+		x: f(m.D), tmp: f(m.D), n: f(m.D), sub: f(maxIn), q: make([]int8, maxPad), bsum: make([]int32, maxPad/256+1),
+		q8: f(m.nh * m.hd), att: f(m.nh * m.hd), probs: f(m.Context),
+		zx: f(m.dProj), pre: f(m.cConv), xs: f(m.dIn), bm: f(gn), cm: f(gn), dt: f(m.heads),
+		y: f(m.dIn), g: f(m.dIn), sig: f(max(m.dIn, m.cConv, dff)), nrm: f(m.dIn),
+		h1: f(dff), h3: f(dff), logits: f(m.V),
+	}
+}
+
+// NewState returns an empty state.
+func (m *Model) NewState() *State {
+	s := &State{conv: make([][]float32, m.NLayers), ssm: make([][]float32, m.NLayers),
+		k: make([][]float32, m.NLayers), v: make([][]float32, m.NLayers)}
+	for i := range m.layers {
+		if m.layers[i].isAttn() {
+			kd := m.nkv * m.hd
+			s.k[i] = make([]float32, m.Context*kd)
+			s.v[i] = make([]float32, m.Context*kd)
+		} else {
+			s.conv[i] = make([]float32, (m.dconv-1)*m.cConv)
+			s.ssm[i] = make([]float32, m.heads*m.headDim*m.state)
+		}
+	}
+	return s
+}
+
+// Step feeds one token and returns a fresh slice of next-token logits.
+func (m *Model) Step(st *State, token int32) ([]float32, error) {
+	if st == nil || len(st.conv) != m.NLayers {
+		return nil, fmt.Errorf("engine: Step needs a State from this model's NewState")
+	}
+	if st.pos >= m.Context {
+		return nil, fmt.Errorf("engine: position %d is past the context length %d", st.pos, m.Context)
+	}
+	if token < 0 || int(token) >= m.V {
+		return nil, fmt.Errorf("engine: token %d is outside the vocabulary [0, %d)", token, m.V)
+	}
+	w := m.ws
+	m.embedRow(w.x, int(token))
+	for i := range m.layers {
+		l := &m.layers[i]
+		rmsNorm(w.n, w.x, l.norm1, m.eps)
+		if l.isAttn() {
+			m.attnStep(l, st, i)
+		} else {
+			m.mambaStep(l, st.conv[i], st.ssm[i])
+		}
+		for j := range w.x {
+			w.x[j] += w.tmp[j]
+		}
+		if l.w1 != nil {
+			rmsNorm(w.n, w.x, l.norm2, m.eps)
+			m.forward(l.w1, w.h1, w.n)
+			m.forward(l.w3, w.h3, w.n)
+			vec.SiLU(w.h1, w.sig[:len(w.h1)], w.h1)
+			vec.Mul(w.h1, w.h1, w.h3)
+			m.forward(l.w2, w.tmp, w.h1)
+			for j := range w.x {
+				w.x[j] += w.tmp[j]
+			}
+		}
+	}
+	rmsNorm(w.n, w.x, m.normF, m.eps)
+	m.logits(w.logits, w.n)
+	st.pos++
+	return append([]float32(nil), w.logits...), nil
+}
+
+// Prefill feeds the tokens in order and returns the logits after the last.
+func (m *Model) Prefill(st *State, tokens []int32) ([]float32, error) {
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("engine: Prefill of no tokens")
+	}
+	var out []float32
+	var err error
+	for _, t := range tokens {
+		if out, err = m.Step(st, t); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// mambaStep runs one token through a Mamba-2 mixer: input w.n, output w.tmp.
+func (m *Model) mambaStep(l *layer, conv, ssmState []float32) {
+	w := m.ws
+	m.forward(l.inProj, w.zx, w.n)
+	K, C, dIn, gn := m.dconv, m.cConv, m.dIn, m.groups*m.state
+	in := w.zx[dIn : dIn+C]
+	var wb, xb [8][]float32
+	ws, xs := wb[:0], xb[:0]
+	for k := 0; k < K; k++ {
+		ws = append(ws, l.convWT[k*C:(k+1)*C])
+		if k == K-1 {
+			xs = append(xs, in)
+		} else {
+			xs = append(xs, conv[k*C:(k+1)*C])
+		}
+	}
+	vec.DotTaps(w.pre, l.convB, ws, xs)
+	if K > 1 {
+		copy(conv, conv[C:])
+		copy(conv[(K-2)*C:], in)
+	}
+	vec.SiLU(w.xs, w.sig[:dIn], w.pre[:dIn])
+	vec.SiLU(w.bm, w.sig[:gn], w.pre[dIn:dIn+gn])
+	vec.SiLU(w.cm, w.sig[:gn], w.pre[dIn+gn:])
+	raw := w.zx[dIn+C:]
+	for h := 0; h < m.heads; h++ {
+		w.dt[h] = kernels.Softplus32(raw[h] + l.dtBias[h])
+	}
+	ssd.Step(ssd.Dims{Batch: 1, Len: 1, Heads: m.heads, HeadDim: m.headDim, Groups: m.groups, State: m.state, Chunk: m.chunk},
+		ssmState, w.xs, w.dt, l.A, w.bm, w.cm, w.y)
+	vec.SiLU(w.g, w.sig[:dIn], w.zx[:dIn])
+	P := m.headDim
+	for h := 0; h < m.heads; h++ {
+		vec.AxpyExact(w.y[h*P:h*P+P], w.xs[h*P:h*P+P], float64(l.Dsk[h]))
+	}
+	vec.Mul(w.g, w.y, w.g)
+	rmsNorm(w.nrm, w.g, l.ssmNorm, m.eps)
+	m.forward(l.outProj, w.tmp, w.nrm)
+}
+
+// attnStep runs one token through grouped-query attention with RoPE,
+// appending its key and value to the cache: input w.n, output w.tmp.
+func (m *Model) attnStep(l *layer, st *State, i int) {
+	w := m.ws
+	pos, hd, kd := st.pos, m.hd, m.nkv*m.hd
+	kc, vc := st.k[i], st.v[i]
+	m.forward(l.wq, w.q8, w.n)
+	m.forward(l.wk, kc[pos*kd:(pos+1)*kd], w.n)
+	m.forward(l.wv, vc[pos*kd:(pos+1)*kd], w.n)
+	for h := 0; h < m.nh; h++ {
+		m.rotate(w.q8[h*hd:h*hd+hd], pos)
+	}
+	for h := 0; h < m.nkv; h++ {
+		m.rotate(kc[pos*kd+h*hd:pos*kd+h*hd+hd], pos)
+	}
+	grp := m.nh / m.nkv
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	probs := w.probs[:pos+1]
+	for h := 0; h < m.nh; h++ {
+		q := w.q8[h*hd : h*hd+hd]
+		kv := h / grp
+		mx := float32(math.Inf(-1))
+		for u := 0; u <= pos; u++ {
+			k := kc[u*kd+kv*hd : u*kd+kv*hd+hd]
+			var s float32
+			for j, qv := range q {
+				s = kernels.FMA32(qv, k[j], s)
+			}
+			s *= scale
+			probs[u] = s
+			mx = max(mx, s)
+		}
+		inv := 1 / vec.ExpShift(probs, probs, mx)
+		for u := range probs {
+			probs[u] = float32(float64(probs[u]) * inv)
+		}
+		out := w.att[h*hd : h*hd+hd]
+		clear(out)
+		for u, p := range probs {
+			v := vc[u*kd+kv*hd : u*kd+kv*hd+hd]
+			for j := range out {
+				out[j] = kernels.FMA32(p, v[j], out[j])
+			}
+		}
+	}
+	m.forward(l.wo, w.tmp, w.att)
+}
+
+// rotate applies RoPE at pos to one head vector (adjacent pairs), with the
+// model's rounding.
+func (m *Model) rotate(x []float32, pos int) {
+	half := m.hd / 2
+	cs, sn := m.ropeCos[pos*half:], m.ropeSin[pos*half:]
+	for i := 0; i < half; i++ {
+		c, s := cs[i], sn[i]
+		x0, x1 := x[2*i], x[2*i+1]
+		x[2*i] = float32(x0*c) - float32(x1*s)
+		x[2*i+1] = float32(x0*s) + float32(x1*c)
+	}
+}
