@@ -65,6 +65,11 @@ func (e *Env) Train(ctx context.Context, c *configs.Config, o TrainOptions) (*tr
 			return nil, err
 		}
 	}
+	// Refuse a config that cannot fit in this machine's memory before any
+	// row exists (a done hash above is still reported).
+	if err := models.CheckTrainMemory(c, max(e.Threads, 1)); err != nil {
+		return nil, err
+	}
 	att, err := e.DB.Start(registry.RunInfo{Hash: h, Kind: kind, Name: c.Preset, Threads: e.Threads, KernelSet: kernels.KernelSet()},
 		registry.StartOptions{Resume: !o.Force, Force: o.Force, Root: e.Root})
 	if errors.Is(err, registry.ErrAlreadyDone) {

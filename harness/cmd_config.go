@@ -26,14 +26,9 @@ func (a *app) resolveConfig(preset string, sets []string) (*configs.Config, erro
 // loadConfig resolves a config to be trained: it also refuses one whose
 // estimated training memory exceeds this machine's, before any work starts.
 func (a *app) loadConfig(preset string, sets []string) (*configs.Config, error) {
-	c, err := a.resolveConfig(preset, sets)
-	if err != nil {
-		return nil, err
-	}
-	if err := models.CheckTrainMemory(c, a.threadCount()); err != nil {
-		return nil, err
-	}
-	return c, nil
+	// The memory check runs in experiment.Env.Train, after a done hash
+	// has been reported.
+	return a.resolveConfig(preset, sets)
 }
 
 func (a *app) configCmd() *cobra.Command {

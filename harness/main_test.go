@@ -50,6 +50,7 @@ func TestCLIErrors(t *testing.T) {
 		{"unwritable registry", []string{"train", "--preset", "micro", "--registry", filepath.Join(dir, "missing-dir", "r.db"), "--root", ".."}, []string{"registry: cannot create", "does not exist"}},
 		{"runs on a missing registry", []string{"runs", "--registry", filepath.Join(dir, "absent.db")}, []string{"absent.db does not exist"}},
 		{"show on a missing registry", []string{"show", "abcdef12", "--registry", filepath.Join(dir, "absent.db")}, []string{"absent.db does not exist"}},
+		{"too big for this machine", []string{"train", "--preset", "nano", "--set", "train.batch_size=64", "--set", "train.micro_batch=64", "--registry", reg, "--root", ".."}, []string{"GiB to train", "lower train.micro_batch"}},
 		{"negative steps", []string{"generate", "--steps", "-5", "--root", ".."}, []string{"--steps -5"}},
 		{"negative temperature", []string{"generate", "--temperature", "-1", "--root", ".."}, []string{"--temperature -1"}},
 		{"negative limit", []string{"eval", "../datasets/llama2c/stories260K.bin", "--tasks", "piqa", "--limit", "-5", "--registry", reg, "--root", ".."}, []string{"limit -5"}},
