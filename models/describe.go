@@ -53,8 +53,8 @@ func Describe(mc configs.ModelConfig, qc configs.QuantConfig) (Info, error) {
 			bits = TernaryBits
 		}
 		info.Tensors = append(info.Tensors, TensorInfo{Name: s.name, Shape: append([]int(nil), s.shape...), Params: n, Bits: bits})
-		byComp[s.component] += n
-		info.Total += n
+		byComp[s.component] = satAdd(byComp[s.component], n)
+		info.Total = satAdd(info.Total, n)
 	}
 	for _, c := range componentOrder {
 		info.Components = append(info.Components, ComponentInfo{Name: c, Params: byComp[c]})
@@ -70,9 +70,9 @@ func (i Info) SizeBytes(ternaryBits float64) int64 {
 	var total int64
 	for _, t := range i.Tensors {
 		if t.Bits < 16 {
-			total += int64(math.Ceil(float64(t.Params)*ternaryBits/8)) + 4
+			total = satAdd(total, int64(math.Min(math.Ceil(float64(t.Params)*ternaryBits/8), math.MaxInt64/2))+4)
 		} else {
-			total += t.Params * 2
+			total = satAdd(total, satMul(t.Params, 2))
 		}
 	}
 	return total

@@ -43,10 +43,13 @@ type tensorSpec struct {
 	scale     float64 // initUniform multiplier (1 unless re-scaled)
 }
 
+// size is the element count, saturating at the largest int64 instead of
+// wrapping (configs bound every dimension, so it saturates only for
+// shapes no validated config has).
 func (t tensorSpec) size() int64 {
 	n := int64(1)
 	for _, s := range t.shape {
-		n *= int64(s)
+		n = satMul(n, int64(s))
 	}
 	return n
 }
