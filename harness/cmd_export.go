@@ -3,15 +3,17 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/nanomamba-edge/harness/edge"
+	"github.com/nanomamba-edge/harness/edge/engine"
 	"github.com/nanomamba-edge/harness/edge/gguf"
 	"github.com/nanomamba-edge/harness/edge/runexport"
 )
 
-func init() { extraCommands = append(extraCommands, (*app).exportCmd) }
+func init() { extraCommands = append(extraCommands, (*app).exportCmd, (*app).runGGUFCmd) }
 
 func (a *app) exportCmd() *cobra.Command {
 	var format, weights, embed, out string
@@ -52,5 +54,46 @@ func (a *app) exportCmd() *cobra.Command {
 	cmd.Flags().StringVar(&weights, "weights", "tq2_0", "ternary weight blocks: tq2_0 (2.06 bits/weight) or tq1_0 (1.69 bits/weight)")
 	cmd.Flags().StringVar(&embed, "embed", "f16", "embedding / output head type: f16, q8_0, q4_0 or f32")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "output file (default runs/<hash>/model-<weights>-<embed>.gguf)")
+	return cmd
+}
+
+func (a *app) runGGUFCmd() *cobra.Command {
+	var prompt string
+	var steps int
+	var stats bool
+	cmd := &cobra.Command{
+		Use:   "run-gguf <file.gguf>",
+		Short: "Generate text greedily from an exported GGUF file with the packed ternary engine",
+		Long: "run-gguf loads a file written by `harness export` into the pure-Go engine (packed TQ2_0/TQ1_0 weights, " +
+			"int8 activations, int32 accumulation) and continues --prompt greedily, as `harness generate <run-hash>` does " +
+			"with the training path.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if steps < 0 {
+				return fmt.Errorf("--steps %d must not be negative", steps)
+			}
+			m, err := engine.Load(args[0])
+			if err != nil {
+				return err
+			}
+			m.SetThreads(a.threadCount())
+			start := time.Now()
+			text, err := m.Generate(prompt, steps)
+			if err != nil {
+				return err
+			}
+			el := time.Since(start)
+			fmt.Fprintln(cmd.OutOrStdout(), prompt+text)
+			if stats {
+				n := len(m.Tokenizer().Encode(text))
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d tokens in %v (%.1f tokens/s including the prompt), %.1f MB of weights per token\n",
+					n, el.Round(time.Millisecond), float64(n)/el.Seconds(), float64(m.WeightBytes())/1e6)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&prompt, "prompt", "", "text to continue")
+	cmd.Flags().IntVar(&steps, "steps", 64, "tokens to generate")
+	cmd.Flags().BoolVar(&stats, "stats", false, "print tokens/s to stderr")
 	return cmd
 }
