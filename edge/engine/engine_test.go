@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,17 +11,19 @@ import (
 	"time"
 
 	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/data"
 	"github.com/nanomamba-edge/harness/edge"
 	"github.com/nanomamba-edge/harness/edge/gguf"
-	"github.com/nanomamba-edge/harness/edge/internal/testrun"
 	"github.com/nanomamba-edge/harness/experiment"
 	"github.com/nanomamba-edge/harness/models"
+	"github.com/nanomamba-edge/harness/registry"
 )
 
 var (
 	trainedOnce sync.Once
 	trained     *experiment.Trained
 	trainedErr  error
+	tempRoot    string // removed by TestMain
 )
 
 // microTrained trains the micro preset once for the package's tests
@@ -28,14 +31,54 @@ var (
 func microTrained(t *testing.T) *experiment.Trained {
 	t.Helper()
 	trainedOnce.Do(func() {
-		env := testrun.Env(t)
-		hash := testrun.Micro(t, env, "train.tokens=65536")
-		trained, trainedErr = env.LoadTrained(hash)
+		trained, trainedErr = trainMicro("train.tokens=65536")
 	})
 	if trainedErr != nil {
 		t.Fatal(trainedErr)
 	}
 	return trained
+}
+
+// trainMicro trains the micro preset in a temporary project root (its
+// datasets/ linked to the repository's) with a temporary registry.
+func trainMicro(sets ...string) (*experiment.Trained, error) {
+	root, err := os.MkdirTemp("", "engine-test-")
+	if err != nil {
+		return nil, err
+	}
+	tempRoot = root
+	ds, err := filepath.Abs(filepath.Join("..", "..", "datasets"))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Symlink(ds, filepath.Join(root, "datasets")); err != nil {
+		return nil, err
+	}
+	db, err := registry.Open(filepath.Join(root, "registry.db"))
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	env := &experiment.Env{Root: root, DB: db, Threads: 2, CacheDir: filepath.Join(root, ".cache")}
+	c, err := configs.Load(configs.Options{Preset: "micro", Sets: sets, Env: []string{}})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.ResolveData(func(s configs.DataSource) (string, error) { return data.Fingerprint(root, s) }); err != nil {
+		return nil, err
+	}
+	if _, err := env.Train(context.Background(), c, experiment.TrainOptions{}); err != nil {
+		return nil, err
+	}
+	return env.LoadTrained(c.Hash())
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if tempRoot != "" {
+		os.RemoveAll(tempRoot)
+	}
+	os.Exit(code)
 }
 
 func exportEngine(t *testing.T, tr *experiment.Trained, o edge.Options) (*Model, *gguf.File) {
