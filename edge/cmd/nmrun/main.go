@@ -10,7 +10,12 @@
 //
 // With -logits it prints, instead of text, the greedy token ids and a
 // checksum of the logits' bits, for comparing machines: the engine gives the
-// same bits on amd64 and arm64.
+// same bits on amd64 and arm64. Without an arm64 machine, qemu's user-mode
+// emulator runs the binary (Debian: apt-get install qemu-user-static):
+//
+//	qemu-aarch64-static ./nmrun -logits -steps 40 -prompt "Once upon a time" model.gguf
+//
+// which prints the same checksum as the amd64 build.
 package main
 
 import (

@@ -1,0 +1,97 @@
+package engine
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/edge"
+	"github.com/nanomamba-edge/harness/edge/gguf"
+	"github.com/nanomamba-edge/harness/models"
+)
+
+// The packed dot products equal Σ t·q over the de-quantized codes.
+func TestPackedDots(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const n = 3 * 256
+	codes := make([]float32, n)
+	q := make([]int8, n)
+	for trial := 0; trial < 20; trial++ {
+		var want int32
+		for i := range codes {
+			codes[i] = float32(r.IntN(3) - 1)
+			q[i] = int8(r.IntN(256) - 128)
+			want += int32(codes[i]) * int32(q[i])
+		}
+		bsum := make([]int32, n/256)
+		for b := range bsum {
+			for _, v := range q[b*256 : (b+1)*256] {
+				bsum[b] += int32(v)
+			}
+		}
+		for _, typ := range []gguf.Type{gguf.TQ2_0, gguf.TQ1_0} {
+			row, err := gguf.Quantize(typ, codes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dot := dotTQ2
+			if typ == gguf.TQ1_0 {
+				dot = dotTQ1
+			}
+			if got := dot(row, q, bsum); got != want {
+				t.Fatalf("%s trial %d: dot %d, want %d", typ, trial, got, want)
+			}
+		}
+	}
+}
+
+// Variants the trained micro run does not cover: no activation quantizer
+// (float activations times ternary weights), 4-bit activations, no SubLN,
+// no FFN. Without an activation quantizer there is no code to flip, so the
+// logits must agree to float32 summation error at every position.
+func TestQuantVariants(t *testing.T) {
+	for _, v := range []struct {
+		name string
+		sets []string
+		tol  float64
+	}{
+		{"act_bits=0", []string{"quant.act_bits=0"}, noFlipTol},
+		{"act_bits=4 no SubLN no FFN", []string{"quant.act_bits=4", "quant.subln=false", "model.ffn=false"}, 2.0 / 7},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			c, err := configs.Load(configs.Options{Preset: "micro", Sets: v.sets, Env: []string{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := models.New(c.Model, c.Quant, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.SetQuant(models.QuantState{From: models.Ternary, To: models.Ternary, Lambda: 1})
+			f, err := edge.Export(m, c.Quant, nil, edge.Options{Weights: gguf.TQ1_0, Embed: gguf.F32}, edge.Provenance{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := New(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Tokenizer() != nil {
+				t.Error("a file without tokenizer keys has a tokenizer")
+			}
+			if _, err := e.Generate("x", 3); err == nil {
+				t.Error("Generate without a tokenizer succeeded")
+			}
+			ctx := []int32{256, 79, 110, 99, 101, 32, 117, 112, 111, 110}
+			a := compare(t, m, e, ctx)
+			t.Logf("%s: max |Δ|/max|logit| %.3g over %d positions, first above %g: %d", v.name, a.maxRel, a.steps, noFlipTol, a.firstFlip)
+			if a.maxRel > v.tol {
+				t.Errorf("logits differ by %.3g relative, tolerance %g", a.maxRel, v.tol)
+			}
+			gen, err := e.GenerateTokens(ctx, 8, -1)
+			if err != nil || len(gen) != 8 {
+				t.Errorf("GenerateTokens = %v, %v", gen, err)
+			}
+		})
+	}
+}
