@@ -9,7 +9,10 @@
 // model, the tokenizer, the options and the provenance: exporting twice gives
 // the same file.
 //
-// The packed decode engine that runs these files is edge/engine.
+// The packed decode engine that runs these files is edge/engine; the
+// commands are `harness export <run-hash>` (writes runs/<hash>/model-<w>-<e>.gguf
+// and records it as a "gguf" artifact), `harness run-gguf <file>` and the
+// cgo-free edge/cmd/nmrun, which cross-compiles to linux/arm64.
 //
 // # Tensor names
 //
