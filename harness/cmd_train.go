@@ -10,11 +10,13 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/data"
+	"github.com/nanomamba-edge/harness/edge/engine"
 	"github.com/nanomamba-edge/harness/experiment"
 	"github.com/nanomamba-edge/harness/models/llama2c"
 	"github.com/nanomamba-edge/harness/registry"
@@ -243,7 +245,7 @@ func (a *app) generateCmd() *cobra.Command {
 	var temp float64
 	var seed int64
 	cmd := &cobra.Command{
-		Use:   "generate [run-hash]",
+		Use:   "generate [run-hash | model.gguf]",
 		Short: "Generate text from a trained run or an imported llama2.c checkpoint",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -276,7 +278,26 @@ func (a *app) generateCmd() *cobra.Command {
 				fmt.Println(text)
 				return nil
 			}
-			db, h, err := a.openResolved(args[0])
+			if strings.HasSuffix(args[0], ".gguf") {
+				// An exported model file: the packed int8×ternary engine.
+				if temp != 0 {
+					return errors.New("--temperature: the packed engine decodes greedily; drop the flag")
+				}
+				m, err := engine.Load(args[0])
+				if err != nil {
+					return err
+				}
+				m.SetThreads(a.threadCount())
+				t0 := time.Now()
+				text, err := m.Generate(prompt, steps)
+				if err != nil {
+					return err
+				}
+				fmt.Println(prompt + text)
+				fmt.Fprintf(os.Stderr, "%d tokens in %s (%.1f tokens/s, prompt and decode together)\n", steps, time.Since(t0).Round(time.Millisecond), float64(steps)/time.Since(t0).Seconds())
+				return nil
+			}
+			db, h, err := a.openResolvedRO(args[0])
 			if err != nil {
 				return err
 			}
