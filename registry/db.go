@@ -150,9 +150,6 @@ func newDB(sdb *sql.DB, path string, readOnly bool) *DB {
 	}
 }
 
-// SQL returns the underlying database handle for ad-hoc queries (reports).
-func (db *DB) SQL() *sql.DB { return db.sql }
-
 // Path returns the file name the registry was opened with.
 func (db *DB) Path() string { return db.path }
 

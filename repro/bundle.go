@@ -5,13 +5,18 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
+
+	"github.com/nanomamba-edge/harness/registry"
 )
 
 // BundleFormat and BundleVersion identify the bundles Export writes; Import
-// refuses other formats and newer versions.
+// refuses other formats and newer versions. Version 2 adds each run's
+// code_diff; Export writes version 1 when no run has one, so such bundles
+// stay readable by harnesses that know version 1 only.
 const (
 	BundleFormat  = "nanomamba-edge-run-bundle"
-	BundleVersion = 1
+	BundleVersion = 2
 )
 
 // Names of the files inside a bundle.
@@ -77,6 +82,7 @@ type runRecord struct {
 	KernelSet   string           `json:"kernel_set"`
 	Error       string           `json:"error"`
 	SummaryJSON string           `json:"summary_json"`
+	CodeDiff    string           `json:"code_diff,omitempty"` // version 2
 	Metrics     []metricRecord   `json:"metrics"`
 	TaskResults []taskRecord     `json:"task_results"`
 	Artifacts   []artifactRecord `json:"artifacts"`
@@ -141,3 +147,103 @@ func (f *jsonFloat) UnmarshalJSON(b []byte) error {
 }
 
 var _ json.Marshaler = jsonFloat(0)
+
+// bundleRunsOf is the runs.json form of a run read from the registry.
+func bundleRunsOf(rb *registry.RunBundle) *bundleRuns {
+	out := &bundleRuns{EvalConfigs: map[string]string{}, Runs: make([]runRecord, len(rb.Runs))}
+	for h, js := range rb.EvalConfigs {
+		out.EvalConfigs[h] = js
+	}
+	for i := range rb.Runs {
+		r := &rb.Runs[i]
+		rec := runRecord{
+			Hash: r.Hash, Attempt: r.Attempt, Kind: r.Kind, Status: r.Status, Name: r.Name, ParentHash: r.ParentHash,
+			Created: registry.FormatTime(r.Created), Started: optTime(r.Started), Finished: optTime(r.Finished),
+			Heartbeat: optTime(r.Heartbeat), CodeVersion: r.CodeVersion, CodeDirty: r.CodeDirty, GoVersion: r.GoVersion,
+			OS: r.OS, CPU: r.CPU, Threads: r.Threads, KernelSet: r.KernelSet, Error: r.Error, SummaryJSON: r.SummaryJSON,
+			CodeDiff:    r.CodeDiff,
+			Metrics:     make([]metricRecord, len(r.Metrics)),
+			TaskResults: make([]taskRecord, len(r.TaskResults)),
+			Artifacts:   make([]artifactRecord, len(r.Artifacts)),
+		}
+		for k, m := range r.Metrics {
+			rec.Metrics[k] = metricRecord{Name: m.Name, Step: m.Step, Value: jsonFloat(m.Value)}
+		}
+		for k, t := range r.TaskResults {
+			rec.TaskResults[k] = taskRecord{Task: t.Task, Metric: t.Metric, Value: jsonFloat(t.Value), Stderr: jsonFloat(t.Stderr), N: t.N}
+		}
+		for k, a := range r.Artifacts {
+			rec.Artifacts[k] = artifactRecord{Kind: a.Kind, Path: a.Path, SHA256: a.SHA256, Bytes: a.Bytes, Created: registry.FormatTime(a.Created)}
+		}
+		out.Runs[i] = rec
+	}
+	return out
+}
+
+// version is the bundle version runs needs: 2 when a run records a
+// code_diff, else 1.
+func (b *bundleRuns) version() int {
+	for _, r := range b.Runs {
+		if r.CodeDiff != "" {
+			return 2
+		}
+	}
+	return 1
+}
+
+// optTime is a time that may be unset (NULL in the registry, null in a
+// bundle).
+func optTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := registry.FormatTime(t)
+	return &s
+}
+
+// registryForm is the registry's form of a bundle's config and runs.json.
+func registryForm(hash, config string, runs *bundleRuns) (*registry.RunBundle, error) {
+	rb := &registry.RunBundle{Hash: hash, Config: config, EvalConfigs: runs.EvalConfigs, Runs: make([]registry.BundleRun, len(runs.Runs))}
+	for i := range runs.Runs {
+		rec := &runs.Runs[i]
+		r := registry.BundleRun{
+			Run: registry.Run{
+				Hash: rec.Hash, Attempt: rec.Attempt, Kind: rec.Kind, Status: rec.Status, Name: rec.Name, ParentHash: rec.ParentHash,
+				CodeVersion: rec.CodeVersion, CodeDirty: rec.CodeDirty, GoVersion: rec.GoVersion, OS: rec.OS, CPU: rec.CPU,
+				Threads: rec.Threads, KernelSet: rec.KernelSet, Error: rec.Error, SummaryJSON: rec.SummaryJSON,
+				CodeDiff: rec.CodeDiff,
+			},
+			Metrics:     make([]registry.Metric, len(rec.Metrics)),
+			TaskResults: make([]registry.TaskResult, len(rec.TaskResults)),
+			Artifacts:   make([]registry.BundleArtifact, len(rec.Artifacts)),
+		}
+		for _, t := range []struct {
+			name string
+			src  *string
+			dst  *time.Time
+		}{{"created", &rec.Created, &r.Created}, {"started", rec.Started, &r.Started}, {"finished", rec.Finished, &r.Finished}, {"heartbeat", rec.Heartbeat, &r.Heartbeat}} {
+			if t.src == nil {
+				continue
+			}
+			var err error
+			if *t.dst, err = registry.ParseTime(*t.src); err != nil {
+				return nil, fmt.Errorf("run %s attempt %d: %s: %v", short(rec.Hash), rec.Attempt, t.name, err)
+			}
+		}
+		for k, m := range rec.Metrics {
+			r.Metrics[k] = registry.Metric{Name: m.Name, Step: m.Step, Value: float64(m.Value)}
+		}
+		for k, t := range rec.TaskResults {
+			r.TaskResults[k] = registry.TaskResult{Task: t.Task, Metric: t.Metric, Value: float64(t.Value), Stderr: float64(t.Stderr), N: t.N}
+		}
+		for k, a := range rec.Artifacts {
+			created, err := registry.ParseTime(a.Created)
+			if err != nil {
+				return nil, fmt.Errorf("run %s attempt %d: artifact %s: %v", short(rec.Hash), rec.Attempt, a.Path, err)
+			}
+			r.Artifacts[k] = registry.BundleArtifact{Kind: a.Kind, Path: a.Path, SHA256: a.SHA256, Bytes: a.Bytes, Created: created}
+		}
+		rb.Runs[i] = r
+	}
+	return rb, nil
+}

@@ -34,8 +34,9 @@ func dump(t *testing.T, db *registry.DB, hash string) string {
 		`SELECT r.hash, r.attempt, a.kind, replace(a.path, rtrim(a.path, replace(a.path, '/', '')), ''), a.sha256, a.bytes, a.created
 			FROM artifacts a JOIN runs r ON r.id = a.run_id WHERE r.hash = ?1 OR r.parent_hash = ?1 ORDER BY 1, 2, 4`,
 	}
+	sdb := rawDB(t, db)
 	for _, q := range queries {
-		rows, err := db.SQL().Query(q, hash)
+		rows, err := sdb.Query(q, hash)
 		if err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -79,7 +80,7 @@ func exportShared(t *testing.T, withCkpt bool) (string, *Manifest) {
 	return path, m
 }
 
-func freshRegistry(t *testing.T) *registry.DB {
+func freshRegistry(t testing.TB) *registry.DB {
 	t.Helper()
 	db, err := registry.Open(filepath.Join(t.TempDir(), "registry.db"))
 	if err != nil {
@@ -118,6 +119,8 @@ func TestExportImportRoundTrip(t *testing.T) {
 	if sum, _, err := hashFile(wantCkpt); err != nil || sum != s.res.CheckpointSHA || res.Checkpoint != wantCkpt {
 		t.Errorf("checkpoint at %s (reported %s): sha256 %s, err %v; want %s", wantCkpt, res.Checkpoint, sum, err, s.res.CheckpointSHA)
 	}
+	// The artifact records the file relative to the project root.
+	wantRel := filepath.Join("runs", s.res.Hash, filepath.Base(s.res.Checkpoint))
 	run, err := db.DoneRun(s.res.Hash)
 	if err != nil {
 		t.Fatal(err)
@@ -125,10 +128,10 @@ func TestExportImportRoundTrip(t *testing.T) {
 	arts, _ := db.Artifacts(run.ID)
 	found := false
 	for _, a := range arts {
-		found = found || (a.Path == wantCkpt && a.SHA256 == s.res.CheckpointSHA)
+		found = found || (a.Path == wantRel && a.SHA256 == s.res.CheckpointSHA)
 	}
 	if !found {
-		t.Errorf("artifacts %+v do not record the imported checkpoint at %s", arts, wantCkpt)
+		t.Errorf("artifacts %+v do not record the imported checkpoint at %s", arts, wantRel)
 	}
 
 	before := dump(t, db, s.res.Hash)
@@ -144,9 +147,11 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 }
 
-func TestImportRenumbersTakenAttempt(t *testing.T) {
+// A run recorded under the same hash and attempt with other content is
+// never replaced or renumbered: the import is refused and leaves nothing.
+func TestImportRefusesTakenAttempt(t *testing.T) {
 	s := sharedRun(t)
-	path, _ := exportShared(t, false)
+	path, _ := exportShared(t, true)
 	db := freshRegistry(t)
 	js, _ := s.env.DB.Config(s.res.Hash)
 	if err := db.PutConfig(s.res.Hash, js); err != nil {
@@ -156,16 +161,25 @@ func TestImportRenumbersTakenAttempt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Import(db, t.TempDir(), path)
-	if err != nil {
-		t.Fatalf("import: %v", err)
+	root := t.TempDir()
+	_, err = Import(db, root, path)
+	if err == nil || !errors.Is(err, registry.ErrConflict) || !strings.Contains(err.Error(), "attempt 1 is already recorded with different content") {
+		t.Fatalf("import over a local attempt 1: %v; want a conflict naming attempt 1", err)
 	}
-	if res.RunsAdded != 2 || res.Checkpoint != "" {
-		t.Errorf("import %+v; want 2 runs added and no checkpoint", res)
+	if n := countRuns(t, db, s.res.Hash); n != 1 {
+		t.Errorf("refused import left %d runs of the hash, want the local one only", n)
 	}
-	latest, err := db.DoneRun(s.res.Hash)
-	if err != nil || latest.Attempt != 2 || local.Attempt != 1 {
-		t.Errorf("imported attempt %+v (err %v); want attempt 2 beside the local attempt 1", latest, err)
+	if n := countRuns(t, db, s.eval.Hash); n != 0 {
+		t.Errorf("refused import added %d eval runs", n)
+	}
+	if _, err := db.Config(s.eval.Hash); !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("refused import added the eval config (err %v)", err)
+	}
+	if run, err := db.LatestRun(s.res.Hash); err != nil || run.ID != local.ID || run.Status != registry.StatusRunning {
+		t.Errorf("local run now %+v (err %v), want it untouched", run, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, "runs")); len(ents) != 0 {
+		t.Errorf("refused import left files in runs/: %v", ents)
 	}
 }
 
@@ -173,7 +187,7 @@ func TestImportRefusesConflictingConfig(t *testing.T) {
 	s := sharedRun(t)
 	path, _ := exportShared(t, false)
 	db := freshRegistry(t)
-	if _, err := db.SQL().Exec(`INSERT INTO configs (hash, json, created) VALUES (?, '{"other":1}', '2020-01-01T00:00:00.000000000Z')`, s.res.Hash); err != nil {
+	if err := db.PutConfig(s.res.Hash, `{"other":1}`); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Import(db, t.TempDir(), path)
@@ -292,7 +306,7 @@ func TestImportRefusesCorruptBundle(t *testing.T) {
 				t.Fatalf("import: %v; want an error naming %s, wrapping %v, containing %q", err, p, tc.isErr, tc.want)
 			}
 			var n int
-			db.SQL().QueryRow(`SELECT (SELECT COUNT(*) FROM runs) + (SELECT COUNT(*) FROM configs)`).Scan(&n)
+			rawDB(t, db).QueryRow(`SELECT (SELECT COUNT(*) FROM runs) + (SELECT COUNT(*) FROM configs)`).Scan(&n)
 			if n != 0 {
 				t.Errorf("refused bundle left %d rows", n)
 			}

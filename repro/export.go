@@ -5,12 +5,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -31,22 +29,17 @@ type ExportOptions struct {
 // final checkpoint. root resolves relative artifact paths. The bundle's
 // bytes depend only on the registry content.
 func Export(db *registry.DB, root, hash string, w io.Writer, o ExportOptions) (*Manifest, error) {
-	cfg, err := db.Config(hash)
+	rb, err := db.ExportRun(hash)
 	if err != nil {
 		return nil, fmt.Errorf("export %s: %w", short(hash), err)
 	}
-	runs, err := exportRuns(db, hash)
-	if err != nil {
-		return nil, fmt.Errorf("export %s: %w", short(hash), err)
-	}
-	if len(runs.Runs) == 0 {
-		return nil, fmt.Errorf("export %s: the registry has a config but no run for this hash", short(hash))
-	}
+	cfg := rb.Config
+	runs := bundleRunsOf(rb)
 	runsJSON, err := json.MarshalIndent(runs, "", " ")
 	if err != nil {
 		return nil, fmt.Errorf("export %s: %w", short(hash), err)
 	}
-	m := &Manifest{Format: BundleFormat, Version: BundleVersion, Hash: hash, Files: []BundleFile{
+	m := &Manifest{Format: BundleFormat, Version: runs.version(), Hash: hash, Files: []BundleFile{
 		fileEntry(configName, []byte(cfg)), fileEntry(runsName, runsJSON),
 	}}
 	ckptPath := ""
@@ -148,11 +141,7 @@ func finalCheckpoint(db *registry.DB, root, hash string) (string, BundleFile, *B
 	if path == "" {
 		return "", BundleFile{}, nil, fmt.Errorf("attempt %d records no checkpoint artifact with sha256 %s", run.Attempt, short(res.CheckpointSHA))
 	}
-	if !filepath.IsAbs(path) {
-		if _, err := os.Stat(path); err != nil {
-			path = filepath.Join(root, path)
-		}
-	}
+	path = registry.ArtifactPath(root, registry.Artifact{Path: path})
 	sum, size, err := hashFile(path)
 	if err != nil {
 		return "", BundleFile{}, nil, fmt.Errorf("checkpoint: %w", err)
@@ -176,121 +165,4 @@ func hashFile(path string) (string, int64, error) {
 		return "", 0, fmt.Errorf("read %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
-// exportRuns reads every run of hash and every eval run whose parent is
-// hash, in (hash, attempt) order, with their rows.
-func exportRuns(db *registry.DB, hash string) (*bundleRuns, error) {
-	q := db.SQL()
-	out := &bundleRuns{EvalConfigs: map[string]string{}}
-	rows, err := q.Query(`SELECT id, hash, attempt, kind, status, name, parent_hash, created, started, finished,
-		heartbeat, code_version, code_dirty, go_version, os, cpu, threads, kernel_set, error, summary_json
-		FROM runs WHERE hash = ?1 OR (kind = 'eval' AND parent_hash = ?1)
-		ORDER BY hash = ?1 DESC, hash, attempt`, hash)
-	if err != nil {
-		return nil, fmt.Errorf("read runs: %w", err)
-	}
-	var ids []int64
-	for rows.Next() {
-		var r runRecord
-		var id int64
-		var started, finished, heartbeat sql.NullString
-		if err := rows.Scan(&id, &r.Hash, &r.Attempt, &r.Kind, &r.Status, &r.Name, &r.ParentHash, &r.Created,
-			&started, &finished, &heartbeat, &r.CodeVersion, &r.CodeDirty, &r.GoVersion, &r.OS, &r.CPU,
-			&r.Threads, &r.KernelSet, &r.Error, &r.SummaryJSON); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read runs: %w", err)
-		}
-		r.Started, r.Finished, r.Heartbeat = nullString(started), nullString(finished), nullString(heartbeat)
-		out.Runs = append(out.Runs, r)
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read runs: %w", err)
-	}
-	for i := range out.Runs {
-		r := &out.Runs[i]
-		if r.Hash != hash {
-			if _, ok := out.EvalConfigs[r.Hash]; !ok {
-				js, err := db.Config(r.Hash)
-				if err != nil {
-					return nil, fmt.Errorf("eval run %s: %w", short(r.Hash), err)
-				}
-				out.EvalConfigs[r.Hash] = js
-			}
-		}
-		if err := readRows(q, ids[i], r); err != nil {
-			return nil, fmt.Errorf("run %s attempt %d: %w", short(r.Hash), r.Attempt, err)
-		}
-	}
-	return out, nil
-}
-
-func nullString(s sql.NullString) *string {
-	if !s.Valid {
-		return nil
-	}
-	return &s.String
-}
-
-func nullFloat(v sql.NullFloat64) jsonFloat {
-	if !v.Valid {
-		return jsonFloat(math.NaN())
-	}
-	return jsonFloat(v.Float64)
-}
-
-// readRows fills in a run's metrics, task results and artifacts.
-func readRows(q *sql.DB, id int64, r *runRecord) error {
-	r.Metrics, r.TaskResults, r.Artifacts = []metricRecord{}, []taskRecord{}, []artifactRecord{}
-	rows, err := q.Query(`SELECT name, step, value FROM metrics WHERE run_id = ? ORDER BY name, step`, id)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var m metricRecord
-		var v sql.NullFloat64
-		if err := rows.Scan(&m.Name, &m.Step, &v); err != nil {
-			rows.Close()
-			return err
-		}
-		m.Value = nullFloat(v)
-		r.Metrics = append(r.Metrics, m)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	rows, err = q.Query(`SELECT task, metric, value, stderr, n FROM task_results WHERE run_id = ? ORDER BY task, metric`, id)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var t taskRecord
-		var v, se sql.NullFloat64
-		if err := rows.Scan(&t.Task, &t.Metric, &v, &se, &t.N); err != nil {
-			rows.Close()
-			return err
-		}
-		t.Value, t.Stderr = nullFloat(v), nullFloat(se)
-		r.TaskResults = append(r.TaskResults, t)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	rows, err = q.Query(`SELECT kind, path, sha256, bytes, created FROM artifacts WHERE run_id = ? ORDER BY path`, id)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var a artifactRecord
-		if err := rows.Scan(&a.Kind, &a.Path, &a.SHA256, &a.Bytes, &a.Created); err != nil {
-			return err
-		}
-		r.Artifacts = append(r.Artifacts, a)
-	}
-	return rows.Err()
 }

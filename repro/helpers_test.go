@@ -2,10 +2,14 @@ package repro
 
 import (
 	"context"
+	"database/sql"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+
+	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/data"
@@ -80,6 +84,22 @@ func populateRoot(root string, c *configs.Config) error {
 		}
 	}
 	return nil
+}
+
+// rawDB opens a second handle on the registry file of db, for tests that
+// inspect or damage rows directly.
+func rawDB(t *testing.T, db *registry.DB) *sql.DB {
+	t.Helper()
+	abs, err := filepath.Abs(db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdb, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath()+"?_busy_timeout=10000&_foreign_keys=on")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sdb.Close() })
+	return sdb
 }
 
 // trainMicro trains c in env and returns its result.
@@ -162,4 +182,27 @@ func makeShared() (*trainedRun, error) {
 		return nil, err
 	}
 	return &trainedRun{env: env, res: res, eval: ev}, nil
+}
+
+// smallRegistry records one finished training run (no checkpoint) in a
+// fresh registry and returns it with the run's hash.
+func smallRegistry(t testing.TB) (*registry.DB, string) {
+	t.Helper()
+	db := freshRegistry(t)
+	js := `{"preset":"small"}`
+	h := sha256Hex([]byte(js))
+	if err := db.PutConfig(h, js); err != nil {
+		t.Fatal(err)
+	}
+	run, err := db.BeginRun(registry.RunInfo{Hash: h, Kind: registry.KindTrain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.LogMetrics(run.ID, []registry.Metric{{Step: 1, Name: "loss", Value: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.FinishRun(run.ID, registry.StatusDone, ""); err != nil {
+		t.Fatal(err)
+	}
+	return db, h
 }

@@ -19,8 +19,32 @@ import (
 // its hash.
 var ErrCorruptBundle = errors.New("corrupt bundle")
 
-// maxJSONBytes bounds the JSON files of a bundle read into memory.
-const maxJSONBytes = 1 << 30
+// Limits on the files of a bundle. Every size is checked against them
+// before the file is read, so a bundle (a gzip bomb included) cannot make
+// Import hold more than these in memory or write more than the checkpoint
+// limit to disk. The recorded runs are far below them (a config is a few
+// KiB, runs.json of a long run a few MiB, a checkpoint tens of MiB).
+const (
+	maxManifestBytes   = 1 << 20  // manifest.json
+	maxConfigBytes     = 16 << 20 // config.json
+	maxRunsBytes       = 256 << 20
+	maxCheckpointBytes = 4 << 30 // streamed to a file, never held in memory
+)
+
+// fileLimit is the largest size a bundle file of that name may have.
+func fileLimit(name string) int64 {
+	switch {
+	case name == manifestName:
+		return maxManifestBytes
+	case name == configName:
+		return maxConfigBytes
+	case name == runsName:
+		return maxRunsBytes
+	case strings.HasPrefix(name, ckptDir):
+		return maxCheckpointBytes
+	}
+	return 0
+}
 
 // bundle is a validated bundle: its JSON decoded, its checkpoint (if any)
 // extracted to a temporary file.
@@ -43,7 +67,19 @@ func readBundle(path, tmpDir string) (*bundle, error) {
 		return nil, err
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	if st, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (mode %v)", path, st.Mode())
+	}
+	return readBundleFrom(f, tmpDir)
+}
+
+// readBundleFrom reads and validates a bundle, extracting a bundled
+// checkpoint into tmpDir. Every error about the content wraps
+// ErrCorruptBundle.
+func readBundleFrom(r io.Reader, tmpDir string) (*bundle, error) {
+	zr, err := gzip.NewReader(r)
 	if err != nil {
 		return nil, corrupt("not a gzip file: %v", err)
 	}
@@ -90,6 +126,9 @@ func readBundle(path, tmpDir string) (*bundle, error) {
 		if hdr.Size != bf.Bytes {
 			return nil, corrupt("%s has %d bytes, the manifest says %d", hdr.Name, hdr.Size, bf.Bytes)
 		}
+		if hdr.Size > fileLimit(hdr.Name) { // checkManifest refused larger sizes already
+			return nil, corrupt("%s is %d bytes, more than the %d-byte limit", hdr.Name, hdr.Size, fileLimit(hdr.Name))
+		}
 		if strings.HasPrefix(hdr.Name, ckptDir) {
 			if b.ckpt, err = extract(tr, hdr, bf, tmpDir); err != nil {
 				return nil, err
@@ -134,16 +173,22 @@ func checkManifest(m *Manifest) (map[string]BundleFile, error) {
 	want := map[string]BundleFile{}
 	for _, f := range m.Files {
 		base, isCkpt := strings.CutPrefix(f.Name, ckptDir)
-		valid := f.Name == configName || f.Name == runsName ||
-			(isCkpt && base != "" && base != "." && base != ".." && !strings.ContainsAny(base, `/\`))
+		valid := f.Name == configName || f.Name == runsName || (isCkpt && validFileName(base))
 		if !valid {
-			return nil, corrupt("manifest lists an unexpected file %q", f.Name)
+			return nil, corrupt("manifest lists an unexpected file %q (valid: %s, %s, %s<name> with a name of letters, digits, '.', '_' and '-')",
+				f.Name, configName, runsName, ckptDir)
 		}
 		if _, dup := want[f.Name]; dup {
 			return nil, corrupt("manifest lists %q twice", f.Name)
 		}
 		if !isHex64(f.SHA256) || f.Bytes < 0 {
 			return nil, corrupt("manifest entry %q has an invalid sha256 or size", f.Name)
+		}
+		if limit := fileLimit(f.Name); f.Bytes > limit {
+			return nil, corrupt("manifest says %s has %d bytes, more than the %d-byte limit for it", f.Name, f.Bytes, limit)
+		}
+		if isCkpt && (m.Checkpoint == nil || m.Checkpoint.File != f.Name) {
+			return nil, corrupt("manifest lists %s, which is not its checkpoint", f.Name)
 		}
 		want[f.Name] = f
 	}
@@ -198,12 +243,13 @@ func checkContent(b *bundle) error {
 	return nil
 }
 
+// readAll reads a whole file of at most its limit into memory.
 func readAll(r io.Reader, hdr *tar.Header) ([]byte, error) {
-	if hdr.Size > maxJSONBytes {
-		return nil, corrupt("%s is %d bytes, more than the %d a bundle file may have", hdr.Name, hdr.Size, maxJSONBytes)
+	if limit := fileLimit(hdr.Name); hdr.Size < 0 || hdr.Size > limit {
+		return nil, corrupt("%s is %d bytes, more than the %d-byte limit for it", hdr.Name, hdr.Size, limit)
 	}
-	b, err := io.ReadAll(r)
-	if err != nil {
+	b := make([]byte, hdr.Size)
+	if _, err := io.ReadFull(r, b); err != nil {
 		return nil, corrupt("%s: truncated: %v", hdr.Name, err)
 	}
 	return b, nil
@@ -216,7 +262,7 @@ func extract(r io.Reader, hdr *tar.Header, bf BundleFile, dir string) (string, e
 		return "", err
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(out, h), r)
+	n, err := io.Copy(io.MultiWriter(out, h), io.LimitReader(r, hdr.Size))
 	if cerr := out.Close(); err == nil && cerr != nil {
 		return "", cerr
 	}
@@ -235,10 +281,24 @@ func strictJSON(b []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errors.New("trailing data after the JSON value")
 	}
 	return nil
+}
+
+// validFileName accepts the plain file names a bundle may place: letters,
+// digits, '.', '_' and '-', not starting with '.', at most 255 bytes.
+func validFileName(s string) bool {
+	if s == "" || len(s) > 255 || s[0] == '.' {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func isHex64(s string) bool {

@@ -1,14 +1,11 @@
 package repro
 
 import (
-	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/nanomamba-edge/harness/registry"
 )
@@ -18,8 +15,9 @@ type ImportResult struct {
 	Hash string
 	// ConfigsAdded counts new configs (training and eval).
 	ConfigsAdded int
-	// RunsAdded counts new runs; RunsPresent those already recorded (same
-	// hash, kind and creation time), which are left as they are.
+	// RunsAdded counts new runs; RunsPresent those already recorded under
+	// the same hash and attempt with exactly the bundled content, which are
+	// left as they are.
 	RunsAdded, RunsPresent int
 	// Rows added with the new runs.
 	Metrics, TaskResults, Artifacts int
@@ -28,13 +26,16 @@ type ImportResult struct {
 }
 
 // Import validates the bundle at bundlePath and records its configs and runs
-// in db. Importing the same bundle twice adds nothing; a config already
-// stored under the same hash with different JSON is refused, and so is a
-// corrupt bundle (wrapping ErrCorruptBundle), both leaving the registry
-// untouched. A run whose attempt number is taken by another run of the
-// same hash is added as the next attempt. A bundled checkpoint is copied to
-// <root>/runs/<hash>/ and recorded as the artifact of its run under that
-// path.
+// in db through registry.DB.ImportRun, in one transaction. Importing the
+// same bundle twice adds nothing. A corrupt bundle is refused with an error
+// wrapping ErrCorruptBundle; a config or run already recorded with other
+// content (another run holding the same hash and attempt, a config with
+// other JSON) is refused with an error matching registry.ErrConflict. A
+// refused import leaves the registry and runs/ as they were: no recorded
+// row is ever replaced. A bundled checkpoint is recorded as the artifact of
+// its run under the root-relative path runs/<hash>/<file> and then placed
+// there (an existing file there must have the same content); should the
+// placing fail, importing the bundle again places it.
 func Import(db *registry.DB, root, bundlePath string) (*ImportResult, error) {
 	runsDir := filepath.Join(root, "runs")
 	if err := os.MkdirAll(runsDir, 0o755); err != nil {
@@ -49,25 +50,75 @@ func Import(db *registry.DB, root, bundlePath string) (*ImportResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("import %s: %w", bundlePath, err)
 	}
+	rb, err := b.registryBundle()
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", bundlePath, err)
+	}
 	res := &ImportResult{Hash: b.manifest.Hash}
 	if b.ckpt != "" {
-		if res.Checkpoint, err = placeCheckpoint(b, root); err != nil {
+		// Refuse a different file in the way before recording anything.
+		if res.Checkpoint, err = checkpointDest(b, root); err != nil {
 			return nil, fmt.Errorf("import %s: %w", bundlePath, err)
 		}
 	}
-	if err := writeBundle(db, b, res); err != nil {
-		return nil, fmt.Errorf("import %s into %s: %w", bundlePath, db.Path(), err)
+	// Record first, then place the file: a run directory's file is never
+	// unreferenced (garbage) while the import is under way.
+	st, err := db.ImportRun(rb)
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", bundlePath, err)
+	}
+	res.ConfigsAdded, res.RunsAdded, res.RunsPresent = st.ConfigsAdded, st.RunsAdded, st.RunsPresent
+	res.Metrics, res.TaskResults, res.Artifacts = st.Metrics, st.TaskResults, st.Artifacts
+	if b.ckpt != "" {
+		if err := placeCheckpoint(b, res.Checkpoint); err != nil {
+			return nil, fmt.Errorf("import %s: the runs are recorded but the checkpoint could not be placed (import the bundle again to place it): %w", bundlePath, err)
+		}
 	}
 	return res, nil
 }
 
-// placeCheckpoint moves the extracted checkpoint to runs/<hash>/, or checks
-// that the file already there has the same content.
-func placeCheckpoint(b *bundle, root string) (string, error) {
+// registryBundle is the validated registry form of b. The bundled
+// checkpoint's artifact is recorded under the root-relative path Import
+// places the file at.
+func (b *bundle) registryBundle() (*registry.RunBundle, error) {
+	rb, err := registryForm(b.manifest.Hash, b.config, &b.runs)
+	if err != nil {
+		return nil, corrupt("%s: %v", runsName, err)
+	}
+	if c := b.manifest.Checkpoint; c != nil {
+		base := strings.TrimPrefix(c.File, ckptDir)
+		local := filepath.Join("runs", b.manifest.Hash, base)
+		for i := range rb.Runs {
+			r := &rb.Runs[i]
+			if r.Hash != b.manifest.Hash || r.Attempt != c.Attempt {
+				continue
+			}
+			// The artifact the file was exported from: same content and,
+			// among those, the same file name.
+			pick := -1
+			for k, a := range r.Artifacts {
+				if a.Kind == "checkpoint" && a.SHA256 == c.SHA256 && (pick < 0 || filepath.Base(a.Path) == base) {
+					pick = k
+				}
+			}
+			if pick >= 0 {
+				r.Artifacts[pick].Path = local
+			}
+		}
+	}
+	if err := rb.Validate(); err != nil {
+		return nil, corrupt("%s: %v", runsName, err)
+	}
+	return rb, nil
+}
+
+// checkpointDest is where the bundled checkpoint goes,
+// <root>/runs/<hash>/<file>; a file already there must have the same
+// content.
+func checkpointDest(b *bundle, root string) (string, error) {
 	base := strings.TrimPrefix(b.manifest.Checkpoint.File, ckptDir)
-	dir := filepath.Join(root, "runs", b.manifest.Hash)
-	dst := filepath.Join(dir, base)
-	if _, err := os.Stat(dst); err == nil {
+	dst := filepath.Join(root, "runs", b.manifest.Hash, base)
+	if _, err := os.Lstat(dst); err == nil {
 		sum, _, err := hashFile(dst)
 		if err != nil {
 			return "", err
@@ -75,136 +126,28 @@ func placeCheckpoint(b *bundle, root string) (string, error) {
 		if sum != b.manifest.Checkpoint.SHA256 {
 			return "", fmt.Errorf("%s already exists with sha256 %s, the bundled checkpoint has %s; move it away to import", dst, short(sum), short(b.manifest.Checkpoint.SHA256))
 		}
-		return dst, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	if err := os.Rename(b.ckpt, dst); err != nil {
-		return "", fmt.Errorf("place checkpoint: %w", err)
 	}
 	return dst, nil
 }
 
-// writeBundle records the bundle in one transaction.
-func writeBundle(db *registry.DB, b *bundle, res *ImportResult) error {
-	tx, err := db.SQL().Begin()
-	if err != nil {
+// placeCheckpoint puts the extracted checkpoint at dst, never replacing a
+// file there: one with the bundled content is kept, another is an error.
+func placeCheckpoint(b *bundle, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	defer tx.Rollback()
-	configs := map[string]string{b.manifest.Hash: b.config}
-	for h, js := range b.runs.EvalConfigs {
-		configs[h] = js
-	}
-	for h, js := range configs {
-		added, err := putConfig(tx, h, js)
-		if err != nil {
-			return err
-		}
-		if added {
-			res.ConfigsAdded++
+	err := os.Link(b.ckpt, dst) // fails if dst exists
+	if err != nil && !errors.Is(err, os.ErrExist) {
+		if _, serr := os.Lstat(dst); errors.Is(serr, os.ErrNotExist) { // no hard links here
+			err = os.Rename(b.ckpt, dst)
 		}
 	}
-	for i := range b.runs.Runs {
-		r := &b.runs.Runs[i]
-		local := ""
-		if c := b.manifest.Checkpoint; c != nil && res.Checkpoint != "" && r.Hash == b.manifest.Hash && r.Attempt == c.Attempt {
-			local = res.Checkpoint
-		}
-		if err := putRun(tx, r, local, b.manifest.Checkpoint, res); err != nil {
-			return fmt.Errorf("run %s attempt %d: %w", short(r.Hash), r.Attempt, err)
-		}
-	}
-	return tx.Commit()
-}
-
-func putConfig(tx *sql.Tx, hash, js string) (bool, error) {
-	var old string
-	err := tx.QueryRow(`SELECT json FROM configs WHERE hash = ?`, hash).Scan(&old)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		_, err = tx.Exec(`INSERT INTO configs (hash, json, created) VALUES (?, ?, ?)`,
-			hash, js, time.Now().UTC().Format("2006-01-02T15:04:05.000000000Z07:00"))
-		return err == nil, err
-	case err != nil:
-		return false, err
-	case old != js:
-		return false, fmt.Errorf("config %s is already recorded with different JSON; refusing to import a conflicting config", short(hash))
-	}
-	return false, nil
-}
-
-// putRun adds one run with its rows unless a run with the same hash, kind
-// and creation time is already recorded. local, when set, replaces the path
-// of the bundled checkpoint's artifact.
-func putRun(tx *sql.Tx, r *runRecord, local string, ckpt *BundleCheckpoint, res *ImportResult) error {
-	var id int64
-	err := tx.QueryRow(`SELECT id FROM runs WHERE hash = ? AND kind = ? AND created = ?`, r.Hash, r.Kind, r.Created).Scan(&id)
-	switch {
-	case err == nil:
-		res.RunsPresent++
-		if local != "" { // imported before without its checkpoint
-			_, err = tx.Exec(`UPDATE artifacts SET path = ?1 WHERE run_id = ?2 AND kind = 'checkpoint' AND sha256 = ?3
-				AND NOT EXISTS (SELECT 1 FROM artifacts WHERE run_id = ?2 AND path = ?1)`, local, id, ckpt.SHA256)
-		}
-		return err
-	case !errors.Is(err, sql.ErrNoRows):
-		return err
-	}
-	attempt := r.Attempt
-	var taken bool
-	if err := tx.QueryRow(`SELECT EXISTS (SELECT 1 FROM runs WHERE hash = ? AND attempt = ?)`, r.Hash, attempt).Scan(&taken); err != nil {
-		return err
-	}
-	if taken {
-		if err := tx.QueryRow(`SELECT MAX(attempt) + 1 FROM runs WHERE hash = ?`, r.Hash).Scan(&attempt); err != nil {
-			return err
-		}
-	}
-	out, err := tx.Exec(`INSERT INTO runs (hash, attempt, kind, status, name, parent_hash, created, started, finished,
-		heartbeat, code_version, code_dirty, go_version, os, cpu, threads, kernel_set, error, summary_json)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.Hash, attempt, r.Kind, r.Status, r.Name, r.ParentHash, r.Created, r.Started, r.Finished, r.Heartbeat,
-		r.CodeVersion, r.CodeDirty, r.GoVersion, r.OS, r.CPU, r.Threads, r.KernelSet, r.Error, r.SummaryJSON)
-	if err != nil {
-		return err
-	}
-	if id, err = out.LastInsertId(); err != nil {
-		return err
-	}
-	res.RunsAdded++
-	for _, m := range r.Metrics {
-		if _, err := tx.Exec(`INSERT INTO metrics (run_id, name, step, value) VALUES (?, ?, ?, ?)`, id, m.Name, m.Step, sqlFloat(m.Value)); err != nil {
-			return fmt.Errorf("metric %s at step %d: %w", m.Name, m.Step, err)
-		}
-		res.Metrics++
-	}
-	for _, t := range r.TaskResults {
-		if _, err := tx.Exec(`INSERT INTO task_results (run_id, task, metric, value, stderr, n) VALUES (?, ?, ?, ?, ?, ?)`,
-			id, t.Task, t.Metric, sqlFloat(t.Value), sqlFloat(t.Stderr), t.N); err != nil {
-			return fmt.Errorf("task result %s/%s: %w", t.Task, t.Metric, err)
-		}
-		res.TaskResults++
-	}
-	for _, a := range r.Artifacts {
-		path := a.Path
-		if local != "" && a.Kind == "checkpoint" && a.SHA256 == ckpt.SHA256 {
-			path = local
-		}
-		if _, err := tx.Exec(`INSERT INTO artifacts (run_id, kind, path, sha256, bytes, created) VALUES (?, ?, ?, ?, ?, ?)`,
-			id, a.Kind, path, a.SHA256, a.Bytes, a.Created); err != nil {
-			return fmt.Errorf("artifact %s: %w", path, err)
-		}
-		res.Artifacts++
-	}
-	return nil
-}
-
-// sqlFloat stores NaN as NULL, as the registry does.
-func sqlFloat(f jsonFloat) any {
-	if math.IsNaN(float64(f)) {
+	if err == nil {
 		return nil
 	}
-	return float64(f)
+	sum, _, herr := hashFile(dst)
+	if herr == nil && sum == b.manifest.Checkpoint.SHA256 {
+		return nil
+	}
+	return fmt.Errorf("place checkpoint at %s: %w", dst, err)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/nanomamba-edge/harness/configs"
@@ -194,22 +195,21 @@ func checkData(root string, c *configs.Config) []DataMismatch {
 	return out
 }
 
-// evalHashes lists the eval configs with a done run whose parent is hash.
+// evalHashes lists the eval configs with a done run whose parent is hash,
+// sorted.
 func evalHashes(db *registry.DB, hash string) ([]string, error) {
-	rows, err := db.SQL().Query(`SELECT DISTINCT hash FROM runs WHERE kind = 'eval' AND status = 'done' AND parent_hash = ? ORDER BY hash`, hash)
+	runs, err := db.Runs(registry.RunFilter{Kind: registry.KindEval, Status: registry.StatusDone})
 	if err != nil {
 		return nil, fmt.Errorf("eval runs of %s: %w", short(hash), err)
 	}
-	defer rows.Close()
 	var hs []string
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			return nil, fmt.Errorf("eval runs of %s: %w", short(hash), err)
+	for _, r := range runs {
+		if r.ParentHash == hash && !slices.Contains(hs, r.Hash) {
+			hs = append(hs, r.Hash)
 		}
-		hs = append(hs, h)
 	}
-	return hs, rows.Err()
+	slices.Sort(hs)
+	return hs, nil
 }
 
 // reEvaluate scores the reproduced checkpoint on every recorded eval

@@ -15,7 +15,7 @@ import (
 func countRuns(t *testing.T, db *registry.DB, hash string) int {
 	t.Helper()
 	var n int
-	if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM runs WHERE hash = ?`, hash).Scan(&n); err != nil {
+	if err := rawDB(t, db).QueryRow(`SELECT COUNT(*) FROM runs WHERE hash = ?`, hash).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -238,7 +238,7 @@ func TestReproduceRefuses(t *testing.T) {
 
 func execSQL(t *testing.T, db *registry.DB, q string, args ...any) {
 	t.Helper()
-	res, err := db.SQL().Exec(q, args...)
+	res, err := rawDB(t, db).Exec(q, args...)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
