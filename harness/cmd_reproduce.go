@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -63,11 +62,14 @@ func (a *app) reproduceCmd() *cobra.Command {
 
 func (a *app) exportRunCmd() *cobra.Command {
 	var out string
-	var withCkpt bool
+	var withCkpt, force bool
 	cmd := &cobra.Command{
 		Use:   "export-run <hash>",
 		Short: "Write a run, its attempts, metrics and eval runs as a self-contained bundle (gzip tar)",
-		Args:  cobra.ExactArgs(1),
+		Long: "export-run writes the bundle to a temporary file beside the output and moves it into place when complete. " +
+			"It refuses an existing output unless --force is given, and never writes over the registry it reads " +
+			"(nor its -wal, -shm or -journal files), whatever the path.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			db, h, err := a.openResolved(args[0])
 			if err != nil {
@@ -77,20 +79,8 @@ func (a *app) exportRunCmd() *cobra.Command {
 			if out == "" {
 				out = "run-" + short(h) + ".tar.gz"
 			}
-			dir := filepath.Dir(out)
-			tmp, err := os.CreateTemp(dir, ".export-*")
+			m, err := repro.ExportFile(db, a.root, h, out, force, repro.ExportOptions{WithCheckpoint: withCkpt})
 			if err != nil {
-				return fmt.Errorf("export-run: %w", err)
-			}
-			defer os.Remove(tmp.Name())
-			m, err := repro.Export(db, a.root, h, tmp, repro.ExportOptions{WithCheckpoint: withCkpt})
-			if cerr := tmp.Close(); err == nil && cerr != nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-			if err := os.Rename(tmp.Name(), out); err != nil {
 				return fmt.Errorf("export-run: %w", err)
 			}
 			fmt.Printf("wrote %s: run %s", out, h)
@@ -103,6 +93,7 @@ func (a *app) exportRunCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "bundle file (default run-<hash prefix>.tar.gz)")
 	cmd.Flags().BoolVar(&withCkpt, "with-checkpoint", false, "include the final checkpoint file")
+	cmd.Flags().BoolVar(&force, "force", false, "replace an existing output file (never the registry itself)")
 	return cmd
 }
 
