@@ -16,7 +16,11 @@
 // Export writes a run as a self-contained bundle (a gzip tar holding a
 // manifest with the sha256 of every contained file, the config, every
 // attempt's run row with its metrics, task results and artifacts, the eval
-// runs whose parent is the run, and optionally the final checkpoint);
-// Import validates such a bundle and brings it into another registry
-// idempotently.
+// runs whose parent is the run, and optionally the final checkpoint),
+// reading the rows through registry.DB.ExportRun; ExportFile writes it to a
+// file without ever replacing the registry or, unless forced, any existing
+// file. Import validates such a bundle (every file's size is bounded before
+// it is read) and records it through registry.DB.ImportRun: importing it
+// again is a no-op, and a recorded run is never replaced (another run under
+// the same hash and attempt is a conflict).
 package repro
