@@ -36,6 +36,9 @@ type Matrix struct {
 	Baseline string `yaml:"baseline"`
 	// Metrics are training-run metrics to report (e.g. val_bpb, val_loss).
 	Metrics []string `yaml:"metrics"`
+	// Primary is the one metric the matrix is designed to test (default
+	// val_bpb); every other metric is exploratory.
+	Primary string `yaml:"primary"`
 	// Tasks are evaluation tasks to run on every arm; each task's main metric is reported.
 	Tasks []string `yaml:"tasks"`
 	// Limit caps the documents per task (0 = all).
@@ -198,6 +201,14 @@ func (m *Matrix) ArmList() []Arm {
 }
 
 // BaselineArm returns the baseline arm's name.
+// PrimaryMetric is the matrix's primary metric (val_bpb unless named).
+func (m *Matrix) PrimaryMetric() string {
+	if m.Primary != "" {
+		return m.Primary
+	}
+	return "val_bpb"
+}
+
 func (m *Matrix) BaselineArm() string {
 	if m.Baseline != "" {
 		return m.Baseline

@@ -2,6 +2,7 @@ package ablations
 
 import (
 	"math"
+	"sort"
 
 	"gonum.org/v1/gonum/stat/distuv"
 )
@@ -40,6 +41,7 @@ func Mean95(xs []float64) Estimate {
 type Paired struct {
 	Delta Estimate // mean of (arm − baseline) per seed, with its 95% CI
 	T, P  float64  // paired t statistic and two-sided p-value (NaN if undefined)
+	SD    float64  // standard deviation of the per-seed differences (NaN for n < 2)
 }
 
 // PairedTest compares a with b seed by seed (a[i] and b[i] share a seed).
@@ -53,7 +55,7 @@ func PairedTest(a, b []float64) Paired {
 		d[i] = a[i] - b[i]
 	}
 	e := Mean95(d)
-	out := Paired{Delta: e, T: math.NaN(), P: math.NaN()}
+	out := Paired{Delta: e, T: math.NaN(), P: math.NaN(), SD: math.NaN()}
 	if n < 2 {
 		return out
 	}
@@ -62,6 +64,7 @@ func PairedTest(a, b []float64) Paired {
 		ss += (x - e.Mean) * (x - e.Mean)
 	}
 	sd := math.Sqrt(ss / float64(n-1))
+	out.SD = sd
 	if sd == 0 {
 		if e.Mean == 0 {
 			out.T, out.P = 0, 1
@@ -74,4 +77,39 @@ func PairedTest(a, b []float64) Paired {
 	dist := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(n - 1)}
 	out.P = 2 * dist.CDF(-math.Abs(out.T))
 	return out
+}
+
+// Holm returns Holm–Bonferroni adjusted p-values for one family of
+// comparisons, in the input order: sort p ascending p₍₁₎ … p₍ₘ₎, then
+// p̃₍ᵢ₎ = max_{j ≤ i} min(1, (m − j + 1)·p₍ⱼ₎). NaN entries (no test)
+// stay NaN and do not count in m.
+func Holm(ps []float64) []float64 {
+	out := make([]float64, len(ps))
+	var idx []int
+	for i, p := range ps {
+		out[i] = math.NaN()
+		if !math.IsNaN(p) {
+			idx = append(idx, i)
+		}
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return ps[idx[a]] < ps[idx[b]] })
+	m := len(idx)
+	running := 0.0
+	for j, i := range idx {
+		running = math.Max(running, math.Min(1, float64(m-j)*ps[i]))
+		out[i] = running
+	}
+	return out
+}
+
+// MinDetectable is the smallest true paired difference that n seeds with
+// paired-difference standard deviation sd detect with 80% power in a
+// two-sided 5% paired t-test: (t₀.₉₇₅,ₙ₋₁ + t₀.₈,ₙ₋₁)·sd/√n (the normal
+// approximation with Student t quantiles). NaN for n < 2.
+func MinDetectable(sd float64, n int) float64 {
+	if n < 2 || math.IsNaN(sd) {
+		return math.NaN()
+	}
+	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(n - 1)}
+	return (t.Quantile(0.975) + t.Quantile(0.8)) * sd / math.Sqrt(float64(n))
 }

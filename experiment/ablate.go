@@ -53,8 +53,14 @@ type Summary struct {
 	Est         ablations.Estimate
 	// Delta compares the arm with the baseline over shared seeds; nil for
 	// the baseline itself.
-	Delta  *ablations.Paired
-	Values []float64
+	Delta *ablations.Paired
+	// Primary marks the matrix's primary metric; PHolm is Delta.P adjusted
+	// (Holm–Bonferroni) within its family: the primary metric's
+	// comparisons, or all exploratory ones. MinDetect is the smallest
+	// difference these seeds detect with 80% power (NaN if unknown).
+	Primary          bool
+	PHolm, MinDetect float64
+	Values           []float64
 	Hashes []string // the training runs behind the values, in seed order
 }
 
@@ -184,7 +190,7 @@ func (e *Env) Ablate(ctx context.Context, m *ablations.Matrix, extra []string, j
 	if err := ctx.Err(); err != nil {
 		return rep, fmt.Errorf("ablation %s interrupted after %d/%d arms (run it again to resume): %w", m.Name, done, total, err)
 	}
-	rep.Summary = Summarize(rep.Members, rep.Baseline, m.Seeds)
+	rep.Summary = Summarize(rep.Members, rep.Baseline, m.Seeds, m.PrimaryMetric())
 	return rep, nil
 }
 
@@ -213,7 +219,7 @@ func (e *Env) fingerprinter() configs.Fingerprinter {
 
 // Summarize computes mean ± 95% CI per arm and metric, and the paired
 // comparison with the baseline over the seeds both finished.
-func Summarize(members []*ArmRun, baseline string, seeds []int64) []Summary {
+func Summarize(members []*ArmRun, baseline string, seeds []int64, primary string) []Summary {
 	type key struct{ arm, metric string }
 	vals := map[key]map[int64]float64{}
 	hashes := map[key]map[int64]string{}
@@ -265,11 +271,28 @@ func Summarize(members []*ArmRun, baseline string, seeds []int64) []Summary {
 				continue
 			}
 			s.Est = ablations.Mean95(s.Values)
+			s.Primary = metric == primary
+			s.PHolm, s.MinDetect = math.NaN(), math.NaN()
 			if arm != baseline && len(mine) > 0 {
 				p := ablations.PairedTest(mine, base)
 				s.Delta = &p
+				s.MinDetect = ablations.MinDetectable(p.SD, p.Delta.N)
 			}
 			out = append(out, s)
+		}
+	}
+	// Holm within each family: the primary comparisons, the exploratory ones.
+	for _, fam := range []bool{true, false} {
+		var idx []int
+		var ps []float64
+		for i, s := range out {
+			if s.Delta != nil && s.Primary == fam {
+				idx = append(idx, i)
+				ps = append(ps, s.Delta.P)
+			}
+		}
+		for j, q := range ablations.Holm(ps) {
+			out[idx[j]].PHolm = q
 		}
 	}
 	return out

@@ -198,7 +198,7 @@ func loadAblation(db *registry.DB, rec registry.Ablation) (*Ablation, error) {
 	}
 	a.Table = AblationTable{
 		Name: m.Name, Description: m.Description, Baseline: baseline, Seeds: len(m.Seeds),
-		Rows: experiment.Summarize(a.Members, baseline, m.Seeds),
+		Rows: experiment.Summarize(a.Members, baseline, m.Seeds, m.PrimaryMetric()),
 	}
 	return a, nil
 }

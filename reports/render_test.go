@@ -133,7 +133,7 @@ func TestRenderSynthetic(t *testing.T) {
 		if !strings.Contains(readme, "SubLN delta: +0.0278; missing: n/a.") {
 			t.Errorf("README numbers not substituted:\n%s", readme[:min(len(readme), 400)])
 		}
-		if !strings.Contains(readme, "![loss curves](figures/loss_subln.png)") || !strings.Contains(readme, "| val_bpb | no-subln |") {
+		if !strings.Contains(readme, "![loss curves](figures/loss_subln.png)") || !strings.Contains(readme, "| val_bpb (primary) | no-subln |") {
 			t.Errorf("README lacks the figure or the table")
 		}
 		if !strings.Contains(readme, "](figures/bench.png)") {
