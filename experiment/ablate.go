@@ -61,7 +61,7 @@ type Summary struct {
 	Primary          bool
 	PHolm, MinDetect float64
 	Values           []float64
-	Hashes []string // the training runs behind the values, in seed order
+	Hashes           []string // the training runs behind the values, in seed order
 }
 
 // AblationReport is an ablation's members and their summary.
