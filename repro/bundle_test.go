@@ -336,3 +336,67 @@ func TestJSONFloatRoundTrip(t *testing.T) {
 		t.Error(`"abc" accepted as a float`)
 	}
 }
+
+// testdata/bundle-v1.tar.gz was written by the harness before bundles went
+// through registry.ExportRun: a run with two attempts, an eval run and a
+// checkpoint. It still imports, and exporting the imported run gives the
+// same bytes back.
+func TestImportVersion1Bundle(t *testing.T) {
+	const golden = "testdata/bundle-v1.tar.gz"
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := freshRegistry(t)
+	root := t.TempDir()
+	res, err := Import(db, root, golden)
+	if err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	if res.RunsAdded != 3 || res.ConfigsAdded != 2 || res.Checkpoint == "" {
+		t.Errorf("import %+v; want 3 runs, 2 configs and a checkpoint", res)
+	}
+	var buf bytes.Buffer
+	if _, err := Export(db, root, res.Hash, &buf, ExportOptions{WithCheckpoint: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Errorf("re-export differs from the version 1 bundle (%d vs %d bytes)", buf.Len(), len(want))
+	}
+	if again, err := Import(db, root, golden); err != nil || again.RunsPresent != 3 || again.RunsAdded != 0 {
+		t.Errorf("second import %+v, %v", again, err)
+	}
+}
+
+// A run recorded from a dirty tree carries its diff hash; such bundles are
+// version 2, others stay version 1.
+func TestBundleCarriesCodeDiff(t *testing.T) {
+	db, h := smallRegistry(t)
+	var buf bytes.Buffer
+	m, err := Export(db, t.TempDir(), h, &buf, ExportOptions{})
+	if err != nil || m.Version != 1 {
+		t.Fatalf("clean run: version %d, err %v; want version 1", m.Version, err)
+	}
+	diff := sha256Hex([]byte("a diff"))
+	if _, err := rawDB(t, db).Exec(`UPDATE runs SET code_diff = ?, code_dirty = 1 WHERE hash = ?`, diff, h); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "dirty.tar.gz")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err = Export(db, t.TempDir(), h, f, ExportOptions{})
+	f.Close()
+	if err != nil || m.Version != 2 {
+		t.Fatalf("dirty run: version %d, err %v; want version 2", m.Version, err)
+	}
+	dst := freshRegistry(t)
+	if _, err := Import(dst, t.TempDir(), path); err != nil {
+		t.Fatal(err)
+	}
+	run, err := dst.LatestRun(h)
+	if err != nil || run.CodeDiff != diff || !run.CodeDirty {
+		t.Errorf("imported run %+v (err %v); want code_diff %s", run, err, diff)
+	}
+}
