@@ -65,9 +65,10 @@ func FuzzBundle(f *testing.F) {
 	f.Add(smallBundle(f, false))
 	f.Add(smallBundle(f, true))
 	f.Add([]byte{0x1f, 0x8b})
+	scratch := f.TempDir() // one per worker process, emptied after every input
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		b, err := readBundleFrom(bytes.NewReader(data), dir)
+		defer emptyDir(t, scratch)
+		b, err := readBundleFrom(bytes.NewReader(data), scratch)
 		if err == nil {
 			_, err = b.registryBundle()
 		}
@@ -82,9 +83,22 @@ func FuzzBundle(f *testing.F) {
 		// touch bytes that do not count, such as the gzip header).
 		key := sha256Hex(fmt.Appendf(nil, "%q %q %+v %s", b.config, b.manifest.Hash, b.manifest.Checkpoint, mustJSON(t, b.runs)))
 		if _, seen := importedContent.LoadOrStore(key, true); !seen {
-			importTwice(t, data, dir)
+			importTwice(t, data, t.TempDir())
 		}
 	})
+}
+
+// emptyDir removes what the reader extracted into dir.
+func emptyDir(t *testing.T, dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // importedContent holds the accepted bundle contents FuzzBundle imported.

@@ -62,6 +62,12 @@ func corrupt(format string, args ...any) error {
 // readBundle reads and validates the bundle at path, extracting a bundled
 // checkpoint into tmpDir.
 func readBundle(path, tmpDir string) (*bundle, error) {
+	// Checked before opening too: opening a named pipe would block.
+	if st, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (mode %v)", path, st.Mode())
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
