@@ -158,6 +158,12 @@ func ReadSafetensors(path string) (*SafetensorsFile, error) {
 // readRegular reads a whole regular file (not a device or pipe, which could
 // stream without end).
 func readRegular(path string) ([]byte, error) {
+	// Checked before opening too: opening a named pipe would block.
+	if st, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (mode %v)", path, st.Mode())
+	}
 	in, err := os.Open(path)
 	if err != nil {
 		return nil, err
