@@ -70,7 +70,9 @@ const runColumns = `id, hash, attempt, kind, status, name, parent_hash, created,
 
 // BeginRun records a new attempt of info.Hash (attempt = previous highest +
 // 1) with status running, started and heartbeat now, and the environment
-// detected from git, the Go runtime and /proc/cpuinfo.
+// detected from git, the Go runtime and /proc/cpuinfo. It is the raw row
+// operation (test fixtures); a run that executes goes through Start, which
+// also takes the hash's lease and finishes the attempt exactly once.
 func (db *DB) BeginRun(info RunInfo) (*Run, error) {
 	if err := checkHash(info.Hash); err != nil {
 		return nil, fmt.Errorf("registry: begin run: %w", err)

@@ -277,11 +277,14 @@ func seedTrained(scEnv, env *experiment.Env, hash string, res *train.Result) err
 	if err := scEnv.DB.PutConfig(hash, js); err != nil {
 		return err
 	}
+	// The summary's checkpoint path is relative to the project root of
+	// the registry that trained it.
 	ckpt := res.Checkpoint
 	if !filepath.IsAbs(ckpt) {
-		if ckpt, err = filepath.Abs(ckpt); err != nil {
-			return err
-		}
+		ckpt = filepath.Join(env.Root, ckpt)
+	}
+	if ckpt, err = filepath.Abs(ckpt); err != nil {
+		return err
 	}
 	arts, err := env.DB.Artifacts(res.RunID)
 	if err != nil {
@@ -293,14 +296,17 @@ func seedTrained(scEnv, env *experiment.Env, hash string, res *train.Result) err
 			size = a.Bytes
 		}
 	}
-	run, err := scEnv.DB.BeginRun(registry.RunInfo{Hash: hash, Kind: registry.KindTrain, Threads: scEnv.Threads})
+	att, err := scEnv.DB.Start(registry.RunInfo{Hash: hash, Kind: registry.KindTrain, Threads: scEnv.Threads},
+		registry.StartOptions{Force: true, Root: scEnv.Root})
 	if err != nil {
 		return err
 	}
-	if err := scEnv.DB.PutArtifact(registry.Artifact{RunID: run.ID, Kind: "checkpoint", Path: ckpt, SHA256: res.CheckpointSHA, Bytes: size}); err != nil {
-		return err
+	// The file lives under the other registry's root: recorded by its
+	// absolute path, which ArtifactPath keeps as it is.
+	if err := scEnv.DB.PutArtifact(registry.Artifact{RunID: att.RunID(), Kind: "checkpoint", Path: ckpt, SHA256: res.CheckpointSHA, Bytes: size}); err != nil {
+		return att.Fail(registry.StatusFailed, err)
 	}
-	return scEnv.DB.FinishRun(run.ID, registry.StatusDone, "")
+	return att.Finish(registry.StatusDone, "")
 }
 
 func sha256Hex(b []byte) string {
