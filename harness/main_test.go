@@ -150,3 +150,45 @@ func TestCLIConfigAndModelInfo(t *testing.T) {
 		t.Errorf("ablate --list: %v\n%s", err, out)
 	}
 }
+
+// export-run never writes over an existing file without --force, and never
+// over the registry it reads, however the path is spelled.
+func TestCLIExportRunRefusesOverwrites(t *testing.T) {
+	dir := t.TempDir()
+	reg := filepath.Join(dir, "victim.db")
+	out, err := run(t, "eval", "../datasets/llama2c/stories260K.bin", "--tasks", "copa", "--limit", "2", "--registry", reg, "--root", "..", "--threads", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(out, "eval run ")
+	h := strings.TrimSuffix(strings.Fields(out[i+len("eval run "):])[0], ";")
+	before, _ := os.ReadFile(reg)
+	for _, o := range []string{reg, filepath.Join(dir, ".", "victim.db"), reg + "-wal"} {
+		for _, force := range []bool{false, true} {
+			args := []string{"export-run", h, "--registry", reg, "-o", o}
+			if force {
+				args = append(args, "--force")
+			}
+			if _, err := run(t, args...); err == nil {
+				t.Errorf("export-run -o %s (force %v) was accepted", o, force)
+			}
+		}
+	}
+	if after, _ := os.ReadFile(reg); string(after[:16]) != "SQLite format 3\x00" || len(after) < len(before)/2 {
+		t.Fatal("the registry file was damaged")
+	}
+	if _, err := run(t, "runs", "--registry", reg); err != nil {
+		t.Fatalf("the registry no longer opens: %v", err)
+	}
+	notes := filepath.Join(dir, "notes.txt")
+	os.WriteFile(notes, []byte("keep me"), 0o644)
+	if _, err := run(t, "export-run", h, "--registry", reg, "-o", notes); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("export-run over an existing file: %v, want a refusal naming --force", err)
+	}
+	if b, _ := os.ReadFile(notes); string(b) != "keep me" {
+		t.Error("the existing file was overwritten")
+	}
+	if _, err := run(t, "export-run", h, "--registry", reg, "-o", notes, "--force"); err != nil {
+		t.Errorf("export-run --force: %v", err)
+	}
+}
