@@ -107,7 +107,7 @@ type AblationSummary struct {
 	Baseline    string   `json:"baseline"`
 	Arms        []string `json:"arms"`
 	Seeds       []int64  `json:"seeds"`
-	Members     int      `json:"members"`
+	NMembers    int      `json:"n_members"`
 	Done        int      `json:"done"`
 	DefHash     string   `json:"def_hash"`
 	Provenance  string   `json:"provenance,omitempty"`
@@ -115,7 +115,7 @@ type AblationSummary struct {
 
 func summarize(a *reports.Ablation) AblationSummary {
 	return AblationSummary{Name: a.Matrix.Name, Description: a.Matrix.Description, Baseline: a.Table.Baseline, Arms: a.Arms(),
-		Seeds: a.Matrix.Seeds, Members: len(a.Members), Done: a.Done(), DefHash: a.DefHash, Provenance: a.Provenance}
+		Seeds: a.Matrix.Seeds, NMembers: len(a.Members), Done: a.Done(), DefHash: a.DefHash, Provenance: a.Provenance}
 }
 
 // AblationList is the list of recorded ablations.

@@ -330,6 +330,7 @@ func TestBrowser(t *testing.T) {
 		if n := count(t, b, "img.fig"); n != 3 {
 			t.Errorf("%d figures, want 3", n)
 		}
+		contains(t, "ablation info", b.text(t, "#ablation-info"), "4 of 4", "subln, no-subln")
 		as, err := reports.LoadAblations(ro, "")
 		must(t, err)
 		table := b.text(t, "#ablation-table")

@@ -327,7 +327,10 @@ func importance(trials []goptuna.FrozenTrial, params []string) ([]Importance, st
 			}
 			for _, b := range ids {
 				key := strconv.Itoa(b)
-				display[key] = fmt.Sprintf("%s – %s", strconv.FormatFloat(lo[b], 'g', 3, 64), strconv.FormatFloat(hi[b], 'g', 3, 64))
+				display[key] = strconv.FormatFloat(lo[b], 'g', 3, 64)
+				if hi[b] != lo[b] {
+					display[key] += " – " + strconv.FormatFloat(hi[b], 'g', 3, 64)
+				}
 				order = append(order, key)
 			}
 			for i, o := range xs {
