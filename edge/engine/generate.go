@@ -43,7 +43,7 @@ func (m *Model) GenerateTokens(ctx []int32, maxTokens int, eos int32) ([]int32, 
 		if len(ctx)+len(gen) >= m.Context {
 			break
 		}
-		if logits, err = m.Step(st, next); err != nil {
+		if logits, err = m.Next(st, next); err != nil {
 			return nil, err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/edge"
+	"github.com/nanomamba-edge/harness/edge/dot"
 	"github.com/nanomamba-edge/harness/edge/gguf"
 	"github.com/nanomamba-edge/harness/models"
 )
@@ -23,23 +24,23 @@ func TestPackedDots(t *testing.T) {
 			q[i] = int8(r.IntN(256) - 128)
 			want += int32(codes[i]) * int32(q[i])
 		}
-		bsum := make([]int32, n/256)
-		for b := range bsum {
-			for _, v := range q[b*256 : (b+1)*256] {
-				bsum[b] += int32(v)
-			}
+		var qsum int32
+		for _, v := range q {
+			qsum += int32(v)
 		}
 		for _, typ := range []gguf.Type{gguf.TQ2_0, gguf.TQ1_0} {
 			row, err := gguf.Quantize(typ, codes)
 			if err != nil {
 				t.Fatal(err)
 			}
-			dot := dotTQ2
+			var got [1]int32
 			if typ == gguf.TQ1_0 {
-				dot = dotTQ1
+				dot.TQ1Rows(got[:], row, q, n/256)
+			} else {
+				dot.TQ2Rows(got[:], row, q, n/256)
 			}
-			if got := dot(row, q, bsum); got != want {
-				t.Fatalf("%s trial %d: dot %d, want %d", typ, trial, got, want)
+			if got[0]-qsum != want {
+				t.Fatalf("%s trial %d: dot %d, want %d", typ, trial, got[0]-qsum, want)
 			}
 		}
 	}

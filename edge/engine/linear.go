@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 
+	"github.com/nanomamba-edge/harness/edge/dot"
 	"github.com/nanomamba-edge/harness/edge/gguf"
 	"github.com/nanomamba-edge/harness/kernels"
 	"github.com/nanomamba-edge/harness/kernels/vec"
@@ -30,18 +31,8 @@ func rmsNorm(out, x, g []float32, eps float64) {
 	vec.ScaleMul(out, x, g, rs)
 }
 
-// trits[b] are the five base-3 codes of a TQ1_0 byte, most significant first.
-var trits = func() (t [256][5]int32) {
-	for b := range t {
-		for n := 0; n < 5; n++ {
-			t[b][n] = int32(gguf.Trit(uint8(b), n))
-		}
-	}
-	return
-}()
-
-// forward computes y (out) = BitLinear(x) for one token. sub, q and bsum
-// are scratch (in, in padded, blocks).
+// forward computes y (out) = BitLinear(x) for one token: Σ (t+1)·q per
+// row from the dot kernels, minus Σ q, is the exact Σ t·q.
 func (m *Model) forward(l *linear, y, x []float32) {
 	ws := m.ws
 	src := x[:l.in]
@@ -58,32 +49,32 @@ func (m *Model) forward(l *linear, y, x []float32) {
 	s := qmax / max(vec.AbsMax(src), minScale)
 	pad := l.w.width
 	q := ws.q[:pad]
+	var qsum int32
 	for i, v := range src {
 		q[i] = int8(roundClip(v*s, qmin, qmax))
+		qsum += int32(q[i])
 	}
 	clear(q[l.in:])
 	nb := pad / gguf.QK_K
-	bsum := ws.bsum[:nb]
-	for b := range bsum {
-		var t int32
-		for _, v := range q[b*gguf.QK_K : (b+1)*gguf.QK_K] {
-			t += int32(v)
-		}
-		bsum[b] = t
-	}
 	gs := float64(l.scale)
 	fs := float64(s)
-	dot := dotTQ2
-	if l.w.typ == gguf.TQ1_0 {
-		dot = dotTQ1
-	}
 	rb := l.w.rowBytes
-	kernels.Parallel(m.rowThreads(l), l.out, func(lo, hi int) {
-		for o := lo; o < hi; o++ {
-			acc := dot(l.w.data[o*rb:(o+1)*rb], q, bsum)
-			y[o] = float32(float64(acc) * gs / fs)
+	acc := ws.acc[:l.out]
+	rows := func(lo, hi int) {
+		if l.w.typ == gguf.TQ1_0 {
+			dot.TQ1Rows(acc[lo:hi], l.w.data[lo*rb:hi*rb], q, nb)
+		} else {
+			dot.TQ2Rows(acc[lo:hi], l.w.data[lo*rb:hi*rb], q, nb)
 		}
-	})
+	}
+	if th := m.rowThreads(l); th > 1 {
+		kernels.Parallel(th, l.out, rows)
+	} else {
+		rows(0, l.out)
+	}
+	for o, a := range acc {
+		y[o] = float32(float64(a-qsum) * gs / fs)
+	}
 }
 
 // rowThreads uses one goroutine per ~64k packed weights.
@@ -109,53 +100,6 @@ func (m *Model) forwardFloat(l *linear, y, x []float32) {
 		}
 		y[o] = float32(s * float64(l.scale))
 	}
-}
-
-// dotTQ2 returns Σ t·q over one packed TQ2_0 row: Σ (t+1)·q − Σ q per block.
-// Byte 32h+m holds the codes of elements 128h+m, +32, +64, +96 at bits 0, 2,
-// 4, 6.
-func dotTQ2(row []byte, q []int8, bsum []int32) int32 {
-	var acc int32
-	for b := range bsum {
-		blk := row[b*66 : b*66+64]
-		xq := q[b*gguf.QK_K : (b+1)*gguf.QK_K]
-		var s int32
-		for h := 0; h < 2; h++ {
-			qs := blk[32*h : 32*h+32]
-			x0, x1, x2, x3 := xq[128*h:128*h+32], xq[128*h+32:128*h+64], xq[128*h+64:128*h+96], xq[128*h+96:128*h+128]
-			for m, c := range qs {
-				s += int32(c&3)*int32(x0[m]) + int32(c>>2&3)*int32(x1[m]) +
-					int32(c>>4&3)*int32(x2[m]) + int32(c>>6)*int32(x3[m])
-			}
-		}
-		acc += s - bsum[b]
-	}
-	return acc
-}
-
-// dotTQ1 returns Σ t·q over one packed TQ1_0 row (see gguf.quantTQ1_0 for
-// the element order).
-func dotTQ1(row []byte, q []int8, bsum []int32) int32 {
-	var acc int32
-	for b := range bsum {
-		blk := row[b*54 : b*54+52]
-		xq := q[b*gguf.QK_K : (b+1)*gguf.QK_K]
-		var s int32
-		for m, c := range blk[:32] {
-			t := &trits[c]
-			s += t[0]*int32(xq[m]) + t[1]*int32(xq[32+m]) + t[2]*int32(xq[64+m]) + t[3]*int32(xq[96+m]) + t[4]*int32(xq[128+m])
-		}
-		for m, c := range blk[32:48] {
-			t := &trits[c]
-			s += t[0]*int32(xq[160+m]) + t[1]*int32(xq[176+m]) + t[2]*int32(xq[192+m]) + t[3]*int32(xq[208+m]) + t[4]*int32(xq[224+m])
-		}
-		for m, c := range blk[48:52] {
-			t := &trits[c]
-			s += t[0]*int32(xq[240+m]) + t[1]*int32(xq[244+m]) + t[2]*int32(xq[248+m]) + t[3]*int32(xq[252+m])
-		}
-		acc += s - bsum[b]
-	}
-	return acc
 }
 
 // embedRow writes row v of the embedding (de-quantized, exact in float32).
@@ -191,10 +135,19 @@ func (m *Model) embedRow(dst []float32, v int) {
 	}
 }
 
-// logits writes the tied output head: logits[v] = Σ_k x[k]·E[v,k], each a
-// float64 sum of exact products (the de-quantized embedding values are
-// exact float32) rounded once.
+// logits writes the tied output head. With HeadFloat, logits[v] =
+// Σ_k x[k]·E[v,k], each a float64 sum of exact products (the de-quantized
+// embedding values are exact float32) rounded once. With HeadInt8 (Q8_0 or
+// Q4_0 embeddings), x is quantized per token like a BitLinear input with 8
+// bits, s = 127/max(max|x|, 1e-5), q = RoundClip(x·s, −127, 127), and
+// logits[v] = float32(r_v / s), r_v the dot.Q8Rows / dot.Q4Rows product of
+// row v with q (integer block sums scaled by the fp16 block scales in eight
+// float32 lanes).
 func (m *Model) logits(out, x []float32) {
+	if m.head == HeadInt8 {
+		m.logitsInt8(out, x)
+		return
+	}
 	kernels.Parallel(min(m.threads, max(1, m.V*m.D/(1<<16))), m.V, func(lo, hi int) {
 		row := make([]float32, m.D)
 		for v := lo; v < hi; v++ {
@@ -206,4 +159,29 @@ func (m *Model) logits(out, x []float32) {
 			out[v] = float32(s)
 		}
 	})
+}
+
+func (m *Model) logitsInt8(out, x []float32) {
+	s := float32(127) / max(vec.AbsMax(x), minScale)
+	q := m.ws.q[:m.D]
+	for i, v := range x {
+		q[i] = int8(roundClip(v*s, -127, 127))
+	}
+	e := m.embed
+	nb := m.D / 32
+	rows := func(lo, hi int) {
+		if e.typ == gguf.Q8_0 {
+			dot.Q8Rows(out[lo:hi], e.data[lo*e.rowBytes:hi*e.rowBytes], q, nb)
+		} else {
+			dot.Q4Rows(out[lo:hi], e.data[lo*e.rowBytes:hi*e.rowBytes], q, nb)
+		}
+	}
+	if th := min(m.threads, max(1, m.V*m.D/(1<<16))); th > 1 {
+		kernels.Parallel(th, m.V, rows)
+	} else {
+		rows(0, m.V)
+	}
+	for v := range out {
+		out[v] /= s
+	}
 }

@@ -20,6 +20,7 @@ type Model struct {
 	eps                    float64
 	actBits                int
 	threads                int
+	head                   Head
 
 	embed  tensor
 	normF  []float32
@@ -71,9 +72,9 @@ type layer struct {
 
 func (l *layer) isAttn() bool { return l.wq != nil }
 
-// Load reads a GGUF file written by edge.Export.
+// Load maps (or reads) a GGUF file written by edge.Export.
 func Load(path string) (*Model, error) {
-	f, err := gguf.ReadFile(path)
+	f, err := gguf.MapFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +172,9 @@ func New(f *gguf.File) (*Model, error) {
 	}
 	// Tensors.
 	if m.embed, err = m.tensor2("token_embd.weight", m.D, m.V, gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0); err != nil {
+		return nil, err
+	}
+	if err := checkBlockScales(m.embed); err != nil {
 		return nil, err
 	}
 	if m.normF, err = m.vector("output_norm.weight", m.D); err != nil {
@@ -394,6 +398,75 @@ func normalizeZeroBlocks(w tensor) tensor {
 	}
 	w.data = data
 	return w
+}
+
+// Head selects how the tied output head is computed (see Model.logits).
+type Head int
+
+const (
+	// HeadFloat is the exact head: float64 sums of the de-quantized
+	// embedding times the float32 hidden state (the default).
+	HeadFloat Head = iota
+	// HeadInt8 quantizes the hidden state to int8 per token and multiplies
+	// it with the Q8_0 / Q4_0 embedding blocks in integers (llama.cpp's
+	// q8_0 head, with a per-token activation scale).
+	HeadInt8
+)
+
+func (h Head) String() string {
+	if h == HeadInt8 {
+		return "int8"
+	}
+	return "float"
+}
+
+// ParseHead reads "float" or "int8".
+func ParseHead(s string) (Head, error) {
+	switch s {
+	case "float", "":
+		return HeadFloat, nil
+	case "int8":
+		return HeadInt8, nil
+	}
+	return 0, fmt.Errorf("engine: head %q: use float or int8", s)
+}
+
+// SetHead selects the output head; HeadInt8 needs a Q8_0 or Q4_0 embedding.
+func (m *Model) SetHead(h Head) error {
+	switch h {
+	case HeadFloat:
+	case HeadInt8:
+		if m.embed.typ != gguf.Q8_0 && m.embed.typ != gguf.Q4_0 {
+			return fmt.Errorf("engine: the int8 head needs a Q8_0 or Q4_0 embedding; this file's is %s", m.embed.typ)
+		}
+	default:
+		return fmt.Errorf("engine: unknown head %d", h)
+	}
+	m.head = h
+	return nil
+}
+
+// HeadMode is the output head in use.
+func (m *Model) HeadMode() Head { return m.head }
+
+// checkBlockScales refuses Q8_0 / Q4_0 blocks whose fp16 scale is not
+// finite (the vector and Go kernels agree bit for bit on finite scales).
+func checkBlockScales(t tensor) error {
+	bs := 0
+	switch t.typ {
+	case gguf.Q8_0:
+		bs = 34
+	case gguf.Q4_0:
+		bs = 18
+	default:
+		return nil
+	}
+	for b := 0; b+bs <= len(t.data); b += bs {
+		if binary.LittleEndian.Uint16(t.data[b:])&0x7c00 == 0x7c00 {
+			return fmt.Errorf("engine: token_embd.weight block %d has a scale that is not finite", b/bs)
+		}
+	}
+	return nil
 }
 
 // SetThreads sets the worker goroutines of the projections (results do not

@@ -25,7 +25,7 @@ type work struct {
 	x, tmp, n      []float32 // D
 	sub            []float32 // largest in-features
 	q              []int8    // largest padded in-features
-	bsum           []int32
+	acc            []int32   // largest out-features
 	q8, att, probs []float32
 	zx, pre, xs    []float32
 	bm, cm, dt     []float32
@@ -35,12 +35,12 @@ type work struct {
 }
 
 func (m *Model) newWork() *work {
-	maxIn, maxPad := m.D, 0
+	maxIn, maxPad, maxOut := m.D, m.D, 1
 	for i := range m.layers {
 		l := &m.layers[i]
 		for _, x := range []*linear{l.wq, l.wk, l.wv, l.wo, l.inProj, l.outProj, l.w1, l.w3, l.w2} {
 			if x != nil {
-				maxIn, maxPad = max(maxIn, x.in), max(maxPad, x.w.width)
+				maxIn, maxPad, maxOut = max(maxIn, x.in), max(maxPad, x.w.width), max(maxOut, x.out)
 			}
 		}
 	}
@@ -51,7 +51,7 @@ func (m *Model) newWork() *work {
 		dff = m.layers[0].w1.out
 	}
 	return &work{
-		x: f(m.D), tmp: f(m.D), n: f(m.D), sub: f(maxIn), q: make([]int8, maxPad), bsum: make([]int32, maxPad/256+1),
+		x: f(m.D), tmp: f(m.D), n: f(m.D), sub: f(maxIn), q: make([]int8, maxPad), acc: make([]int32, maxOut),
 		q8: f(m.nh * m.hd), att: f(m.nh * m.hd), probs: f(m.Context),
 		zx: f(m.dProj), pre: f(m.cConv), xs: f(m.dIn), bm: f(gn), cm: f(gn), dt: f(m.heads),
 		y: f(m.dIn), g: f(m.dIn), sig: f(max(m.dIn, m.cConv, dff)), nrm: f(m.dIn),
@@ -78,6 +78,16 @@ func (m *Model) NewState() *State {
 
 // Step feeds one token and returns a fresh slice of next-token logits.
 func (m *Model) Step(st *State, token int32) ([]float32, error) {
+	l, err := m.Next(st, token)
+	if err != nil {
+		return nil, err
+	}
+	return append([]float32(nil), l...), nil
+}
+
+// Next is Step without the copy: the logits it returns are the model's
+// buffer, valid until the next call on this Model.
+func (m *Model) Next(st *State, token int32) ([]float32, error) {
 	if st == nil || len(st.conv) != m.NLayers {
 		return nil, fmt.Errorf("engine: Step needs a State from this model's NewState")
 	}
@@ -115,7 +125,7 @@ func (m *Model) Step(st *State, token int32) ([]float32, error) {
 	rmsNorm(w.n, w.x, m.normF, m.eps)
 	m.logits(w.logits, w.n)
 	st.pos++
-	return append([]float32(nil), w.logits...), nil
+	return w.logits, nil
 }
 
 // Prefill feeds the tokens in order and returns the logits after the last.
@@ -126,11 +136,11 @@ func (m *Model) Prefill(st *State, tokens []int32) ([]float32, error) {
 	var out []float32
 	var err error
 	for _, t := range tokens {
-		if out, err = m.Step(st, t); err != nil {
+		if out, err = m.Next(st, t); err != nil {
 			return nil, err
 		}
 	}
-	return out, nil
+	return append([]float32(nil), out...), nil
 }
 
 // mambaStep runs one token through a Mamba-2 mixer: input w.n, output w.tmp.

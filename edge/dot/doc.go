@@ -1,0 +1,32 @@
+// Package dot holds the integer dot products of the packed decoder
+// (edge/engine): int8 activations times ternary TQ2_0 / TQ1_0 weight rows,
+// and int8 activations times Q8_0 / Q4_0 rows for the quantized output
+// head. Each has amd64 assembly (AVX-512 VNNI VPDPBUSD, and AVX2
+// VPMADDUBSW/VPMADDWD) and a pure-Go twin that gives the same bits; the
+// set is chosen at start-up and named by KernelSet, and Use selects
+// another (as kernels.Use does for the GEMMs).
+//
+// # Ternary rows
+//
+// TQ2Rows and TQ1Rows return, per row, the exact int32 sum Σ_k c_k·q_k of
+// the stored codes c = t+1 ∈ {0, 1, 2} times the int8 activations; the
+// caller subtracts Σ_k q_k once to get Σ t·q (METHODS §9.1). VPDPBUSD takes
+// the codes as its unsigned operand and the activations as the signed one.
+// Integer sums are exact in any order (int32 arithmetic wraps, and the true
+// value fits), so lanes, blocks and threads may be split any way.
+//
+// # Quantized head rows
+//
+// Q8Rows and Q4Rows compute, per row v of a Q8_0 / Q4_0 matrix with block
+// scales d_{v,b} (fp16, converted exactly to float32) and int8 values
+// w_{v,j}, and int8 activations q_j ∈ [−127, 127]:
+//
+//	p_{b,l} = Σ_{i<4} w_{v,32b+4l+i}·q_{32b+4l+i}        (exact int32, l = 0..7)
+//	f_l     = f_l + float32(float32(p_{b,l})·d_{v,b})   (float32, b ascending, f_l from +0)
+//	out[v]  = ((f_0+f_4) + (f_2+f_6)) + ((f_1+f_5) + (f_3+f_7))
+//
+// every float32 operation rounded on its own (no fused multiply-add), so
+// the eight-lane vector code and the Go loop agree bit for bit. The
+// activation range excludes −128 because the vector code applies the sign
+// of w to q (VPSIGNB); Q8Rows falls back to the Go loop when q holds −128.
+package dot

@@ -1,0 +1,233 @@
+package dot
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/nanomamba-edge/harness/edge/gguf"
+)
+
+// Block sizes in bytes.
+const (
+	TQ2Block = 66 // 256 weights
+	TQ1Block = 54 // 256 weights
+	Q8Block  = 34 // 32 weights
+	Q4Block  = 18 // 32 weights
+)
+
+// kernelSet is one implementation of the row products.
+type kernelSet struct {
+	name string
+	tq2  func(out []int32, w []byte, q []int8, nb int)
+	q8   func(out []float32, w []byte, q []int8, nb int)
+	q4   func(out []float32, w []byte, q []int8, nb int)
+}
+
+var goSet = kernelSet{name: "purego", tq2: tq2RowsGo, q8: q8RowsGo, q4: q4RowsGo}
+
+// KernelSet names the set in use: "avx512vnni", "avx2" or "purego". All give
+// the same bits.
+func KernelSet() string { return active.name }
+
+// KernelSets lists the sets this machine runs, fastest first.
+func KernelSets() []string {
+	var out []string
+	for _, s := range availableSets() {
+		out = append(out, s.name)
+	}
+	return out
+}
+
+// Use selects a set by name ("" is the start-up choice, the fastest this CPU
+// runs). Call it before decoding starts: it is not synchronised with row
+// products in flight.
+func Use(name string) error {
+	sets := availableSets()
+	if name == "" {
+		active = sets[0]
+		return nil
+	}
+	for _, s := range sets {
+		if s.name == name {
+			active = s
+			return nil
+		}
+	}
+	return fmt.Errorf("dot: kernel set %q is not available on this machine (available: %v)", name, KernelSets())
+}
+
+// check panics when the buffers cannot hold the rows: these are programming
+// errors of the caller (the engine sizes every buffer from the file's
+// checked shapes).
+func check(nOut, nw, nq, nb, blockBytes, blockLen int) {
+	if nb < 0 || nq < nb*blockLen || nw < nOut*nb*blockBytes {
+		panic(fmt.Sprintf("dot: %d rows of %d blocks need %d weight bytes and %d activations, got %d and %d",
+			nOut, nb, nOut*nb*blockBytes, nb*blockLen, nw, nq))
+	}
+}
+
+// TQ2Rows sets out[r] = Σ_k c_{r,k}·q_k for the len(out) TQ2_0 rows packed
+// back to back in w (nb blocks of 256 weights, 66 bytes each, per row),
+// where c = t+1 ∈ {0, 1, 2} are the stored codes and q holds nb·256 int8
+// activations. Block scales are not read.
+func TQ2Rows(out []int32, w []byte, q []int8, nb int) {
+	check(len(out), len(w), len(q), nb, TQ2Block, gguf.QK_K)
+	if len(out) == 0 || nb == 0 {
+		clear(out)
+		return
+	}
+	active.tq2(out, w, q, nb)
+}
+
+// TQ1Rows is TQ2Rows for TQ1_0 rows (54 bytes per block, base-3 codes);
+// it runs in Go on every set.
+func TQ1Rows(out []int32, w []byte, q []int8, nb int) {
+	check(len(out), len(w), len(q), nb, TQ1Block, gguf.QK_K)
+	tq1RowsGo(out, w, q, nb)
+}
+
+// Q8Rows sets out[r] to the Q8_0 row product of the package documentation
+// for the len(out) rows packed back to back in w (nb blocks of 32, 34 bytes
+// each, per row) and the nb·32 activations q, which must lie in [−127, 127]
+// for the vector code (a −128 runs the Go loop).
+func Q8Rows(out []float32, w []byte, q []int8, nb int) {
+	check(len(out), len(w), len(q), nb, Q8Block, 32)
+	if len(out) == 0 || nb == 0 || hasMin(q[:nb*32]) {
+		q8RowsGo(out, w, q, nb)
+		return
+	}
+	active.q8(out, w, q, nb)
+}
+
+// Q4Rows is Q8Rows for Q4_0 rows (18 bytes per block, w = nibble − 8).
+func Q4Rows(out []float32, w []byte, q []int8, nb int) {
+	check(len(out), len(w), len(q), nb, Q4Block, 32)
+	if len(out) == 0 || nb == 0 || hasMin(q[:nb*32]) {
+		q4RowsGo(out, w, q, nb)
+		return
+	}
+	active.q4(out, w, q, nb)
+}
+
+func hasMin(q []int8) bool {
+	for _, v := range q {
+		if v == math.MinInt8 {
+			return true
+		}
+	}
+	return false
+}
+
+// tq2RowsGo: byte 32h+m of a block holds the codes of elements 128h+m+32l
+// at bits 2l.
+func tq2RowsGo(out []int32, w []byte, q []int8, nb int) {
+	rb := nb * TQ2Block
+	for r := range out {
+		row := w[r*rb : (r+1)*rb]
+		var acc int32
+		for b := 0; b < nb; b++ {
+			blk := row[b*TQ2Block : b*TQ2Block+64]
+			xq := q[b*256 : b*256+256]
+			for h := 0; h < 2; h++ {
+				qs := blk[32*h : 32*h+32]
+				x := xq[128*h : 128*h+128]
+				x0, x1, x2, x3 := x[0:32], x[32:64], x[64:96], x[96:128]
+				for m, c := range qs {
+					acc += int32(c&3)*int32(x0[m]) + int32(c>>2&3)*int32(x1[m]) +
+						int32(c>>4&3)*int32(x2[m]) + int32(c>>6)*int32(x3[m])
+				}
+			}
+		}
+		out[r] = acc
+	}
+}
+
+// trits[b] are the five base-3 codes of a TQ1_0 byte, most significant first.
+var trits = func() (t [256][5]int32) {
+	for b := range t {
+		for n := 0; n < 5; n++ {
+			t[b][n] = int32(gguf.Trit(uint8(b), n))
+		}
+	}
+	return
+}()
+
+func tq1RowsGo(out []int32, w []byte, q []int8, nb int) {
+	rb := nb * TQ1Block
+	for r := range out {
+		row := w[r*rb : (r+1)*rb]
+		var acc int32
+		for b := 0; b < nb; b++ {
+			blk := row[b*TQ1Block : b*TQ1Block+52]
+			xq := q[b*256 : b*256+256]
+			for m, c := range blk[:32] {
+				t := &trits[c]
+				acc += t[0]*int32(xq[m]) + t[1]*int32(xq[32+m]) + t[2]*int32(xq[64+m]) + t[3]*int32(xq[96+m]) + t[4]*int32(xq[128+m])
+			}
+			for m, c := range blk[32:48] {
+				t := &trits[c]
+				acc += t[0]*int32(xq[160+m]) + t[1]*int32(xq[176+m]) + t[2]*int32(xq[192+m]) + t[3]*int32(xq[208+m]) + t[4]*int32(xq[224+m])
+			}
+			for m, c := range blk[48:52] {
+				t := &trits[c]
+				acc += t[0]*int32(xq[240+m]) + t[1]*int32(xq[244+m]) + t[2]*int32(xq[248+m]) + t[3]*int32(xq[252+m])
+			}
+		}
+		out[r] = acc
+	}
+}
+
+// laneSum is the fixed reduction of the eight float32 lanes.
+func laneSum(f *[8]float32) float32 {
+	g0, g1, g2, g3 := f[0]+f[4], f[1]+f[5], f[2]+f[6], f[3]+f[7]
+	return (g0 + g2) + (g1 + g3)
+}
+
+// accBlock adds the block's eight lane products, scaled by d, to f.
+func accBlock(f *[8]float32, w *[32]int8, x []int8, d float32) {
+	for l := 0; l < 8; l++ {
+		var p int32
+		for i := 4 * l; i < 4*l+4; i++ {
+			p += int32(w[i]) * int32(x[i])
+		}
+		f[l] = f[l] + float32(float32(p)*d)
+	}
+}
+
+func q8RowsGo(out []float32, w []byte, q []int8, nb int) {
+	rb := nb * Q8Block
+	var wv [32]int8
+	for r := range out {
+		row := w[r*rb : (r+1)*rb]
+		var f [8]float32
+		for b := 0; b < nb; b++ {
+			blk := row[b*Q8Block : (b+1)*Q8Block]
+			d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(blk))
+			for j := range wv {
+				wv[j] = int8(blk[2+j])
+			}
+			accBlock(&f, &wv, q[32*b:32*b+32], d)
+		}
+		out[r] = laneSum(&f)
+	}
+}
+
+func q4RowsGo(out []float32, w []byte, q []int8, nb int) {
+	rb := nb * Q4Block
+	var wv [32]int8
+	for r := range out {
+		row := w[r*rb : (r+1)*rb]
+		var f [8]float32
+		for b := 0; b < nb; b++ {
+			blk := row[b*Q4Block : (b+1)*Q4Block]
+			d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(blk))
+			for j := 0; j < 16; j++ {
+				wv[j] = int8(blk[2+j]&0x0f) - 8
+				wv[16+j] = int8(blk[2+j]>>4) - 8
+			}
+			accBlock(&f, &wv, q[32*b:32*b+32], d)
+		}
+		out[r] = laneSum(&f)
+	}
+}

@@ -1,0 +1,373 @@
+package dot
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/nanomamba-edge/harness/edge/gguf"
+)
+
+// The oracles below decode every weight with the gguf package's own
+// routines (TernaryCodes, FP16ToFP32) and sum with plain scalar loops in
+// element order, independently of the kernels under test; the tests run
+// each available kernel set (only the Go loops under -tags purego) against
+// them.
+
+func oracleTernary(typ gguf.Type, w []byte, q []int8, nb, rows int) []int32 {
+	bs := typ.TypeSize()
+	var codes [gguf.QK_K]uint8
+	out := make([]int32, rows)
+	for r := 0; r < rows; r++ {
+		var s int64
+		for b := 0; b < nb; b++ {
+			off := (r*nb + b) * bs
+			if _, err := gguf.TernaryCodes(typ, w[off:off+bs], codes[:]); err != nil {
+				panic(err)
+			}
+			for j, c := range codes {
+				s += int64(c) * int64(q[b*gguf.QK_K+j])
+			}
+		}
+		out[r] = int32(s)
+	}
+	return out
+}
+
+// oracleHead follows the formula of the package documentation literally.
+func oracleHead(typ gguf.Type, w []byte, q []int8, nb, rows int) []float32 {
+	bs := Q8Block
+	if typ == gguf.Q4_0 {
+		bs = Q4Block
+	}
+	out := make([]float32, rows)
+	for r := 0; r < rows; r++ {
+		var f [8]float32
+		for b := 0; b < nb; b++ {
+			blk := w[(r*nb+b)*bs : (r*nb+b+1)*bs]
+			d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(blk))
+			val := func(j int) int64 {
+				if typ == gguf.Q8_0 {
+					return int64(int8(blk[2+j]))
+				}
+				if j < 16 {
+					return int64(blk[2+j]&15) - 8
+				}
+				return int64(blk[2+j-16]>>4) - 8
+			}
+			for l := 0; l < 8; l++ {
+				var p int64
+				for i := 0; i < 4; i++ {
+					j := 4*l + i
+					p += val(j) * int64(q[32*b+j])
+				}
+				prod := float32(float32(p) * d)
+				f[l] = f[l] + prod
+			}
+		}
+		a := f[0] + f[4]
+		c := f[2] + f[6]
+		e := f[1] + f[5]
+		g := f[3] + f[7]
+		out[r] = (a + c) + (e + g)
+	}
+	return out
+}
+
+// eachSet runs fn with every kernel set this machine has.
+func eachSet(t *testing.T, fn func(t *testing.T)) {
+	t.Helper()
+	defer Use("")
+	for _, name := range KernelSets() {
+		if err := Use(name); err != nil {
+			t.Fatal(err)
+		}
+		t.Run(name, fn)
+	}
+}
+
+type fill int
+
+const (
+	random fill = iota
+	low         // q = −128 (ternary) / −127 (head); codes 0; w = −128 / nibble 0
+	high        // q = 127; codes 2; w = 127 / nibble 15
+	mixed       // alternating extremes
+)
+
+func actValues(r *rand.Rand, n int, f fill, lo int8) []int8 {
+	q := make([]int8, n)
+	for i := range q {
+		switch f {
+		case random:
+			q[i] = int8(int(lo) + r.IntN(128-int(lo)))
+		case low:
+			q[i] = lo
+		case high:
+			q[i] = 127
+		case mixed:
+			if i%3 == 0 {
+				q[i] = lo
+			} else {
+				q[i] = 127
+			}
+		}
+	}
+	return q
+}
+
+func ternaryWeights(r *rand.Rand, typ gguf.Type, nb, rows int, f fill) []byte {
+	var w []byte
+	for i := 0; i < rows*nb; i++ {
+		vals := make([]float32, gguf.QK_K)
+		for j := range vals {
+			switch f {
+			case random:
+				vals[j] = float32(r.IntN(3) - 1)
+			case low:
+				vals[j] = -1
+			case high:
+				vals[j] = 1
+			case mixed:
+				vals[j] = float32(j%3 - 1)
+			}
+		}
+		vals[0] = 1 // a block scale of 1
+		blk, err := gguf.Quantize(typ, vals)
+		if err != nil {
+			panic(err)
+		}
+		w = append(w, blk...)
+	}
+	return w
+}
+
+func TestTernaryRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	eachSet(t, func(t *testing.T) {
+		for _, typ := range []gguf.Type{gguf.TQ2_0, gguf.TQ1_0} {
+			for _, nb := range []int{1, 2, 3, 5} {
+				for _, rows := range []int{1, 2, 3, 7, 17} {
+					for _, f := range []fill{random, low, high, mixed} {
+						w := ternaryWeights(r, typ, nb, rows, f)
+						q := actValues(r, nb*gguf.QK_K, f, -128)
+						want := oracleTernary(typ, w, q, nb, rows)
+						got := make([]int32, rows)
+						if typ == gguf.TQ2_0 {
+							TQ2Rows(got, w, q, nb)
+						} else {
+							TQ1Rows(got, w, q, nb)
+						}
+						for i := range got {
+							if got[i] != want[i] {
+								t.Fatalf("%s nb=%d rows=%d fill=%d: row %d = %d, oracle %d", typ, nb, rows, f, i, got[i], want[i])
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// Every TQ2_0 code in every position: weights with the three codes at all
+// bit offsets, activations ±extremes in each half of the block.
+func TestTernaryCodesAllPositions(t *testing.T) {
+	eachSet(t, func(t *testing.T) {
+		for code := 0; code < 3; code++ {
+			for pos := 0; pos < gguf.QK_K; pos += 7 {
+				vals := make([]float32, gguf.QK_K)
+				vals[pos] = float32(code - 1)
+				vals[(pos+128)%gguf.QK_K] = 1
+				w, _ := gguf.Quantize(gguf.TQ2_0, vals)
+				for _, x := range []int8{-128, 127, -1} {
+					q := make([]int8, gguf.QK_K)
+					q[pos] = x
+					q[(pos+128)%gguf.QK_K] = -x / 2
+					want := oracleTernary(gguf.TQ2_0, w, q, 1, 1)
+					var got [1]int32
+					TQ2Rows(got[:], w, q, 1)
+					if got[0] != want[0] {
+						t.Fatalf("code %d at %d, q %d: %d, oracle %d", code, pos, x, got[0], want[0])
+					}
+				}
+			}
+		}
+	})
+}
+
+func headWeights(r *rand.Rand, typ gguf.Type, nb, rows int, f fill) []byte {
+	bs := Q8Block
+	if typ == gguf.Q4_0 {
+		bs = Q4Block
+	}
+	scales := []uint16{0x3c00, 0x7bff, 0x0001, 0xbc00, 0x0400, 0x2e66, 0x8000}
+	w := make([]byte, rows*nb*bs)
+	for i := 0; i < rows*nb; i++ {
+		blk := w[i*bs : (i+1)*bs]
+		d := uint16(r.Uint32()) & 0x7bff // finite
+		if f != random || i%5 == 0 {
+			d = scales[i%len(scales)]
+		}
+		binary.LittleEndian.PutUint16(blk, d)
+		for j := 2; j < bs; j++ {
+			switch f {
+			case random:
+				blk[j] = byte(r.Uint32())
+			case low:
+				blk[j] = 0x80 // −128 / nibbles 0 (−8)
+				if typ == gguf.Q4_0 {
+					blk[j] = 0
+				}
+			case high:
+				blk[j] = 0x7f // 127 / nibbles 15 and 7
+				if typ == gguf.Q4_0 {
+					blk[j] = 0xff
+				}
+			case mixed:
+				blk[j] = byte([]int{0x80, 0x7f, 0x00, 0x0f, 0xf0}[j%5])
+			}
+		}
+	}
+	return w
+}
+
+func TestHeadRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	eachSet(t, func(t *testing.T) {
+		for _, typ := range []gguf.Type{gguf.Q8_0, gguf.Q4_0} {
+			for _, nb := range []int{1, 2, 3, 4, 16, 17} {
+				for _, rows := range []int{1, 2, 5, 9} {
+					for _, f := range []fill{random, low, high, mixed} {
+						w := headWeights(r, typ, nb, rows, f)
+						q := actValues(r, nb*32, f, -127)
+						want := oracleHead(typ, w, q, nb, rows)
+						got := make([]float32, rows)
+						if typ == gguf.Q8_0 {
+							Q8Rows(got, w, q, nb)
+						} else {
+							Q4Rows(got, w, q, nb)
+						}
+						for i := range got {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%s nb=%d rows=%d fill=%d: row %d = %v, oracle %v", typ, nb, rows, f, i, got[i], want[i])
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// A −128 activation takes the Go loop and still matches the oracle.
+func TestHeadMinActivation(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	w := headWeights(r, gguf.Q8_0, 2, 3, random)
+	q := actValues(r, 64, random, -128)
+	q[7] = -128
+	want := oracleHead(gguf.Q8_0, w, q, 2, 3)
+	got := make([]float32, 3)
+	Q8Rows(got, w, q, 2)
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("row %d = %v, oracle %v", i, got[i], want[i])
+		}
+	}
+}
+
+// The head product approximates Σ d·w·q in exact arithmetic.
+func TestHeadValue(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	x := make([]float32, 512)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	for _, typ := range []gguf.Type{gguf.Q8_0, gguf.Q4_0} {
+		w, err := gguf.Quantize(typ, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deq, _ := gguf.Dequantize(typ, w, len(x))
+		q := actValues(r, 512, random, -127)
+		var exact, mag float64
+		for i := range deq {
+			exact += float64(deq[i]) * float64(q[i])
+			mag += math.Abs(float64(deq[i]) * float64(q[i]))
+		}
+		var got [1]float32
+		if typ == gguf.Q8_0 {
+			Q8Rows(got[:], w, q, 16)
+		} else {
+			Q4Rows(got[:], w, q, 16)
+		}
+		if d := math.Abs(float64(got[0]) - exact); d > 1e-5*mag {
+			t.Errorf("%s: %v, exact %v (|Δ| %g > 1e-5·%g)", typ, got[0], exact, d, mag)
+		}
+	}
+}
+
+func TestUse(t *testing.T) {
+	defer Use("")
+	if err := Use("sse9"); err == nil {
+		t.Fatal("Use(sse9) succeeded")
+	}
+	sets := KernelSets()
+	if sets[len(sets)-1] != "purego" || KernelSet() != sets[0] {
+		t.Fatalf("sets %v, active %s", sets, KernelSet())
+	}
+	// Short buffers are refused before any unchecked access.
+	defer func() {
+		if recover() == nil {
+			t.Error("TQ2Rows with a short weight buffer did not panic")
+		}
+	}()
+	TQ2Rows(make([]int32, 2), make([]byte, TQ2Block), make([]int8, 256), 1)
+}
+
+func benchRows(b *testing.B, typ gguf.Type, rows, nb int) {
+	r := rand.New(rand.NewPCG(9, 10))
+	var w []byte
+	switch typ {
+	case gguf.TQ2_0, gguf.TQ1_0:
+		w = ternaryWeights(r, typ, nb, rows, random)
+	default:
+		w = headWeights(r, typ, nb, rows, random)
+	}
+	k := nb * gguf.QK_K
+	if typ == gguf.Q8_0 || typ == gguf.Q4_0 {
+		k = nb * 32
+	}
+	q := actValues(r, k, random, -127)
+	oi := make([]int32, rows)
+	of := make([]float32, rows)
+	b.SetBytes(int64(len(w)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		switch typ {
+		case gguf.TQ2_0:
+			TQ2Rows(oi, w, q, nb)
+		case gguf.TQ1_0:
+			TQ1Rows(oi, w, q, nb)
+		case gguf.Q8_0:
+			Q8Rows(of, w, q, nb)
+		case gguf.Q4_0:
+			Q4Rows(of, w, q, nb)
+		}
+	}
+	b.ReportMetric(float64(rows*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gweights/s")
+}
+
+// Shapes: nano's in_proj (1224×512) and tied head (32768×512), tiny's.
+func BenchmarkRows(b *testing.B) {
+	defer Use("")
+	for _, set := range KernelSets() {
+		Use(set)
+		b.Run(set+"/TQ2_0_1224x512", func(b *testing.B) { benchRows(b, gguf.TQ2_0, 1224, 2) })
+		b.Run(set+"/Q8_0_32768x512", func(b *testing.B) { benchRows(b, gguf.Q8_0, 32768, 16) })
+		b.Run(set+"/Q4_0_32768x512", func(b *testing.B) { benchRows(b, gguf.Q4_0, 32768, 16) })
+		b.Run(set+"/Q8_0_2048x128", func(b *testing.B) { benchRows(b, gguf.Q8_0, 2048, 4) })
+	}
+	b.Run("purego/TQ1_0_1224x512", func(b *testing.B) { benchRows(b, gguf.TQ1_0, 1224, 2) })
+}

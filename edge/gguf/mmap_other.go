@@ -1,0 +1,6 @@
+//go:build !unix
+
+package gguf
+
+// MapFile reads a GGUF file (no memory mapping on this system).
+func MapFile(path string) (*File, error) { return ReadFile(path) }
