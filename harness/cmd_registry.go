@@ -19,11 +19,23 @@ func (a *app) runsCmd() *cobra.Command {
 	var f registry.RunFilter
 	var where []string
 	var markStale time.Duration
+	var asJSON, asCSV bool
 	cmd := &cobra.Command{
 		Use:   "runs",
-		Short: "List recorded runs (hash, kind, status, key metrics, age)",
+		Short: "List recorded runs (hash, kind, status, key metrics, age); --json / --csv for other tools",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := outputFormat(asJSON, asCSV)
+			if err != nil {
+				return err
+			}
+			if f.Limit < 0 {
+				return fmt.Errorf("--limit %d: want >= 0 (0 = all)", f.Limit)
+			}
+			conds, err := parseWhere(where)
+			if err != nil {
+				return err
+			}
 			open := a.openRegistryRO
 			if markStale > 0 {
 				open = a.openRegistry
@@ -40,34 +52,45 @@ func (a *app) runsCmd() *cobra.Command {
 				}
 				fmt.Fprintf(os.Stderr, "marked %d stale running run(s) failed\n", n)
 			}
-			runs, err := db.Runs(f)
+			// The config filter applies before the limit.
+			limit := f.Limit
+			all := f
+			all.Limit = 0
+			if len(conds) == 0 {
+				all.Limit = limit
+			}
+			runs, err := db.Runs(all)
 			if err != nil {
 				return err
 			}
-			w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "HASH\tATTEMPT\tKIND\tSTATUS\tNAME\tVAL_BPB\tVAL_LOSS\tAGE")
-			for _, r := range runs {
-				if len(where) > 0 {
-					ok, err := matchWhere(db, r.Hash, where)
-					if err != nil {
-						return err
-					}
-					if !ok {
-						continue
-					}
+			if len(conds) > 0 {
+				if runs, err = filterWhere(db, runs, conds); err != nil {
+					return err
 				}
-				s := summaryOf(r)
-				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Hash[:12], r.Attempt, r.Kind, r.Status, r.Name,
-					num(s["val_bpb"]), num(s["val_loss"]), age(r.Created))
+				if limit > 0 && len(runs) > limit {
+					runs = runs[:limit]
+				}
 			}
-			return w.Flush()
+			t := &table{header: []string{"hash", "attempt", "kind", "status", "name", "val_bpb", "val_loss", "age"}}
+			for _, r := range runs {
+				s := summaryOf(r)
+				h := r.Hash[:12]
+				created := age(r.Created)
+				if format != "text" {
+					h, created = r.Hash, r.Created.Format(time.RFC3339)
+				}
+				t.add(h, r.Attempt, r.Kind, r.Status, r.Name, s["val_bpb"], s["val_loss"], created)
+			}
+			return t.write(os.Stdout, format)
 		},
 	}
 	cmd.Flags().StringVar(&f.Status, "status", "", "only runs with this status (queued, running, done, failed, pruned)")
 	cmd.Flags().StringVar(&f.Kind, "kind", "", "only runs of this kind (train, eval, hpo-trial, ablation-arm, bench)")
-	cmd.Flags().IntVar(&f.Limit, "limit", 50, "at most this many runs (0 = all)")
+	cmd.Flags().IntVar(&f.Limit, "limit", 50, "at most this many runs, after the filters (0 = all)")
 	cmd.Flags().StringArrayVar(&where, "where", nil, "only runs whose config has key=value, e.g. --where quant.subln=false (repeatable)")
 	cmd.Flags().DurationVar(&markStale, "mark-stale", 0, "first mark runs still 'running' without a heartbeat for this long as failed (e.g. 10m)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (full hashes, RFC 3339 times)")
+	cmd.Flags().BoolVar(&asCSV, "csv", false, "print CSV (full hashes, RFC 3339 times)")
 	return cmd
 }
 
@@ -128,35 +151,88 @@ func flatConfig(js string) (map[string]string, error) {
 	return out, nil
 }
 
-func matchWhere(db *registry.DB, hash string, where []string) (bool, error) {
-	js, err := db.Config(hash)
-	if err != nil {
-		return false, nil // runs without a stored config (e.g. bench) do not match
-	}
-	flat, err := flatConfig(js)
-	if err != nil {
-		return false, err
-	}
+type whereCond struct{ key, value, text string }
+
+func parseWhere(where []string) ([]whereCond, error) {
+	var out []whereCond
 	for _, w := range where {
 		k, v, ok := strings.Cut(w, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--where %q: want key=value, e.g. quant.subln=false", w)
+		}
+		out = append(out, whereCond{k, v, w})
+	}
+	return out, nil
+}
+
+// filterWhere keeps the runs whose stored config has every key=value. A
+// run whose config lacks a key (an eval or bench run) does not match; a
+// key that no config has at all is an error naming the keys that exist.
+func filterWhere(db *registry.DB, runs []registry.Run, conds []whereCond) ([]registry.Run, error) {
+	seen := map[string]bool{}
+	known := map[string]bool{}
+	flats := map[string]map[string]string{}
+	var out []registry.Run
+	for _, r := range runs {
+		flat, ok := flats[r.Hash]
 		if !ok {
-			return false, fmt.Errorf("--where %q: want key=value", w)
+			if js, err := db.Config(r.Hash); err == nil {
+				if flat, err = flatConfig(js); err != nil {
+					return nil, err
+				}
+			}
+			flats[r.Hash] = flat
 		}
-		got, present := flat[k]
-		if !present {
-			return false, fmt.Errorf("--where %q: no config key %q", w, k)
+		match := flat != nil
+		for _, c := range conds {
+			got, present := flat[c.key]
+			if present {
+				seen[c.key] = true
+			}
+			if !present || strings.Trim(got, `"`) != c.value {
+				match = false
+			}
 		}
-		if strings.Trim(got, `"`) != v {
-			return false, nil
+		for k := range flat {
+			known[k] = true
+		}
+		if match {
+			out = append(out, r)
 		}
 	}
-	return true, nil
+	for _, c := range conds {
+		if !seen[c.key] && len(known) > 0 {
+			var ks []string
+			for k := range known {
+				if strings.HasPrefix(k, strings.SplitN(c.key, ".", 2)[0]+".") {
+					ks = append(ks, k)
+				}
+			}
+			sort.Strings(ks)
+			hint := ""
+			if len(ks) > 0 {
+				hint = " (keys of that section: " + strings.Join(ks, ", ") + ")"
+			}
+			return nil, fmt.Errorf("--where %q: no recorded config has the key %q%s", c.text, c.key, hint)
+		}
+	}
+	return out, nil
+}
+
+// showAttempt is one attempt of a run as `show --json` prints it.
+type showAttempt struct {
+	registry.Run
+	Summary   json.RawMessage       `json:"summary,omitempty"`
+	Metrics   map[string]float64    `json:"final_metrics"`
+	Tasks     []registry.TaskResult `json:"task_results"`
+	Artifacts []registry.Artifact   `json:"artifacts"`
 }
 
 func (a *app) showCmd() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "show <hash>",
-		Short: "Show a run: config, attempts, environment, final metrics, task results, artifacts",
+		Short: "Summarise a run: config hash, attempts, environment, final metrics, eval table, artifacts (--json: everything, raw)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			db, h, err := a.openResolvedRO(args[0])
@@ -164,21 +240,48 @@ func (a *app) showCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			fmt.Println("hash:", h)
+			var config json.RawMessage
 			if js, err := db.Config(h); err == nil {
-				var pretty map[string]any
-				_ = json.Unmarshal([]byte(js), &pretty)
-				b, _ := json.MarshalIndent(pretty, "", "  ")
-				fmt.Println("config:", string(b))
+				config = json.RawMessage(js)
 			}
 			runs, err := db.Runs(registry.RunFilter{})
 			if err != nil {
 				return err
 			}
-			for _, r := range runs {
+			var atts []showAttempt
+			for i := len(runs) - 1; i >= 0; i-- { // oldest attempt first
+				r := runs[i]
 				if r.Hash != h {
 					continue
 				}
+				sa := showAttempt{Run: r, Metrics: map[string]float64{}}
+				if r.SummaryJSON != "" {
+					sa.Summary = json.RawMessage(r.SummaryJSON)
+				}
+				sa.SummaryJSON = ""
+				names, _ := db.MetricNames(r.ID)
+				for _, n := range names {
+					if m, err := db.LastMetric(r.ID, n); err == nil {
+						sa.Metrics[n] = m.Value
+					}
+				}
+				sa.Tasks, _ = db.TaskResults(r.ID)
+				sa.Artifacts, _ = db.Artifacts(r.ID)
+				atts = append(atts, sa)
+			}
+			if asJSON {
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]any{"hash": h, "config": config, "attempts": atts})
+			}
+			fmt.Println("hash:", h)
+			if config != nil {
+				fmt.Printf("config: %d bytes of canonical JSON (`harness show %s --json` prints it; `harness config` resolves presets)\n", len(config), h[:12])
+			}
+			if len(atts) == 0 {
+				fmt.Println("no runs recorded for this hash")
+			}
+			for _, r := range atts {
 				fmt.Printf("\nattempt %d  kind=%s status=%s name=%s\n", r.Attempt, r.Kind, r.Status, r.Name)
 				fmt.Printf("  started %s finished %s\n", r.Started.Format(time.RFC3339), fmtTime(r.Finished))
 				dirty := "clean"
@@ -189,31 +292,111 @@ func (a *app) showCmd() *cobra.Command {
 					}
 				}
 				fmt.Printf("  code %s (%s) go %s %s cpu=%q threads=%d kernels=%s\n", r.CodeVersion, dirty, r.GoVersion, r.OS, r.CPU, r.Threads, r.KernelSet)
+				if r.ParentHash != "" {
+					fmt.Printf("  parent %s\n", r.ParentHash)
+				}
 				if r.Error != "" {
 					fmt.Printf("  error: %s\n", r.Error)
 				}
-				if r.SummaryJSON != "" {
-					fmt.Printf("  summary: %s\n", r.SummaryJSON)
+				if len(r.Metrics) > 0 {
+					mt := &table{header: []string{"  metric", "last value"}}
+					for _, n := range sortedMetricNames(r.Metrics) {
+						mt.add("  "+n, r.Metrics[n])
+					}
+					mt.write(os.Stdout, "text")
 				}
-				names, _ := db.MetricNames(r.ID)
-				for _, n := range names {
-					m, err := db.LastMetric(r.ID, n)
-					if err == nil {
-						fmt.Printf("  metric %-16s step %-6d %.6g\n", n, m.Step, m.Value)
+				if len(r.Tasks) > 0 {
+					tt := &table{header: []string{"  task", "metric", "value", "stderr", "n"}}
+					hidden := 0
+					for _, x := range r.Tasks {
+						if strings.HasPrefix(x.Task, "blimp_") {
+							hidden++ // the group line summarises the paradigms
+							continue
+						}
+						tt.add("  "+x.Task, x.Metric, x.Value, x.Stderr, x.N)
+					}
+					tt.write(os.Stdout, "text")
+					if hidden > 0 {
+						fmt.Printf("  (%d BLiMP paradigm rows in --json)\n", hidden)
 					}
 				}
-				trs, _ := db.TaskResults(r.ID)
-				for _, t := range trs {
-					fmt.Printf("  task %-28s %-16s %.4f ± %.4f (n=%d)\n", t.Task, t.Metric, t.Value, t.Stderr, t.N)
-				}
-				arts, _ := db.Artifacts(r.ID)
-				for _, ar := range arts {
-					fmt.Printf("  artifact %s %s sha256=%s bytes=%d\n", ar.Kind, ar.Path, ar.SHA256[:16], ar.Bytes)
+				for _, ar := range r.Artifacts {
+					fmt.Printf("  artifact %-10s %s sha256 %s %d bytes\n", ar.Kind, ar.Path, ar.SHA256[:16], ar.Bytes)
 				}
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the config, every attempt, its summary, final metrics, task results and artifacts as JSON")
+	return cmd
+}
+
+func sortedMetricNames(m map[string]float64) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// metricsCmd exports metric series for other tools.
+func (a *app) metricsCmd() *cobra.Command {
+	var asJSON, asCSV bool
+	var names []string
+	cmd := &cobra.Command{
+		Use:   "metrics <hash>...",
+		Short: "Export the metric series of runs (every attempt), long form: hash, attempt, metric, step, value",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := outputFormat(asJSON, asCSV)
+			if err != nil {
+				return err
+			}
+			db, err := a.openRegistryRO()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			runs, err := db.Runs(registry.RunFilter{})
+			if err != nil {
+				return err
+			}
+			t := &table{header: []string{"hash", "attempt", "metric", "step", "value"}}
+			for _, arg := range args {
+				h, err := resolve(db, arg)
+				if err != nil {
+					return err
+				}
+				for i := len(runs) - 1; i >= 0; i-- {
+					r := runs[i]
+					if r.Hash != h {
+						continue
+					}
+					ns := names
+					if len(ns) == 0 {
+						if ns, err = db.MetricNames(r.ID); err != nil {
+							return err
+						}
+					}
+					for _, n := range ns {
+						ms, err := db.Metrics(r.ID, n)
+						if err != nil {
+							return err
+						}
+						for _, m := range ms {
+							t.add(h, r.Attempt, n, m.Step, m.Value)
+						}
+					}
+				}
+			}
+			return t.write(os.Stdout, format)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&asCSV, "csv", false, "print CSV")
+	cmd.Flags().StringSliceVar(&names, "metric", nil, "only these metrics (repeatable or comma-separated)")
+	return cmd
 }
 
 func fmtTime(t time.Time) string {
@@ -224,11 +407,16 @@ func fmtTime(t time.Time) string {
 }
 
 func (a *app) diffCmd() *cobra.Command {
-	return &cobra.Command{
+	var asJSON, asCSV bool
+	cmd := &cobra.Command{
 		Use:   "diff <hash-a> <hash-b>",
-		Short: "Config keys that differ between two runs, and their metric deltas",
+		Short: "Config keys that differ between two runs, and their metric deltas (--json / --csv: one table of both)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := outputFormat(asJSON, asCSV)
+			if err != nil {
+				return err
+			}
 			db, err := a.openRegistryRO()
 			if err != nil {
 				return err
@@ -261,12 +449,14 @@ func (a *app) diffCmd() *cobra.Command {
 				}
 			}
 			sort.Strings(ks)
-			w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintf(w, "KEY\t%s\t%s\n", hs[0][:12], hs[1][:12])
-			for _, k := range ks {
-				fmt.Fprintf(w, "%s\t%s\t%s\n", k, orDash(flat[0][k]), orDash(flat[1][k]))
+			if format == "text" {
+				w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+				fmt.Fprintf(w, "KEY\t%s\t%s\n", hs[0][:12], hs[1][:12])
+				for _, k := range ks {
+					fmt.Fprintf(w, "%s\t%s\t%s\n", k, orDash(flat[0][k]), orDash(flat[1][k]))
+				}
+				w.Flush()
 			}
-			w.Flush()
 			var vals [2]map[string]float64
 			for i := range hs {
 				vals[i] = map[string]float64{}
@@ -292,18 +482,31 @@ func (a *app) diffCmd() *cobra.Command {
 				}
 			}
 			sort.Strings(ms)
+			if format != "text" {
+				t := &table{header: []string{"kind", "name", "a", "b", "delta"}}
+				for _, k := range ks {
+					t.add("config", k, flat[0][k], flat[1][k], nil)
+				}
+				for _, n := range ms {
+					t.add("metric", n, vals[0][n], vals[1][n], vals[1][n]-vals[0][n])
+				}
+				return t.write(os.Stdout, format)
+			}
 			if len(ms) > 0 {
 				fmt.Println()
-				w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+				w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 				fmt.Fprintf(w, "METRIC (last)\t%s\t%s\tDELTA (b-a)\n", hs[0][:12], hs[1][:12])
 				for _, n := range ms {
-					fmt.Fprintf(w, "%s\t%.5g\t%.5g\t%+.5g\n", n, vals[0][n], vals[1][n], vals[1][n]-vals[0][n])
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", n, sig(vals[0][n]), sig(vals[1][n]), sig(vals[1][n]-vals[0][n]))
 				}
 				w.Flush()
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&asCSV, "csv", false, "print CSV")
+	return cmd
 }
 
 func orDash(s string) string {

@@ -47,7 +47,7 @@ func (a *app) rootCmd() *cobra.Command {
 	pf.StringVar(&a.root, "root", envOr("HARNESS_ROOT", "."), "project root holding datasets/ (env HARNESS_ROOT)")
 	pf.StringVar(&a.registry, "registry", envOr("HARNESS_REGISTRY", ""), "registry database (default <root>/registry.db; env HARNESS_REGISTRY)")
 	pf.IntVar(&a.threads, "threads", 0, "worker threads (0 = all cores); results are bit-identical for any value")
-	root.AddCommand(a.configCmd(), a.runsCmd(), a.showCmd(), a.diffCmd(), a.gcCmd(), a.modelCmd())
+	root.AddCommand(a.configCmd(), a.runsCmd(), a.showCmd(), a.diffCmd(), a.metricsCmd(), a.gcCmd(), a.modelCmd())
 	for _, extra := range extraCommands {
 		root.AddCommand(extra(a))
 	}

@@ -2,11 +2,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/registry"
 )
 
 // run executes the CLI in-process and returns its stdout and error.
@@ -190,5 +196,77 @@ func TestCLIExportRunRefusesOverwrites(t *testing.T) {
 	}
 	if _, err := run(t, "export-run", h, "--registry", reg, "-o", notes, "--force"); err != nil {
 		t.Errorf("export-run --force: %v", err)
+	}
+}
+
+// runs --where filters before the limit, and --json / --csv / metrics give
+// every run to other tools.
+func TestCLIRunDataForOtherTools(t *testing.T) {
+	reg := filepath.Join(t.TempDir(), "r.db")
+	db, err := registry.Open(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var off string
+	for i, sets := range [][]string{{"quant.subln=false"}, {"train.seed=2"}, {"train.seed=3"}, {"train.seed=4"}} {
+		c, err := configs.Load(configs.Options{Preset: "micro", Sets: sets, Env: []string{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := c.Hash()
+		if i == 0 {
+			off = h
+		}
+		if err := db.PutConfig(h, c.Canonical()); err != nil {
+			t.Fatal(err)
+		}
+		r, err := db.BeginRun(registry.RunInfo{Hash: h, Kind: registry.KindTrain})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.LogMetrics(r.ID, []registry.Metric{{Name: "val_bpb", Step: 1, Value: 2.5}, {Name: "val_bpb", Step: 2, Value: 1.25 + float64(i)}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SetSummary(r.ID, fmt.Sprintf(`{"val_bpb": %v}`, 1.25+float64(i))); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.FinishRun(r.ID, registry.StatusDone, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	// The oldest run is the only match; a limit of 1 used to cut it first.
+	out, err := run(t, "runs", "--registry", reg, "--where", "quant.subln=false", "--limit", "1", "--csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(recs) != 2 || recs[1][0] != off || recs[1][5] != "1.25" {
+		t.Fatalf("runs --where --limit 1 --csv: %v (%v)", recs, err)
+	}
+	out, err = run(t, "runs", "--registry", reg, "--json")
+	var rows []map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 4 || rows[3]["hash"] != off || rows[3]["val_bpb"] != 1.25 {
+		t.Fatalf("runs --json: %v\n%s", err, out)
+	}
+	if _, err := run(t, "runs", "--registry", reg, "--where", "quant.sbuln=false"); err == nil || !strings.Contains(err.Error(), "quant.subln") {
+		t.Errorf("a misspelt --where key: %v, want the section's keys listed", err)
+	}
+	out, err = run(t, "metrics", off[:10], "--registry", reg, "--csv")
+	if recs, _ = csv.NewReader(strings.NewReader(out)).ReadAll(); err != nil || len(recs) != 3 || recs[2][2] != "val_bpb" || recs[2][3] != "2" || recs[2][4] != "1.25" {
+		t.Errorf("metrics --csv: %v (%v)", recs, err)
+	}
+	out, err = run(t, "show", off[:10], "--registry", reg, "--json")
+	var shown struct {
+		Hash     string
+		Attempts []struct {
+			Metrics map[string]float64 `json:"final_metrics"`
+		}
+	}
+	if err != nil || json.Unmarshal([]byte(out), &shown) != nil || shown.Hash != off || shown.Attempts[0].Metrics["val_bpb"] != 1.25 {
+		t.Errorf("show --json: %v\n%s", err, out)
+	}
+	if _, err := run(t, "runs", "--registry", reg, "--json", "--csv"); err == nil {
+		t.Error("--json with --csv accepted")
 	}
 }
