@@ -397,3 +397,55 @@ func TestBrowser(t *testing.T) {
 		t.Logf("screenshots written to %s", d)
 	}
 }
+
+// TestBrowserRegistry loads the pages of an existing registry (opened
+// read-only) named by $SERVE_REGISTRY, with the project root
+// $SERVE_ROOT (default "."): the runs table, every ablation and study,
+// the bench page and the newest runs of each kind. It checks that every
+// page and figure loads with a clean console. Skipped when
+// $SERVE_REGISTRY is not set.
+func TestBrowserRegistry(t *testing.T) {
+	path := os.Getenv("SERVE_REGISTRY")
+	if path == "" {
+		t.Skip("set SERVE_REGISTRY to a registry file to browse it (e.g. a copy of registry.db)")
+	}
+	root := os.Getenv("SERVE_ROOT")
+	if root == "" {
+		root = "."
+	}
+	ro, err := registry.OpenReadOnly(path)
+	must(t, err)
+	t.Cleanup(func() { ro.Close() })
+	s, err := New(ro, Options{Root: root})
+	must(t, err)
+	b := newBrowser(t, s)
+	pages := []string{"/runs", "/ablations", "/studies", "/bench"}
+	as, err := reports.LoadAblations(ro, "")
+	must(t, err)
+	for _, a := range as {
+		pages = append(pages, "/ablations/"+a.Matrix.Name)
+	}
+	studies, err := reports.LoadStudies(ro)
+	must(t, err)
+	for _, st := range studies {
+		pages = append(pages, "/studies/"+st.Name)
+	}
+	seen := map[string]bool{}
+	var picked []string
+	runs, err := ro.Runs(registry.RunFilter{})
+	must(t, err)
+	for _, r := range runs {
+		if !seen[r.Kind] {
+			seen[r.Kind] = true
+			picked = append(picked, r.Hash)
+			pages = append(pages, "/runs/"+r.Hash)
+		}
+	}
+	if len(picked) >= 2 {
+		pages = append(pages, "/compare?h="+picked[0]+"&h="+picked[1])
+	}
+	for i, p := range pages {
+		b.open(t, p)
+		b.screenshot(t, fmt.Sprintf("registry-%02d", i))
+	}
+}

@@ -149,14 +149,17 @@ type Importance struct {
 	Kind  string `json:"kind"` // "quantile bins" or "by value"
 	N     int    `json:"n"`
 	Eta2  Num    `json:"eta2"`
+	// Chance is η² expected of a parameter without effect: (k−1)/(n−1).
+	Chance Num `json:"eta2_chance"`
 	// Spread is the largest minus the smallest bin mean.
 	Spread Num   `json:"spread"`
 	Bins   []Bin `json:"bins"`
 }
 
 // ImportanceMethod states how Importance is computed.
-const ImportanceMethod = "For each parameter, the complete trials are grouped by its value (categorical parameters, or numeric ones with at most 4 distinct values) or into 4 quantile bins by rank (tied values share a bin). " +
+const ImportanceMethod = "For each parameter, the complete trials are grouped by its value (categorical parameters, or numeric ones with few distinct values) or into k quantile bins by rank (tied values share a bin), k = min(4, n/2) for n trials, so a group holds about two trials or more. " +
 	"η² is the share of the objective's variance explained by the groups alone: the between-group sum of squares over the total sum of squares (0 = no effect, 1 = the parameter alone determines the objective). " +
+	"With k groups of n trials, a parameter with no effect still gets η² ≈ (k−1)/(n−1) on average: that is the chance column; only η² well above it means anything. " +
 	"Spread is the largest minus the smallest group mean of the objective. " +
 	"This is a main-effects-only, fANOVA-like estimate: it ignores interactions and is noisy with few trials."
 
@@ -286,11 +289,12 @@ func importance(trials []goptuna.FrozenTrial, params []string) ([]Importance, st
 		for _, o := range xs {
 			distinct[o.label] = true
 		}
-		imp := Importance{Param: name, N: len(xs), Eta2: nan, Spread: nan}
+		imp := Importance{Param: name, N: len(xs), Eta2: nan, Chance: nan, Spread: nan}
 		groups := map[string][]float64{}
 		display := map[string]string{} // group key → label, when they differ
 		var order []string
-		if !numeric || len(distinct) <= 4 {
+		k := max(2, min(4, len(xs)/2))
+		if !numeric || len(distinct) <= k {
 			imp.Kind = "by value"
 			sort.SliceStable(xs, func(i, j int) bool {
 				if numeric {
@@ -307,7 +311,6 @@ func importance(trials []goptuna.FrozenTrial, params []string) ([]Importance, st
 		} else {
 			imp.Kind = "quantile bins"
 			sort.SliceStable(xs, func(i, j int) bool { return xs[i].x < xs[j].x })
-			const k = 4
 			bin := make([]int, len(xs))
 			for i := range xs {
 				bin[i] = i * k / len(xs)
@@ -361,6 +364,7 @@ func importance(trials []goptuna.FrozenTrial, params []string) ([]Importance, st
 		if sst > 0 {
 			imp.Eta2 = Num(math.Min(1, ssb/sst))
 		}
+		imp.Chance = Num(float64(len(order)-1) / float64(len(all)-1))
 		imp.Spread = Num(hi - lo)
 		out = append(out, imp)
 	}
