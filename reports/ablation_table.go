@@ -16,11 +16,24 @@ type AblationTable struct {
 	Rows                        []experiment.Summary
 }
 
+// num4 prints four decimals for ordinary magnitudes and four significant
+// digits for large ones (perplexities in the millions).
+func num4(x float64, sign bool) string {
+	f := "%.4f"
+	if math.Abs(x) >= 1e4 {
+		f = "%.4g"
+	}
+	if sign {
+		f = strings.Replace(f, "%", "%+", 1)
+	}
+	return fmt.Sprintf(f, x)
+}
+
 func fmtMean(m, ci float64) string {
 	if math.IsNaN(ci) {
-		return fmt.Sprintf("%.4f", m)
+		return num4(m, false)
 	}
-	return fmt.Sprintf("%.4f ± %.4f", m, ci)
+	return num4(m, false) + " ± " + num4(ci, false)
 }
 
 // fmtHolm is the Holm-adjusted p of a row ("" for the baseline).
@@ -71,9 +84,9 @@ func fmtDelta(s experiment.Summary) (string, string) {
 	if s.Delta == nil {
 		return "(baseline)", ""
 	}
-	d := fmt.Sprintf("%+.4f", s.Delta.Delta.Mean)
+	d := num4(s.Delta.Delta.Mean, true)
 	if !math.IsNaN(s.Delta.Delta.CI95) {
-		d += fmt.Sprintf(" ± %.4f", s.Delta.Delta.CI95)
+		d += " ± " + num4(s.Delta.Delta.CI95, false)
 	}
 	p := "n/a"
 	if !math.IsNaN(s.Delta.P) {
