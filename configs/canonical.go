@@ -59,7 +59,7 @@ func toMap(v reflect.Value) any {
 		t := v.Type()
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
-			if f.Tag.Get("hash") == "-" {
+			if tag := f.Tag.Get("hash"); tag == "-" || (tag == "omitdisabled" && disabled(v.Field(i))) {
 				continue
 			}
 			name := strings.Split(f.Tag.Get("json"), ",")[0]
@@ -86,6 +86,14 @@ func toMap(v reflect.Value) any {
 	default:
 		return v.Interface()
 	}
+}
+
+// disabled reports whether v is an optional section that is switched off
+// (its Enabled method returns false): such a section is left out of the
+// canonical JSON, so adding it did not change any existing hash.
+func disabled(v reflect.Value) bool {
+	e, ok := v.Interface().(interface{ Enabled() bool })
+	return ok && !e.Enabled()
 }
 
 // FromCanonical rebuilds a config from its canonical JSON (as stored in the
@@ -133,7 +141,13 @@ func (c *Config) ResolveData(fp Fingerprinter) error {
 			return err
 		}
 	}
-	return fix("data.validation", &c.Data.Validation)
+	if err := fix("data.validation", &c.Data.Validation); err != nil {
+		return err
+	}
+	if c.LoRA.Enabled() {
+		return fix("lora.data", &c.LoRA.Data)
+	}
+	return nil
 }
 
 func short(h string) string {

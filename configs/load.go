@@ -222,7 +222,7 @@ func validKeysHint(key string, known map[string]bool) string {
 	}
 	ks = dedupSorted(ks)
 	if len(ks) == 0 {
-		return "no such section; valid sections: model, quant, qat, train, data, eval"
+		return "no such section; valid sections: model, quant, qat, train, data, eval, distill, lora"
 	}
 	return "valid keys: " + strings.Join(ks, ", ")
 }

@@ -12,6 +12,11 @@ type Config struct {
 	Train  TrainConfig `mapstructure:"train" json:"train"`
 	Data   DataConfig  `mapstructure:"data" json:"data"`
 	Eval   EvalConfig  `mapstructure:"eval" json:"eval" hash:"-"`
+	// Distill and LoRA are hashed only when enabled: disabled (their
+	// defaults), the canonical JSON leaves them out, so configs without
+	// them keep their hashes.
+	Distill DistillConfig `mapstructure:"distill" json:"distill" hash:"omitdisabled"`
+	LoRA    LoRAConfig    `mapstructure:"lora" json:"lora" hash:"omitdisabled"`
 }
 
 // ModelConfig describes the hybrid Mamba-2 / attention network.
@@ -129,3 +134,69 @@ type EvalConfig struct {
 	Shots int      `mapstructure:"shots" json:"shots"`
 	Limit int      `mapstructure:"limit" json:"limit"` // documents per task, 0 = all
 }
+
+// Distillation losses (distill.loss).
+const (
+	DistillNone    = "none"    // plain language-model training
+	DistillFKL     = "fkl"     // forward KL with temperature (Hinton), τ²-scaled
+	DistillRKL     = "rkl"     // token-level reverse KL on the data (DistiLLM reverse_kl)
+	DistillMiniLLM = "minillm" // MiniLLM: sequence-level reverse KL by policy gradient on teacher-mixed samples
+)
+
+// DistillLosses are the valid distill.loss values.
+var DistillLosses = []string{DistillNone, DistillFKL, DistillRKL, DistillMiniLLM}
+
+// DistillConfig makes a training run learn from a teacher run's logits.
+// The student's loss is (1−kd_ratio)·CE(data) + kd_ratio·KD.
+type DistillConfig struct {
+	// Teacher is the run hash of a done training run with the same
+	// tokenizer (vocabulary and data settings); its final checkpoint runs
+	// in inference mode inside the training loop.
+	Teacher string `mapstructure:"teacher" json:"teacher"`
+	// Loss is none, fkl, rkl or minillm.
+	Loss string `mapstructure:"loss" json:"loss"`
+	// Temperature τ of fkl (the loss is scaled by τ²).
+	Temperature float64 `mapstructure:"temperature" json:"temperature"`
+	// KDRatio is the weight of the distillation term (LMOps kd_ratio).
+	KDRatio float64 `mapstructure:"kd_ratio" json:"kd_ratio"`
+	// TeacherMix is α of MiniLLM's sampling distribution α·p + (1−α)·q
+	// (LMOps --teacher-mixed-alpha, 0.2).
+	TeacherMix float64 `mapstructure:"teacher_mix" json:"teacher_mix"`
+	// PromptTokens is MiniLLM's prompt: the first PromptTokens tokens of
+	// each training sequence; the rest of the window is sampled (0 = half
+	// of data.seq_len).
+	PromptTokens int `mapstructure:"prompt_tokens" json:"prompt_tokens"`
+	// StartStep is the first optimizer step that distils; earlier steps
+	// train on the data alone.
+	StartStep int64 `mapstructure:"start_step" json:"start_step"`
+}
+
+// Enabled reports whether the config distils.
+func (d DistillConfig) Enabled() bool { return d.Loss != "" && d.Loss != DistillNone }
+
+// LoRAConfig makes a run a LoRA fine-tune of a base run: frozen base
+// weights (quantized as the base ends its schedule: QLoRA's setting for a
+// ternary base) plus float adapters y += (alpha/rank)·B·A·dropout(x).
+type LoRAConfig struct {
+	// Base is the run hash of the done training run being fine-tuned.
+	Base string `mapstructure:"base" json:"base"`
+	Rank int    `mapstructure:"rank" json:"rank"`
+	// Alpha is the adapter scale numerator (scale = alpha/rank).
+	Alpha   float64 `mapstructure:"alpha" json:"alpha"`
+	Dropout float64 `mapstructure:"dropout" json:"dropout"`
+	// Targets are module kinds: in_proj, out_proj (Mamba), wq, wk, wv, wo
+	// (attention), w1, w2, w3 (FFN).
+	Targets []string `mapstructure:"targets" json:"targets"`
+	// Data is the instruction set (format "alpaca": JSON lines with
+	// instruction, input, output), fingerprinted like the corpus.
+	Data DataSource `mapstructure:"data" json:"data"`
+	// HeldOut is the number of examples (the last ones) kept out of
+	// training for the held-out loss.
+	HeldOut int `mapstructure:"held_out" json:"held_out"`
+}
+
+// Enabled reports whether the config is a LoRA fine-tune.
+func (l LoRAConfig) Enabled() bool { return l.Base != "" }
+
+// LoRATargets are the valid lora.targets entries.
+var LoRATargets = []string{"in_proj", "out_proj", "wq", "wk", "wv", "wo", "w1", "w2", "w3"}

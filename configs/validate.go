@@ -44,6 +44,7 @@ func (c *Config) Normalize() error {
 	if c.Eval.Tasks == nil {
 		c.Eval.Tasks = []string{}
 	}
+	c.normalizeExtensions()
 	return nil
 }
 
@@ -281,6 +282,9 @@ func (c *Config) Validate() error {
 	}
 	size("data.min_chars", int64(d.MinChars), 0, MaxDocuments, "")
 	size("data.tokenizer_chars", int64(d.TokenizerChars), 0, MaxTokens, "") // 0 = all
+
+	ext := c.validateExtensions(num) // num records into p itself
+	p = append(p, ext...)
 
 	size("eval.shots", int64(c.Eval.Shots), 0, MaxShots, "")
 	size("eval.limit", int64(c.Eval.Limit), 0, MaxDocuments, "") // 0 = all documents

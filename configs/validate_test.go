@@ -33,6 +33,12 @@ var floatKeys = []struct {
 	{"train.clip", "train.clip=%s"},
 	{"data.sources[0].weight", "data.sources=[{name: a, path: a.txt, weight: %s, format: text, fingerprint: ''}]"},
 	{"data.validation.weight", "data.validation.weight=%s"},
+	{"distill.temperature", "distill.temperature=%s"},
+	{"distill.kd_ratio", "distill.kd_ratio=%s"},
+	{"distill.teacher_mix", "distill.teacher_mix=%s"},
+	{"lora.alpha", "lora.alpha=%s"},
+	{"lora.dropout", "lora.dropout=%s"},
+	{"lora.data.weight", "lora.data.weight=%s"},
 }
 
 // floatPaths returns the path of every float64 field reachable from t, with
