@@ -19,6 +19,7 @@ var errMismatch = errors.New("reproduction does not match the record")
 
 func (a *app) reproduceCmd() *cobra.Command {
 	var o repro.Options
+	var all bool
 	cmd := &cobra.Command{
 		Use:   "reproduce <hash>",
 		Short: "Train a recorded run again and compare it bit for bit with the record",
@@ -39,7 +40,7 @@ func (a *app) reproduceCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := r.WriteText(os.Stdout); err != nil {
+			if err := r.WriteText(os.Stdout, all); err != nil {
 				return err
 			}
 			if r.ScratchDir != "" {
@@ -52,6 +53,7 @@ func (a *app) reproduceCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	f.BoolVar(&all, "all", false, "list every check, not only those that did not match")
 	f.BoolVar(&o.Keep, "keep", false, "keep the scratch directory (registry, run dirs, token cache) for inspection")
 	f.BoolVar(&o.NewAttempt, "new-attempt", false, "record the re-run as a new attempt in this registry instead of a scratch one")
 	f.BoolVar(&o.ReuseCache, "reuse-cache", false, "use the existing token-shard cache instead of tokenizing the corpus afresh")

@@ -174,7 +174,10 @@ func (r *Report) Verdict() string {
 
 // WriteText writes the report for a terminal: warnings, the summary table
 // and the verdict.
-func (r *Report) WriteText(w io.Writer) error {
+//
+// Only checks that did not match are listed, with a count of each
+// status; all lists every check.
+func (r *Report) WriteText(w io.Writer, all bool) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "reproduce %s (attempt %d, %s)\n", r.Hash, r.Attempt, r.Kind)
 	fmt.Fprintf(&b, "code: recorded %s, current %s\n", r.RecordedCode, r.CurrentCode)
@@ -187,10 +190,25 @@ func (r *Report) WriteText(w io.Writer) error {
 	for _, m := range r.DataMismatches {
 		fmt.Fprintf(&b, "data mismatch: %s\n", m)
 	}
+	counts := map[Status]int{}
+	var listed []Check
+	for _, c := range r.Checks {
+		counts[c.Status]++
+		if all || c.Status != Identical {
+			listed = append(listed, c)
+		}
+	}
 	if len(r.Checks) > 0 {
+		fmt.Fprintf(&b, "%d checks: %d identical, %d differ, %d skipped", len(r.Checks), counts[Identical], counts[Differs], counts[Skipped])
+		if !all && counts[Identical] > 0 {
+			b.WriteString(" (--all lists the identical ones)")
+		}
+		b.WriteString("\n")
+	}
+	if len(listed) > 0 {
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "CHECK\tCOMPARED\tRESULT\tDETAIL")
-		for _, c := range r.Checks {
+		for _, c := range listed {
 			detail := c.Note
 			if c.First != nil {
 				detail = c.First.String()

@@ -3,6 +3,7 @@ package repro
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,7 +24,7 @@ func countRuns(t *testing.T, db *registry.DB, hash string) int {
 
 func reportText(r *Report) string {
 	var sb strings.Builder
-	_ = r.WriteText(&sb)
+	_ = r.WriteText(&sb, true)
 	return sb.String()
 }
 
@@ -43,6 +44,15 @@ func TestReproduceBitIdentical(t *testing.T) {
 	}
 	if !strings.Contains(text, "result: bit identical") {
 		t.Errorf("report text lacks the verdict:\n%s", text)
+	}
+	// By default only mismatches are listed, with the counts.
+	var brief strings.Builder
+	if err := r.WriteText(&brief, false); err != nil {
+		t.Fatal(err)
+	}
+	wantCount := fmt.Sprintf("%d checks: %d identical, 0 differ,", len(r.Checks), len(r.Checks)-countStatus(r, Skipped))
+	if d := brief.String(); !strings.Contains(d, wantCount) || strings.Contains(d, "metric loss") || strings.Count(d, "\n") > strings.Count(text, "\n")/2 {
+		t.Errorf("default report should list only non-matching checks and %q:\n%s", wantCount, d)
 	}
 	want := map[string]Status{
 		"metric loss": Identical, "metric grad_norm": Identical, "metric lr": Identical, "metric val_loss": Identical,
@@ -245,4 +255,14 @@ func execSQL(t *testing.T, db *registry.DB, q string, args ...any) {
 	if n, _ := res.RowsAffected(); n != 1 {
 		t.Fatalf("%s changed %d rows, want 1", q, n)
 	}
+}
+
+func countStatus(r *Report, st Status) int {
+	n := 0
+	for _, c := range r.Checks {
+		if c.Status == st {
+			n++
+		}
+	}
+	return n
 }
