@@ -63,6 +63,7 @@ func (a *app) configCmd() *cobra.Command {
 func (a *app) modelCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "model", Short: "Model inspection"}
 	var sets []string
+	var summary bool
 	info := &cobra.Command{
 		Use:   "info [preset|file.yaml]",
 		Short: "Parameters by component and the exported size with each tensor's bit width",
@@ -88,6 +89,10 @@ func (a *app) modelCmd() *cobra.Command {
 			fmt.Fprintf(w, "total\t%d\t\n", in.Total)
 			w.Flush()
 			fmt.Println()
+			if summary {
+				fmt.Printf("exported size: %.3f MB with ternary weights at 1.58 bits and 16-bit float tensors (%d tensors; without --summary each is listed)\n", float64(in.SizeBytes(1.58))/1e6, len(in.Tensors))
+				return nil
+			}
 			w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintf(w, "tensor\tshape\tparams\tbits/weight\n")
 			for _, t := range in.Tensors {
@@ -108,6 +113,7 @@ func (a *app) modelCmd() *cobra.Command {
 		},
 	}
 	info.Flags().StringArrayVar(&sets, "set", nil, "override a config key, key=value (repeatable)")
+	info.Flags().BoolVar(&summary, "summary", false, "components, total and the exported size only (no per-tensor table)")
 	cmd.AddCommand(info)
 	return cmd
 }
