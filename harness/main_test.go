@@ -151,6 +151,10 @@ func TestCLIConfigAndModelInfo(t *testing.T) {
 			t.Errorf("model info nano lacks %q", w)
 		}
 	}
+	out, err = run(t, "model", "info", "nano", "--summary")
+	if err != nil || !strings.Contains(out, "37534392") || strings.Contains(out, "layers.0.") || !strings.Contains(out, "exported size: 37.881 MB") {
+		t.Errorf("model info --summary: %v\n%s", err, out)
+	}
 	out, err = run(t, "ablate", "--list")
 	if err != nil || !strings.Contains(out, "subln") || !strings.Contains(out, "qat") {
 		t.Errorf("ablate --list: %v\n%s", err, out)
