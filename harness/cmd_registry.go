@@ -126,30 +126,7 @@ func age(t time.Time) string {
 }
 
 // flatConfig flattens a stored config JSON into dotted keys.
-func flatConfig(js string) (map[string]string, error) {
-	var m map[string]any
-	if err := json.Unmarshal([]byte(js), &m); err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	var walk func(p string, v any)
-	walk = func(p string, v any) {
-		if mm, ok := v.(map[string]any); ok {
-			for k, x := range mm {
-				key := k
-				if p != "" {
-					key = p + "." + k
-				}
-				walk(key, x)
-			}
-			return
-		}
-		b, _ := json.Marshal(v)
-		out[p] = string(b)
-	}
-	walk("", m)
-	return out, nil
-}
+func flatConfig(js string) (map[string]string, error) { return configs.Flatten(js) }
 
 type whereCond struct{ key, value, text string }
 
