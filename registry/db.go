@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,6 +44,8 @@ type DB struct {
 
 	jitterMu sync.Mutex
 	jitter   *rng.Stream
+
+	queueReady atomic.Bool // the file has the on-demand queue table
 }
 
 // Open opens the registry at path read-write, creating the file if it does
@@ -122,7 +125,7 @@ func OpenReadOnly(path string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v < SchemaVersion() {
+	if v < requiredVersion() {
 		return nil, fmt.Errorf("registry: %s has schema version %d, this binary writes %d; open it read-write once (any recording command) to migrate it", path, v, SchemaVersion())
 	}
 	params := url.Values{}
@@ -240,10 +243,27 @@ func openError(path string, err error, creating bool) error {
 	return fmt.Errorf("registry: cannot open %s: %w", path, err)
 }
 
-// migrate brings the schema to SchemaVersion, one transaction per step.
-// Each step re-reads user_version under the write lock, so processes that
-// open a fresh file at the same time apply every step exactly once.
+// migrate brings the schema to the version Open needs: every step for a
+// new file (version 0), and for an existing file the steps up to
+// requiredVersion; later on-demand steps wait for the first call that
+// needs them (ensureQueue).
 func (db *DB) migrate() error {
+	var v int
+	if err := db.retry(func() error { return db.sql.QueryRow("PRAGMA user_version").Scan(&v) }); err != nil {
+		return fmt.Errorf("registry: read schema version of %s: %w", db.path, err)
+	}
+	target := requiredVersion()
+	if v == 0 {
+		target = SchemaVersion()
+	}
+	return db.migrateTo(target)
+}
+
+// migrateTo applies the schema steps up to version target, one
+// transaction per step. Each step re-reads user_version under the write
+// lock, so processes that open a fresh file at the same time apply every
+// step exactly once.
+func (db *DB) migrateTo(target int) error {
 	for {
 		var v int
 		if err := db.retry(func() error { return db.sql.QueryRow("PRAGMA user_version").Scan(&v) }); err != nil {
@@ -252,7 +272,7 @@ func (db *DB) migrate() error {
 		if err := checkVersion(db.path, v); err != nil {
 			return err
 		}
-		if v == SchemaVersion() {
+		if v >= target {
 			return nil
 		}
 		err := db.write(func(tx *sql.Tx) error {

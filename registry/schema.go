@@ -192,6 +192,33 @@ ALTER TABLE ablation_members_v2 RENAME TO ablation_members;
 CREATE INDEX ablation_members_run_hash ON ablation_members (run_hash);
 CREATE INDEX ablations_def_hash ON ablations (def_hash);
 `, Go: migrate2},
+	// 3: the work queue that workers claim (ablation members, hpo trial
+	// slots). Only a new table, so it is applied on demand: a file created
+	// at an earlier version keeps it until the first command that queues
+	// or claims work (see DB.ensureQueue), and readers accept such a file.
+	{SQL: `
+CREATE TABLE queue (
+	id        INTEGER PRIMARY KEY,
+	kind      TEXT NOT NULL CHECK (kind IN ('ablation-member', 'hpo-trial')),
+	batch     TEXT NOT NULL CHECK (length(batch) > 0),
+	item_key  TEXT NOT NULL CHECK (length(item_key) > 0),
+	payload   TEXT NOT NULL,
+	state     TEXT NOT NULL CHECK (state IN ('queued', 'claimed', 'done', 'failed')),
+	attempts  INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+	token     TEXT NOT NULL DEFAULT '',
+	host      TEXT NOT NULL DEFAULT '',
+	pid       INTEGER NOT NULL DEFAULT 0,
+	worker    TEXT NOT NULL DEFAULT '',
+	detail    TEXT NOT NULL DEFAULT '',
+	created   TEXT NOT NULL,
+	claimed   TEXT,
+	heartbeat TEXT,
+	finished  TEXT,
+	error     TEXT NOT NULL DEFAULT '',
+	UNIQUE (batch, item_key)
+);
+CREATE INDEX queue_state ON queue (state, id);
+`, OnDemand: true},
 }
 
 // migration is one schema step: SQL, then an optional Go data rewrite in
@@ -199,8 +226,24 @@ CREATE INDEX ablations_def_hash ON ablations (def_hash);
 type migration struct {
 	SQL string
 	Go  func(tx *sql.Tx) error
+	// OnDemand marks a step that only adds tables nothing older reads.
+	// Open applies it to a new file; an existing file gets it from the
+	// first call that needs it, so opening (or reading) a registry never
+	// rewrites a committed file for a feature it does not use.
+	OnDemand bool
 }
 
 // SchemaVersion returns the schema version this harness writes and
 // understands: the highest user_version Open migrates a file to.
 func SchemaVersion() int { return len(migrations) }
+
+// requiredVersion is the lowest schema version this harness reads and
+// writes without migrating: the version after the last step that is not
+// applied on demand.
+func requiredVersion() int {
+	v := len(migrations)
+	for v > 0 && migrations[v-1].OnDemand {
+		v--
+	}
+	return v
+}
