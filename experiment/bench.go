@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -12,6 +14,9 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/edge"
+	"github.com/nanomamba-edge/harness/edge/dot"
+	"github.com/nanomamba-edge/harness/edge/gguf"
 	"github.com/nanomamba-edge/harness/kernels"
 	"github.com/nanomamba-edge/harness/models"
 	"github.com/nanomamba-edge/harness/registry"
@@ -99,6 +104,8 @@ type BenchReport struct {
 	PeakLoop string          `json:",omitempty"`
 	Gemm     []GemmRow
 	Train    []TrainRow
+	// Decode is the decode bench (`harness bench --decode`), when run.
+	Decode *DecodeReport `json:",omitempty"`
 }
 
 // BenchOptions selects what to measure.
@@ -113,7 +120,9 @@ type BenchOptions struct {
 	// TrainRef, when set, also times each training step with every GEMM
 	// routed through this reference (a generic-Go baseline).
 	TrainRef *Reference
-	Log      io.Writer
+	// Decode, when set, also runs the decode bench.
+	Decode *DecodeOptions
+	Log    io.Writer
 }
 
 func timeBest(minTime time.Duration, fn func()) time.Duration {
@@ -186,6 +195,13 @@ func Bench(o BenchOptions) (*BenchReport, error) {
 			}
 			logf(o.Log, "\n")
 		}
+	}
+	if o.Decode != nil {
+		d, err := DecodeBench(*o.Decode, o.Log)
+		if err != nil {
+			return nil, err
+		}
+		rep.Decode = d
 	}
 	return rep, nil
 }
@@ -370,11 +386,26 @@ func (o BenchOptions) Identity(kernelSet string) map[string]any {
 	for k, v := range o.Batch {
 		batch[k] = v
 	}
-	return map[string]any{
+	id := map[string]any{
 		"schema": configs.SchemaVersion, "kind": "bench", "kernels": kernelSet, "cpu": registry.CPUModel(),
 		"threads": o.Threads, "min_time_ns": o.MinTime.Nanoseconds(), "shapes": shapes, "refs": refs,
 		"presets": o.Presets, "batch": batch, "train_steps": o.TrainSteps, "train_ref": trainRef,
 	}
+	if d := o.Decode; d != nil {
+		vs := make([]string, len(d.Variants))
+		for i, v := range d.Variants {
+			vs[i] = v.String()
+		}
+		tokens := map[string]int{}
+		for k, v := range d.Tokens {
+			tokens[k] = v
+		}
+		id["decode"] = map[string]any{
+			"presets": d.Presets, "variants": vs, "threads": d.Threads, "prompt": d.Prompt, "tokens": tokens,
+			"reps": d.Reps, "seed": d.Seed, "triad_bytes": d.TriadBytes, "dot_kernels": dot.KernelSet(),
+		}
+	}
+	return id
 }
 
 // Record stores the report as a bench run whose hash is the options'
@@ -397,4 +428,317 @@ func (r *BenchReport) Record(db *registry.DB, threads int, o BenchOptions) (stri
 		return "", att.Fail(registry.StatusFailed, err)
 	}
 	return h, att.Finish(registry.StatusDone, "")
+}
+
+// DecodeVariant is one packed configuration of the decode bench: ternary
+// weight blocks, embedding type and output head ("float" or "int8").
+type DecodeVariant struct{ Weights, Embed, Head string }
+
+// String is "weights/embed/head", the form the CLI takes.
+func (v DecodeVariant) String() string { return v.Weights + "/" + v.Embed + "/" + v.Head }
+
+// ParseDecodeVariant reads "tq2_0/q8_0/int8".
+func ParseDecodeVariant(s string) (DecodeVariant, error) {
+	p := strings.Split(s, "/")
+	if len(p) != 3 {
+		return DecodeVariant{}, fmt.Errorf("decode variant %q: want weights/embed/head, e.g. tq2_0/q8_0/int8", s)
+	}
+	v := DecodeVariant{strings.ToLower(p[0]), strings.ToLower(p[1]), strings.ToLower(p[2])}
+	wt, err := gguf.ParseType(v.Weights)
+	if err != nil || (wt != gguf.TQ2_0 && wt != gguf.TQ1_0) {
+		return DecodeVariant{}, fmt.Errorf("decode variant %q: weights %q: use tq2_0 or tq1_0", s, p[0])
+	}
+	et, err := gguf.ParseType(v.Embed)
+	if err != nil || (et != gguf.F32 && et != gguf.F16 && et != gguf.Q8_0 && et != gguf.Q4_0) {
+		return DecodeVariant{}, fmt.Errorf("decode variant %q: embedding %q: use f32, f16, q8_0 or q4_0", s, p[1])
+	}
+	switch {
+	case v.Head == "float":
+	case v.Head == "int8" && (et == gguf.Q8_0 || et == gguf.Q4_0):
+	default:
+		return DecodeVariant{}, fmt.Errorf("decode variant %q: head %q: use float, or int8 with a q8_0 / q4_0 embedding", s, p[2])
+	}
+	return v, nil
+}
+
+// DefaultDecodeVariants: the exact float head on an f16 embedding, and the
+// int8 head on q8_0 and q4_0 embeddings.
+var DefaultDecodeVariants = []DecodeVariant{{"tq2_0", "f16", "float"}, {"tq2_0", "q8_0", "int8"}, {"tq2_0", "q4_0", "int8"}}
+
+// DecodeOptions configure the decode bench (`harness bench --decode`).
+type DecodeOptions struct {
+	Presets  []string
+	Variants []DecodeVariant
+	Threads  []int
+	// Prompt tokens, then Tokens[preset] greedy steps (default 64, cut to
+	// fit the context), best of Reps.
+	Prompt int
+	Tokens map[string]int
+	Reps   int
+	// Seed of the random weights (models.New), quantized to ternary.
+	Seed int64
+	// TriadBytes is the size of each STREAM triad array (default 256 MiB,
+	// far above any L3).
+	TriadBytes int64
+	// Dir receives the exported GGUF files (a temporary directory).
+	Dir string
+	// Child runs one measurement in a separate process and returns its
+	// result, so that the peak resident memory is that decoder's alone.
+	Child func(DecodeSpec) (*DecodeChildResult, error)
+}
+
+// DecodeSpec is one child measurement: the float32 training path
+// (models.Model.Step) of a preset with random weights, or the packed
+// engine on a GGUF file.
+type DecodeSpec struct {
+	Mode                 string // "float32" or "packed"
+	Preset               string
+	Seed                 int64
+	File, Head           string // packed
+	Threads              []int
+	Prompt, Tokens, Reps int
+}
+
+// DecodeTiming is one thread count's prefill and decode rate.
+type DecodeTiming struct {
+	Threads, Prompt, Tokens int
+	PrefillTokS, DecodeTokS float64
+}
+
+// DecodeChildResult is what a child reports.
+type DecodeChildResult struct {
+	Timings []DecodeTiming
+	// PeakRSSBytes is the child's VmHWM (/proc/self/status) at exit.
+	PeakRSSBytes int64
+	// Bytes read per decoded token (packed): weights and state at the
+	// mean decoding position.
+	WeightBytes, StateBytes int64
+	KernelSet               string `json:",omitempty"`
+}
+
+// DecodeRow is one line of the decode table.
+type DecodeRow struct {
+	Preset               string
+	Path                 string // "float32" (models.Model.Step) or "packed"
+	Weights, Embed, Head string `json:",omitempty"`
+	// FileBytes is the GGUF size (float32: 4 bytes per parameter).
+	FileBytes, PeakRSSBytes int64
+	Threads, Prompt, Tokens int
+	PrefillTokS, DecodeTokS float64
+	// Packed only: bytes read per decoded token, the triad bandwidth at
+	// this thread count, roofline = bandwidth / bytes, and the fraction of
+	// it reached.
+	WeightBytes, StateBytes        int64   `json:",omitempty"`
+	BandwidthGBs, RooflineTokS     float64 `json:",omitempty"`
+	RooflineFraction, SpeedupFloat float64 `json:",omitempty"`
+}
+
+// DecodeReport is the decode bench's result.
+type DecodeReport struct {
+	// Weights says where the weights came from.
+	Weights    string
+	DotKernels string
+	// Bandwidth is the STREAM triad rate (GB/s) by thread count, counting
+	// 3 arrays × 8 bytes per element, TriadBytes per array.
+	Bandwidth  map[int]float64
+	TriadBytes int64
+	Rows       []DecodeRow
+}
+
+// Triad measures a[i] = b[i] + s·c[i] over float64 arrays of bytes each,
+// split over threads, and returns the best rate in GB/s (3·8 bytes per
+// element) over at least minTime and three runs.
+func Triad(threads int, bytes int64, minTime time.Duration) float64 {
+	n := int(max(bytes/8, 1024))
+	a, b, c := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i := range b {
+		b[i], c[i] = float64(i), float64(n-i)
+	}
+	s := 3.0
+	d := timeBest(minTime, func() {
+		kernels.Parallel(threads, n, func(lo, hi int) {
+			aa, bb, cc := a[lo:hi], b[lo:hi], c[lo:hi]
+			for i := range aa {
+				aa[i] = bb[i] + s*cc[i]
+			}
+		})
+	})
+	return 24 * float64(n) / d.Seconds() / 1e9
+}
+
+// PeakRSS is this process's peak resident set (VmHWM) in bytes, or 0 where
+// /proc/self/status is unavailable.
+func PeakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err == nil {
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}
+
+// decodeModel is a preset's model with random weights at ternary.
+func decodeModel(preset string, seed int64) (*configs.Config, *models.Model, error) {
+	c, err := configs.Load(configs.Options{Preset: preset, Env: []string{}})
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := models.New(c.Model, c.Quant, seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	m.SetQuant(models.QuantState{From: models.Ternary, To: models.Ternary, Lambda: 1})
+	return c, m, nil
+}
+
+// DecodeChildFloat runs a float32 measurement (spec.Mode "float32") in this
+// process: the training path's batch-1 decode, models.Model.Step, with the
+// preset's random weights at ternary; prefill is Step over the prompt.
+func DecodeChildFloat(spec DecodeSpec) (*DecodeChildResult, error) {
+	c, m, err := decodeModel(spec.Preset, spec.Seed)
+	if err != nil {
+		return nil, err
+	}
+	V := c.Model.Vocab
+	if spec.Prompt < 1 || spec.Tokens < 1 || spec.Prompt+spec.Tokens > c.Model.Context {
+		return nil, fmt.Errorf("decode bench: prompt %d + tokens %d must be positive and fit the context %d", spec.Prompt, spec.Tokens, c.Model.Context)
+	}
+	res := &DecodeChildResult{KernelSet: kernels.KernelSet()}
+	for _, th := range spec.Threads {
+		m.SetThreads(th)
+		t := DecodeTiming{Threads: th, Prompt: spec.Prompt, Tokens: spec.Tokens}
+		for r := 0; r < max(spec.Reps, 1); r++ {
+			st := m.NewState()
+			var l []float32
+			t0 := time.Now()
+			for i := 0; i < spec.Prompt; i++ {
+				if l, err = m.Step(st, int32(7919*i%V)); err != nil {
+					return nil, err
+				}
+			}
+			t1 := time.Now()
+			for i := 0; i < spec.Tokens; i++ {
+				if l, err = m.Step(st, int32(argmax32(l))); err != nil {
+					return nil, err
+				}
+			}
+			t2 := time.Now()
+			t.PrefillTokS = max(t.PrefillTokS, float64(spec.Prompt)/t1.Sub(t0).Seconds())
+			t.DecodeTokS = max(t.DecodeTokS, float64(spec.Tokens)/t2.Sub(t1).Seconds())
+		}
+		res.Timings = append(res.Timings, t)
+	}
+	res.PeakRSSBytes = PeakRSS()
+	return res, nil
+}
+
+func argmax32(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// DecodeBench measures batch-1 decoding of each preset with random ternary
+// weights: the float32 training path and the packed engine on every
+// variant, each in its own child process (o.Child), at each thread count,
+// with the decode roofline from a STREAM triad measured in the same run.
+func DecodeBench(o DecodeOptions, log io.Writer) (*DecodeReport, error) {
+	if o.Child == nil {
+		return nil, fmt.Errorf("decode bench: no child runner")
+	}
+	if o.Prompt < 1 {
+		o.Prompt = 32
+	}
+	if o.TriadBytes <= 0 {
+		o.TriadBytes = 256 << 20
+	}
+	variants := o.Variants
+	if len(variants) == 0 {
+		variants = DefaultDecodeVariants
+	}
+	rep := &DecodeReport{
+		Weights:    fmt.Sprintf("random (models.New seed %d), quantized to ternary", o.Seed),
+		DotKernels: dot.KernelSet(), Bandwidth: map[int]float64{}, TriadBytes: o.TriadBytes,
+	}
+	for _, th := range o.Threads {
+		rep.Bandwidth[th] = Triad(th, o.TriadBytes, 300*time.Millisecond)
+		logf(log, "triad %d thread(s): %.1f GB/s\n", th, rep.Bandwidth[th])
+	}
+	for _, p := range o.Presets {
+		c, m, err := decodeModel(p, o.Seed)
+		if err != nil {
+			return nil, err
+		}
+		tokens := 64
+		if n, ok := o.Tokens[p]; ok && n > 0 {
+			tokens = n
+		}
+		tokens = min(tokens, c.Model.Context-o.Prompt)
+		var nParams int64
+		for _, pr := range m.Params() {
+			nParams += int64(len(pr.Data))
+		}
+		spec := DecodeSpec{Mode: "float32", Preset: p, Seed: o.Seed, Threads: o.Threads, Prompt: o.Prompt, Tokens: tokens, Reps: o.Reps}
+		fres, err := o.Child(spec)
+		if err != nil {
+			return nil, fmt.Errorf("decode bench %s float32: %w", p, err)
+		}
+		floatRate := map[int]float64{}
+		for _, t := range fres.Timings {
+			floatRate[t.Threads] = t.DecodeTokS
+			rep.Rows = append(rep.Rows, DecodeRow{Preset: p, Path: "float32", FileBytes: 4 * nParams, PeakRSSBytes: fres.PeakRSSBytes,
+				Threads: t.Threads, Prompt: t.Prompt, Tokens: t.Tokens, PrefillTokS: t.PrefillTokS, DecodeTokS: t.DecodeTokS})
+			logf(log, "decode %s float32 threads %d: prefill %.0f tok/s, decode %.0f tok/s, peak RSS %.1f MB\n", p, t.Threads, t.PrefillTokS, t.DecodeTokS, float64(fres.PeakRSSBytes)/1e6)
+		}
+		for _, v := range variants {
+			wt, _ := gguf.ParseType(v.Weights)
+			et, _ := gguf.ParseType(v.Embed)
+			f, err := edge.Export(m, c.Quant, nil, edge.Options{Weights: wt, Embed: et}, edge.Provenance{})
+			if err != nil {
+				return nil, fmt.Errorf("decode bench %s %s: %w", p, v, err)
+			}
+			path := filepath.Join(o.Dir, fmt.Sprintf("%s-%s-%s.gguf", p, v.Weights, v.Embed))
+			if err := f.WriteFile(path); err != nil {
+				return nil, err
+			}
+			st, err := os.Stat(path)
+			if err != nil {
+				return nil, err
+			}
+			spec := DecodeSpec{Mode: "packed", Preset: p, File: path, Head: v.Head, Threads: o.Threads, Prompt: o.Prompt, Tokens: tokens, Reps: o.Reps}
+			pres, err := o.Child(spec)
+			if err != nil {
+				return nil, fmt.Errorf("decode bench %s %s: %w", p, v, err)
+			}
+			for _, t := range pres.Timings {
+				row := DecodeRow{Preset: p, Path: "packed", Weights: v.Weights, Embed: v.Embed, Head: v.Head,
+					FileBytes: st.Size(), PeakRSSBytes: pres.PeakRSSBytes, Threads: t.Threads, Prompt: t.Prompt, Tokens: t.Tokens,
+					PrefillTokS: t.PrefillTokS, DecodeTokS: t.DecodeTokS, WeightBytes: pres.WeightBytes, StateBytes: pres.StateBytes,
+					BandwidthGBs: rep.Bandwidth[t.Threads]}
+				if b := pres.WeightBytes + pres.StateBytes; b > 0 && row.BandwidthGBs > 0 {
+					row.RooflineTokS = row.BandwidthGBs * 1e9 / float64(b)
+					row.RooflineFraction = row.DecodeTokS / row.RooflineTokS
+				}
+				if fr := floatRate[t.Threads]; fr > 0 {
+					row.SpeedupFloat = row.DecodeTokS / fr
+				}
+				rep.Rows = append(rep.Rows, row)
+				logf(log, "decode %s packed %s threads %d: prefill %.0f tok/s, decode %.0f tok/s (%.0f%% of roofline %.0f, ×%.2f float32), file %.2f MB, peak RSS %.1f MB\n",
+					p, v, t.Threads, t.PrefillTokS, t.DecodeTokS, 100*row.RooflineFraction, row.RooflineTokS, row.SpeedupFloat, float64(st.Size())/1e6, float64(pres.PeakRSSBytes)/1e6)
+			}
+			os.Remove(path)
+		}
+	}
+	return rep, nil
 }

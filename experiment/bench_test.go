@@ -1,11 +1,15 @@
-package experiment
+package experiment_test
 
 import (
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nanomamba-edge/harness/edge/dot"
+	"github.com/nanomamba-edge/harness/edge/engine"
+	. "github.com/nanomamba-edge/harness/experiment"
 	"github.com/nanomamba-edge/harness/kernels"
 	"github.com/nanomamba-edge/harness/registry"
 )
@@ -75,5 +79,112 @@ func TestBenchReportAndRecord(t *testing.T) {
 	}
 	if run.Status != "done" || run.Kind != "bench" || len(back.Train) != 1 || back.Train[0].TokensPerSec != tr.TokensPerSec {
 		t.Fatalf("recorded run %+v / %+v", run, back.Train)
+	}
+}
+
+// inProcessChild measures a decode spec in this process (the harness runs
+// each in a child process; the test checks the measurement itself).
+func inProcessChild(spec DecodeSpec) (*DecodeChildResult, error) {
+	if spec.Mode == "float32" {
+		return DecodeChildFloat(spec)
+	}
+	m, err := engine.Load(spec.File)
+	if err != nil {
+		return nil, err
+	}
+	h, err := engine.ParseHead(spec.Head)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.SetHead(h); err != nil {
+		return nil, err
+	}
+	ts, err := m.TimeDecode(spec.Threads, spec.Prompt, spec.Tokens, spec.Reps)
+	if err != nil {
+		return nil, err
+	}
+	res := &DecodeChildResult{}
+	for _, t := range ts {
+		res.Timings = append(res.Timings, DecodeTiming{Threads: t.Threads, Prompt: t.Prompt, Tokens: t.Tokens, PrefillTokS: t.PrefillTokS, DecodeTokS: t.DecodeTokS})
+	}
+	res.WeightBytes, res.StateBytes = m.DecodeBytes(spec.Prompt + spec.Tokens/2)
+	res.PeakRSSBytes = PeakRSS()
+	return res, nil
+}
+
+// TestDecodeBench runs the decode bench on the micro preset and records it:
+// rows for the float32 path and each packed variant, a roofline from the
+// triad, and an identity that includes the decode options.
+func TestDecodeBench(t *testing.T) {
+	do := DecodeOptions{
+		Presets: []string{"micro"}, Threads: []int{1, 2}, Prompt: 4, Tokens: map[string]int{"micro": 8}, Reps: 1, Seed: 3,
+		TriadBytes: 1 << 20, Dir: t.TempDir(), Child: inProcessChild,
+		Variants: []DecodeVariant{{"tq2_0", "f16", "float"}, {"tq1_0", "q8_0", "int8"}},
+	}
+	bo := BenchOptions{Threads: do.Threads, Decode: &do}
+	rep, err := Bench(bo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := rep.Decode
+	if d == nil || len(d.Rows) != 2*3 || d.DotKernels != dot.KernelSet() || !strings.Contains(d.Weights, "random") {
+		t.Fatalf("decode report %+v", d)
+	}
+	for _, th := range do.Threads {
+		if !(d.Bandwidth[th] > 0) {
+			t.Fatalf("no triad bandwidth at %d threads: %v", th, d.Bandwidth)
+		}
+	}
+	for _, r := range d.Rows {
+		if !(r.DecodeTokS > 0) || !(r.PrefillTokS > 0) || r.FileBytes <= 0 || r.Tokens != 8 || r.Prompt != 4 {
+			t.Fatalf("row %+v", r)
+		}
+		if r.Path == "packed" {
+			if r.WeightBytes <= 0 || r.StateBytes <= 0 || !(r.RooflineTokS > 0) || r.RooflineFraction != r.DecodeTokS/r.RooflineTokS || !(r.SpeedupFloat > 0) {
+				t.Fatalf("packed row %+v", r)
+			}
+			if r.WeightBytes < r.FileBytes/2 || r.WeightBytes > r.FileBytes {
+				t.Fatalf("packed row reads %d weight bytes per token from a %d-byte file", r.WeightBytes, r.FileBytes)
+			}
+		}
+	}
+	for _, v := range []string{"tq2_0/q8_0/int8", "TQ1_0/Q4_0/float"} {
+		if _, err := ParseDecodeVariant(v); err != nil {
+			t.Errorf("ParseDecodeVariant(%q): %v", v, err)
+		}
+	}
+	for _, v := range []string{"tq2_0/f16/int8", "q8_0/f16/float", "tq2_0/q8_0", "tq2_0/q9/float"} {
+		if _, err := ParseDecodeVariant(v); err == nil {
+			t.Errorf("ParseDecodeVariant(%q) succeeded", v)
+		}
+	}
+	db, err := registry.Open(filepath.Join(t.TempDir(), "r.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	h, err := rep.Record(db, 1, bo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := bo
+	od := do
+	od.Prompt = 5
+	other.Decode = &od
+	if h2, err := rep.Record(db, 1, other); err != nil || h2 == h {
+		t.Fatalf("another prompt length recorded as %s (%v), the same hash as %s", h2, err, h)
+	}
+	plain := bo
+	plain.Decode = nil
+	if h3, err := rep.Record(db, 1, plain); err != nil || h3 == h {
+		t.Fatalf("a bench without decode recorded as %s (%v), the same hash as %s", h3, err, h)
+	}
+	run, err := db.LatestRun(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back BenchReport
+	if err := json.Unmarshal([]byte(run.SummaryJSON), &back); err != nil || back.Decode == nil || len(back.Decode.Rows) != len(d.Rows) {
+		t.Fatalf("recorded summary %v: %+v", err, back.Decode)
 	}
 }

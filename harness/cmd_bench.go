@@ -1,19 +1,28 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"os"
+	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/nanomamba-edge/harness/edge/dot"
+	"github.com/nanomamba-edge/harness/edge/engine"
 	"github.com/nanomamba-edge/harness/experiment"
 	"github.com/nanomamba-edge/harness/kernels"
 )
 
-func init() { extraCommands = append(extraCommands, (*app).benchCmd) }
+func init() { extraCommands = append(extraCommands, (*app).benchCmd, (*app).benchDecodeChildCmd) }
 
 // benchRefs are the GEMM references measured next to ours; an openblas
 // build adds OpenBLAS.
@@ -27,6 +36,10 @@ func (a *app) benchCmd() *cobra.Command {
 	var shapeFlags []string
 	var noGemm bool
 	var trainRef, kernelSet string
+	var decode bool
+	var decodePresets, decodeVariants, decodeTokens []string
+	var decodePrompt, decodeReps int
+	var triadMB int64
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "GEMM GFLOP/s on LM shapes (with reference ratios) and training tokens/s and MFU, recorded as a bench run",
@@ -38,6 +51,9 @@ func (a *app) benchCmd() *cobra.Command {
 			threads := []int{1, 2}
 			if a.threads > 0 {
 				threads = []int{a.threads}
+			}
+			if decode {
+				return a.benchDecode(cmd, threads, record, decodePresets, decodeVariants, decodeTokens, decodePrompt, decodeReps, triadMB)
 			}
 			shapes := experiment.LMShapes
 			gemmShapes := shapes
@@ -143,5 +159,170 @@ func (a *app) benchCmd() *cobra.Command {
 	cmd.Flags().StringVar(&kernelSet, "kernels", "", "GEMM kernel set to measure, e.g. avx2 on an AVX-512 machine (default: the fastest this CPU runs; all give the same bits)")
 	cmd.Flags().StringVar(&trainRef, "train-ref", "gonum", "also time each training step with its GEMMs routed through this reference BLAS (gonum, or openblas in an openblas build; \"\" for none)")
 	cmd.Flags().BoolVar(&noGemm, "no-gemm", false, "skip the GEMM table (only training throughput)")
+	cmd.Flags().BoolVar(&decode, "decode", false, "instead: batch-1 decode of the float32 training path and the packed engine, file size, peak memory and the decode roofline")
+	cmd.Flags().StringSliceVar(&decodePresets, "decode-presets", []string{"tiny", "nano"}, "presets decoded by --decode (random ternary weights)")
+	cmd.Flags().StringSliceVar(&decodeVariants, "variants", nil, "packed variants weights/embed/head for --decode (default tq2_0/f16/float,tq2_0/q8_0/int8,tq2_0/q4_0/int8)")
+	cmd.Flags().StringSliceVar(&decodeTokens, "tokens", nil, "decoded tokens per preset for --decode, e.g. tiny=192,nano=64 (default 64, cut to the context)")
+	cmd.Flags().IntVar(&decodePrompt, "prompt", 32, "prompt (prefill) tokens for --decode")
+	cmd.Flags().IntVar(&decodeReps, "reps", 3, "repetitions for --decode (the best is kept)")
+	cmd.Flags().Int64Var(&triadMB, "triad-mb", 256, "size of each STREAM triad array in MiB for --decode")
 	return cmd
+}
+
+// benchDecode runs `bench --decode`: each measurement in a child process
+// (this binary re-executed as bench-decode-child) so that its peak
+// resident memory is measured alone.
+func (a *app) benchDecode(cmd *cobra.Command, threads []int, record bool, presets, variants, tokens []string, prompt, reps int, triadMB int64) error {
+	do := experiment.DecodeOptions{Presets: presets, Threads: threads, Prompt: prompt, Reps: reps, Seed: 1, TriadBytes: triadMB << 20, Tokens: map[string]int{
+		"tiny": 192, "nano": 64,
+	}}
+	for _, v := range variants {
+		dv, err := experiment.ParseDecodeVariant(v)
+		if err != nil {
+			return fmt.Errorf("--variants: %w", err)
+		}
+		do.Variants = append(do.Variants, dv)
+	}
+	if len(do.Variants) == 0 {
+		do.Variants = experiment.DefaultDecodeVariants
+	}
+	for _, t := range tokens {
+		k, v, ok := strings.Cut(t, "=")
+		n, err := strconv.Atoi(v)
+		if !ok || err != nil || n < 1 {
+			return fmt.Errorf("--tokens %q: want preset=N, e.g. nano=64", t)
+		}
+		do.Tokens[k] = n
+	}
+	if prompt < 1 || reps < 1 || triadMB < 1 {
+		return fmt.Errorf("--prompt, --reps and --triad-mb must be positive")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("bench --decode: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "harness-decode-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	do.Dir = dir
+	do.Child = func(spec experiment.DecodeSpec) (*experiment.DecodeChildResult, error) {
+		js, err := json.Marshal(spec)
+		if err != nil {
+			return nil, err
+		}
+		c := exec.Command(exe, "bench-decode-child")
+		c.Stdin = bytes.NewReader(js)
+		c.Stderr = os.Stderr
+		out, err := c.Output()
+		if err != nil {
+			return nil, fmt.Errorf("child: %w", err)
+		}
+		var res experiment.DecodeChildResult
+		if err := json.Unmarshal(out, &res); err != nil {
+			return nil, fmt.Errorf("child output: %w", err)
+		}
+		return &res, nil
+	}
+	bo := experiment.BenchOptions{Threads: threads, Decode: &do, Log: os.Stderr}
+	rep, err := experiment.Bench(bo)
+	if err != nil {
+		return err
+	}
+	printDecode(cmd.OutOrStdout(), rep.Decode)
+	if !record {
+		return nil
+	}
+	db, err := a.openRegistry()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	h, err := rep.Record(db, a.threadCount(), bo)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "recorded as bench run %s\n", h[:12])
+	return nil
+}
+
+func printDecode(out io.Writer, d *experiment.DecodeReport) {
+	fmt.Fprintf(out, "weights: %s; dot kernels: %s\n", d.Weights, d.DotKernels)
+	for _, th := range slices.Sorted(maps.Keys(d.Bandwidth)) {
+		fmt.Fprintf(out, "STREAM triad, %d thread(s): %.1f GB/s (3 arrays of %d MiB)\n", th, d.Bandwidth[th], d.TriadBytes>>20)
+	}
+	fmt.Fprintln(out)
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "preset\tpath\tweights\tembed\thead\tfile MB\tpeak RSS MB\tthreads\tprefill tok/s\tdecode tok/s\tMB/token\troofline tok/s\tof roofline\tvs float32\t")
+	for _, r := range d.Rows {
+		wt, et, hd, bpt, roof, frac, sp := "-", "-", "-", "-", "-", "-", "-"
+		if r.Path == "packed" {
+			wt, et, hd = r.Weights, r.Embed, r.Head
+			bpt = fmt.Sprintf("%.2f", float64(r.WeightBytes+r.StateBytes)/1e6)
+			roof = fmt.Sprintf("%.0f", r.RooflineTokS)
+			frac = fmt.Sprintf("%.0f%%", 100*r.RooflineFraction)
+			sp = fmt.Sprintf("%.2fx", r.SpeedupFloat)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%.2f\t%.1f\t%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t\n", r.Preset, r.Path, wt, et, hd,
+			float64(r.FileBytes)/1e6, float64(r.PeakRSSBytes)/1e6, r.Threads, r.PrefillTokS, r.DecodeTokS, bpt, roof, frac, sp)
+	}
+	w.Flush()
+	fmt.Fprintln(out, "\nfloat32: models.Model.Step (the training path's batch-1 decode), file = 4 bytes per parameter. packed: edge/engine on the exported GGUF file (memory-mapped).")
+	fmt.Fprintln(out, "prefill = the prompt fed one Step at a time into a fresh state; decode = greedy steps after it; best of the repetitions. Each measurement runs in its own process; peak RSS is its VmHWM.")
+	fmt.Fprintln(out, "MB/token: the file's tensors once (the tied head reads the whole embedding) + one embedding row + recurrent state and KV cache at the mean decode position; roofline = triad bandwidth / MB per token.")
+}
+
+// benchDecodeChildCmd is the child process of `bench --decode`: it reads a
+// DecodeSpec (JSON) on stdin, measures and writes a DecodeChildResult.
+func (a *app) benchDecodeChildCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    "bench-decode-child",
+		Short:  "internal: one measurement of bench --decode (spec on stdin, result on stdout)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var spec experiment.DecodeSpec
+			if err := json.NewDecoder(os.Stdin).Decode(&spec); err != nil {
+				return fmt.Errorf("bench-decode-child: %w", err)
+			}
+			res, err := decodeChild(spec)
+			if err != nil {
+				return err
+			}
+			return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
+		},
+	}
+}
+
+// decodeChild measures one spec in this process.
+func decodeChild(spec experiment.DecodeSpec) (*experiment.DecodeChildResult, error) {
+	switch spec.Mode {
+	case "float32":
+		return experiment.DecodeChildFloat(spec)
+	case "packed":
+		m, err := engine.Load(spec.File)
+		if err != nil {
+			return nil, err
+		}
+		h, err := engine.ParseHead(spec.Head)
+		if err != nil {
+			return nil, err
+		}
+		if err := m.SetHead(h); err != nil {
+			return nil, err
+		}
+		ts, err := m.TimeDecode(spec.Threads, spec.Prompt, spec.Tokens, spec.Reps)
+		if err != nil {
+			return nil, err
+		}
+		res := &experiment.DecodeChildResult{KernelSet: dot.KernelSet()}
+		for _, t := range ts {
+			res.Timings = append(res.Timings, experiment.DecodeTiming{Threads: t.Threads, Prompt: t.Prompt, Tokens: t.Tokens, PrefillTokS: t.PrefillTokS, DecodeTokS: t.DecodeTokS})
+		}
+		res.WeightBytes, res.StateBytes = m.DecodeBytes(spec.Prompt + spec.Tokens/2)
+		res.PeakRSSBytes = experiment.PeakRSS()
+		return res, nil
+	}
+	return nil, fmt.Errorf("bench-decode-child: mode %q: want float32 or packed", spec.Mode)
 }

@@ -1,0 +1,70 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+)
+
+// Timing is one decode measurement of a model at a thread count.
+type Timing struct {
+	Threads int
+	// Prompt tokens consumed one Step each into a fresh state (the engine
+	// decodes one token at a time; there is no batched prefill), and
+	// Tokens greedy decoding steps after them.
+	Prompt, Tokens          int
+	PrefillTokS, DecodeTokS float64
+}
+
+// DecodeBytes is what one decoding step at position pos reads (METHODS
+// §9.2): weights, every tensor of the file once (the tied output head is
+// the whole embedding) plus the token's embedding row; state, per Mamba
+// layer the conv window and the SSM state (read and written back), per
+// attention layer the keys and values of positions 0..pos.
+func (m *Model) DecodeBytes(pos int) (weights, state int64) {
+	weights = m.WeightBytes()
+	for i := range m.layers {
+		if m.layers[i].isAttn() {
+			state += 2 * int64(pos+1) * int64(m.nkv*m.hd) * 4
+		} else {
+			state += 2 * (int64(m.dconv-1)*int64(m.cConv) + int64(m.heads*m.headDim*m.state)) * 4
+		}
+	}
+	return weights, state
+}
+
+// TimeDecode measures, for each thread count, the best of reps runs of:
+// prefill of prompt tokens into a fresh state, then tokens greedy steps.
+// The prompt is a fixed token sequence (7919·i mod vocabulary).
+func (m *Model) TimeDecode(threads []int, prompt, tokens, reps int) ([]Timing, error) {
+	if prompt < 1 || tokens < 1 || prompt+tokens > m.Context {
+		return nil, fmt.Errorf("engine: prompt %d + tokens %d must be positive and fit the context %d", prompt, tokens, m.Context)
+	}
+	ctx := make([]int32, prompt)
+	for i := range ctx {
+		ctx[i] = int32(7919 * i % m.V)
+	}
+	var out []Timing
+	for _, th := range threads {
+		m.SetThreads(th)
+		t := Timing{Threads: th, Prompt: prompt, Tokens: tokens}
+		for r := 0; r < max(reps, 1); r++ {
+			st := m.NewState()
+			t0 := time.Now()
+			l, err := m.Prefill(st, ctx)
+			if err != nil {
+				return nil, err
+			}
+			t1 := time.Now()
+			for i := 0; i < tokens; i++ {
+				if l, err = m.Next(st, int32(Argmax(l))); err != nil {
+					return nil, err
+				}
+			}
+			t2 := time.Now()
+			t.PrefillTokS = max(t.PrefillTokS, float64(prompt)/t1.Sub(t0).Seconds())
+			t.DecodeTokS = max(t.DecodeTokS, float64(tokens)/t2.Sub(t1).Seconds())
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
