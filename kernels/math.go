@@ -182,11 +182,15 @@ func Exp32(x float32) float32 { return float32(Exp(float64(x))) }
 // Log32 returns log(x) in float32.
 func Log32(x float32) float32 { return float32(Log(float64(x))) }
 
-// Sigmoid32 returns 1/(1+e**-x).
-func Sigmoid32(x float32) float32 { return float32(1 / (1 + Exp(-float64(x)))) }
+// Sigmoid returns σ(x) = 1/(1+e**−x) in float64, with ExpFast. It has no
+// data-dependent branch: for x < −709, e**−x is +Inf and the result 0 (the
+// true value is below 1.3e−308).
+func Sigmoid(x float64) float64 { return 1 / (1 + ExpFast(-x)) }
 
-// SiLU32 returns x*sigmoid(x).
-func SiLU32(x float32) float32 { return float32(float64(x) / (1 + Exp(-float64(x)))) }
+// Sigmoid32 returns σ(x) rounded once to float32. For every float32 x it
+// equals the σ that kernels/vec.SiLU writes (that kernel clamps the argument
+// of the exponential, which changes no float32 σ).
+func Sigmoid32(x float32) float32 { return float32(Sigmoid(float64(x))) }
 
 // Softplus32 returns log(1+e**x), computed stably.
 func Softplus32(x float32) float32 {
@@ -198,4 +202,73 @@ func Softplus32(x float32) float32 {
 		return float32(v + Log1p(Exp(-v)))
 	}
 	return float32(Log1p(Exp(v)))
+}
+
+// ExpFast and ExpFastInRange are the exponential of the model's hot
+// element-wise functions (SiLU, sigmoid, the softmax and cross-entropy
+// exponentials; the row forms are in kernels/vec). Like Exp they use only
+// IEEE basic float64 operations, with an explicit conversion around every
+// product, and exact bit manipulation; they trade Exp's subnormal results
+// and the last ulp of accuracy for speed (Estrin's scheme instead of
+// Horner's). The two exponentials differ in bits and both feed recorded
+// results, so neither may replace the other.
+
+// ExpFastMin and ExpFastMax bound the arguments of ExpFastInRange. e**−708
+// is the smallest result that is normal.
+const (
+	ExpFastMin = -708.0
+	ExpFastMax = 709.0
+)
+
+// ExpFast returns e**x for x in [ExpFastMin, ExpFastMax] (as
+// ExpFastInRange), 0 below, +Inf above and NaN for NaN.
+func ExpFast(x float64) float64 {
+	if !(x >= ExpFastMin && x <= ExpFastMax) {
+		switch {
+		case x != x:
+			return x
+		case x < 0:
+			return 0
+		default:
+			return math.Inf(1)
+		}
+	}
+	return ExpFastInRange(x)
+}
+
+// ExpFastInRange returns e**x (within about 1 ulp) for x in [ExpFastMin,
+// ExpFastMax], and NaN for NaN; other arguments give meaningless results.
+// x = (32m + j)·ln2/32 + r with |r| ≤ ln2/64; e**x = 2**m · 2**(j/32) ·
+// e**r, with 2**(j/32) from Exp's table and e**r from its Taylor polynomial
+// of degree 6 in Estrin's scheme.
+// The vector form in kernels/vec (which clamps its arguments to the range)
+// performs exactly these operations with ExpFastConstants.
+func ExpFastInRange(x float64) float64 {
+	// Round to nearest by the 1.5·2**52 trick: the low bits of kd hold
+	// k + 2**51.
+	kd := float64(x*inv32Ln2) + roundMagic
+	k := kd - roundMagic
+	r := (x - float64(k*ln2By32Hi)) - float64(k*ln2By32Lo)
+	r2 := float64(r * r)
+	lo := 1 + r
+	mid := 0.5 + float64(r*(1.0/6))
+	hi := (1.0 / 24) + float64(r*(1.0/120))
+	hi = hi + float64(r2*(1.0/720))
+	p := lo + float64(r2*(mid+float64(r2*hi)))
+	// Shifting out the exponent and the 2**51 bit of kd leaves k as a
+	// signed integer.
+	ki := int64(math.Float64bits(kd)<<13) >> 13
+	scale := math.Float64frombits(uint64((ki>>5)+1023) << 52)
+	return float64(float64(expTable[ki&31]*p) * scale)
+}
+
+// ExpFastConstants returns the constants of ExpFastInRange in the layout
+// kernels/vec's assembly reads: ExpFastMin, ExpFastMax, 32/ln2, 1.5·2**52,
+// the high and low parts of ln2/32, the Taylor coefficients 1, 1/2, 1/6,
+// 1/24, 1/120 and 1/720, then the 32 table entries 2**(j/32).
+func ExpFastConstants() (c [44]float64) {
+	copy(c[:], []float64{ExpFastMin, ExpFastMax, inv32Ln2, roundMagic, ln2By32Hi, ln2By32Lo,
+		1, 0.5, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720})
+	copy(c[12:], expTable[:])
+	return
 }

@@ -167,3 +167,141 @@ func TestFMA32FastPathMatchesExact(t *testing.T) {
 		}
 	}
 }
+
+// TestExpFast checks ExpFast against the standard library's exponential
+// (within 1e-15 relative: about 4 ulp) over its range, its special values,
+// and that ExpFastInRange is the same function inside the range.
+func TestExpFast(t *testing.T) {
+	s := &testStream{state: 7}
+	check := func(x float64) {
+		t.Helper()
+		got, want := ExpFast(x), math.Exp(x)
+		if e := relErr(got, want); e > 1e-15 {
+			t.Fatalf("ExpFast(%v) = %v, want %v (rel err %g)", x, got, want, e)
+		}
+		if in := ExpFastInRange(x); math.Float64bits(in) != math.Float64bits(got) {
+			t.Fatalf("ExpFastInRange(%v) = %v, ExpFast = %v", x, in, got)
+		}
+	}
+	for i := 0; i < 200000; i++ {
+		check(s.float()*(ExpFastMax-ExpFastMin) + ExpFastMin)
+		check(s.float()*40 - 20)
+		check(float64(float32(s.float()*2 - 1)))
+	}
+	for _, x := range []float64{0, math.Copysign(0, -1), 1, -1, 0.5, ExpFastMin, ExpFastMax, -707.9, 708.9, 1e-300, -1e-20, math.Ln2, 32 * math.Ln2} {
+		check(x)
+	}
+	for _, c := range []struct{ x, want float64 }{
+		{0, 1}, {math.Inf(-1), 0}, {-1000, 0}, {-709, 0}, {math.Nextafter(ExpFastMin, math.Inf(-1)), 0},
+		{math.Inf(1), math.Inf(1)}, {710, math.Inf(1)}, {math.Nextafter(ExpFastMax, 1000), math.Inf(1)},
+	} {
+		if got := ExpFast(c.x); got != c.want {
+			t.Errorf("ExpFast(%v) = %v, want %v", c.x, got, c.want)
+		}
+	}
+	if got, in := ExpFast(math.NaN()), ExpFastInRange(math.NaN()); got == got || in == in {
+		t.Errorf("ExpFast(NaN) = %v, ExpFastInRange(NaN) = %v, want NaN", got, in)
+	}
+}
+
+// TestExpFastConstants checks the constant block of the vector forms
+// against its documented layout.
+func TestExpFastConstants(t *testing.T) {
+	c := ExpFastConstants()
+	head := []float64{-708, 709, 32 / math.Ln2, 0x1.8p52, math.Ln2 / 32, 0, 1, 0.5, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720}
+	for i, w := range head {
+		switch i {
+		case 2:
+			if relErr(c[i], w) > 1e-15 {
+				t.Errorf("constant %d = %v, want ≈ %v", i, c[i], w)
+			}
+		case 4: // the high part of ln2/32, with trailing zero bits
+			if relErr(c[i], w) > 1e-9 || math.Float64bits(c[i])&0xffff != 0 {
+				t.Errorf("constant %d = %v, want the high part of %v", i, c[i], w)
+			}
+		case 5: // the low part: the two parts sum to ln2/32
+			if d := c[4] + c[5] - math.Ln2/32; math.Abs(c[5]) > 1e-11 || math.Abs(d) > 1e-18 {
+				t.Errorf("ln2/32 split %v + %v is off by %g", c[4], c[5], d)
+			}
+		default:
+			if c[i] != w {
+				t.Errorf("constant %d = %v, want %v", i, c[i], w)
+			}
+		}
+	}
+	for j := 0; j < 32; j++ {
+		if w := math.Exp2(float64(j) / 32); relErr(c[12+j], w) > 2.3e-16 {
+			t.Errorf("table[%d] = %v, want 2**(%d/32) = %v", j, c[12+j], j, w)
+		}
+	}
+}
+
+// TestSigmoid checks Sigmoid and Sigmoid32 against 1/(1+e**−x) from the
+// standard library's exponential, and their limits.
+func TestSigmoid(t *testing.T) {
+	s := &testStream{state: 11}
+	for i := 0; i < 200000; i++ {
+		x := float32((s.float()*2 - 1) * 120)
+		want := 1 / (1 + math.Exp(-float64(x)))
+		if got := Sigmoid(float64(x)); relErr(got, want) > 1e-15 {
+			t.Fatalf("Sigmoid(%v) = %v, want %v", x, got, want)
+		}
+		// Within 1e-15 before rounding: the float32 result is one of the
+		// roundings of that interval.
+		d := want * 1e-15
+		if got := Sigmoid32(x); got < float32(want-d) || got > float32(want+d) {
+			t.Fatalf("Sigmoid32(%v) = %v, want %v", x, got, float32(want))
+		}
+	}
+	inf := float32(math.Inf(1))
+	for _, c := range []struct{ x, want float32 }{{0, 0.5}, {100, 1}, {-200, 0}, {-1e30, 0}, {inf, 1}, {-inf, 0}} {
+		if got := Sigmoid32(c.x); got != c.want {
+			t.Errorf("Sigmoid32(%v) = %v, want %v", c.x, got, c.want)
+		}
+	}
+	if got := Sigmoid32(float32(math.NaN())); got == got {
+		t.Errorf("Sigmoid32(NaN) = %v, want NaN", got)
+	}
+}
+
+// goldenHash is an FNV-1a hash of f's bits over a million float32
+// arguments spread over all bit patterns (NaN results count as one value).
+func goldenHash(f func(float32) uint64) uint64 {
+	h := uint64(14695981039346656037)
+	for u := uint64(0); u < 1<<32; u += 4099 {
+		v := f(math.Float32frombits(uint32(u)))
+		for i := 0; i < 8; i++ {
+			h = (h ^ (v >> (8 * i) & 0xff)) * 1099511628211
+		}
+	}
+	return h
+}
+
+// TestExpGoldenBits pins the bits of the exponentials, the sigmoid, Log and
+// Softplus32: recorded runs depend on them, so a change of any result bit
+// (which the accuracy tests above could miss) must show here. The hashes
+// are those of the implementations the recorded runs used (ExpFast and
+// Sigmoid32 as they were in package models).
+func TestExpGoldenBits(t *testing.T) {
+	bits := func(v float64) uint64 {
+		if v != v {
+			return 0x7ff8000000000000
+		}
+		return math.Float64bits(v)
+	}
+	for _, c := range []struct {
+		name string
+		f    func(float32) uint64
+		want uint64
+	}{
+		{"Exp", func(x float32) uint64 { return bits(Exp(float64(x))) }, 0xf6ba56b56a91bddb},
+		{"ExpFast", func(x float32) uint64 { return bits(ExpFast(float64(x))) }, 0x7e4d4b4379927506},
+		{"Sigmoid32", func(x float32) uint64 { return bits(float64(Sigmoid32(x))) }, 0x32ab37cf29892fd7},
+		{"Log", func(x float32) uint64 { return bits(Log(float64(x))) }, 0x4f5c19fa6297f5a6},
+		{"Softplus32", func(x float32) uint64 { return bits(float64(Softplus32(x))) }, 0x7ab4142e01d0aeec},
+	} {
+		if got := goldenHash(c.f); got != c.want {
+			t.Errorf("%s: bits hash %#x, want %#x", c.name, got, c.want)
+		}
+	}
+}

@@ -6,58 +6,21 @@ import (
 	"github.com/nanomamba-edge/harness/kernels"
 )
 
-// The exponential of SiLU and ExpShift: x = (32m + j)·ln2/32 + r with
-// |r| ≤ ln2/64, e**r from its Taylor polynomial of degree 6 (Estrin's
-// scheme), every product converted explicitly so that no multiply-add is
-// fused.
+// The exponential of SiLU and ExpShift is kernels.ExpFastInRange, with its
+// argument clamped to [kernels.ExpFastMin, kernels.ExpFastMax]; the
+// assembly form reads expConsts.
 const (
-	ln2By32Hi = 6.93147180369123816490e-01 / 32
-	ln2By32Lo = 1.90821492927058770002e-10 / 32
-	inv32Ln2  = 32 * 1.44269504088896338700e+00
-	roundBias = 0x1.8p52
-	expMin    = -708.0
-	expMax    = 709.0
+	expMin = kernels.ExpFastMin
+	expMax = kernels.ExpFastMax
 )
 
-// expTable[j] = 2**(j/32).
-var expTable = func() (t [32]float64) {
-	for j := range t {
-		t[j] = kernels.Exp(float64(j) * 0.6931471805599453 / 32)
-	}
-	return
-}()
-
-// expConsts is the constant block the assembly exponential reads: the
-// clamp bounds, the reduction and polynomial constants, then expTable.
-var expConsts = func() (c [44]float64) {
-	copy(c[:], []float64{expMin, expMax, inv32Ln2, roundBias, ln2By32Hi, ln2By32Lo,
-		1, 0.5, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720})
-	copy(c[12:], expTable[:])
-	return
-}()
-
-// expClamped returns e**c for c in [−708, 709] (NaN for NaN).
-func expClamped(c float64) float64 {
-	kd := float64(c*inv32Ln2) + roundBias
-	k := kd - roundBias
-	r := (c - float64(k*ln2By32Hi)) - float64(k*ln2By32Lo)
-	r2 := float64(r * r)
-	lo := 1 + r
-	mid := 0.5 + float64(r*(1.0/6))
-	hi := (1.0 / 24) + float64(r*(1.0/120))
-	hi = hi + float64(r2*(1.0/720))
-	p := lo + float64(r2*(mid+float64(r2*hi)))
-	// The low bits of kd hold k + 2**51; shifting out the exponent and
-	// that bit leaves k as a signed integer.
-	ki := int64(math.Float64bits(kd)<<13) >> 13
-	scale := math.Float64frombits(uint64((ki>>5)+1023) << 52)
-	return float64(float64(expTable[ki&31]*p) * scale)
-}
+// expConsts is the constant block the assembly exponential reads.
+var expConsts = kernels.ExpFastConstants()
 
 func siluGo(silu, sig, x []float32) {
 	silu, sig = silu[:len(x)], sig[:len(x)]
 	for i, xv := range x {
-		e := expClamped(min(max(-float64(xv), expMin), expMax))
+		e := kernels.ExpFastInRange(min(max(-float64(xv), expMin), expMax))
 		s := 1 / (1 + e)
 		sig[i] = float32(s)
 		silu[i] = float32(float64(float64(xv) * s))
@@ -69,7 +32,7 @@ func expShiftGo(sum float64, d, x []float32, mx float32) float64 {
 		d = d[:len(x)]
 	}
 	for j, xv := range x {
-		e := expClamped(min(max(float64(xv-mx), expMin), expMax))
+		e := kernels.ExpFastInRange(min(max(float64(xv-mx), expMin), expMax))
 		sum += e
 		if d != nil {
 			d[j] = float32(e)
