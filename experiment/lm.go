@@ -6,6 +6,7 @@ import (
 
 	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/kernels/vec"
 	"github.com/nanomamba-edge/harness/models"
 	"github.com/nanomamba-edge/harness/tasks"
 )
@@ -114,15 +115,11 @@ func (l *ModelLM) Score(reqs []tasks.ScoreRequest) ([]tasks.ScoreResult, error) 
 }
 
 // logSoftmaxAt returns log softmax(row)[t] (float64 accumulation in index
-// order) and whether t is the row's argmax.
+// order, shifted by the row's maximum row[vec.Argmax(row)]) and whether t is
+// the row's argmax (vec.Argmax: the first maximum on ties).
 func logSoftmaxAt(row []float32, t int) (float64, bool) {
-	mx := row[0]
-	arg := 0
-	for i, v := range row {
-		if v > mx {
-			mx, arg = v, i
-		}
-	}
+	arg := vec.Argmax(row)
+	mx := row[arg]
 	var s float64
 	for _, v := range row {
 		s += kernels.Exp(float64(v - mx))
@@ -130,7 +127,11 @@ func logSoftmaxAt(row []float32, t int) (float64, bool) {
 	return float64(row[t]-mx) - kernels.Log(s), arg == t
 }
 
-// Generate implements tasks.LM: greedy decoding through the recurrent path.
+// Generate implements tasks.LM: greedy decoding (models.Model.Greedy)
+// through the recurrent path. The context keeps its last model.context −
+// maxTokens tokens; generation stops at EOS, after maxTokens tokens, when
+// the sequence fills the context, or at the first stop string, where the
+// text is cut.
 func (l *ModelLM) Generate(ctx []int32, maxTokens int, until []string) (string, error) {
 	m := <-l.replicas
 	defer func() { l.replicas <- m }()
@@ -145,36 +146,19 @@ func (l *ModelLM) Generate(ctx []int32, maxTokens int, until []string) (string, 
 			return "", err
 		}
 	}
-	var gen []int32
-	text := ""
-	for len(gen) < maxTokens && logits != nil {
-		next := argmax(logits)
-		if next == int(l.tok.EOS()) {
-			break
-		}
-		gen = append(gen, int32(next))
+	text, cut := "", -1
+	_, err = m.Greedy(st, logits, maxTokens, l.tok.EOS(), func(gen []int32) bool {
 		text = l.tok.Decode(gen)
-		if cut := firstStop(text, until); cut >= 0 {
-			return text[:cut], nil
-		}
-		if len(ctx)+len(gen) >= l.maxLen {
-			break
-		}
-		if logits, err = m.Step(st, int32(next)); err != nil {
-			return "", err
-		}
+		cut = firstStop(text, until)
+		return cut >= 0
+	})
+	if err != nil {
+		return "", err
+	}
+	if cut >= 0 {
+		return text[:cut], nil
 	}
 	return text, nil
-}
-
-func argmax(xs []float32) int {
-	best := 0
-	for i, v := range xs {
-		if v > xs[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 func firstStop(s string, until []string) int {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/kernels/vec"
 )
 
 // State is the decoding state of one sequence: the conv window and SSM
@@ -113,6 +114,37 @@ func (m *Model) Step(st *State, token int32) ([]float32, error) {
 	kernels.MatMulNT(th, w.logits, w.fin.out, m.embed.Data, 1, D, mc.Vocab, false)
 	st.pos++
 	return append([]float32(nil), w.logits...), nil
+}
+
+// Greedy continues a sequence by greedy decoding. st holds the tokens fed
+// so far and logits are those Step returned for the last of them (nil:
+// nothing was fed, and nothing is generated). Each next token is
+// vec.Argmax(logits), the first maximum on ties. Decoding stops before a
+// token equal to eos (a negative eos never matches), and after appending a
+// token when stop (if not nil) returns true for the tokens generated so
+// far, when n tokens were generated, or when the sequence (the fed tokens
+// and the new one) fills model.context; otherwise the token is fed with
+// Step for the next logits. It returns the generated tokens, without eos.
+func (m *Model) Greedy(st *State, logits []float32, n int, eos int32, stop func(gen []int32) bool) ([]int32, error) {
+	var gen []int32
+	for len(gen) < n && logits != nil {
+		next := int32(vec.Argmax(logits))
+		if next == eos {
+			break
+		}
+		gen = append(gen, next)
+		if stop != nil && stop(gen) {
+			break
+		}
+		if len(gen) == n || st.pos+1 >= m.arch.mc.Context {
+			break
+		}
+		var err error
+		if logits, err = m.Step(st, next); err != nil {
+			return gen, err
+		}
+	}
+	return gen, nil
 }
 
 // step runs one attention token at position pos, appending k and v to the cache.

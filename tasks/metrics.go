@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/kernels/vec"
 	"github.com/nanomamba-edge/harness/rng"
 )
 
@@ -147,18 +148,9 @@ func bootstrapPerplexity(items []item, task, metric string, iters, threads int) 
 	return sampleSD(vi, meanOf(vi))
 }
 
-// argmax returns the index of the first largest value (numpy's argmax).
-func argmax(xs []float64) int {
-	best := 0
-	for i, x := range xs {
-		if x > xs[best] {
-			best = i
-		}
-	}
-	return best
-}
-
-// mcItems computes a multiple-choice document's metric values.
+// mcItem computes a multiple-choice document's metric value. The chosen
+// answer is vec.Argmax of the (normalized) log-likelihoods: the first
+// maximum on ties, as numpy's argmax in lm-eval.
 func mcItem(metric string, lls []float64, greedy []bool, choices []string, gold int) float64 {
 	hit := func(i int) float64 {
 		if i == gold {
@@ -171,11 +163,11 @@ func mcItem(metric string, lls []float64, greedy []bool, choices []string, gold 
 		for i, ll := range lls {
 			x[i] = ll / float64(max(1, length(choices[i])))
 		}
-		return hit(argmax(x))
+		return hit(vec.Argmax(x))
 	}
 	switch metric {
 	case "acc":
-		return hit(argmax(lls))
+		return hit(vec.Argmax(lls))
 	case "acc_norm":
 		return norm(utf8.RuneCountInString)
 	case "acc_bytes":

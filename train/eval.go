@@ -54,8 +54,8 @@ func (t *trainer) validate() (float64, float64, error) {
 	return sum / float64(count), sum / (float64(bytes) * math.Ln2), nil
 }
 
-// samples decodes train.sample_tokens greedy tokens after each sample
-// prompt, every prompt preceded by the document separator.
+// samples decodes train.sample_tokens greedy tokens (models.Model.Greedy)
+// after each sample prompt, every prompt preceded by the document separator.
 func (t *trainer) samples() ([]string, error) {
 	n := t.o.Config.Train.SampleTokens
 	if n <= 0 {
@@ -81,31 +81,13 @@ func (t *trainer) samples() ([]string, error) {
 				return nil, fmt.Errorf("sample %q: %w", prompt, err)
 			}
 		}
-		var gen []int32
-		for len(gen) < limit {
-			next := argmax(logits)
-			if next == tok.EOS() {
-				break
-			}
-			gen = append(gen, next)
-			if logits, err = t.model.Step(st, next); err != nil {
-				return nil, fmt.Errorf("sample %q: %w", prompt, err)
-			}
+		gen, err := t.model.Greedy(st, logits, limit, tok.EOS(), nil)
+		if err != nil {
+			return nil, fmt.Errorf("sample %q: %w", prompt, err)
 		}
 		out = append(out, prompt+tok.Decode(gen))
 	}
 	return out, nil
-}
-
-// argmax returns the index of the largest logit (the first on ties).
-func argmax(x []float32) int32 {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return int32(best)
 }
 
 // textBytes counts the text bytes of ids, leaving out EOS and BOS.

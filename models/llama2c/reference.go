@@ -173,6 +173,11 @@ func matmul(xout, x, w []float32) {
 }
 
 // argmax returns the index of the first maximum, as run.c's sample_argmax.
+// Its tie rule (the first maximum; a NaN is never chosen after index 0) is
+// that of the project's vec.Argmax, but it is deliberately a separate copy:
+// the reference imports nothing from the project, so that the comparisons
+// with the project's model check project code against an outside port of
+// run.c rather than against itself.
 func argmax(v []float32) int32 {
 	best := 0
 	for i := 1; i < len(v); i++ {
