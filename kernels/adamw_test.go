@@ -6,8 +6,9 @@ import (
 )
 
 // TestAdamWVectorMatchesScalar compares AdamWUpdate (vector prefix plus
-// scalar tail) with the scalar definition, bit for bit, on ragged lengths,
-// special values and several hyper-parameter sets.
+// scalar tail) with the scalar definition and with adamwRef (the documented
+// operations, written independently of adamwGo), bit for bit, on ragged
+// lengths, special values and several hyper-parameter sets.
 func TestAdamWVectorMatchesScalar(t *testing.T) {
 	special := []float32{0, float32(math.Copysign(0, -1)), 1e-45, -1e-45, 3e38, -3e38, float32(math.Inf(1)), 1e-20}
 	for _, k := range []AdamWConsts{
@@ -33,13 +34,18 @@ func TestAdamWVectorMatchesScalar(t *testing.T) {
 			}
 			w, g, m, v := mk(1, false), mk(2, false), mk(3, false), mk(4, true)
 			w2, g2, m2, v2 := append([]float32(nil), w...), append([]float32(nil), g...), append([]float32(nil), m...), append([]float32(nil), v...)
+			w3, g3, m3, v3 := append([]float32(nil), w...), append([]float32(nil), g...), append([]float32(nil), m...), append([]float32(nil), v...)
 			AdamWUpdate(w, g, m, v, k)
 			adamwGo(w2, g2, m2, v2, k)
 			for i := 0; i < n; i++ {
-				for _, pair := range [][2]float32{{w[i], w2[i]}, {m[i], m2[i]}, {v[i], v2[i]}} {
-					a, b := pair[0], pair[1]
-					if math.Float32bits(a) != math.Float32bits(b) && !(a != a && b != b) {
+				rw, rm, rv := adamwRef(w3[i], g3[i], m3[i], v3[i], k)
+				for _, pair := range [][3]float32{{w[i], w2[i], rw}, {m[i], m2[i], rm}, {v[i], v2[i], rv}} {
+					a, b, r := pair[0], pair[1], pair[2]
+					if !same32bits(a, b) {
 						t.Fatalf("%+v n=%d element %d: vector %v (%#x), scalar %v (%#x)", k, n, i, a, math.Float32bits(a), b, math.Float32bits(b))
+					}
+					if !same32bits(a, r) {
+						t.Fatalf("%+v n=%d element %d: %v (%#x), documented operations give %v (%#x)", k, n, i, a, math.Float32bits(a), r, math.Float32bits(r))
 					}
 				}
 			}

@@ -48,7 +48,9 @@
 //     on other architectures, or on CPUs without FMA.
 //
 // All three produce identical bits; the tests compare them with a plain
-// FMA32 loop on ragged shapes and adversarial values.
+// FMA32 loop on ragged shapes and adversarial values, and FMA32 and every
+// set with exactly rounded fused multiply-adds computed in math/big, so
+// the checks hold under the purego tag too.
 //
 // # Measuring
 //

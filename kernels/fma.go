@@ -30,11 +30,17 @@ func fastRound32(s float64) bool {
 
 // fma32Exact forms the sum with TwoSum, rounds it to odd in float64 and then
 // to nearest float32, which yields the correctly rounded result because
-// float64 carries more than 2*24+2 significand bits.
+// float64 carries more than 2*24+2 significand bits. A float64 sum of
+// float32 operands cannot overflow, so an infinite or NaN s means an
+// infinite or NaN operand, and s is then the IEEE result (TwoSum would turn
+// −Inf into NaN).
 func fma32Exact(a, b, c float32) float32 {
 	p := float64(a) * float64(b)
 	q := float64(c)
 	s := p + q
+	if s-s != 0 {
+		return float32(s)
+	}
 	bb := s - p
 	e := (p - (s - bb)) + (q - bb)
 	if e != 0 {

@@ -8,7 +8,8 @@ import (
 )
 
 // TestPackersAgree checks every kernel set's panel packer against the
-// portable one, value for value (packing moves bits; it computes nothing),
+// portable one and against refPanel (the documented layout), value for
+// value (packing moves bits; it computes nothing),
 // for contiguous and strided panels, ragged lane counts, K lengths that are
 // not multiples of the transpose block, and special values.
 func TestPackersAgree(t *testing.T) {
@@ -47,8 +48,12 @@ func TestPackersAgree(t *testing.T) {
 						packPanelGo(want, src, base, ld, contiguous, lanes, width, kc)
 						ks.pack(got, src, base, ld, contiguous, lanes, width, kc)
 						name := fmt.Sprintf("%s/w%d/lanes%d/kc%d/contiguous=%v", ks.name, width, lanes, kc, contiguous)
-						if !slices.EqualFunc(got, want, func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
+						bits := func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }
+						if !slices.EqualFunc(got, want, bits) {
 							t.Fatalf("%s: packed panel differs from the portable packer", name)
+						}
+						if !slices.EqualFunc(got, refPanel(src, base, ld, contiguous, lanes, width, kc), bits) {
+							t.Fatalf("%s: packed panel differs from the documented layout", name)
 						}
 					}
 				}
@@ -85,7 +90,8 @@ func BenchmarkPack(b *testing.B) {
 }
 
 // TestBlockPackersAgree checks each kernel set's whole-block packer against
-// panel-by-panel portable packing, for ragged lane counts.
+// panel-by-panel portable packing and against refBlock (the documented
+// layout), for ragged lane counts.
 func TestBlockPackersAgree(t *testing.T) {
 	ref := packBlockGo(packPanelGo)
 	for _, ks := range availableKernels() {
@@ -118,6 +124,9 @@ func TestBlockPackersAgree(t *testing.T) {
 						ks.packBlock(got, src, base, ld, contiguous, n, width, kc)
 						if !slices.Equal(got, want) {
 							t.Fatalf("%s: width %d n %d kc %d contiguous %v: block packing differs", ks.name, width, n, kc, contiguous)
+						}
+						if !slices.Equal(got, refBlock(src, base, ld, contiguous, n, width, kc)) {
+							t.Fatalf("%s: width %d n %d kc %d contiguous %v: block packing differs from the documented layout", ks.name, width, n, kc, contiguous)
 						}
 					}
 				}
