@@ -213,7 +213,7 @@ func (s *Server) runs(r *http.Request) (*RunsPage, error) {
 	if len(where) > 0 && len(flat) > 0 {
 		for _, kv := range where {
 			if !seenKey[kv[0]] {
-				return nil, badRequest("where %s=%s: no recorded config has the key %q (keys are dotted, e.g. quant.subln, train.lr)", clip(kv[0]), clip(kv[1]), clip(kv[0]))
+				return nil, badRequest("where %s=%s: no config of the runs matching the other filters has the key %q (keys are dotted, e.g. quant.subln, train.lr)", clip(kv[0]), clip(kv[1]), clip(kv[0]))
 			}
 		}
 	}
