@@ -70,6 +70,9 @@ func (e *Env) Train(ctx context.Context, c *configs.Config, o TrainOptions) (*tr
 	if err := models.CheckTrainMemory(c, max(e.Threads, 1)); err != nil {
 		return nil, err
 	}
+	if err := e.checkTeacher(c); err != nil {
+		return nil, err
+	}
 	att, err := e.DB.Start(registry.RunInfo{Hash: h, Kind: kind, Name: c.Preset, Threads: e.Threads, KernelSet: kernels.KernelSet()},
 		registry.StartOptions{Resume: !o.Force, Force: o.Force, Root: e.Root})
 	if errors.Is(err, registry.ErrAlreadyDone) {
@@ -116,10 +119,14 @@ func (e *Env) train(ctx context.Context, c *configs.Config, o TrainOptions, att 
 	if bpb, berr := data.BigramBPB(ds); berr == nil {
 		final = append(final, registry.Metric{Name: "bigram_val_bpb", Value: bpb})
 	}
+	teacher, err := e.loadTeacher(c, ds.Tokenizer)
+	if err != nil {
+		return nil, err
+	}
 	return train.Run(ctx, train.Options{
 		Root: e.Root, CacheDir: e.cacheDir(), RunDir: e.RunDir(h), Config: *c, Hash: h, Recorder: att,
 		Threads: e.Threads, Resume: resume, FinalMetrics: final, Progress: e.Progress,
-		StopAfter: o.StopAfter, OnEval: o.OnEval,
+		StopAfter: o.StopAfter, OnEval: o.OnEval, Teacher: teacher,
 	})
 }
 

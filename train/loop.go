@@ -31,7 +31,8 @@ type trainer struct {
 	step      int64 // steps completed
 	trainLoss float64
 	res       Result
-	ckptStep  int64 // step of the newest checkpoint on disk (-1: none)
+	ckptStep  int64      // step of the newest checkpoint on disk (-1: none)
+	kd        *distiller // nil unless the config distils
 }
 
 // Run trains the model of o.Config, recording metrics, checkpoints and the
@@ -100,6 +101,9 @@ func newTrainer(o Options) (*trainer, error) {
 		return nil, err
 	}
 	t.opt.Threads = o.Threads
+	if t.kd, err = newDistiller(o, t.model, p); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(o.RunDir, 0o755); err != nil {
 		return nil, fmt.Errorf("run dir: %w", err)
 	}
@@ -200,14 +204,14 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		}
 		t.res.TokensPerSec = tps
 		if tc.LogEvery > 0 && (done%int64(tc.LogEvery) == 0 || done == total) {
-			err := o.Recorder.LogMetrics([]registry.Metric{
+			err := o.Recorder.LogMetrics(append([]registry.Metric{
 				{Step: done, Name: "loss", Value: loss},
 				{Step: done, Name: "lr", Value: lr},
 				{Step: done, Name: "grad_norm", Value: norm},
 				{Step: done, Name: "lambda", Value: float64(qs.Lambda)},
 				{Step: done, Name: "phase", Value: float64(t.qat.PhaseIndex(step))},
 				{Step: done, Name: "tokens_per_sec", Value: tps},
-			})
+			}, t.kd.metrics(done)...))
 			if err != nil {
 				return nil, t.fail(registry.StatusFailed, err)
 			}
@@ -231,6 +235,9 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 // forwardBackward runs the step's micro-batches, accumulating gradients
 // scaled by 1/nMicro, and returns the mean loss.
 func (t *trainer) forwardBackward(step int64) (float64, error) {
+	if t.kd != nil && step >= t.kd.start {
+		return t.kd.forwardBackward(t, step)
+	}
 	p := t.plan
 	t.model.ZeroGrad()
 	scale := float32(1) / float32(p.nMicro)

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/models"
 	"github.com/nanomamba-edge/harness/registry"
 )
 
@@ -52,6 +53,10 @@ type Options struct {
 	// OnEval is called after each validation pass; a non-nil error stops
 	// training and is returned (wrap ErrPruned to mark the run pruned).
 	OnEval func(step int64, valLoss float64) error
+	// Teacher is the teacher model of a distilled run (distill.loss other
+	// than none), loaded from distill.teacher's final checkpoint by the
+	// caller (experiment.Env.LoadTrained); it only runs forward.
+	Teacher *models.Model
 }
 
 // Result is the outcome of Run.
