@@ -169,6 +169,9 @@ func (r *renderer) all() error {
 	if err := r.bench(); err != nil {
 		return err
 	}
+	if err := r.deploy(); err != nil {
+		return err
+	}
 	if err := r.numbers(); err != nil {
 		return err
 	}

@@ -47,8 +47,9 @@ func (m *Model) TimeDecode(threads []int, prompt, tokens, reps int) ([]Timing, e
 	for _, th := range threads {
 		m.SetThreads(th)
 		t := Timing{Threads: th, Prompt: prompt, Tokens: tokens}
+		st := m.NewState()
 		for r := 0; r < max(reps, 1); r++ {
-			st := m.NewState()
+			st.Reset()
 			t0 := time.Now()
 			l, err := m.Prefill(st, ctx)
 			if err != nil {

@@ -158,3 +158,31 @@ func BenchmarkDecodeTiny(b *testing.B) {
 		})
 	}
 }
+
+// A reset state decodes exactly as a new one.
+func TestStateReset(t *testing.T) {
+	e := randomEngine(t, "tiny", edge.Options{Weights: gguf.TQ2_0, Embed: gguf.Q8_0})
+	run := func(st *State) []float32 {
+		var out []float32
+		for _, tok := range []int32{3, 9, 27, 81} {
+			l, err := e.Next(st, tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, l...)
+		}
+		return out
+	}
+	st := e.NewState()
+	a := run(st)
+	st.Reset()
+	if st.Pos() != 0 {
+		t.Fatalf("Pos after Reset = %d", st.Pos())
+	}
+	b := run(st)
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			t.Fatalf("logit %d: %v after Reset, %v from a new state", i, b[i], a[i])
+		}
+	}
+}

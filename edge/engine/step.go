@@ -12,6 +12,7 @@ import (
 // State is the decoding state of one sequence.
 type State struct {
 	pos  int
+	ctx  int // context length
 	conv [][]float32 // per Mamba layer: (d_conv−1) × C_conv, oldest first
 	ssm  [][]float32 // per Mamba layer: H × P × N
 	k, v [][]float32 // per attention layer: context × kv heads·head size
@@ -61,7 +62,7 @@ func (m *Model) newWork() *work {
 
 // NewState returns an empty state.
 func (m *Model) NewState() *State {
-	s := &State{conv: make([][]float32, m.NLayers), ssm: make([][]float32, m.NLayers),
+	s := &State{ctx: m.Context, conv: make([][]float32, m.NLayers), ssm: make([][]float32, m.NLayers),
 		k: make([][]float32, m.NLayers), v: make([][]float32, m.NLayers)}
 	for i := range m.layers {
 		if m.layers[i].isAttn() {
@@ -74,6 +75,22 @@ func (m *Model) NewState() *State {
 		}
 	}
 	return s
+}
+
+// Reset empties the state for a new sequence without allocating: the
+// recurrent states are zeroed and the key/value cache is cleared up to the
+// positions used.
+func (s *State) Reset() {
+	for i := range s.conv {
+		clear(s.conv[i])
+		clear(s.ssm[i])
+		if s.k[i] != nil {
+			used := min(len(s.k[i]), s.pos*(len(s.k[i])/s.ctx))
+			clear(s.k[i][:used])
+			clear(s.v[i][:used])
+		}
+	}
+	s.pos = 0
 }
 
 // Step feeds one token and returns a fresh slice of next-token logits.

@@ -1,0 +1,97 @@
+package reports
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nanomamba-edge/harness/experiment"
+	"github.com/nanomamba-edge/harness/registry"
+)
+
+func decodeFixture() *experiment.DecodeReport {
+	return &experiment.DecodeReport{
+		Weights: "random (models.New seed 1), quantized to ternary", DotKernels: "avx512vnni",
+		Bandwidth: map[int]float64{1: 20, 2: 30}, TriadBytes: 256 << 20,
+		Rows: []experiment.DecodeRow{
+			{Preset: "nano", Path: "float32", FileBytes: 150e6, PeakRSSBytes: 320e6, Threads: 1, Prompt: 32, Tokens: 64, PrefillTokS: 40, DecodeTokS: 41},
+			{Preset: "nano", Path: "packed", Weights: "tq2_0", Embed: "q8_0", Head: "int8", FileBytes: 23e6, PeakRSSBytes: 35e6, Threads: 1, Prompt: 32, Tokens: 64,
+				PrefillTokS: 500, DecodeTokS: 520, WeightBytes: 23e6, StateBytes: 1e6, BandwidthGBs: 20, RooflineTokS: 833, RooflineFraction: 520.0 / 833, SpeedupFloat: 520.0 / 41},
+		},
+	}
+}
+
+func TestDeployTables(t *testing.T) {
+	md, tex := deployTables(&registry.Run{Hash: "feed01", Attempt: 2}, decodeFixture())
+	for _, want := range []string{
+		"| nano | float32 | – | 150.00 | 320.0 | 1 | 40 | 41 | – | – | – | – |",
+		"| nano | packed | tq2_0 / q8_0 / int8 | 23.00 | 35.0 | 1 | 500 | 520 | 24.00 | 833 | 62% | 12.68× |",
+		"bench run feed01",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if !strings.Contains(tex, "nano & packed & tq2\\_0 / q8\\_0 / int8 & 23.00 & 35.0 & 1 & 500 & 520 & 24.00 & 833 & 62\\% & 12.68 \\\\") {
+		t.Errorf("LaTeX table lacks the packed row:\n%s", tex)
+	}
+	c := deployCaption(&registry.Run{Hash: "feed01", Attempt: 2}, decodeFixture())
+	for _, want := range []string{"20.0 GB/s at 1 thread(s), 30.0 GB/s at 2 thread(s)", "random (models.New seed 1)", "avx512vnni"} {
+		if !strings.Contains(c, want) {
+			t.Errorf("caption lacks %q: %s", want, c)
+		}
+	}
+}
+
+// Without a decode bench the renderer writes no deployment file or output
+// row and the "deploy" fragment says why; with one, the newest decode run's table is written and follows the
+// benchmarks in the README fragment.
+func TestDeployRender(t *testing.T) {
+	db, err := registry.Open(filepath.Join(t.TempDir(), "r.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	render := func() *renderer {
+		r := &renderer{db: db, dir: t.TempDir(), paper: &Paper{Numbers: newNumbers()}, written: map[string]bool{}, runs: map[string]*registry.Run{}, md: map[string]string{}}
+		if err := r.deploy(); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r := render()
+	if len(r.written) != 0 || !strings.Contains(r.md["deploy"], "No decode bench run") || len(r.paper.Outputs) != 0 || r.md["bench"] != "" {
+		t.Fatalf("placeholder: written %v, md %q, outputs %+v", r.written, r.md["deploy"], r.paper.Outputs)
+	}
+	// A GEMM-only bench run is not a decode run.
+	gemm := &experiment.BenchReport{KernelSet: "avx512", Gemm: []experiment.GemmRow{{Variant: "NN", M: 1, K: 1, N: 1, Threads: 1, GFLOPS: 1}}}
+	if _, err := gemm.Record(db, 1, experiment.BenchOptions{Threads: []int{1}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := render(); len(r.written) != 0 {
+		t.Fatalf("a GEMM bench rendered a deployment table: %v", r.written)
+	}
+	for i, tok := range []int{64, 65} {
+		rep := &experiment.BenchReport{KernelSet: "avx512", Decode: decodeFixture()}
+		rep.Decode.Rows[1].Tokens = tok
+		if _, err := rep.Record(db, 1, experiment.BenchOptions{Decode: &experiment.DecodeOptions{Presets: []string{"nano"}, Prompt: 32 + i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = render()
+	b, err := os.ReadFile(filepath.Join(r.dir, "tables", "deploy.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "| 32 |") && !strings.Contains(string(b), "tq2_0 / q8_0 / int8") {
+		t.Fatalf("deploy table:\n%s", b)
+	}
+	if !r.written["tables/deploy.tex"] || !r.written["generated/deploy.tex"] || !strings.Contains(r.md["bench"], "Deployment (batch-1 decode)") {
+		t.Fatalf("written %v, bench fragment %q", r.written, r.md["bench"])
+	}
+	run, rep, err := latestDecode(db)
+	if err != nil || rep == nil || rep.Rows[1].Tokens != 65 || len(r.paper.Outputs) != 1 || r.paper.Outputs[0].Hashes[0] != run.Hash {
+		t.Fatalf("newest decode run %+v, %+v, %v; outputs %+v", run, rep, err, r.paper.Outputs)
+	}
+}
