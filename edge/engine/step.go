@@ -12,7 +12,7 @@ import (
 // State is the decoding state of one sequence.
 type State struct {
 	pos  int
-	ctx  int // context length
+	ctx  int         // context length
 	conv [][]float32 // per Mamba layer: (d_conv−1) × C_conv, oldest first
 	ssm  [][]float32 // per Mamba layer: H × P × N
 	k, v [][]float32 // per attention layer: context × kv heads·head size
