@@ -2,9 +2,11 @@ package models
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/nanomamba-edge/harness/kernels"
 	"github.com/nanomamba-edge/harness/kernels/vec"
+	"github.com/nanomamba-edge/harness/rng"
 )
 
 // State is the decoding state of one sequence: the conv window and SSM
@@ -126,9 +128,52 @@ func (m *Model) Step(st *State, token int32) ([]float32, error) {
 // and the new one) fills model.context; otherwise the token is fed with
 // Step for the next logits. It returns the generated tokens, without eos.
 func (m *Model) Greedy(st *State, logits []float32, n int, eos int32, stop func(gen []int32) bool) ([]int32, error) {
+	return m.Continue(st, logits, n, eos, func(l []float32) int32 { return int32(vec.Argmax(l)) }, stop)
+}
+
+// Sampler returns a next-token rule: greedy (vec.Argmax) at temperature
+// 0, otherwise a draw from softmax(logits/temperature) with one uniform
+// number per token from draws (a counter-based stream, so a seed gives the
+// same text on any machine).
+func Sampler(temperature float64, draws *rng.Stream) (func([]float32) int32, error) {
+	if !(temperature >= 0) || math.IsInf(temperature, 0) {
+		return nil, fmt.Errorf("temperature %v: want a finite value >= 0 (0 = greedy)", temperature)
+	}
+	if temperature == 0 {
+		return func(l []float32) int32 { return int32(vec.Argmax(l)) }, nil
+	}
+	return func(l []float32) int32 { return Sample(l, temperature, draws.Float64()) }, nil
+}
+
+// Sample draws a token from softmax(logits/temperature) with the uniform
+// coin u ∈ [0, 1): the first index whose cumulative weight exceeds u·Σ.
+func Sample(logits []float32, temperature, u float64) int32 {
+	maxv := float64(logits[0])
+	for _, v := range logits {
+		maxv = max(maxv, float64(v))
+	}
+	p := make([]float64, len(logits))
+	var sum float64
+	for i, v := range logits {
+		p[i] = kernels.Exp((float64(v) - maxv) / temperature)
+		sum += p[i]
+	}
+	target := u * sum
+	var cdf float64
+	for i, pi := range p {
+		cdf += pi
+		if target < cdf {
+			return int32(i)
+		}
+	}
+	return int32(len(p) - 1)
+}
+
+// Continue is Greedy with another next-token rule (see Sampler).
+func (m *Model) Continue(st *State, logits []float32, n int, eos int32, pick func([]float32) int32, stop func(gen []int32) bool) ([]int32, error) {
 	var gen []int32
 	for len(gen) < n && logits != nil {
-		next := int32(vec.Argmax(logits))
+		next := pick(logits)
 		if next == eos {
 			break
 		}

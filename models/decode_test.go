@@ -1,6 +1,7 @@
 package models
 
 import (
+	"math"
 	"slices"
 	"testing"
 )
@@ -79,5 +80,30 @@ func TestGreedy(t *testing.T) {
 	st, logits = feed()
 	if got, _ := m.Greedy(st, logits, 0, -1, nil); got != nil {
 		t.Errorf("Greedy of 0 tokens = %v", got)
+	}
+}
+
+func TestSampleKnownAnswer(t *testing.T) {
+	logits := []float32{0, float32(math.Log(3)), -100}
+	// probabilities ≈ 1/4, 3/4, 0.
+	for _, c := range []struct {
+		u    float64
+		want int32
+	}{{0, 0}, {0.2, 0}, {0.26, 1}, {0.999, 1}} {
+		if got := Sample(logits, 1, c.u); got != c.want {
+			t.Errorf("Sample(u=%v) = %d, want %d", c.u, got, c.want)
+		}
+	}
+	// Temperature 0.5 squares the odds: 1/10, 9/10.
+	if got := Sample(logits, 0.5, 0.09); got != 0 {
+		t.Errorf("T=0.5, u=0.09: %d, want 0", got)
+	}
+	if got := Sample(logits, 0.5, 0.11); got != 1 {
+		t.Errorf("T=0.5, u=0.11: %d, want 1", got)
+	}
+	for _, bad := range []float64{-1, math.NaN(), math.Inf(1)} {
+		if _, err := Sampler(bad, nil); err == nil {
+			t.Errorf("Sampler(%v) accepted", bad)
+		}
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"slices"
 
 	"github.com/nanomamba-edge/harness/configs"
-	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/kernels/vec"
 	"github.com/nanomamba-edge/harness/models"
 	"github.com/nanomamba-edge/harness/rng"
 )
@@ -131,33 +131,10 @@ func Generate(m *models.Model, tok *Tokenizer, prompt string, steps int, tempera
 			return 0, fmt.Errorf("llama2c: generate at position %d: %w", pos, err)
 		}
 		if temperature == 0 {
-			return argmax(logits), nil
+			return int32(vec.Argmax(logits)), nil
 		}
-		return sample(logits, temperature, draws.Float64()), nil
+		return models.Sample(logits, temperature, draws.Float64()), nil
 	})
-}
-
-// sample draws from softmax(logits/temperature) with the uniform coin u.
-func sample(logits []float32, temperature, u float64) int32 {
-	maxv := float64(logits[0])
-	for _, v := range logits {
-		maxv = max(maxv, float64(v))
-	}
-	p := make([]float64, len(logits))
-	var sum float64
-	for i, v := range logits {
-		p[i] = kernels.Exp((float64(v) - maxv) / temperature)
-		sum += p[i]
-	}
-	target := u * sum
-	var cdf float64
-	for i, pi := range p {
-		cdf += pi
-		if target < cdf {
-			return int32(i)
-		}
-	}
-	return int32(len(p) - 1)
 }
 
 // TeacherForcedLoss returns the mean next-token cross-entropy (nats per

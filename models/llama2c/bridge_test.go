@@ -177,20 +177,6 @@ func TestGenerateSampling(t *testing.T) {
 	}
 }
 
-func TestSample(t *testing.T) {
-	logits := []float32{0, float32(math.Log(3)), -100}
-	// probabilities ≈ 1/4, 3/4, 0.
-	cases := []struct {
-		u    float64
-		want int32
-	}{{0, 0}, {0.2, 0}, {0.26, 1}, {0.999, 1}}
-	for _, c := range cases {
-		if got := sample(logits, 1, c.u); got != c.want {
-			t.Errorf("sample(u=%v) = %d, want %d", c.u, got, c.want)
-		}
-	}
-}
-
 // referenceLoss scores the same disjoint windows with the reference runner.
 func referenceLoss(ck *Checkpoint, toks []int32, seqLen int) float64 {
 	var total float64
