@@ -22,6 +22,9 @@ var goldenHashes = map[string]string{
 	"micro": "839e14d5e68be83b48995dccff895b24bfef0ddb2f7e5efd6efefe27425a88ab",
 	"tiny":  "cd9503cd8f522f40105d75173603bb0d7489535e826ce432418133162f712c83",
 	"nano":  "69bebff4b060d4e1177b25d96e2a1bdec3925574d1be172ff91e1908ddc7083a",
+	// The float teacher of ablations/distill.yaml; that file names the hash
+	// with the data fingerprints resolved (harness config teacher).
+	"teacher": "50d5088ae499ab7dfe5d0727e40c603ab495aa85cc009941104119841d07005a",
 }
 
 func TestGoldenPresetHashes(t *testing.T) {
@@ -131,7 +134,7 @@ func TestBadInputs(t *testing.T) {
 		want   []string
 	}{
 		{"malformed yaml", mal, nil, nil, []string{"bad.yaml:3", "malformed YAML"}},
-		{"unknown preset", "huge", nil, nil, []string{`unknown preset "huge"`, "micro, nano, tiny"}},
+		{"unknown preset", "huge", nil, nil, []string{`unknown preset "huge"`, "micro, nano, teacher, tiny"}},
 		{"unknown key in file", unknownFile, nil, nil, []string{`"model.dmodel"`, "model.d_model"}},
 		{"unknown set key", "tiny", []string{"train.learning_rate=1"}, nil, []string{"train.learning_rate", "train.lr"}},
 		{"unknown section", "tiny", []string{"optim.lr=1"}, nil, []string{"optim.lr", "valid sections"}},
