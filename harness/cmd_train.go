@@ -18,8 +18,10 @@ import (
 	"github.com/nanomamba-edge/harness/data"
 	"github.com/nanomamba-edge/harness/edge/engine"
 	"github.com/nanomamba-edge/harness/experiment"
+	"github.com/nanomamba-edge/harness/models"
 	"github.com/nanomamba-edge/harness/models/llama2c"
 	"github.com/nanomamba-edge/harness/registry"
+	"github.com/nanomamba-edge/harness/rng"
 	"github.com/nanomamba-edge/harness/tasks"
 )
 
@@ -306,17 +308,24 @@ func (a *app) generateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			lm, err := experiment.NewModelLM(tr.Model, tr.Config.Quant, tr.Tokenizer, 1)
+			pick, err := models.Sampler(temp, rng.New(seed, "generate"))
+			if err != nil {
+				return fmt.Errorf("--temperature: %w", err)
+			}
+			m := tr.Model
+			m.SetThreads(a.threadCount())
+			st := m.NewState()
+			var logits []float32
+			for _, tk := range append([]int32{tr.Tokenizer.EOS()}, tr.Tokenizer.Encode(prompt)...) {
+				if logits, err = m.Step(st, tk); err != nil {
+					return err
+				}
+			}
+			gen, err := m.Continue(st, logits, steps, tr.Tokenizer.EOS(), pick, nil)
 			if err != nil {
 				return err
 			}
-			ctxTok := []int32{tr.Tokenizer.EOS()}
-			ctxTok = append(ctxTok, tr.Tokenizer.Encode(prompt)...)
-			text, err := lm.Generate(ctxTok, steps, nil)
-			if err != nil {
-				return err
-			}
-			fmt.Println(prompt + text)
+			fmt.Println(prompt + tr.Tokenizer.Decode(gen))
 			return nil
 		},
 	}

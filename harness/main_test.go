@@ -274,3 +274,38 @@ func TestCLIRunDataForOtherTools(t *testing.T) {
 		t.Error("--json with --csv accepted")
 	}
 }
+
+// generate <hash> honours --temperature and --seed: greedy is one text, a
+// seed gives the same sample on every call, another seed another sample.
+func TestCLIGenerateSampling(t *testing.T) {
+	root := t.TempDir()
+	ds, _ := filepath.Abs(filepath.Join("..", "datasets"))
+	if err := os.Symlink(ds, filepath.Join(root, "datasets")); err != nil {
+		t.Fatal(err)
+	}
+	g := []string{"--root", root, "--registry", filepath.Join(root, "r.db"), "--threads", "2"}
+	out, err := run(t, append([]string{"train", "--preset", "micro", "--set", "train.tokens=4096"}, g...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := strings.Fields(out[strings.Index(out, "hash"):])[1]
+	gen := func(args ...string) string {
+		t.Helper()
+		out, err := run(t, append(append([]string{"generate", h[:12], "--prompt", "Once", "--steps", "24"}, args...), g...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	greedy := gen()
+	if again := gen("--temperature", "0", "--seed", "9"); again != greedy {
+		t.Errorf("greedy text depends on the seed:\n%q\n%q", greedy, again)
+	}
+	a, b, c := gen("--temperature", "1", "--seed", "1"), gen("--temperature", "1", "--seed", "1"), gen("--temperature", "1", "--seed", "2")
+	if a != b {
+		t.Errorf("the same seed gave two samples:\n%q\n%q", a, b)
+	}
+	if a == c || a == greedy {
+		t.Errorf("sampling ignored --seed or --temperature:\n%q\n%q\n%q", greedy, a, c)
+	}
+}
