@@ -6,7 +6,10 @@
 //
 // Usage:
 //
-//	nmrun [-prompt text] [-steps n] [-threads n] [-logits] model.gguf
+//	nmrun [-prompt text] [-steps n] [-threads n] [-head float|int8] [-logits] model.gguf
+//
+// -head int8 computes the tied output head from a Q8_0 / Q4_0 embedding with
+// int8 activations (engine.HeadInt8); the default is the exact float head.
 //
 // With -logits it prints, instead of text, the greedy token ids and a
 // checksum of the logits' bits, for comparing machines: the engine gives the
@@ -34,23 +37,31 @@ func main() {
 	steps := flag.Int("steps", 64, "tokens to generate")
 	threads := flag.Int("threads", 1, "worker goroutines (results do not depend on it)")
 	logits := flag.Bool("logits", false, "print greedy token ids and a checksum of every logit instead of text")
+	head := flag.String("head", "float", "output head: float (exact) or int8 (Q8_0 / Q4_0 embeddings)")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: nmrun [-prompt text] [-steps n] [-threads n] [-logits] model.gguf")
+		fmt.Fprintln(os.Stderr, "usage: nmrun [-prompt text] [-steps n] [-threads n] [-head float|int8] [-logits] model.gguf")
 		os.Exit(2)
 	}
-	if err := run(flag.Arg(0), *prompt, *steps, *threads, *logits); err != nil {
+	if err := run(flag.Arg(0), *prompt, *steps, *threads, *head, *logits); err != nil {
 		fmt.Fprintln(os.Stderr, "nmrun:", err)
 		os.Exit(1)
 	}
 }
 
-func run(path, prompt string, steps, threads int, logits bool) error {
+func run(path, prompt string, steps, threads int, head string, logits bool) error {
 	if steps < 0 {
 		return fmt.Errorf("-steps %d must not be negative", steps)
 	}
+	hd, err := engine.ParseHead(head)
+	if err != nil {
+		return err
+	}
 	m, err := engine.Load(path)
 	if err != nil {
+		return err
+	}
+	if err := m.SetHead(hd); err != nil {
 		return err
 	}
 	m.SetThreads(threads)
@@ -80,7 +91,7 @@ func run(path, prompt string, steps, threads int, logits bool) error {
 		if i < len(ctx) {
 			t = ctx[i]
 		}
-		l, err := m.Step(st, t)
+		l, err := m.Next(st, t)
 		if err != nil {
 			return err
 		}
