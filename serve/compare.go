@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/registry"
 	"github.com/nanomamba-edge/harness/reports"
 )
@@ -95,7 +96,7 @@ func (s *Server) compare(r *http.Request) (*ComparePage, error) {
 	for i, run := range runs {
 		p.Runs = append(p.Runs, runRow(run))
 		if js, err := s.db.Config(run.Hash); err == nil {
-			flats[i], _ = flatConfig(js)
+			flats[i], _ = configs.Flatten(js)
 		}
 		for k := range flats[i] {
 			keys[k] = true

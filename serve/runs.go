@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/experiment"
 	"github.com/nanomamba-edge/harness/registry"
 	"github.com/nanomamba-edge/harness/tasks"
@@ -190,7 +191,7 @@ func (s *Server) runs(r *http.Request) (*RunsPage, error) {
 			fc, ok := flat[run.Hash]
 			if !ok {
 				if js, err := s.db.Config(run.Hash); err == nil {
-					fc, _ = flatConfig(js)
+					fc, _ = configs.Flatten(js)
 				}
 				flat[run.Hash] = fc
 			}

@@ -113,33 +113,6 @@ func intParam(q url.Values, name string, def, lo, hi int) (int, error) {
 	return n, nil
 }
 
-// flatConfig flattens a stored config JSON into dotted keys whose values
-// are the JSON encodings of the leaves (as `harness runs --where` does).
-func flatConfig(js string) (map[string]string, error) {
-	var m map[string]any
-	if err := json.Unmarshal([]byte(js), &m); err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	var walk func(p string, v any)
-	walk = func(p string, v any) {
-		if mm, ok := v.(map[string]any); ok {
-			for k, x := range mm {
-				key := k
-				if p != "" {
-					key = p + "." + k
-				}
-				walk(key, x)
-			}
-			return
-		}
-		b, _ := json.Marshal(v)
-		out[p] = string(b)
-	}
-	walk("", m)
-	return out, nil
-}
-
 func sortedKeys[V any](m map[string]V) []string {
 	ks := make([]string, 0, len(m))
 	for k := range m {
