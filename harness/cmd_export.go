@@ -16,12 +16,14 @@ import (
 	"github.com/nanomamba-edge/harness/edge/gguf"
 	"github.com/nanomamba-edge/harness/experiment"
 	"github.com/nanomamba-edge/harness/registry"
+	"github.com/nanomamba-edge/harness/repro"
 )
 
 func init() { extraCommands = append(extraCommands, (*app).exportCmd, (*app).runGGUFCmd) }
 
 func (a *app) exportCmd() *cobra.Command {
 	var format, weights, embed, out string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "export <run-hash>",
 		Short: "Export a trained ternary run for deployment (GGUF) and record the file as an artifact of the run",
@@ -47,7 +49,7 @@ func (a *app) exportCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			res, err := exportRun(a.env(db), h, edge.Options{Weights: wt, Embed: et}, out)
+			res, err := exportRun(a.env(db), h, edge.Options{Weights: wt, Embed: et}, out, force)
 			if err != nil {
 				return err
 			}
@@ -59,6 +61,7 @@ func (a *app) exportCmd() *cobra.Command {
 	cmd.Flags().StringVar(&weights, "weights", "tq2_0", "ternary weight blocks: tq2_0 (2.06 bits/weight) or tq1_0 (1.69 bits/weight)")
 	cmd.Flags().StringVar(&embed, "embed", "f16", "embedding / output head type: f16, q8_0, q4_0 or f32")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "output file (default runs/<hash>/model-<weights>-<embed>.gguf)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace an existing output file with other bytes (never the registry)")
 	return cmd
 }
 
@@ -128,7 +131,7 @@ func defaultExportName(o edge.Options) string {
 // exportRun loads the final checkpoint of a done run, writes its GGUF file to
 // out (default <root>/runs/<hash>/defaultExportName) and records it as an
 // artifact of the run with its sha256 and size.
-func exportRun(env *experiment.Env, hash string, o edge.Options, out string) (*exportResult, error) {
+func exportRun(env *experiment.Env, hash string, o edge.Options, out string, force bool) (*exportResult, error) {
 	tr, err := env.LoadTrained(hash)
 	if err != nil {
 		return nil, err
@@ -158,7 +161,7 @@ func exportRun(env *experiment.Env, hash string, o edge.Options, out string) (*e
 	if err != nil {
 		return nil, err
 	}
-	if err := writeExport(out, b); err != nil {
+	if err := repro.WriteFile(env.DB.Path(), out, b, force); err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(b)
@@ -167,18 +170,6 @@ func exportRun(env *experiment.Env, hash string, o edge.Options, out string) (*e
 		return nil, fmt.Errorf("export: recording %s: %w", res.Record, err)
 	}
 	return res, nil
-}
-
-func writeExport(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("export: %w", err)
-	}
-	return nil
 }
 
 // recordPath is path relative to root when it lies inside root, else the

@@ -309,3 +309,44 @@ func TestCLIGenerateSampling(t *testing.T) {
 		t.Errorf("sampling ignored --seed or --temperature:\n%q\n%q\n%q", greedy, a, c)
 	}
 }
+
+// export never writes over the registry, nor over another file without
+// --force; exporting again to the same file is allowed (same bytes).
+func TestCLIExportRefusesOverwrites(t *testing.T) {
+	root := t.TempDir()
+	ds, _ := filepath.Abs(filepath.Join("..", "datasets"))
+	if err := os.Symlink(ds, filepath.Join(root, "datasets")); err != nil {
+		t.Fatal(err)
+	}
+	reg := filepath.Join(root, "r.db")
+	g := []string{"--root", root, "--registry", reg, "--threads", "2"}
+	out, err := run(t, append([]string{"train", "--preset", "micro", "--set", "train.tokens=4096"}, g...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := strings.Fields(out[strings.Index(out, "hash"):])[1][:12]
+	for _, args := range [][]string{{"-o", reg}, {"-o", reg, "--force"}, {"-o", reg + "-wal", "--force"}} {
+		if _, err := run(t, append(append([]string{"export", h}, args...), g...)...); err == nil {
+			t.Errorf("export %v accepted", args)
+		}
+	}
+	if _, err := run(t, append([]string{"runs"}, g...)...); err != nil {
+		t.Fatalf("the registry no longer opens: %v", err)
+	}
+	notes := filepath.Join(root, "notes.gguf")
+	os.WriteFile(notes, []byte("keep"), 0o644)
+	if _, err := run(t, append([]string{"export", h, "-o", notes}, g...)...); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("export over an existing file: %v", err)
+	}
+	if b, _ := os.ReadFile(notes); string(b) != "keep" {
+		t.Error("the existing file was overwritten")
+	}
+	for i := 0; i < 2; i++ { // the default path twice: identical bytes, no --force needed
+		if _, err := run(t, append([]string{"export", h}, g...)...); err != nil {
+			t.Fatalf("export #%d: %v", i+1, err)
+		}
+	}
+	if _, err := run(t, append([]string{"export", h, "-o", notes, "--force"}, g...)...); err != nil {
+		t.Errorf("export --force: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package repro
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -134,4 +135,38 @@ func resolvedDir(abs string) string {
 		return r
 	}
 	return dir
+}
+
+// WriteFile writes b to out for a command that reads the registry at
+// registryPath, with the same rules as export-run: never the registry or
+// its side files, never a non-regular file, and an existing file only
+// with force — except that a file already holding exactly b is left as it
+// is (exporting twice gives the same bytes). The bytes go to a temporary
+// file in out's directory first and are moved into place.
+func WriteFile(registryPath, out string, b []byte, force bool) error {
+	if cur, err := os.ReadFile(out); err == nil && bytes.Equal(cur, b) {
+		if err := checkOutput(registryPath, out, true); err != nil {
+			return err
+		}
+		return nil
+	}
+	if err := checkOutput(registryPath, out, force); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(b)
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = place(tmp.Name(), out, force)
+	}
+	os.Remove(tmp.Name()) // after a hard link or a failure; gone after a rename
+	return werr
 }
