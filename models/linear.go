@@ -12,7 +12,8 @@ type bitLinear struct {
 
 	weff    []float32 // buffer of the effective weight
 	scratch []float32
-	eff     []float32 // the weight the last refresh selected (w.Data or weff)
+	eff     []float32    // the weight the last refresh selected (w.Data or weff)
+	lora    *loraAdapter // a LoRA adapter (models/lora.go); nil: none
 }
 
 // quantizer is the model-wide quantization setting shared by all BitLinears.
@@ -27,6 +28,7 @@ type linearActs struct {
 	xq  []float32 // activation-quantized input buffer (when on)
 	xa  []float32 // the activation multiplied by W_eff (aliases an input when no op applies)
 	dxa []float32 // gradient w.r.t. xa
+	ad  *loraActs // the LoRA adapter's activations (when one is attached)
 }
 
 func (l *bitLinear) newActs(rows int) linearActs {
@@ -100,6 +102,9 @@ func (l *bitLinear) forward(threads int, a *linearActs, y, x []float32, rows int
 	}
 	a.xa = in
 	kernels.MatMulNT(threads, y, in, l.eff, rows, l.in, l.out, false)
+	if l.lora != nil {
+		l.lora.forward(threads, a, y, l.loraInput(a, x, rows), rows)
+	}
 }
 
 // backward accumulates dx (rows×in) and W's gradient from dy (rows×out).
@@ -107,8 +112,14 @@ func (l *bitLinear) backward(threads int, a *linearActs, dy, dx []float32, rows 
 	kernels.MatMulTN(threads, l.w.Grad, dy, a.xa, l.out, rows, l.in, true)
 	if l.subln == nil {
 		kernels.MatMul(threads, dx, dy, l.eff, rows, l.out, l.in, true)
+		if l.lora != nil {
+			l.lora.backward(threads, a, dy, dx, rows)
+		}
 		return
 	}
 	kernels.MatMul(threads, a.dxa, dy, l.eff, rows, l.out, l.in, false)
+	if l.lora != nil {
+		l.lora.backward(threads, a, dy, a.dxa, rows)
+	}
 	l.subln.backward(threads, &a.sub, a.dxa, dx, rows)
 }

@@ -1,0 +1,260 @@
+package models
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/kernels/vec"
+	"github.com/nanomamba-edge/harness/rng"
+)
+
+// LoRA adapters (Hu et al. 2021; METHODS §9.5): a projection y = W_eff·x
+// becomes y = W_eff·x + (alpha/rank)·B·A·dropout(x), A ∈ ℝ^{r×in}
+// (Kaiming-uniform, a = √5), B ∈ ℝ^{out×r} (zero), so an attached adapter
+// starts as the identity change. The adapter reads the projection's float
+// input (after SubLN when it is on, before activation quantization); the
+// base weight stays as the quant state makes it, so on a ternary base this
+// is QLoRA's setting: a quantized frozen base with float adapters. The
+// adapters work in training, scoring and decoding alike.
+
+// LoRATargetKinds are the module kinds an adapter can target.
+var LoRATargetKinds = []string{"in_proj", "out_proj", "wq", "wk", "wv", "wo", "w1", "w2", "w3"}
+
+// LoRAOptions configure AttachLoRA.
+type LoRAOptions struct {
+	Rank    int
+	Alpha   float64 // scale = Alpha/Rank
+	Dropout float64 // on the adapter's input, in training only (SetLoRADropout)
+	// Targets are module kinds (LoRATargetKinds): a projection is adapted
+	// when the last part of its name is one of them.
+	Targets []string
+	Seed    int64 // initialises A and keys the dropout masks
+}
+
+// LoRAModule is one adapted projection.
+type LoRAModule struct {
+	// Module is the projection's weight name, e.g. "layers.0.mamba.in_proj".
+	Module string
+	A, B   *Param // A: [rank, in], B: [out, rank]
+	In     int
+	Out    int
+}
+
+type loraAdapter struct {
+	mod     LoRAModule
+	rank    int
+	scale   float32
+	dropout float64
+	drop    *loraDropout
+}
+
+// loraDropout is the model-wide dropout switch and the key of its masks.
+type loraDropout struct {
+	on         bool
+	seed, step int64
+	micro      int
+}
+
+// loraActs are one adapter's activations for a row count.
+type loraActs struct {
+	rows   int
+	u      []float32 // the adapter input (dropped out), or nil when x itself is used
+	x      []float32 // what A multiplied: u or the input
+	mask   []float32 // 0 or 1/(1−p) per element when dropout ran
+	hs     []float32 // rows×r: scale·x·Aᵀ
+	dh, du []float32
+}
+
+// AttachLoRA adds adapters to every BitLinear projection of the target
+// kinds. It refuses a model that already has adapters.
+func (m *Model) AttachLoRA(o LoRAOptions) error {
+	if len(m.loraMods()) > 0 {
+		return fmt.Errorf("models: AttachLoRA: the model already has LoRA adapters")
+	}
+	if o.Rank < 1 {
+		return fmt.Errorf("models: lora rank %d must be at least 1", o.Rank)
+	}
+	if !(o.Alpha > 0) || math.IsInf(o.Alpha, 0) {
+		return fmt.Errorf("models: lora alpha %v must be a positive number", o.Alpha)
+	}
+	if !(o.Dropout >= 0 && o.Dropout < 1) {
+		return fmt.Errorf("models: lora dropout %v must be in [0, 1)", o.Dropout)
+	}
+	want := map[string]bool{}
+	for _, t := range o.Targets {
+		ok := false
+		for _, k := range LoRATargetKinds {
+			ok = ok || k == t
+		}
+		if !ok {
+			return fmt.Errorf("models: unknown LoRA target %q (valid: %s)", t, strings.Join(LoRATargetKinds, ", "))
+		}
+		want[t] = true
+	}
+	drop := &loraDropout{seed: o.Seed}
+	n := 0
+	for _, l := range m.lins {
+		name := l.w.Name
+		if !want[name[strings.LastIndex(name, ".")+1:]] {
+			continue
+		}
+		if o.Rank > min(l.in, l.out) {
+			return fmt.Errorf("models: lora rank %d exceeds the smaller side of %s [%d, %d]", o.Rank, name, l.out, l.in)
+		}
+		a := NewParam(name+".lora_A", false, o.Rank, l.in)
+		b := NewParam(name+".lora_B", false, l.out, o.Rank)
+		// Kaiming-uniform with a = √5: bound = √(6/((1+a²)·fan_in)) = 1/√in.
+		r := rng.New(o.Seed, "lora/init/"+name)
+		bound := 1 / math.Sqrt(float64(l.in))
+		for i := range a.Data {
+			a.Data[i] = float32(float64(2*r.Float64()-1) * bound)
+		}
+		l.lora = &loraAdapter{mod: LoRAModule{Module: name, A: a, B: b, In: l.in, Out: l.out}, rank: o.Rank,
+			scale: float32(o.Alpha / float64(o.Rank)), dropout: o.Dropout, drop: drop}
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("models: no projection matches the LoRA targets %v", o.Targets)
+	}
+	return nil
+}
+
+func (m *Model) loraMods() []*loraAdapter {
+	var out []*loraAdapter
+	for _, l := range m.lins {
+		if l.lora != nil {
+			out = append(out, l.lora)
+		}
+	}
+	return out
+}
+
+// LoRA returns the adapted projections in model order.
+func (m *Model) LoRA() []LoRAModule {
+	var out []LoRAModule
+	for _, a := range m.loraMods() {
+		out = append(out, a.mod)
+	}
+	return out
+}
+
+// LoRAParams returns every adapter tensor (A then B per module, in model
+// order): the only trainable tensors of a fine-tune.
+func (m *Model) LoRAParams() []*Param {
+	var out []*Param
+	for _, a := range m.loraMods() {
+		out = append(out, a.mod.A, a.mod.B)
+	}
+	return out
+}
+
+// LoRAScale returns alpha/rank of the attached adapters (0 without any).
+func (m *Model) LoRAScale() float32 {
+	if ms := m.loraMods(); len(ms) > 0 {
+		return ms[0].scale
+	}
+	return 0
+}
+
+// SetLoRADropout switches the adapters' input dropout on for the given
+// training step and micro-batch (the masks are drawn from the stream
+// (seed, "lora/dropout/<module>/<step>/<micro>"), so resumed runs and any
+// thread count draw the same ones) or off (on = false: scoring, decoding).
+func (m *Model) SetLoRADropout(on bool, step int64, micro int) {
+	if mods := m.loraMods(); len(mods) > 0 {
+		d := mods[0].drop // one switch shared by all adapters
+		d.on, d.step, d.micro = on, step, micro
+	}
+}
+
+// MergeLoRA folds every adapter into its base weight, W ← W + (alpha/rank)·B·A,
+// and removes the adapters. W is the latent (unquantized) weight, so the
+// merged model is re-quantized by the model's quant state as the base was.
+func (m *Model) MergeLoRA() error {
+	mods := m.loraMods()
+	if len(mods) == 0 {
+		return fmt.Errorf("models: MergeLoRA: the model has no LoRA adapters")
+	}
+	for _, l := range m.lins {
+		ad := l.lora
+		if ad == nil {
+			continue
+		}
+		bs := make([]float32, len(ad.mod.B.Data))
+		vec.Scale(bs, ad.mod.B.Data, ad.scale)
+		kernels.MatMul(m.threads, l.w.Data, bs, ad.mod.A.Data, l.out, ad.rank, l.in, true)
+		l.lora = nil
+	}
+	return nil
+}
+
+// DetachLoRA removes the adapters without merging them.
+func (m *Model) DetachLoRA() {
+	for _, l := range m.lins {
+		l.lora = nil
+	}
+}
+
+// loraInput is the input the adapter of l reads: the SubLN output when
+// SubLN is on, else x.
+func (l *bitLinear) loraInput(a *linearActs, x []float32, rows int) []float32 {
+	if l.subln != nil {
+		return a.sub.out[:rows*l.in]
+	}
+	return x[:rows*l.in]
+}
+
+func (ad *loraAdapter) acts(a *linearActs, rows int) *loraActs {
+	if a.ad != nil && a.ad.rows == rows {
+		return a.ad
+	}
+	in, r := ad.mod.In, ad.rank
+	a.ad = &loraActs{rows: rows, hs: make([]float32, rows*r), dh: make([]float32, rows*r), du: make([]float32, rows*in)}
+	return a.ad
+}
+
+// forward adds scale·dropout(x)·Aᵀ·Bᵀ to y (rows×out).
+func (ad *loraAdapter) forward(threads int, a *linearActs, y, x []float32, rows int) {
+	s := ad.acts(a, rows)
+	in, out, r := ad.mod.In, ad.mod.Out, ad.rank
+	s.x, s.mask = x, nil
+	if ad.drop.on && ad.dropout > 0 {
+		if len(s.u) != rows*in {
+			s.u = make([]float32, rows*in)
+		}
+		s.mask = make([]float32, rows*in)
+		keep := float32(1 / (1 - ad.dropout))
+		st := rng.New(ad.drop.seed, fmt.Sprintf("lora/dropout/%s/%d/%d", ad.mod.Module, ad.drop.step, ad.drop.micro))
+		for i := range s.mask {
+			if st.Float64() >= ad.dropout {
+				s.mask[i] = keep
+			}
+		}
+		vec.Mul(s.u, x, s.mask)
+		s.x = s.u
+	}
+	kernels.MatMulNT(threads, s.hs, s.x, ad.mod.A.Data, rows, in, r, false)
+	vec.Scale(s.hs, s.hs, ad.scale)
+	kernels.MatMulNT(threads, y[:rows*out], s.hs, ad.mod.B.Data, rows, r, out, true)
+}
+
+// backward accumulates the adapter's gradients and adds its part of the
+// input gradient to dx (rows×in).
+func (ad *loraAdapter) backward(threads int, a *linearActs, dy, dx []float32, rows int) {
+	s := a.ad
+	in, out, r := ad.mod.In, ad.mod.Out, ad.rank
+	dy = dy[:rows*out]
+	kernels.MatMulTN(threads, ad.mod.B.Grad, dy, s.hs, out, rows, r, true)
+	kernels.MatMul(threads, s.dh, dy, ad.mod.B.Data, rows, out, r, false)
+	vec.Scale(s.dh, s.dh, ad.scale)
+	kernels.MatMulTN(threads, ad.mod.A.Grad, s.dh, s.x, r, rows, in, true)
+	kernels.MatMul(threads, s.du, s.dh, ad.mod.A.Data, rows, r, in, false)
+	if s.mask != nil {
+		vec.Mul(s.du, s.du, s.mask)
+	}
+	kernels.Parallel(threads, rows, func(lo, hi int) {
+		vec.Add(dx[lo*in:hi*in], dx[lo*in:hi*in], s.du[lo*in:hi*in])
+	})
+}
