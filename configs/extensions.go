@@ -98,7 +98,7 @@ func (c *Config) validateExtensions(num func(string, float64, interval) bool) []
 		bad("lora.data.name", `""`, "must be non-empty")
 	}
 	if l.Data.Format != "alpaca" {
-		bad("lora.data.format", l.Data.Format, "valid: alpaca (JSON lines with instruction, input, output)")
+		bad("lora.data.format", l.Data.Format, "valid: alpaca (a JSON array, or JSON lines, of records with instruction, input, output)")
 	}
 	num("lora.data.weight", l.Data.Weight, interval{lo: 0, loOpen: true, hi: 1e6})
 	if l.HeldOut < 1 || l.HeldOut > MaxDocuments {

@@ -187,7 +187,7 @@ type LoRAConfig struct {
 	// Targets are module kinds: in_proj, out_proj (Mamba), wq, wk, wv, wo
 	// (attention), w1, w2, w3 (FFN).
 	Targets []string `mapstructure:"targets" json:"targets"`
-	// Data is the instruction set (format "alpaca": JSON lines with
+	// Data is the instruction set (format "alpaca": a JSON array or JSON lines of records with
 	// instruction, input, output), fingerprinted like the corpus.
 	Data DataSource `mapstructure:"data" json:"data"`
 	// HeldOut is the number of examples (the last ones) kept out of
