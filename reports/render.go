@@ -82,6 +82,9 @@ func Render(db *registry.DB, o Options) (*Paper, error) {
 	if o.Dir == "" {
 		return nil, errors.New("reports: render: no output directory given")
 	}
+	if err := checkPaperDir(o.Dir); err != nil {
+		return nil, err
+	}
 	r := &renderer{root: o.Root, db: db, dir: o.Dir, paper: &Paper{Numbers: newNumbers()}, written: map[string]bool{}, runs: map[string]*registry.Run{}, md: map[string]string{}}
 	if err := r.all(); err != nil {
 		return nil, err
@@ -538,6 +541,26 @@ func (r *renderer) removeStale() error {
 		}
 	}
 	return nil
+}
+
+// checkPaperDir refuses to render into a directory that is not a paper
+// directory: rendering replaces README.md and deletes files under
+// figures/, tables/ and generated/ that it did not write. A paper directory
+// is missing or empty, or holds README.tmpl.md or a generated/numbers.tex
+// from an earlier render.
+func checkPaperDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(ents) == 0) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("reports: render into %s: %w", dir, err)
+	}
+	for _, marker := range []string{"README.tmpl.md", filepath.Join("generated", "numbers.tex")} {
+		if _, err := os.Stat(filepath.Join(dir, marker)); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("reports: %s is not a paper directory (no README.tmpl.md, no generated/numbers.tex from an earlier render) and is not empty; rendering would replace its README.md and delete files under figures/, tables/ and generated/ — give an empty or new directory", dir)
 }
 
 // sameBytes compares two files' contents.

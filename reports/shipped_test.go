@@ -2,6 +2,7 @@ package reports
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -69,5 +70,35 @@ func TestLoadAblationsPrefersTheShippedDefinition(t *testing.T) {
 	got, err = LoadAblations(db2, root)
 	if err != nil || !strings.Contains(got[0].Provenance, "NOT the shipped") {
 		t.Errorf("a non-shipped record: %q (%v)", got[0].Provenance, err)
+	}
+}
+
+// Rendering into a directory that is not a paper directory is refused and
+// touches nothing there.
+func TestRenderRefusesForeignDirectory(t *testing.T) {
+	db, err := registry.Open(filepath.Join(t.TempDir(), "r.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "README.md"), []byte("mine"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "figures"), 0o755)
+	os.WriteFile(filepath.Join(dir, "figures", "holiday.png"), []byte("png"), 0o644)
+	if _, err := Render(db, Options{Dir: dir}); err == nil || !strings.Contains(err.Error(), "not a paper directory") {
+		t.Fatalf("render into a foreign directory: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "README.md")); string(b) != "mine" {
+		t.Error("README.md was replaced")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "figures", "holiday.png")); err != nil {
+		t.Error("a file under figures/ was deleted")
+	}
+	fresh := filepath.Join(t.TempDir(), "paper")
+	if _, err := Render(db, Options{Dir: fresh}); err != nil {
+		t.Fatalf("render into a new directory: %v", err)
+	}
+	if _, err := Render(db, Options{Dir: fresh}); err != nil {
+		t.Fatalf("render again into the rendered directory: %v", err)
 	}
 }
