@@ -17,7 +17,7 @@ import (
 func init() { extraCommands = append(extraCommands, (*app).ablateCmd) }
 
 func (a *app) ablateCmd() *cobra.Command {
-	var list, dry bool
+	var list, dry, enqueue bool
 	var preset string
 	var seeds, jobs int
 	var sets []string
@@ -41,6 +41,9 @@ func (a *app) ablateCmd() *cobra.Command {
 					fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", n, m.Base, arms, len(m.Seeds), arms*len(m.Seeds), len(m.Tasks), m.Description)
 				}
 				return w.Flush()
+			}
+			if jobs < 1 {
+				return fmt.Errorf("--jobs %d: want at least 1", jobs)
 			}
 			if len(args) == 0 {
 				return fmt.Errorf("name an ablation (shipped: %v) or use --list", ablations.Names())
@@ -70,6 +73,16 @@ func (a *app) ablateCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
+			if enqueue {
+				q, err := a.env(db).EnqueueAblation(m, sets)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("ablation %s (id %d, definition %s): %d members in batch %s: %d queued, %d queued again after failing, %d already queued or done\n",
+					m.Name, q.ID, q.DefHash[:12], q.Members, q.Batch, q.Stats.Added, q.Stats.Requeued, q.Stats.Kept)
+				fmt.Printf("run them with `harness worker --batch %s` (any number, here or on other machines sharing --registry and --root), then `harness ablate %s` for the table\n", q.Batch, args[0])
+				return nil
+			}
 			ctx, stop := signalContext()
 			defer stop()
 			rep, err := a.env(db).Ablate(ctx, m, sets, jobs, os.Stderr)
@@ -90,6 +103,7 @@ func (a *app) ablateCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&list, "list", false, "list the shipped matrices and their sizes")
+	cmd.Flags().BoolVar(&enqueue, "enqueue", false, "queue the members in the registry for `harness worker` instead of running them here")
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "print the plan (each member done / to run) without training")
 	cmd.Flags().StringVar(&preset, "preset", "", "base preset for every arm (default: the matrix's)")
 	cmd.Flags().IntVar(&seeds, "seeds", 3, "run seeds 1..N instead of the matrix's seeds")

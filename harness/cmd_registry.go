@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -350,10 +351,17 @@ func (a *app) metricsCmd() *cobra.Command {
 					if r.Hash != h {
 						continue
 					}
+					have, err := db.MetricNames(r.ID)
+					if err != nil {
+						return err
+					}
 					ns := names
 					if len(ns) == 0 {
-						if ns, err = db.MetricNames(r.ID); err != nil {
-							return err
+						ns = have
+					}
+					for _, n := range names {
+						if !slices.Contains(have, n) {
+							return fmt.Errorf("--metric %q: run %s attempt %d has no such series (it has: %s)", n, h[:12], r.Attempt, strings.Join(have, ", "))
 						}
 					}
 					for _, n := range ns {

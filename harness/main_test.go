@@ -57,6 +57,7 @@ func TestCLIErrors(t *testing.T) {
 		{"runs on a missing registry", []string{"runs", "--registry", filepath.Join(dir, "absent.db")}, []string{"absent.db does not exist"}},
 		{"show on a missing registry", []string{"show", "abcdef12", "--registry", filepath.Join(dir, "absent.db")}, []string{"absent.db does not exist"}},
 		{"too big for this machine", []string{"train", "--preset", "nano", "--set", "train.batch_size=64", "--set", "train.micro_batch=64", "--registry", reg, "--root", ".."}, []string{"GiB to train", "lower train.micro_batch"}},
+		{"no jobs", []string{"ablate", "subln", "--jobs", "0", "--dry-run", "--registry", reg, "--root", ".."}, []string{"--jobs 0"}},
 		{"negative steps", []string{"generate", "--steps", "-5", "--root", ".."}, []string{"--steps -5"}},
 		{"negative temperature", []string{"generate", "--temperature", "-1", "--root", ".."}, []string{"--temperature -1"}},
 		{"negative limit", []string{"eval", "../datasets/llama2c/stories260K.bin", "--tasks", "piqa", "--limit", "-5", "--registry", reg, "--root", ".."}, []string{"limit -5"}},
@@ -269,6 +270,9 @@ func TestCLIRunDataForOtherTools(t *testing.T) {
 	}
 	if err != nil || json.Unmarshal([]byte(out), &shown) != nil || shown.Hash != off || shown.Attempts[0].Metrics["val_bpb"] != 1.25 {
 		t.Errorf("show --json: %v\n%s", err, out)
+	}
+	if _, err := run(t, "metrics", off[:10], "--registry", reg, "--metric", "nosuch"); err == nil || !strings.Contains(err.Error(), "val_bpb") {
+		t.Errorf("metrics --metric nosuch: %v, want the series that exist", err)
 	}
 	if _, err := run(t, "runs", "--registry", reg, "--json", "--csv"); err == nil {
 		t.Error("--json with --csv accepted")
