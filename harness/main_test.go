@@ -49,7 +49,7 @@ func TestCLIErrors(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"unknown preset", []string{"config", "huge", "--root", ".."}, []string{`unknown preset "huge"`, "micro, nano, tiny"}},
+		{"unknown preset", []string{"config", "huge", "--root", ".."}, []string{`unknown preset "huge"`, "micro, nano", "tiny"}},
 		{"bad set", []string{"config", "tiny", "--root", "..", "--set", "model.n_heads=5"}, []string{"model.n_heads = 5", "must divide model.d_model"}},
 		{"unknown key", []string{"config", "tiny", "--root", "..", "--set", "train.speed=3"}, []string{"train.speed", "valid keys"}},
 		{"not a database", []string{"runs", "--registry", notDB}, []string{"not a SQLite database"}},
