@@ -19,6 +19,7 @@ func init() { extraCommands = append(extraCommands, (*app).hpoCmd) }
 func (a *app) hpoCmd() *cobra.Command {
 	var trials, jobs int
 	var study string
+	var enqueue bool
 	cmd := &cobra.Command{
 		Use:   "hpo <space|file.yaml>",
 		Short: "Search hyper-parameters with goptuna TPE and pruning; studies live in the registry",
@@ -43,6 +44,15 @@ func (a *app) hpoCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
+			if enqueue {
+				q, err := hpo.Enqueue(a.env(db), space, hpo.Options{Trials: trials, Study: study})
+				if err != nil {
+					return err
+				}
+				fmt.Printf("study %s: %d trials finished, %d slots already queued, %d queued now in batch %s\n", q.Study, q.Finished, q.Pending, q.Stats.Added+q.Stats.Requeued, q.Batch)
+				fmt.Printf("run them with `harness worker --batch %s`; `harness hpo list --trials %s` shows the trials\n", q.Batch, q.Study)
+				return nil
+			}
 			ctx, stop := signalContext()
 			defer stop()
 			rep, err := hpo.Run(ctx, a.env(db), space, hpo.Options{Trials: trials, Jobs: jobs, Study: study, Progress: os.Stderr})
@@ -60,6 +70,7 @@ func (a *app) hpoCmd() *cobra.Command {
 	cmd.Flags().IntVar(&trials, "trials", 0, "finished trials the study should hold, counting earlier ones (0 = the space's default)")
 	cmd.Flags().IntVar(&jobs, "jobs", 1, "trials run at once in this process; each gets threads/jobs threads")
 	cmd.Flags().StringVar(&study, "study", "", "study name (default: the space's name)")
+	cmd.Flags().BoolVar(&enqueue, "enqueue", false, "queue trial slots in the registry for `harness worker` instead of running them here")
 	cmd.AddCommand(a.hpoBestCmd(), a.hpoListCmd())
 	return cmd
 }
