@@ -232,3 +232,18 @@ func GenerateInstruct(t *Trained, instruction, input string, n int) (string, err
 	}
 	return strings.TrimSpace(tok.Decode(out)), nil
 }
+
+// IsFinetune reports whether hash names a LoRA fine-tune config.
+func (e *Env) IsFinetune(hash string) (bool, error) {
+	js, err := e.DB.Config(hash)
+	if errors.Is(err, registry.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	c, err := configs.FromCanonical(js)
+	if err != nil {
+		return false, nil // not a training config (an eval or bench request)
+	}
+	return c.LoRA.Enabled(), nil
+}
