@@ -79,6 +79,7 @@ func (d *distiller) metrics(step int64) []registry.Metric {
 	ms := []registry.Metric{
 		{Step: step, Name: "distill_ce", Value: d.last.ce},
 		{Step: step, Name: "distill_kd", Value: d.last.kd},
+		{Step: step, Name: "distill_objective", Value: (1-d.cfg.KDRatio)*d.last.ce + d.cfg.KDRatio*d.last.kd},
 	}
 	if d.loss == configs.DistillMiniLLM {
 		ms = append(ms, registry.Metric{Step: step, Name: "distill_rev_kl", Value: d.last.revKL})
@@ -88,7 +89,9 @@ func (d *distiller) metrics(step int64) []registry.Metric {
 
 // forwardBackward is the distilled step: for every micro-batch the
 // student's gradient of (1−kd_ratio)·CE(data) + kd_ratio·KD, scaled by
-// 1/nMicro. It returns the step's mean objective.
+// 1/nMicro. It returns the step's mean data cross-entropy (the run's
+// "loss", comparable with undistilled runs); the objective and the KD term
+// are logged as distill_objective and distill_kd.
 func (d *distiller) forwardBackward(t *trainer, step int64) (float64, error) {
 	p, m := t.plan, t.model
 	m.ZeroGrad()
@@ -115,7 +118,7 @@ func (d *distiller) forwardBackward(t *trainer, step int64) (float64, error) {
 	}
 	n := float64(p.nMicro)
 	d.last.ce, d.last.kd, d.last.revKL, d.last.ok = ceSum/n, kdSum/n, revSum/n, true
-	return (1-kd)*d.last.ce + kd*d.last.kd, nil
+	return d.last.ce, nil
 }
 
 // teacherForced is fkl or rkl on the data: teacher and student read the
