@@ -304,7 +304,27 @@ func (a *app) generateCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			tr, err := a.env(db).LoadTrained(h)
+			env := a.env(db)
+			if ft, err := env.IsFinetune(h); err != nil {
+				return err
+			} else if ft {
+				// A fine-tune: the Alpaca template and the adapters (greedy).
+				if temp != 0 {
+					return errors.New("--temperature: fine-tunes decode greedily; drop the flag")
+				}
+				tr, err := env.LoadFinetuned(h)
+				if err != nil {
+					return err
+				}
+				tr.Model.SetThreads(a.threadCount())
+				text, err := experiment.GenerateInstruct(tr, prompt, "", steps)
+				if err != nil {
+					return err
+				}
+				fmt.Println(text)
+				return nil
+			}
+			tr, err := env.LoadTrained(h)
 			if err != nil {
 				return err
 			}
