@@ -273,3 +273,29 @@ func TestRandomMicroMatchesStep(t *testing.T) {
 		t.Errorf("logits differ by %.3g relative (tolerance %.3g)", a.maxRel, flipTol)
 	}
 }
+
+// TestRandomVariantsMatchStep covers the other quant and model settings
+// with random ternary weights: no SubLN, no activation quantization,
+// absmedian scales with two B/C groups, no FFN, and a pure Mamba stack.
+func TestRandomVariantsMatchStep(t *testing.T) {
+	ortScript(t)
+	for _, sets := range [][]string{
+		{"quant.subln=false"},
+		{"quant.act_bits=0"},
+		{"quant.scale=absmedian", "model.n_groups=2", "quant.act_bits=6"},
+		{"model.ffn=false", "model.attn_layers=[0,2]"},
+		{"model.attn_layers=[]"},
+	} {
+		t.Run(fmt.Sprint(sets), func(t *testing.T) {
+			m, c := microModel(t, append(sets, "model.context=48")...)
+			a := decodeBoth(t, m, c.Quant, []int32{1, 2, 3, 300}, 24)
+			t.Logf("%d steps: max |Δlogit| %.3g, max |Δ|/max|logit| %.3g, steps above %g: %d", a.steps, a.maxAbs, a.maxRel, noFlipTol, a.overNoFlip)
+			if !a.tokensEqual {
+				t.Errorf("greedy tokens differ:\nharness %v\nORT     %v", a.harness, a.ortToks)
+			}
+			if a.maxRel > flipTol {
+				t.Errorf("logits differ by %.3g relative (tolerance %.3g)", a.maxRel, flipTol)
+			}
+		})
+	}
+}
