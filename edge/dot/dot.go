@@ -22,9 +22,14 @@ type kernelSet struct {
 	tq2  func(out []int32, w []byte, q []int8, nb int)
 	q8   func(out []float32, w []byte, q []int8, nb int)
 	q4   func(out []float32, w []byte, q []int8, nb int)
+
+	fmaCols func(s, q, kt []float32, stride int)
+	fmaRows func(out, p, v []float32, stride int)
+	ssm     func(st []float32, u, bv, cv []float64, y []float32, decay float64)
 }
 
-var goSet = kernelSet{name: "purego", tq2: tq2RowsGo, q8: q8RowsGo, q4: q4RowsGo}
+var goSet = kernelSet{name: "purego", tq2: tq2RowsGo, q8: q8RowsGo, q4: q4RowsGo,
+	fmaCols: fmaColsGo, fmaRows: fmaRowsGo, ssm: ssmStepGo}
 
 // KernelSet names the set in use: "avx512vnni", "avx2" or "purego". All give
 // the same bits.

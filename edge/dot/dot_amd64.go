@@ -30,6 +30,8 @@ var vnniSet = kernelSet{
 	tq2:  func(out []int32, w []byte, q []int8, nb int) { tq2RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
 	q8:   func(out []float32, w []byte, q []int8, nb int) { q8RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
 	q4:   func(out []float32, w []byte, q []int8, nb int) { q4RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
+
+	fmaCols: fmaColsVec, fmaRows: fmaRowsVec, ssm: ssmVec(ssmAVX512),
 }
 
 var avx2Set = kernelSet{
@@ -37,19 +39,63 @@ var avx2Set = kernelSet{
 	tq2:  func(out []int32, w []byte, q []int8, nb int) { tq2RowsAVX2(&out[0], &w[0], &q[0], nb, len(out)) },
 	q8:   func(out []float32, w []byte, q []int8, nb int) { q8RowsAVX2(&out[0], &w[0], &q[0], nb, len(out)) },
 	q4:   func(out []float32, w []byte, q []int8, nb int) { q4RowsAVX2(&out[0], &w[0], &q[0], nb, len(out)) },
+
+	fmaCols: fmaColsVec, fmaRows: fmaRowsVec, ssm: ssmVec(ssmAVX2),
 }
 
 func availableSets() []kernelSet {
 	var sets []kernelSet
 	// VPDPBUSD on ymm registers needs AVX512_VNNI with AVX512VL; the head
-	// kernels also use F16C and AVX2 (VPSIGNB, VPABSB).
-	if cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VL && cpu.X86.HasAVX2 && cpu.X86.HasF16C {
+	// kernels also use F16C and AVX2 (VPSIGNB, VPABSB), the float kernels
+	// FMA3 (and AVX-512F for the SSM step of the VNNI set).
+	if cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VL && cpu.X86.HasAVX2 && cpu.X86.HasF16C && cpu.X86.HasFMA {
 		sets = append(sets, vnniSet)
 	}
-	if cpu.X86.HasAVX2 && cpu.X86.HasF16C {
+	if cpu.X86.HasAVX2 && cpu.X86.HasF16C && cpu.X86.HasFMA {
 		sets = append(sets, avx2Set)
 	}
 	return append(sets, goSet)
 }
 
 var active = availableSets()[0]
+
+//go:noescape
+func fmaColsAVX2(s, q, kt *float32, hd, stride, n int)
+
+//go:noescape
+func fmaRowsAVX2(out, p, v *float32, n, stride, cols int)
+
+//go:noescape
+func ssmAVX512(st *float32, u, bv, cv *float64, y *float32, decay float64, nn, p, cols int)
+
+//go:noescape
+func ssmAVX2(st *float32, u, bv, cv *float64, y *float32, decay float64, nn, p, cols int)
+
+func fmaColsVec(s, q, kt []float32, stride int) {
+	fmaColsAVX2(&s[0], &q[0], &kt[0], len(q), stride, len(s))
+}
+
+// fmaRowsVec runs the columns in multiples of 8 in assembly and the rest
+// in Go (each column is its own chain).
+func fmaRowsVec(out, p, v []float32, stride int) {
+	c8 := len(out) &^ 7
+	if c8 > 0 {
+		fmaRowsAVX2(&out[0], &p[0], &v[0], len(p), stride, c8)
+	}
+	if c8 < len(out) {
+		fmaRowsGo(out[c8:], p, v[c8:], stride)
+	}
+}
+
+func ssmVec(asm func(st *float32, u, bv, cv *float64, y *float32, decay float64, nn, p, cols int)) func(st []float32, u, bv, cv []float64, y []float32, decay float64) {
+	return func(st []float32, u, bv, cv []float64, y []float32, decay float64) {
+		P := len(u)
+		c8 := P &^ 7
+		if c8 > 0 {
+			asm(&st[0], &u[0], &bv[0], &cv[0], &y[0], decay, len(bv), P, c8)
+		}
+		if c8 < P {
+			ssmGo(st, u, bv, cv, y, decay, c8)
+		}
+	}
+}

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/nanomamba-edge/harness/edge/dot"
 	"github.com/nanomamba-edge/harness/kernels"
-	"github.com/nanomamba-edge/harness/kernels/ssd"
 	"github.com/nanomamba-edge/harness/kernels/vec"
 )
 
@@ -14,8 +14,10 @@ type State struct {
 	pos  int
 	ctx  int         // context length
 	conv [][]float32 // per Mamba layer: (d_conv−1) × C_conv, oldest first
-	ssm  [][]float32 // per Mamba layer: H × P × N
-	k, v [][]float32 // per attention layer: context × kv heads·head size
+	ssm  [][]float32 // per Mamba layer: H × N × P (transposed: lanes over P)
+	k    [][]float32 // per attention layer: kv heads × head size × cpad (transposed keys)
+	v    [][]float32 // per attention layer: context × kv heads·head size
+	cpad int         // context rounded up to a multiple of 8
 }
 
 // Pos is the number of tokens consumed.
@@ -28,6 +30,9 @@ type work struct {
 	q              []int8    // largest padded in-features
 	acc            []int32   // largest out-features
 	q8, att, probs []float32
+	knew           []float32 // the new token's keys
+	u64, bv64      []float64 // SSM step: dt·x per head, B and C widened
+	cv64           []float64
 	zx, pre, xs    []float32
 	bm, cm, dt     []float32
 	y, g, sig, nrm []float32
@@ -53,21 +58,26 @@ func (m *Model) newWork() *work {
 	}
 	return &work{
 		x: f(m.D), tmp: f(m.D), n: f(m.D), sub: f(maxIn), q: make([]int8, maxPad), acc: make([]int32, maxOut),
-		q8: f(m.nh * m.hd), att: f(m.nh * m.hd), probs: f(m.Context),
+		q8: f(m.nh * m.hd), att: f(m.nh * m.hd), probs: f(padContext(m.Context)), knew: f(m.nkv * m.hd),
+		u64: make([]float64, m.headDim), bv64: make([]float64, gn), cv64: make([]float64, gn),
 		zx: f(m.dProj), pre: f(m.cConv), xs: f(m.dIn), bm: f(gn), cm: f(gn), dt: f(m.heads),
 		y: f(m.dIn), g: f(m.dIn), sig: f(max(m.dIn, m.cConv, dff)), nrm: f(m.dIn),
 		h1: f(dff), h3: f(dff), logits: f(m.V),
 	}
 }
 
+// padContext rounds the context up to a multiple of 8, the width of the
+// score kernel (dot.FMACols).
+func padContext(n int) int { return (n + 7) &^ 7 }
+
 // NewState returns an empty state.
 func (m *Model) NewState() *State {
 	s := &State{ctx: m.Context, conv: make([][]float32, m.NLayers), ssm: make([][]float32, m.NLayers),
-		k: make([][]float32, m.NLayers), v: make([][]float32, m.NLayers)}
+		k: make([][]float32, m.NLayers), v: make([][]float32, m.NLayers), cpad: padContext(m.Context)}
 	for i := range m.layers {
 		if m.layers[i].isAttn() {
 			kd := m.nkv * m.hd
-			s.k[i] = make([]float32, m.Context*kd)
+			s.k[i] = make([]float32, s.cpad*kd)
 			s.v[i] = make([]float32, m.Context*kd)
 		} else {
 			s.conv[i] = make([]float32, (m.dconv-1)*m.cConv)
@@ -85,8 +95,8 @@ func (s *State) Reset() {
 		clear(s.conv[i])
 		clear(s.ssm[i])
 		if s.k[i] != nil {
-			used := min(len(s.k[i]), s.pos*(len(s.k[i])/s.ctx))
-			clear(s.k[i][:used])
+			clear(s.k[i])
+			used := min(len(s.v[i]), s.pos*(len(s.v[i])/s.ctx))
 			clear(s.v[i][:used])
 		}
 	}
@@ -188,10 +198,23 @@ func (m *Model) mambaStep(l *layer, conv, ssmState []float32) {
 	for h := 0; h < m.heads; h++ {
 		w.dt[h] = kernels.Softplus32(raw[h] + l.dtBias[h])
 	}
-	ssd.Step(ssd.Dims{Batch: 1, Len: 1, Heads: m.heads, HeadDim: m.headDim, Groups: m.groups, State: m.state, Chunk: m.chunk},
-		ssmState, w.xs, w.dt, l.A, w.bm, w.cm, w.y)
+	// ssd.Step's arithmetic on the transposed state (dot.SSMStep).
+	P, N := m.headDim, m.state
+	for i := range w.bv64 {
+		w.bv64[i], w.cv64[i] = float64(w.bm[i]), float64(w.cm[i])
+	}
+	hpg := m.heads / m.groups
+	for h := 0; h < m.heads; h++ {
+		g := h / hpg
+		dts := float64(w.dt[h])
+		decay := kernels.Exp(float64(dts * float64(l.A[h])))
+		u := w.u64[:P]
+		for p, x := range w.xs[h*P : h*P+P] {
+			u[p] = float64(dts * float64(x))
+		}
+		dot.SSMStep(ssmState[h*N*P:(h+1)*N*P], u, w.bv64[g*N:g*N+N], w.cv64[g*N:g*N+N], w.y[h*P:h*P+P], decay)
+	}
 	vec.SiLU(w.g, w.sig[:dIn], w.zx[:dIn])
-	P := m.headDim
 	for h := 0; h < m.heads; h++ {
 		vec.AxpyExact(w.y[h*P:h*P+P], w.xs[h*P:h*P+P], float64(l.Dsk[h]))
 	}
@@ -201,33 +224,36 @@ func (m *Model) mambaStep(l *layer, conv, ssmState []float32) {
 }
 
 // attnStep runs one token through grouped-query attention with RoPE,
-// appending its key and value to the cache: input w.n, output w.tmp.
+// appending its key and value to the cache: input w.n, output w.tmp. The
+// keys are stored transposed so that dot.FMACols computes the scores of
+// eight positions per vector, each one the ascending chain of FMAs over the
+// head dimension; dot.FMARows sums the value rows in ascending position.
 func (m *Model) attnStep(l *layer, st *State, i int) {
 	w := m.ws
-	pos, hd, kd := st.pos, m.hd, m.nkv*m.hd
-	kc, vc := st.k[i], st.v[i]
+	pos, hd, kd, cp := st.pos, m.hd, m.nkv*m.hd, st.cpad
+	kt, vc := st.k[i], st.v[i]
 	m.forward(l.wq, w.q8, w.n)
-	m.forward(l.wk, kc[pos*kd:(pos+1)*kd], w.n)
+	m.forward(l.wk, w.knew, w.n)
 	m.forward(l.wv, vc[pos*kd:(pos+1)*kd], w.n)
 	for h := 0; h < m.nh; h++ {
 		m.rotate(w.q8[h*hd:h*hd+hd], pos)
 	}
 	for h := 0; h < m.nkv; h++ {
-		m.rotate(kc[pos*kd+h*hd:pos*kd+h*hd+hd], pos)
+		m.rotate(w.knew[h*hd:h*hd+hd], pos)
+	}
+	for c, k := range w.knew {
+		kt[c*cp+pos] = k
 	}
 	grp := m.nh / m.nkv
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	probs := w.probs[:pos+1]
+	n := pos + 1
+	probs := w.probs[:n]
 	for h := 0; h < m.nh; h++ {
 		q := w.q8[h*hd : h*hd+hd]
 		kv := h / grp
+		dot.FMACols(w.probs, q, kt[kv*hd*cp:], cp, padContext(n))
 		mx := float32(math.Inf(-1))
-		for u := 0; u <= pos; u++ {
-			k := kc[u*kd+kv*hd : u*kd+kv*hd+hd]
-			var s float32
-			for j, qv := range q {
-				s = kernels.FMA32(qv, k[j], s)
-			}
+		for u, s := range probs {
 			s *= scale
 			probs[u] = s
 			mx = max(mx, s)
@@ -236,14 +262,7 @@ func (m *Model) attnStep(l *layer, st *State, i int) {
 		for u := range probs {
 			probs[u] = float32(float64(probs[u]) * inv)
 		}
-		out := w.att[h*hd : h*hd+hd]
-		clear(out)
-		for u, p := range probs {
-			v := vc[u*kd+kv*hd : u*kd+kv*hd+hd]
-			for j := range out {
-				out[j] = kernels.FMA32(p, v[j], out[j])
-			}
-		}
+		dot.FMARows(w.att[h*hd:h*hd+hd], probs, vc[kv*hd:], kd)
 	}
 	m.forward(l.wo, w.tmp, w.att)
 }
