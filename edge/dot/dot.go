@@ -26,6 +26,9 @@ type kernelSet struct {
 	fmaCols func(s, q, kt []float32, stride int)
 	fmaRows func(out, p, v []float32, stride int)
 	ssm     func(st []float32, u, bv, cv []float64, y []float32, decay float64)
+	// quant and scale are nil where Go does the work (len multiple of 8).
+	quant func(q []int8, x []float32, s, lo, hi float32) int32
+	scale func(y []float32, acc []int32, qsum int32, gs, fs float64)
 }
 
 var goSet = kernelSet{name: "purego", tq2: tq2RowsGo, q8: q8RowsGo, q4: q4RowsGo,

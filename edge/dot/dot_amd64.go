@@ -32,6 +32,10 @@ var vnniSet = kernelSet{
 	q4:   func(out []float32, w []byte, q []int8, nb int) { q4RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
 
 	fmaCols: fmaColsVec, fmaRows: fmaRowsVec, ssm: ssmVec(ssmAVX512),
+	quant: func(q []int8, x []float32, s, lo, hi float32) int32 { return quantAVX512(&q[0], &x[0], len(x), s, lo, hi) },
+	scale: func(y []float32, acc []int32, qsum int32, gs, fs float64) {
+		scaleAccAVX512(&y[0], &acc[0], len(acc), qsum, gs, fs)
+	},
 }
 
 var avx2Set = kernelSet{
@@ -41,6 +45,9 @@ var avx2Set = kernelSet{
 	q4:   func(out []float32, w []byte, q []int8, nb int) { q4RowsAVX2(&out[0], &w[0], &q[0], nb, len(out)) },
 
 	fmaCols: fmaColsVec, fmaRows: fmaRowsVec, ssm: ssmVec(ssmAVX2),
+	scale: func(y []float32, acc []int32, qsum int32, gs, fs float64) {
+		scaleAccAVX2(&y[0], &acc[0], len(acc), qsum, gs, fs)
+	},
 }
 
 func availableSets() []kernelSet {
@@ -99,3 +106,12 @@ func ssmVec(asm func(st *float32, u, bv, cv *float64, y *float32, decay float64,
 		}
 	}
 }
+
+//go:noescape
+func quantAVX512(q *int8, x *float32, n int, s, lo, hi float32) int32
+
+//go:noescape
+func scaleAccAVX512(y *float32, acc *int32, n int, qsum int32, gs, fs float64)
+
+//go:noescape
+func scaleAccAVX2(y *float32, acc *int32, n int, qsum int32, gs, fs float64)

@@ -2,6 +2,7 @@ package dot
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/nanomamba-edge/harness/kernels"
 )
@@ -109,4 +110,48 @@ func ssmGo(st []float32, u, bv, cv []float64, y []float32, decay float64, p0 int
 
 func ssmStepGo(st []float32, u, bv, cv []float64, y []float32, decay float64) {
 	ssmGo(st, u, bv, cv, y, decay, 0)
+}
+
+// Quantize sets q[i] = RoundClip(x[i]·s, lo, hi) (the product clamped in
+// float32, then rounded half away from zero in float64, as the model's
+// activation quantizer) for i < len(x), and returns Σ q[i]. lo and hi must
+// lie in [−128, 127]; x must hold no NaN.
+func Quantize(q []int8, x []float32, s, lo, hi float32) int32 {
+	q = q[:len(x)]
+	i := 0
+	var sum int32
+	if active.quant != nil && len(x) >= 8 {
+		i = len(x) &^ 7
+		sum = active.quant(q[:i], x[:i], s, lo, hi)
+	}
+	return sum + quantGo(q[i:], x[i:], s, lo, hi)
+}
+
+func quantGo(q []int8, x []float32, s, lo, hi float32) int32 {
+	var sum int32
+	for i, v := range x {
+		q[i] = int8(roundClip(v*s, lo, hi))
+		sum += int32(q[i])
+	}
+	return sum
+}
+
+func roundClip(x, lo, hi float32) float32 {
+	v := float64(min(max(x, lo), hi))
+	return float32(math.Trunc(v + math.Copysign(0.5, v)))
+}
+
+// ScaleAcc sets y[o] = float32(float64(acc[o] − qsum)·gs / fs), the
+// BitLinear output of an integer row product (the int32 difference wraps as
+// Go's does).
+func ScaleAcc(y []float32, acc []int32, qsum int32, gs, fs float64) {
+	y = y[:len(acc)]
+	i := 0
+	if active.scale != nil && len(acc) >= 8 {
+		i = len(acc) &^ 7
+		active.scale(y[:i], acc[:i], qsum, gs, fs)
+	}
+	for o := i; o < len(acc); o++ {
+		y[o] = float32(float64(acc[o]-qsum) * gs / fs)
+	}
 }

@@ -401,3 +401,111 @@ al8:
 adone:
 	VZEROUPPER
 	RET
+
+DATA signd<>+0(SB)/8, $0x8000000000000000
+GLOBL signd<>(SB), RODATA|NOPTR, $8
+DATA halfd<>+0(SB)/8, $0x3fe0000000000000
+GLOBL halfd<>(SB), RODATA|NOPTR, $8
+
+// func quantAVX512(q *int8, x *float32, n int, s, lo, hi float32) int32
+// n is a multiple of 8. q = int8(trunc(v + copysign(0.5, v))) with
+// v = float64(min(max(x·s, lo), hi)); returns Σ q.
+TEXT ·quantAVX512(SB), NOSPLIT, $0-44
+	MOVQ q+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS s+24(FP), Y8
+	VBROADCASTSS lo+28(FP), Y9
+	VBROADCASTSS hi+32(FP), Y10
+	VBROADCASTSD signd<>(SB), Z11
+	VBROADCASTSD halfd<>(SB), Z12
+	VPXOR Y7, Y7, Y7
+
+qloop:
+	VMOVUPS (SI), Y0
+	VMULPS Y8, Y0, Y0
+	VMAXPS Y9, Y0, Y0
+	VMINPS Y10, Y0, Y0
+	VCVTPS2PD Y0, Z1
+	VANDPD Z11, Z1, Z2
+	VORPD Z12, Z2, Z2
+	VADDPD Z2, Z1, Z1
+	VCVTTPD2DQ Z1, Y3
+	VPADDD Y3, Y7, Y7
+	VPMOVDB Y3, X4
+	MOVQ X4, (DI)
+	ADDQ $32, SI
+	ADDQ $8, DI
+	SUBQ $8, CX
+	JNZ  qloop
+	VEXTRACTI128 $1, Y7, X0
+	VPADDD X0, X7, X7
+	VPSHUFD $0x4e, X7, X0
+	VPADDD X0, X7, X7
+	VPSHUFD $0xb1, X7, X0
+	VPADDD X0, X7, X7
+	VMOVD X7, AX
+	MOVL AX, ret+40(FP)
+	VZEROUPPER
+	RET
+
+// func scaleAccAVX512(y *float32, acc *int32, n int, qsum int32, gs, fs float64)
+// n is a multiple of 8: y = float32(float64(acc − qsum)·gs / fs).
+TEXT ·scaleAccAVX512(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ acc+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL qsum+24(FP), AX
+	VMOVD AX, X8
+	VPBROADCASTD X8, Y8
+	VBROADCASTSD gs+32(FP), Z9
+	VBROADCASTSD fs+40(FP), Z10
+
+sloop:
+	VMOVDQU (SI), Y0
+	VPSUBD Y8, Y0, Y0
+	VCVTDQ2PD Y0, Z1
+	VMULPD Z9, Z1, Z1
+	VDIVPD Z10, Z1, Z1
+	VCVTPD2PS Z1, Y2
+	VMOVUPS Y2, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JNZ  sloop
+	VZEROUPPER
+	RET
+
+// func scaleAccAVX2(y *float32, acc *int32, n int, qsum int32, gs, fs float64)
+// n is a multiple of 8.
+TEXT ·scaleAccAVX2(SB), NOSPLIT, $0-48
+	MOVQ y+0(FP), DI
+	MOVQ acc+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL qsum+24(FP), AX
+	VMOVD AX, X8
+	VPBROADCASTD X8, X8
+	VBROADCASTSD gs+32(FP), Y9
+	VBROADCASTSD fs+40(FP), Y10
+
+aloop:
+	VMOVDQU (SI), X0
+	VPSUBD X8, X0, X0
+	VCVTDQ2PD X0, Y1
+	VMULPD Y9, Y1, Y1
+	VDIVPD Y10, Y1, Y1
+	VCVTPD2PSY Y1, X2
+	VMOVUPS X2, (DI)
+	VMOVDQU 16(SI), X0
+	VPSUBD X8, X0, X0
+	VCVTDQ2PD X0, Y1
+	VMULPD Y9, Y1, Y1
+	VDIVPD Y10, Y1, Y1
+	VCVTPD2PSY Y1, X2
+	VMOVUPS X2, 16(DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JNZ  aloop
+	VZEROUPPER
+	RET

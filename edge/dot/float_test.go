@@ -121,3 +121,43 @@ func TestSSMStep(t *testing.T) {
 		}
 	})
 }
+
+// Quantize and ScaleAcc equal the engine's scalar loops.
+func TestQuantizeScaleAcc(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	eachSet(t, func(t *testing.T) {
+		for _, n := range []int{1, 7, 8, 64, 131, 256} {
+			x := randF32(r, n)
+			x[0] = 0.49999997 / 3 // rounding edge after the product
+			x[n-1] = 1e30         // clamped
+			for _, b := range [][2]float32{{-128, 127}, {-8, 7}, {-127, 127}} {
+				s := float32(127 / 2.5)
+				q := make([]int8, n)
+				got := Quantize(q, x, s, b[0], b[1])
+				var want int32
+				for i, v := range x {
+					w := int8(roundClip(v*s, b[0], b[1]))
+					if q[i] != w {
+						t.Fatalf("n %d: q[%d] = %d, want %d (x %v)", n, i, q[i], w, v)
+					}
+					want += int32(w)
+				}
+				if got != want {
+					t.Fatalf("n %d: Σq = %d, want %d", n, got, want)
+				}
+			}
+			acc := make([]int32, n)
+			for i := range acc {
+				acc[i] = int32(r.IntN(1<<20)) - 1<<19
+			}
+			y := make([]float32, n)
+			gs, fs := float64(float32(0.0371)), float64(float32(51.3))
+			ScaleAcc(y, acc, -77, gs, fs)
+			for o, a := range acc {
+				if w := float32(float64(a+77) * gs / fs); math.Float32bits(y[o]) != math.Float32bits(w) {
+					t.Fatalf("ScaleAcc %d: %v, want %v", o, y[o], w)
+				}
+			}
+		}
+	})
+}

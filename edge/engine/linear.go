@@ -49,11 +49,7 @@ func (m *Model) forward(l *linear, y, x []float32) {
 	s := qmax / max(vec.AbsMax(src), minScale)
 	pad := l.w.width
 	q := ws.q[:pad]
-	var qsum int32
-	for i, v := range src {
-		q[i] = int8(roundClip(v*s, qmin, qmax))
-		qsum += int32(q[i])
-	}
+	qsum := dot.Quantize(q[:l.in], src, s, qmin, qmax)
 	clear(q[l.in:])
 	nb := pad / gguf.QK_K
 	gs := float64(l.scale)
@@ -72,9 +68,7 @@ func (m *Model) forward(l *linear, y, x []float32) {
 	} else {
 		rows(0, l.out)
 	}
-	for o, a := range acc {
-		y[o] = float32(float64(a-qsum) * gs / fs)
-	}
+	dot.ScaleAcc(y[:l.out], acc, qsum, gs, fs)
 }
 
 // rowThreads uses one goroutine per ~64k packed weights.
@@ -164,9 +158,7 @@ func (m *Model) logits(out, x []float32) {
 func (m *Model) logitsInt8(out, x []float32) {
 	s := float32(127) / max(vec.AbsMax(x), minScale)
 	q := m.ws.q[:m.D]
-	for i, v := range x {
-		q[i] = int8(roundClip(v*s, -127, 127))
-	}
+	dot.Quantize(q, x, s, -127, 127)
 	e := m.embed
 	nb := m.D / 32
 	rows := func(lo, hi int) {
