@@ -32,7 +32,9 @@ var vnniSet = kernelSet{
 	q4:   func(out []float32, w []byte, q []int8, nb int) { q4RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
 
 	fmaCols: fmaColsVec, fmaRows: fmaRowsVec, ssm: ssmVec(ssmAVX512),
-	quant: func(q []int8, x []float32, s, lo, hi float32) int32 { return quantAVX512(&q[0], &x[0], len(x), s, lo, hi) },
+	quant: func(q []int8, x []float32, s, lo, hi float32) int32 {
+		return quantAVX512(&q[0], &x[0], len(x), s, lo, hi)
+	},
 	scale: func(y []float32, acc []int32, qsum int32, gs, fs float64) {
 		scaleAccAVX512(&y[0], &acc[0], len(acc), qsum, gs, fs)
 	},
