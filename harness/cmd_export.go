@@ -14,6 +14,8 @@ import (
 	"github.com/nanomamba-edge/harness/edge"
 	"github.com/nanomamba-edge/harness/edge/engine"
 	"github.com/nanomamba-edge/harness/edge/gguf"
+	"github.com/nanomamba-edge/harness/edge/hf"
+	"github.com/nanomamba-edge/harness/edge/onnx"
 	"github.com/nanomamba-edge/harness/experiment"
 	"github.com/nanomamba-edge/harness/registry"
 	"github.com/nanomamba-edge/harness/repro"
@@ -33,8 +35,30 @@ func (a *app) exportCmd() *cobra.Command {
 			"The default output is runs/<hash>/model-<weights>-<embed>.gguf under the project root.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !strings.EqualFold(format, "gguf") {
-				return fmt.Errorf("--format %q: only gguf is supported", format)
+			switch strings.ToLower(format) {
+			case "gguf":
+			case "onnx", "hf":
+				db, h, err := a.openResolved(args[0])
+				if err != nil {
+					return err
+				}
+				defer db.Close()
+				var res []*exportResult
+				if strings.EqualFold(format, "onnx") {
+					r, err := exportONNX(a.env(db), h, out, force)
+					if err != nil {
+						return err
+					}
+					res = append(res, r)
+				} else if res, err = exportHF(a.env(db), h, out, force); err != nil {
+					return err
+				}
+				for _, r := range res {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s\t%d bytes\tsha256 %s\trecorded for run %d as %s\n", r.Path, r.Bytes, r.SHA256, r.RunID, r.Record)
+				}
+				return nil
+			default:
+				return fmt.Errorf("--format %q: use gguf, onnx or hf", format)
 			}
 			wt, err := gguf.ParseType(weights)
 			if err != nil || (wt != gguf.TQ2_0 && wt != gguf.TQ1_0) {
@@ -57,7 +81,7 @@ func (a *app) exportCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "gguf", "output format (gguf)")
+	cmd.Flags().StringVar(&format, "format", "gguf", "output format: gguf (one file), onnx (a decode-step graph, runs/<hash>/model.onnx) or hf (a Hugging Face-style folder, runs/<hash>/hf/)")
 	cmd.Flags().StringVar(&weights, "weights", "tq2_0", "ternary weight blocks: tq2_0 (2.06 bits/weight) or tq1_0 (1.69 bits/weight)")
 	cmd.Flags().StringVar(&embed, "embed", "f16", "embedding / output head type: f16, q8_0, q4_0 or f32")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "output file (default runs/<hash>/model-<weights>-<embed>.gguf)")
@@ -185,4 +209,74 @@ func recordPath(root, path string) string {
 		return ap
 	}
 	return filepath.ToSlash(rel)
+}
+
+// Registry kinds of the ONNX graph and of the files of a Hugging Face-style folder.
+const (
+	onnxArtifactKind = "onnx"
+	hfArtifactKind   = "hf"
+)
+
+// exportONNX writes the decode-step ONNX graph of a done ternary run to out
+// (default <root>/runs/<hash>/model.onnx) and records it as an artifact.
+func exportONNX(env *experiment.Env, hash, out string, force bool) (*exportResult, error) {
+	tr, err := env.LoadTrained(hash)
+	if err != nil {
+		return nil, err
+	}
+	run, err := env.DB.DoneRun(hash)
+	if err != nil {
+		return nil, err
+	}
+	x, err := onnx.Export(tr.Model, tr.Config.Quant, edge.Provenance{
+		RunHash: hash, ConfigJSON: tr.Config.Canonical(), CodeCommit: run.CodeVersion, CodeDirty: run.CodeDirty,
+	})
+	if err != nil {
+		return nil, err
+	}
+	b, err := x.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	if out == "" {
+		out = filepath.Join(env.RunDir(hash), "model.onnx")
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	if err := repro.WriteFile(env.DB.Path(), out, b, force); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	res := &exportResult{Path: out, Record: recordPath(env.Root, out), SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(b)), RunID: tr.RunID}
+	if err := env.DB.PutArtifact(registry.Artifact{RunID: tr.RunID, Kind: onnxArtifactKind, Path: res.Record, SHA256: res.SHA256, Bytes: res.Bytes}); err != nil {
+		return nil, fmt.Errorf("export: recording %s: %w", res.Record, err)
+	}
+	return res, nil
+}
+
+// exportHF writes the Hugging Face-style folder of a done ternary run to
+// the directory out (default <root>/runs/<hash>/hf) and records every file
+// as an artifact.
+func exportHF(env *experiment.Env, hash, out string, force bool) ([]*exportResult, error) {
+	run, err := env.DB.DoneRun(hash)
+	if err != nil {
+		return nil, err
+	}
+	if out == "" {
+		out = filepath.Join(env.RunDir(hash), "hf")
+	}
+	r, err := hf.Export(env, hash, out, force)
+	if err != nil {
+		return nil, err
+	}
+	var res []*exportResult
+	for _, f := range r.Files {
+		e := &exportResult{Path: f.Path, Record: recordPath(env.Root, f.Path), SHA256: f.SHA256, Bytes: f.Bytes, RunID: run.ID}
+		if err := env.DB.PutArtifact(registry.Artifact{RunID: run.ID, Kind: hfArtifactKind, Path: e.Record, SHA256: e.SHA256, Bytes: e.Bytes}); err != nil {
+			return nil, fmt.Errorf("export: recording %s: %w", e.Record, err)
+		}
+		res = append(res, e)
+	}
+	return res, nil
 }

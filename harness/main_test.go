@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -352,5 +354,55 @@ func TestCLIExportRefusesOverwrites(t *testing.T) {
 	}
 	if _, err := run(t, append([]string{"export", h, "-o", notes, "--force"}, g...)...); err != nil {
 		t.Errorf("export --force: %v", err)
+	}
+}
+
+// export --format onnx|hf write their files under the run's directory and
+// record each as an artifact; the same run exports to the same bytes.
+func TestCLIExportONNXAndHF(t *testing.T) {
+	root := t.TempDir()
+	ds, _ := filepath.Abs(filepath.Join("..", "datasets"))
+	if err := os.Symlink(ds, filepath.Join(root, "datasets")); err != nil {
+		t.Fatal(err)
+	}
+	reg := filepath.Join(root, "r.db")
+	g := []string{"--root", root, "--registry", reg, "--threads", "2"}
+	out, err := run(t, append([]string{"train", "--preset", "micro", "--set", "train.tokens=4096"}, g...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := strings.Fields(out[strings.Index(out, "hash"):])[1]
+	for _, f := range []string{"onnx", "hf", "onnx"} {
+		if _, err := run(t, append([]string{"export", h[:12], "--format", f}, g...)...); err != nil {
+			t.Fatalf("export --format %s: %v", f, err)
+		}
+	}
+	if _, err := run(t, append([]string{"export", h[:12], "--format", "tflite"}, g...)...); err == nil {
+		t.Error("an unknown format was accepted")
+	}
+	db, err := registry.OpenReadOnly(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	done, err := db.DoneRun(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arts, _ := db.Artifacts(done.ID)
+	kinds := map[string]int{}
+	for _, a := range arts {
+		kinds[a.Kind]++
+		b, err := os.ReadFile(registry.ArtifactPath(root, a))
+		if err != nil {
+			t.Errorf("artifact %s: %v", a.Path, err)
+			continue
+		}
+		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != a.SHA256 {
+			t.Errorf("artifact %s does not match its sha256", a.Path)
+		}
+	}
+	if kinds["onnx"] != 1 || kinds["hf"] < 4 {
+		t.Errorf("artifact kinds %v, want one onnx file and the hf folder's files", kinds)
 	}
 }
