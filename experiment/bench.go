@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/edge"
 	"github.com/nanomamba-edge/harness/edge/dot"
+	"github.com/nanomamba-edge/harness/edge/proc"
 	"github.com/nanomamba-edge/harness/edge/gguf"
 	"github.com/nanomamba-edge/harness/kernels"
 	"github.com/nanomamba-edge/harness/models"
@@ -141,6 +143,16 @@ func timeBest(minTime time.Duration, fn func()) time.Duration {
 // Bench measures GEMM GFLOP/s (with reference ratios) and training
 // throughput and MFU.
 func Bench(o BenchOptions) (*BenchReport, error) {
+	// Every preset must load before anything is measured.
+	presets := slices.Clone(o.Presets)
+	if o.Decode != nil {
+		presets = append(presets, o.Decode.Presets...)
+	}
+	for _, p := range presets {
+		if _, err := configs.Load(configs.Options{Preset: p, Env: []string{}}); err != nil {
+			return nil, fmt.Errorf("bench: preset %q: %w", p, err)
+		}
+	}
 	rep := &BenchReport{KernelSet: kernels.KernelSet(), Peak: map[int]float64{}}
 	for _, th := range o.Threads {
 		g, name := kernels.PeakGFLOPS(th, o.MinTime)
@@ -403,6 +415,7 @@ func (o BenchOptions) Identity(kernelSet string) map[string]any {
 		id["decode"] = map[string]any{
 			"presets": d.Presets, "variants": vs, "threads": d.Threads, "prompt": d.Prompt, "tokens": tokens,
 			"reps": d.Reps, "seed": d.Seed, "triad_bytes": d.TriadBytes, "dot_kernels": dot.KernelSet(),
+			"triad_l3_bytes": d.TriadL3Bytes, "lean_child": d.Lean != nil,
 		}
 	}
 	return id
@@ -478,13 +491,20 @@ type DecodeOptions struct {
 	// Seed of the random weights (models.New), quantized to ternary.
 	Seed int64
 	// TriadBytes is the size of each STREAM triad array (default 256 MiB,
-	// far above any L3).
-	TriadBytes int64
+	// far above any L3). TriadL3Bytes is the array size of a second triad
+	// whose three arrays fit in the last-level cache (default: a sixth of
+	// the L3 this machine reports, else 4 MiB), the bandwidth a model that
+	// fits in the L3 is bound by.
+	TriadBytes, TriadL3Bytes int64
 	// Dir receives the exported GGUF files (a temporary directory).
 	Dir string
 	// Child runs one measurement in a separate process and returns its
 	// result, so that the peak resident memory is that decoder's alone.
 	Child func(DecodeSpec) (*DecodeChildResult, error)
+	// Lean, when set, runs each packed measurement again in a small
+	// decoder process (nmrun -bench), whose peak resident memory is the
+	// engine's without the harness's own baseline.
+	Lean func(DecodeSpec) (*DecodeChildResult, error)
 }
 
 // DecodeSpec is one child measurement: the float32 training path
@@ -503,6 +523,10 @@ type DecodeSpec struct {
 type DecodeTiming struct {
 	Threads, Prompt, Tokens int
 	PrefillTokS, DecodeTokS float64
+	// DecodeCPUTokS: decoded tokens per second of the process's CPU time
+	// (best repetition); WorstDecodeTokS: the slowest repetition's wall
+	// rate.
+	DecodeCPUTokS, WorstDecodeTokS float64 `json:",omitempty"`
 }
 
 // DecodeChildResult is what a child reports.
@@ -525,12 +549,25 @@ type DecodeRow struct {
 	FileBytes, PeakRSSBytes int64
 	Threads, Prompt, Tokens int
 	PrefillTokS, DecodeTokS float64
+	// DecodeCPUTokS is decode tokens per CPU second, WorstDecodeTokS the
+	// slowest repetition (wall clock), SpeedupFloatCPU the packed/float32
+	// ratio of CPU rates.
+	DecodeCPUTokS, WorstDecodeTokS, SpeedupFloatCPU float64 `json:",omitempty"`
+	// LeanPeakRSSBytes is the peak RSS of the same decode in nmrun -bench
+	// (packed, when measured), LeanDecodeTokS its decode rate.
+	LeanPeakRSSBytes int64   `json:",omitempty"`
+	LeanDecodeTokS   float64 `json:",omitempty"`
 	// Packed only: bytes read per decoded token, the triad bandwidth at
 	// this thread count, roofline = bandwidth / bytes, and the fraction of
 	// it reached.
 	WeightBytes, StateBytes        int64   `json:",omitempty"`
 	BandwidthGBs, RooflineTokS     float64 `json:",omitempty"`
 	RooflineFraction, SpeedupFloat float64 `json:",omitempty"`
+	// FitsL3: weights and state per token fit in the last-level cache, so
+	// DRAM bandwidth does not bind; the L3-resident triad gives the
+	// second roofline.
+	FitsL3                                         bool    `json:",omitempty"`
+	BandwidthL3GBs, RooflineL3TokS, RooflineL3Frac float64 `json:",omitempty"`
 }
 
 // DecodeReport is the decode bench's result.
@@ -542,7 +579,36 @@ type DecodeReport struct {
 	// 3 arrays × 8 bytes per element, TriadBytes per array.
 	Bandwidth  map[int]float64
 	TriadBytes int64
-	Rows       []DecodeRow
+	// BandwidthL3 is the same triad with TriadL3Bytes per array (three
+	// arrays inside the L3Bytes last-level cache).
+	BandwidthL3           map[int]float64 `json:",omitempty"`
+	TriadL3Bytes, L3Bytes int64           `json:",omitempty"`
+	Rows                  []DecodeRow
+}
+
+// L3Bytes is the size of the largest CPU cache Linux reports for cpu0
+// (/sys/devices/system/cpu/cpu0/cache), or 0.
+func L3Bytes() int64 {
+	var best int64
+	for i := 0; i < 8; i++ {
+		b, err := os.ReadFile(fmt.Sprintf("/sys/devices/system/cpu/cpu0/cache/index%d/size", i))
+		if err != nil {
+			continue
+		}
+		v := strings.TrimSpace(string(b))
+		mult := int64(1)
+		switch {
+		case strings.HasSuffix(v, "K"):
+			mult, v = 1<<10, strings.TrimSuffix(v, "K")
+		case strings.HasSuffix(v, "M"):
+			mult, v = 1<<20, strings.TrimSuffix(v, "M")
+		}
+		var n int64
+		if _, err := fmt.Sscanf(v, "%d", &n); err == nil {
+			best = max(best, n*mult)
+		}
+	}
+	return best
 }
 
 // Triad measures a[i] = b[i] + s·c[i] over float64 arrays of bytes each,
@@ -623,15 +689,22 @@ func DecodeChildFloat(spec DecodeSpec) (*DecodeChildResult, error) {
 					return nil, err
 				}
 			}
-			t1 := time.Now()
+			t1, c1 := time.Now(), proc.CPUTime()
 			for i := 0; i < spec.Tokens; i++ {
 				if l, err = m.Step(st, int32(argmax32(l))); err != nil {
 					return nil, err
 				}
 			}
-			t2 := time.Now()
+			t2, c2 := time.Now(), proc.CPUTime()
 			t.PrefillTokS = max(t.PrefillTokS, float64(spec.Prompt)/t1.Sub(t0).Seconds())
-			t.DecodeTokS = max(t.DecodeTokS, float64(spec.Tokens)/t2.Sub(t1).Seconds())
+			rate := float64(spec.Tokens) / t2.Sub(t1).Seconds()
+			t.DecodeTokS = max(t.DecodeTokS, rate)
+			if c2 > c1 {
+				t.DecodeCPUTokS = max(t.DecodeCPUTokS, float64(spec.Tokens)/(c2-c1).Seconds())
+			}
+			if r == 0 || rate < t.WorstDecodeTokS {
+				t.WorstDecodeTokS = rate
+			}
 		}
 		res.Timings = append(res.Timings, t)
 	}
@@ -663,6 +736,13 @@ func DecodeBench(o DecodeOptions, log io.Writer) (*DecodeReport, error) {
 	if o.TriadBytes <= 0 {
 		o.TriadBytes = 256 << 20
 	}
+	l3 := L3Bytes()
+	if o.TriadL3Bytes <= 0 {
+		o.TriadL3Bytes = 4 << 20
+		if l3 > 0 {
+			o.TriadL3Bytes = l3 / 6
+		}
+	}
 	variants := o.Variants
 	if len(variants) == 0 {
 		variants = DefaultDecodeVariants
@@ -670,10 +750,12 @@ func DecodeBench(o DecodeOptions, log io.Writer) (*DecodeReport, error) {
 	rep := &DecodeReport{
 		Weights:    fmt.Sprintf("random (models.New seed %d), quantized to ternary", o.Seed),
 		DotKernels: dot.KernelSet(), Bandwidth: map[int]float64{}, TriadBytes: o.TriadBytes,
+		BandwidthL3: map[int]float64{}, TriadL3Bytes: o.TriadL3Bytes, L3Bytes: l3,
 	}
 	for _, th := range o.Threads {
 		rep.Bandwidth[th] = Triad(th, o.TriadBytes, 300*time.Millisecond)
-		logf(log, "triad %d thread(s): %.1f GB/s\n", th, rep.Bandwidth[th])
+		rep.BandwidthL3[th] = Triad(th, o.TriadL3Bytes, 300*time.Millisecond)
+		logf(log, "triad %d thread(s): %.1f GB/s (3 × %d MiB), %.1f GB/s L3-resident (3 × %d KiB)\n", th, rep.Bandwidth[th], o.TriadBytes>>20, rep.BandwidthL3[th], o.TriadL3Bytes>>10)
 	}
 	for _, p := range o.Presets {
 		c, m, err := decodeModel(p, o.Seed)
@@ -694,12 +776,14 @@ func DecodeBench(o DecodeOptions, log io.Writer) (*DecodeReport, error) {
 		if err != nil {
 			return nil, fmt.Errorf("decode bench %s float32: %w", p, err)
 		}
-		floatRate := map[int]float64{}
+		floatRate, floatCPU := map[int]float64{}, map[int]float64{}
 		for _, t := range fres.Timings {
-			floatRate[t.Threads] = t.DecodeTokS
+			floatRate[t.Threads], floatCPU[t.Threads] = t.DecodeTokS, t.DecodeCPUTokS
 			rep.Rows = append(rep.Rows, DecodeRow{Preset: p, Path: "float32", FileBytes: 4 * nParams, PeakRSSBytes: fres.PeakRSSBytes,
-				Threads: t.Threads, Prompt: t.Prompt, Tokens: t.Tokens, PrefillTokS: t.PrefillTokS, DecodeTokS: t.DecodeTokS})
-			logf(log, "decode %s float32 threads %d: prefill %.0f tok/s, decode %.0f tok/s, peak RSS %.1f MB\n", p, t.Threads, t.PrefillTokS, t.DecodeTokS, float64(fres.PeakRSSBytes)/1e6)
+				Threads: t.Threads, Prompt: t.Prompt, Tokens: t.Tokens, PrefillTokS: t.PrefillTokS, DecodeTokS: t.DecodeTokS,
+				DecodeCPUTokS: t.DecodeCPUTokS, WorstDecodeTokS: t.WorstDecodeTokS})
+			logf(log, "decode %s float32 threads %d: prefill %.0f tok/s, decode %.0f tok/s (worst %.0f; %.0f per CPU second), peak RSS %.1f MB\n",
+				p, t.Threads, t.PrefillTokS, t.DecodeTokS, t.WorstDecodeTokS, t.DecodeCPUTokS, float64(fres.PeakRSSBytes)/1e6)
 		}
 		for _, v := range variants {
 			wt, _ := gguf.ParseType(v.Weights)
@@ -721,21 +805,44 @@ func DecodeBench(o DecodeOptions, log io.Writer) (*DecodeReport, error) {
 			if err != nil {
 				return nil, fmt.Errorf("decode bench %s %s: %w", p, v, err)
 			}
+			lean := map[int]DecodeTiming{}
+			var leanRSS int64
+			if o.Lean != nil {
+				lres, err := o.Lean(spec)
+				if err != nil {
+					return nil, fmt.Errorf("decode bench %s %s (lean child): %w", p, v, err)
+				}
+				leanRSS = lres.PeakRSSBytes
+				for _, t := range lres.Timings {
+					lean[t.Threads] = t
+				}
+			}
 			for _, t := range pres.Timings {
 				row := DecodeRow{Preset: p, Path: "packed", Weights: v.Weights, Embed: v.Embed, Head: v.Head,
 					FileBytes: st.Size(), PeakRSSBytes: pres.PeakRSSBytes, Threads: t.Threads, Prompt: t.Prompt, Tokens: t.Tokens,
 					PrefillTokS: t.PrefillTokS, DecodeTokS: t.DecodeTokS, WeightBytes: pres.WeightBytes, StateBytes: pres.StateBytes,
-					BandwidthGBs: rep.Bandwidth[t.Threads]}
-				if b := pres.WeightBytes + pres.StateBytes; b > 0 && row.BandwidthGBs > 0 {
+					BandwidthGBs: rep.Bandwidth[t.Threads], BandwidthL3GBs: rep.BandwidthL3[t.Threads],
+					DecodeCPUTokS: t.DecodeCPUTokS, WorstDecodeTokS: t.WorstDecodeTokS, LeanPeakRSSBytes: leanRSS, LeanDecodeTokS: lean[t.Threads].DecodeTokS}
+				b := pres.WeightBytes + pres.StateBytes
+				if b > 0 && row.BandwidthGBs > 0 {
 					row.RooflineTokS = row.BandwidthGBs * 1e9 / float64(b)
 					row.RooflineFraction = row.DecodeTokS / row.RooflineTokS
+				}
+				if b > 0 && row.BandwidthL3GBs > 0 {
+					row.FitsL3 = l3 > 0 && b <= l3
+					row.RooflineL3TokS = row.BandwidthL3GBs * 1e9 / float64(b)
+					row.RooflineL3Frac = row.DecodeTokS / row.RooflineL3TokS
 				}
 				if fr := floatRate[t.Threads]; fr > 0 {
 					row.SpeedupFloat = row.DecodeTokS / fr
 				}
+				if fc := floatCPU[t.Threads]; fc > 0 && t.DecodeCPUTokS > 0 {
+					row.SpeedupFloatCPU = t.DecodeCPUTokS / fc
+				}
 				rep.Rows = append(rep.Rows, row)
-				logf(log, "decode %s packed %s threads %d: prefill %.0f tok/s, decode %.0f tok/s (%.0f%% of roofline %.0f, ×%.2f float32), file %.2f MB, peak RSS %.1f MB\n",
-					p, v, t.Threads, t.PrefillTokS, t.DecodeTokS, 100*row.RooflineFraction, row.RooflineTokS, row.SpeedupFloat, float64(st.Size())/1e6, float64(pres.PeakRSSBytes)/1e6)
+				logf(log, "decode %s packed %s threads %d: prefill %.0f tok/s, decode %.0f tok/s (worst %.0f; %.0f per CPU second; %.0f%% of roofline %.0f, %.0f%% of L3 roofline %.0f; ×%.2f float32, ×%.2f by CPU time), file %.2f MB, peak RSS %.1f MB (lean %.1f MB)\n",
+					p, v, t.Threads, t.PrefillTokS, t.DecodeTokS, t.WorstDecodeTokS, t.DecodeCPUTokS, 100*row.RooflineFraction, row.RooflineTokS,
+					100*row.RooflineL3Frac, row.RooflineL3TokS, row.SpeedupFloat, row.SpeedupFloatCPU, float64(st.Size())/1e6, float64(pres.PeakRSSBytes)/1e6, float64(leanRSS)/1e6)
 			}
 			os.Remove(path)
 		}

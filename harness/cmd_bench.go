@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +41,8 @@ func (a *app) benchCmd() *cobra.Command {
 	var decodePresets, decodeVariants, decodeTokens []string
 	var decodePrompt, decodeReps int
 	var triadMB int64
+	var nmrunPath string
+	var lean bool
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "GEMM GFLOP/s on LM shapes (with reference ratios) and training tokens/s and MFU, recorded as a bench run",
@@ -53,7 +56,7 @@ func (a *app) benchCmd() *cobra.Command {
 				threads = []int{a.threads}
 			}
 			if decode {
-				return a.benchDecode(cmd, threads, record, decodePresets, decodeVariants, decodeTokens, decodePrompt, decodeReps, triadMB)
+				return a.benchDecode(cmd, threads, record, decodePresets, decodeVariants, decodeTokens, decodePrompt, decodeReps, triadMB, lean, nmrunPath)
 			}
 			shapes := experiment.LMShapes
 			gemmShapes := shapes
@@ -166,13 +169,15 @@ func (a *app) benchCmd() *cobra.Command {
 	cmd.Flags().IntVar(&decodePrompt, "prompt", 32, "prompt (prefill) tokens for --decode")
 	cmd.Flags().IntVar(&decodeReps, "reps", 3, "repetitions for --decode (the best is kept)")
 	cmd.Flags().Int64Var(&triadMB, "triad-mb", 256, "size of each STREAM triad array in MiB for --decode")
+	cmd.Flags().BoolVar(&lean, "lean", true, "--decode: also run each packed measurement in nmrun -bench, a small decoder process, for its peak memory without the harness's baseline")
+	cmd.Flags().StringVar(&nmrunPath, "nmrun", "", "--decode --lean: the nmrun binary (default: built from edge/cmd/nmrun with the go command into a temporary directory)")
 	return cmd
 }
 
 // benchDecode runs `bench --decode`: each measurement in a child process
 // (this binary re-executed as bench-decode-child) so that its peak
 // resident memory is measured alone.
-func (a *app) benchDecode(cmd *cobra.Command, threads []int, record bool, presets, variants, tokens []string, prompt, reps int, triadMB int64) error {
+func (a *app) benchDecode(cmd *cobra.Command, threads []int, record bool, presets, variants, tokens []string, prompt, reps int, triadMB int64, lean bool, nmrunPath string) error {
 	do := experiment.DecodeOptions{Presets: presets, Threads: threads, Prompt: prompt, Reps: reps, Seed: 1, TriadBytes: triadMB << 20, Tokens: map[string]int{
 		"tiny": 192, "nano": 64,
 	}}
@@ -225,6 +230,23 @@ func (a *app) benchDecode(cmd *cobra.Command, threads []int, record bool, preset
 		}
 		return &res, nil
 	}
+	if lean {
+		if nmrunPath == "" {
+			nmrunPath = filepath.Join(dir, "nmrun")
+			b := exec.Command("go", "build", "-o", nmrunPath, "./edge/cmd/nmrun")
+			b.Dir = a.root
+			if a.root == "" {
+				b.Dir = "."
+			}
+			b.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := b.CombinedOutput(); err != nil {
+				return fmt.Errorf("bench --decode: building nmrun for the lean child (--lean=false skips it, --nmrun names a binary): %v\n%s", err, out)
+			}
+		}
+		do.Lean = func(spec experiment.DecodeSpec) (*experiment.DecodeChildResult, error) {
+			return leanChild(nmrunPath, spec)
+		}
+	}
 	// Only the decode bench: no FMA peak, GEMM or training measurements.
 	bo := experiment.BenchOptions{Decode: &do, Log: os.Stderr}
 	rep, err := experiment.Bench(bo)
@@ -251,27 +273,45 @@ func (a *app) benchDecode(cmd *cobra.Command, threads []int, record bool, preset
 func printDecode(out io.Writer, d *experiment.DecodeReport) {
 	fmt.Fprintf(out, "weights: %s; dot kernels: %s\n", d.Weights, d.DotKernels)
 	for _, th := range slices.Sorted(maps.Keys(d.Bandwidth)) {
-		fmt.Fprintf(out, "STREAM triad, %d thread(s): %.1f GB/s (3 arrays of %d MiB)\n", th, d.Bandwidth[th], d.TriadBytes>>20)
+		fmt.Fprintf(out, "STREAM triad, %d thread(s): %.1f GB/s (3 arrays of %d MiB)", th, d.Bandwidth[th], d.TriadBytes>>20)
+		if b := d.BandwidthL3[th]; b > 0 {
+			fmt.Fprintf(out, "; L3-resident: %.1f GB/s (3 arrays of %d KiB, L3 %d MiB)", b, d.TriadL3Bytes>>10, d.L3Bytes>>20)
+		}
+		fmt.Fprintln(out)
 	}
 	fmt.Fprintln(out)
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "preset\tpath\tweights\tembed\thead\tfile MB\tpeak RSS MB\tthreads\tprefill tok/s\tdecode tok/s\tMB/token\troofline tok/s\tof roofline\tvs float32\t")
+	fmt.Fprintln(w, "preset\tpath\tweights\tembed\thead\tfile MB\tpeak RSS MB\tlean RSS MB\tthreads\tprefill tok/s\tdecode tok/s\tworst\tper CPU s\tMB/token\troofline\tof roofline\tL3 roofline\tof L3\tvs float32\tby CPU\t")
 	for _, r := range d.Rows {
-		wt, et, hd, bpt, roof, frac, sp := "-", "-", "-", "-", "-", "-", "-"
+		wt, et, hd, lean, bpt, roof, frac, roofL3, fracL3, sp, spc := "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"
 		if r.Path == "packed" {
 			wt, et, hd = r.Weights, r.Embed, r.Head
 			bpt = fmt.Sprintf("%.2f", float64(r.WeightBytes+r.StateBytes)/1e6)
 			roof = fmt.Sprintf("%.0f", r.RooflineTokS)
 			frac = fmt.Sprintf("%.0f%%", 100*r.RooflineFraction)
+			if r.RooflineL3TokS > 0 {
+				roofL3, fracL3 = fmt.Sprintf("%.0f", r.RooflineL3TokS), fmt.Sprintf("%.0f%%", 100*r.RooflineL3Frac)
+				if r.FitsL3 {
+					roofL3 += "*"
+				}
+			}
 			sp = fmt.Sprintf("%.2fx", r.SpeedupFloat)
+			if r.SpeedupFloatCPU > 0 {
+				spc = fmt.Sprintf("%.2fx", r.SpeedupFloatCPU)
+			}
+			if r.LeanPeakRSSBytes > 0 {
+				lean = fmt.Sprintf("%.1f", float64(r.LeanPeakRSSBytes)/1e6)
+			}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%.2f\t%.1f\t%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t\n", r.Preset, r.Path, wt, et, hd,
-			float64(r.FileBytes)/1e6, float64(r.PeakRSSBytes)/1e6, r.Threads, r.PrefillTokS, r.DecodeTokS, bpt, roof, frac, sp)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%.2f\t%.1f\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Preset, r.Path, wt, et, hd,
+			float64(r.FileBytes)/1e6, float64(r.PeakRSSBytes)/1e6, lean, r.Threads, r.PrefillTokS, r.DecodeTokS, r.WorstDecodeTokS, r.DecodeCPUTokS, bpt, roof, frac, roofL3, fracL3, sp, spc)
 	}
 	w.Flush()
 	fmt.Fprintln(out, "\nfloat32: models.Model.Step (the training path's batch-1 decode), file = 4 bytes per parameter. packed: edge/engine on the exported GGUF file (memory-mapped).")
-	fmt.Fprintln(out, "prefill = the prompt fed one Step at a time into a fresh state; decode = greedy steps after it; best of the repetitions. Each measurement runs in its own process; peak RSS is its VmHWM.")
-	fmt.Fprintln(out, "MB/token: the file's tensors once (the tied head reads the whole embedding) + one embedding row + recurrent state and KV cache at the mean decode position; roofline = triad bandwidth / MB per token.")
+	fmt.Fprintln(out, "prefill = the prompt fed one Step at a time into a fresh state; decode = greedy steps after it; best of the repetitions, worst = the slowest one; per CPU s = tokens per second of the process's CPU time (immune to waiting for a shared core).")
+	fmt.Fprintln(out, "Each measurement runs in its own process; peak RSS is its VmHWM (the harness re-executed); lean RSS is the same decode in nmrun -bench, a small decoder binary.")
+	fmt.Fprintln(out, "MB/token: the file's tensors once (the tied head reads the whole embedding) + one embedding row + recurrent state and KV cache at the mean decode position; roofline = triad bandwidth / MB per token;")
+	fmt.Fprintln(out, "L3 roofline = the L3-resident triad's bandwidth / MB per token (* = the bytes per token fit in the L3, so DRAM bandwidth does not bind). by CPU = packed / float32 decode rates per CPU second.")
 }
 
 // benchDecodeChildCmd is the child process of `bench --decode`: it reads a
@@ -319,11 +359,40 @@ func decodeChild(spec experiment.DecodeSpec) (*experiment.DecodeChildResult, err
 		}
 		res := &experiment.DecodeChildResult{KernelSet: dot.KernelSet()}
 		for _, t := range ts {
-			res.Timings = append(res.Timings, experiment.DecodeTiming{Threads: t.Threads, Prompt: t.Prompt, Tokens: t.Tokens, PrefillTokS: t.PrefillTokS, DecodeTokS: t.DecodeTokS})
+			res.Timings = append(res.Timings, decodeTiming(t))
 		}
 		res.WeightBytes, res.StateBytes = m.DecodeBytes(spec.Prompt + spec.Tokens/2)
 		res.PeakRSSBytes = experiment.PeakRSS()
 		return res, nil
 	}
 	return nil, fmt.Errorf("bench-decode-child: mode %q: want float32 or packed", spec.Mode)
+}
+
+func decodeTiming(t engine.Timing) experiment.DecodeTiming {
+	return experiment.DecodeTiming{Threads: t.Threads, Prompt: t.Prompt, Tokens: t.Tokens, PrefillTokS: t.PrefillTokS, DecodeTokS: t.DecodeTokS,
+		DecodeCPUTokS: t.DecodeCPUTokS, WorstDecodeTokS: t.WorstDecodeTokS}
+}
+
+// leanChild runs a packed spec in nmrun -bench and converts its result.
+func leanChild(nmrun string, spec experiment.DecodeSpec) (*experiment.DecodeChildResult, error) {
+	ths := make([]string, len(spec.Threads))
+	for i, t := range spec.Threads {
+		ths[i] = strconv.Itoa(t)
+	}
+	c := exec.Command(nmrun, "-bench", "-head", spec.Head, "-bench-threads", strings.Join(ths, ","),
+		"-prompt-tokens", strconv.Itoa(spec.Prompt), "-steps", strconv.Itoa(spec.Tokens), "-reps", strconv.Itoa(spec.Reps), spec.File)
+	c.Stderr = os.Stderr
+	out, err := c.Output()
+	if err != nil {
+		return nil, fmt.Errorf("nmrun -bench: %w", err)
+	}
+	var br engine.BenchResult
+	if err := json.Unmarshal(out, &br); err != nil {
+		return nil, fmt.Errorf("nmrun -bench output: %w", err)
+	}
+	res := &experiment.DecodeChildResult{PeakRSSBytes: br.PeakRSSBytes, WeightBytes: br.WeightBytes, StateBytes: br.StateBytes, KernelSet: br.DotKernels}
+	for _, t := range br.Timings {
+		res.Timings = append(res.Timings, decodeTiming(t))
+	}
+	return res, nil
 }

@@ -3,7 +3,25 @@ package engine
 import (
 	"fmt"
 	"time"
+
+	"github.com/nanomamba-edge/harness/edge/proc"
 )
+
+// BenchResult is what `nmrun -bench` prints (as JSON): the timings, the
+// process's peak resident memory and the bytes read per decoded token at
+// the mean decoding position.
+type BenchResult struct {
+	Timings                 []Timing
+	PeakRSSBytes            int64
+	WeightBytes, StateBytes int64
+	DotKernels              string
+}
+
+// PeakRSS is this process's peak resident set in bytes (proc.PeakRSS).
+func PeakRSS() int64 { return proc.PeakRSS() }
+
+// CPUTime is this process's CPU time so far (proc.CPUTime).
+func CPUTime() time.Duration { return proc.CPUTime() }
 
 // Timing is one decode measurement of a model at a thread count.
 type Timing struct {
@@ -13,6 +31,11 @@ type Timing struct {
 	// Tokens greedy decoding steps after them.
 	Prompt, Tokens          int
 	PrefillTokS, DecodeTokS float64
+	// DecodeCPUTokS is tokens per second of this process's CPU time (user
+	// + system, all threads), the best over the repetitions: on a shared machine it
+	// does not count time the decoder waited for a core. WorstDecodeTokS is
+	// the slowest repetition's wall-clock rate (the spread of the runs).
+	DecodeCPUTokS, WorstDecodeTokS float64
 }
 
 // DecodeBytes is what one decoding step at position pos reads (METHODS
@@ -55,15 +78,24 @@ func (m *Model) TimeDecode(threads []int, prompt, tokens, reps int) ([]Timing, e
 			if err != nil {
 				return nil, err
 			}
-			t1 := time.Now()
+			t1, c1 := time.Now(), CPUTime()
 			for i := 0; i < tokens; i++ {
 				if l, err = m.Next(st, int32(Argmax(l))); err != nil {
 					return nil, err
 				}
 			}
-			t2 := time.Now()
+			t2, c2 := time.Now(), CPUTime()
 			t.PrefillTokS = max(t.PrefillTokS, float64(prompt)/t1.Sub(t0).Seconds())
-			t.DecodeTokS = max(t.DecodeTokS, float64(tokens)/t2.Sub(t1).Seconds())
+			rate := float64(tokens) / t2.Sub(t1).Seconds()
+			if rate > t.DecodeTokS {
+				t.DecodeTokS = rate
+			}
+			if c2 > c1 {
+				t.DecodeCPUTokS = max(t.DecodeCPUTokS, float64(tokens)/(c2-c1).Seconds())
+			}
+			if r == 0 || rate < t.WorstDecodeTokS {
+				t.WorstDecodeTokS = rate
+			}
 		}
 		out = append(out, t)
 	}

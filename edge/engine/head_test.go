@@ -146,7 +146,7 @@ func BenchmarkDecodeTiny(b *testing.B) {
 			}
 			st := e.NewState()
 			b.ResetTimer()
-			c0 := cpuTime()
+			c0 := CPUTime()
 			for i := 0; i < b.N; i++ {
 				if st.Pos() == e.Context {
 					st = e.NewState()
@@ -156,7 +156,7 @@ func BenchmarkDecodeTiny(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tok/s")
-			b.ReportMetric(float64(b.N)/(cpuTime()-c0).Seconds(), "cpu-tok/s")
+			b.ReportMetric(float64(b.N)/(CPUTime()-c0).Seconds(), "cpu-tok/s")
 		})
 	}
 }

@@ -1,16 +1,16 @@
 //go:build unix
 
-package engine
+package proc
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime is the user+system CPU time this process has used so far (0
+// CPUTime is the user+system CPU time this process has used so far (0
 // where it cannot be read). On a shared machine a timing's CPU time, unlike
 // its wall time, does not grow while other processes hold the cores.
-func cpuTime() time.Duration {
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0

@@ -7,6 +7,13 @@
 // Usage:
 //
 //	nmrun [-prompt text] [-steps n] [-threads n] [-head float|int8] [-logits] model.gguf
+//	nmrun -bench [-prompt-tokens n] [-steps n] [-reps n] [-threads n,m] [-head h] model.gguf
+//
+// -bench times decoding (engine.TimeDecode: a fixed prompt of
+// -prompt-tokens ids fed one step each, then -steps greedy steps, best of
+// -reps) and prints an engine.BenchResult as JSON, with this small
+// process's peak resident memory (harness bench --decode runs it as its
+// lean child).
 //
 // -head int8 computes the tied output head from a Q8_0 / Q4_0 embedding with
 // int8 activations (engine.HeadInt8); the default is the exact float head.
@@ -22,15 +29,51 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"hash/fnv"
 	"math"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/nanomamba-edge/harness/edge/dot"
 	"github.com/nanomamba-edge/harness/edge/engine"
 )
+
+func runBench(path, head, threadList string, threads, prompt, steps, reps int) error {
+	hd, err := engine.ParseHead(head)
+	if err != nil {
+		return err
+	}
+	ths := []int{threads}
+	if threadList != "" {
+		ths = nil
+		for _, f := range strings.Split(threadList, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				return fmt.Errorf("-bench-threads %q: want positive integers", threadList)
+			}
+			ths = append(ths, n)
+		}
+	}
+	m, err := engine.Load(path)
+	if err != nil {
+		return err
+	}
+	if err := m.SetHead(hd); err != nil {
+		return err
+	}
+	ts, err := m.TimeDecode(ths, prompt, steps, reps)
+	if err != nil {
+		return err
+	}
+	res := engine.BenchResult{Timings: ts, PeakRSSBytes: engine.PeakRSS(), DotKernels: dot.KernelSet()}
+	res.WeightBytes, res.StateBytes = m.DecodeBytes(prompt + steps/2)
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
 
 func main() {
 	prompt := flag.String("prompt", "", "text to continue")
@@ -38,7 +81,18 @@ func main() {
 	threads := flag.Int("threads", 1, "worker goroutines (results do not depend on it)")
 	logits := flag.Bool("logits", false, "print greedy token ids and a checksum of every logit instead of text")
 	head := flag.String("head", "float", "output head: float (exact) or int8 (Q8_0 / Q4_0 embeddings)")
+	bench := flag.Bool("bench", false, "time decoding and print the timings and peak memory as JSON")
+	promptTokens := flag.Int("prompt-tokens", 32, "-bench: prompt length in tokens")
+	reps := flag.Int("reps", 3, "-bench: repetitions (the best is kept)")
+	benchThreads := flag.String("bench-threads", "", "-bench: comma-separated thread counts (default -threads)")
 	flag.Parse()
+	if *bench && flag.NArg() == 1 {
+		if err := runBench(flag.Arg(0), *head, *benchThreads, *threads, *promptTokens, *steps, *reps); err != nil {
+			fmt.Fprintln(os.Stderr, "nmrun:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: nmrun [-prompt text] [-steps n] [-threads n] [-head float|int8] [-logits] model.gguf")
 		os.Exit(2)
