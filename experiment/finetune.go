@@ -137,7 +137,16 @@ type FinetuneResult struct {
 	Merged         string  `json:"merged,omitempty"`
 	TrainExamples  int     `json:"train_examples"`
 	HeldOutRecords int     `json:"heldout_examples"`
-	Reused         bool    `json:"-"`
+	// TrainableParams counts the adapters' parameters (the only tensors
+	// the optimizer updates); BaseParams the frozen base's.
+	TrainableParams int64 `json:"trainable_params"`
+	BaseParams      int64 `json:"base_params"`
+	// StepSeconds is the mean wall time of an optimizer step (forward,
+	// backward, clipping and AdamW over every micro-batch; held-out
+	// evaluations and logging excluded) at Threads threads.
+	StepSeconds float64 `json:"step_seconds"`
+	Threads     int     `json:"threads"`
+	Reused      bool    `json:"-"`
 }
 
 // FinetuneOptions are the per-call choices of Finetune.
@@ -301,6 +310,15 @@ func (d *ftData) heldOutLoss(m *models.Model, micro int) (float64, int, error) {
 	return sum / float64(n), n, nil
 }
 
+// countParams is the number of scalars in ps.
+func countParams(ps []*models.Param) int64 {
+	var n int64
+	for _, p := range ps {
+		n += int64(len(p.Data))
+	}
+	return n
+}
+
 // paramsSHA is the sha256 of the parameters' bits, in order.
 func paramsSHA(ps []*models.Param) string {
 	h := sha256.New()
@@ -338,10 +356,12 @@ func (e *Env) finetune(ctx context.Context, c *configs.Config, o FinetuneOptions
 		return nil, err
 	}
 	frozen := paramsSHA(m.Params())
+	res.BaseParams = countParams(m.Params())
 	if err := m.AttachLoRA(models.LoRAOptions{Rank: c.LoRA.Rank, Alpha: c.LoRA.Alpha, Dropout: c.LoRA.Dropout, Targets: c.LoRA.Targets, Seed: tc.Seed}); err != nil {
 		return nil, err
 	}
 	ps := m.LoRAParams()
+	res.TrainableParams, res.Threads = countParams(ps), threads
 	opt, err := train.NewAdamW(ps, tc)
 	if err != nil {
 		return nil, err
@@ -349,10 +369,12 @@ func (e *Env) finetune(ctx context.Context, c *configs.Config, o FinetuneOptions
 	opt.Threads = threads
 	lr := train.LRSchedule{LR: tc.LR, MinLR: tc.MinLR, Warmup: int64(tc.Warmup), Total: steps}
 	began := time.Now()
+	var stepTime time.Duration
 	for step := int64(0); step < steps; step++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		t0 := time.Now()
 		m.ZeroGrad()
 		for _, p := range ps {
 			clear(p.Grad)
@@ -377,6 +399,7 @@ func (e *Env) finetune(ctx context.Context, c *configs.Config, o FinetuneOptions
 		}
 		rate := lr.At(step)
 		opt.Step(rate)
+		stepTime += time.Since(t0)
 		res.TrainLoss = loss
 		done := step + 1
 		var ms []registry.Metric
@@ -401,6 +424,7 @@ func (e *Env) finetune(ctx context.Context, c *configs.Config, o FinetuneOptions
 		}
 	}
 	res.Steps, res.Tokens = steps, steps*int64(tc.BatchSize)*int64(d.W)
+	res.StepSeconds = stepTime.Seconds() / float64(steps)
 	if got := paramsSHA(m.Params()); got != frozen {
 		return nil, fmt.Errorf("the frozen base changed during fine-tuning (parameters sha256 %s, was %s)", short(got), short(frozen))
 	}

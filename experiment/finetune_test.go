@@ -79,6 +79,9 @@ func TestFinetuneEndToEnd(t *testing.T) {
 	if !(r1.HeldOut < r1.HeldOutBase) {
 		t.Errorf("the adapters did not lower the held-out loss: %v → %v", r1.HeldOutBase, r1.HeldOut)
 	}
+	if r1.TrainableParams <= 0 || r1.TrainableParams >= r1.BaseParams || !(r1.StepSeconds > 0) || r1.Threads != 1 {
+		t.Errorf("trainable %d of base %d, %v s/step at %d threads: want the adapters' count, a step time and 1 thread", r1.TrainableParams, r1.BaseParams, r1.StepSeconds, r1.Threads)
+	}
 	run, err := env.DB.DoneRun(c.Hash())
 	if err != nil || run.ParentHash != bc.Hash() {
 		t.Fatalf("fine-tune run: %+v %v", run, err)

@@ -62,6 +62,10 @@ func (a *app) finetuneCmd() *cobra.Command {
 			fmt.Printf("  (a) base                         %.4f\n", res.HeldOutBase)
 			fmt.Printf("  (b) base + adapters (unmerged)   %.4f\n", res.HeldOut)
 			fmt.Printf("  (c) merged and re-quantized      %.4f\n", res.HeldOutMerged)
+			if res.TrainableParams > 0 {
+				fmt.Printf("trainable parameters %d (%.2f%% of the base's %d); %.3f s per step at %d thread(s)\n", res.TrainableParams,
+					100*float64(res.TrainableParams)/float64(max(res.BaseParams, 1)), res.BaseParams, res.StepSeconds, res.Threads)
+			}
 			fmt.Printf("adapters (PEFT): %s\n", res.AdapterDir)
 			if res.Merged != "" {
 				fmt.Printf("merged weights: %s\n", res.Merged)

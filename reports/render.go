@@ -72,6 +72,7 @@ type renderer struct {
 	written map[string]bool
 	runs    map[string]*registry.Run // run by hash, for code versions
 	md      map[string]string        // Markdown fragments by name for the README
+	abl     map[string]*Ablation     // the recorded ablations by name (set by ablations)
 }
 
 // Render re-renders every table, figure and generated number of the paper
@@ -175,6 +176,12 @@ func (r *renderer) all() error {
 	if err := r.deploy(); err != nil {
 		return err
 	}
+	if err := r.distill(); err != nil {
+		return err
+	}
+	if err := r.finetune(); err != nil {
+		return err
+	}
 	if err := r.numbers(); err != nil {
 		return err
 	}
@@ -208,6 +215,7 @@ func (r *renderer) ablations() error {
 	for _, a := range recorded {
 		byName[a.Matrix.Name] = a
 	}
+	r.abl = byName
 	var list strings.Builder
 	for _, name := range ablationNames(recorded) {
 		a := byName[name]
