@@ -23,6 +23,10 @@ type kernelSet struct {
 	q8   func(out []float32, w []byte, q []int8, nb int)
 	q4   func(out []float32, w []byte, q []int8, nb int)
 
+	// tq2half, where set, is tq2 for one-block rows whose activations
+	// 128..255 are zero (it may skip those elements).
+	tq2half func(out []int32, w []byte, q []int8)
+
 	fmaCols func(s, q, kt []float32, stride int)
 	fmaRows func(out, p, v []float32, stride int)
 	ssm     func(st []float32, u, bv, cv []float64, y []float32, decay float64)
@@ -73,6 +77,19 @@ func check(nOut, nw, nq, nb, blockBytes, blockLen int) {
 		panic(fmt.Sprintf("dot: %d rows of %d blocks need %d weight bytes and %d activations, got %d and %d",
 			nOut, nb, nOut*nb*blockBytes, nb*blockLen, nw, nq))
 	}
+}
+
+// TQ2RowsLive is TQ2Rows when only the first live activations can be
+// non-zero (q[live:] are zero, e.g. the padding of a row shorter than a
+// block): a kernel may skip the blocks' elements that meet only zeros. The
+// result is the same integers.
+func TQ2RowsLive(out []int32, w []byte, q []int8, nb, live int) {
+	if nb == 1 && live <= gguf.QK_K/2 && active.tq2half != nil && len(out) > 0 {
+		check(len(out), len(w), len(q), nb, TQ2Block, gguf.QK_K)
+		active.tq2half(out, w, q)
+		return
+	}
+	TQ2Rows(out, w, q, nb)
 }
 
 // TQ2Rows sets out[r] = Σ_k c_{r,k}·q_k for the len(out) TQ2_0 rows packed

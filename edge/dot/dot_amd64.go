@@ -11,6 +11,9 @@ import "golang.org/x/sys/cpu"
 func tq2RowsVNNI(out *int32, w *byte, q *int8, nb, rows int)
 
 //go:noescape
+func tq2Rows128VNNI(out *int32, w *byte, q *int8, rows int)
+
+//go:noescape
 func tq2RowsAVX2(out *int32, w *byte, q *int8, nb, rows int)
 
 //go:noescape
@@ -30,6 +33,14 @@ var vnniSet = kernelSet{
 	tq2:  func(out []int32, w []byte, q []int8, nb int) { tq2RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
 	q8:   func(out []float32, w []byte, q []int8, nb int) { q8RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
 	q4:   func(out []float32, w []byte, q []int8, nb int) { q4RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
+	tq2half: func(out []int32, w []byte, q []int8) {
+		if r4 := len(out) &^ 3; r4 > 0 {
+			tq2Rows128VNNI(&out[0], &w[0], &q[0], r4)
+		}
+		if r4 := len(out) &^ 3; r4 < len(out) {
+			tq2RowsVNNI(&out[r4], &w[r4*TQ2Block], &q[0], 1, len(out)-r4)
+		}
+	},
 
 	fmaCols: fmaColsVec, fmaRows: fmaRowsVec, ssm: ssmVec(ssmAVX512),
 	quant: func(q []int8, x []float32, s, lo, hi float32) int32 {

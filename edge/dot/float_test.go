@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/nanomamba-edge/harness/edge/gguf"
 	"github.com/nanomamba-edge/harness/kernels"
 )
 
@@ -156,6 +157,29 @@ func TestQuantizeScaleAcc(t *testing.T) {
 			for o, a := range acc {
 				if w := float32(float64(a+77) * gs / fs); math.Float32bits(y[o]) != math.Float32bits(w) {
 					t.Fatalf("ScaleAcc %d: %v, want %v", o, y[o], w)
+				}
+			}
+		}
+	})
+}
+
+// TQ2RowsLive equals TQ2Rows when the activations past live are zero.
+func TestTQ2RowsLive(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	eachSet(t, func(t *testing.T) {
+		for _, rows := range []int{1, 3, 4, 7, 64, 130} {
+			for _, live := range []int{1, 100, 128, 129, 256} {
+				w := ternaryWeights(r, gguf.TQ2_0, 1, rows, random)
+				q := actValues(r, 256, random, -128)
+				clear(q[live:])
+				want := make([]int32, rows)
+				TQ2Rows(want, w, q, 1)
+				got := make([]int32, rows)
+				TQ2RowsLive(got, w, q, 1, live)
+				for i := range want {
+					if got[i] != want[i] {
+						t.Fatalf("rows %d live %d: row %d = %d, want %d", rows, live, i, got[i], want[i])
+					}
 				}
 			}
 		}

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/binary"
 	"math"
+	"sync"
 
 	"github.com/nanomamba-edge/harness/edge/dot"
 	"github.com/nanomamba-edge/harness/edge/gguf"
@@ -60,7 +61,7 @@ func (m *Model) forward(l *linear, y, x []float32) {
 		if l.w.typ == gguf.TQ1_0 {
 			dot.TQ1Rows(acc[lo:hi], l.w.data[lo*rb:hi*rb], q, nb)
 		} else {
-			dot.TQ2Rows(acc[lo:hi], l.w.data[lo*rb:hi*rb], q, nb)
+			dot.TQ2RowsLive(acc[lo:hi], l.w.data[lo*rb:hi*rb], q, nb, l.in)
 		}
 	}
 	if th := m.rowThreads(l); th > 1 {
@@ -106,8 +107,10 @@ func (m *Model) embedRow(dst []float32, v int) {
 			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(row[4*i:]))
 		}
 	case gguf.F16:
+		tab := fp16Table()
+		row = row[:2*e.width]
 		for i := range dst[:e.width] {
-			dst[i] = gguf.FP16ToFP32(binary.LittleEndian.Uint16(row[2*i:]))
+			dst[i] = tab[uint16(row[2*i])|uint16(row[2*i+1])<<8]
 		}
 	case gguf.Q8_0:
 		for b := 0; b < e.width/gguf.QK8_0; b++ {
@@ -143,11 +146,30 @@ func (m *Model) logits(out, x []float32) {
 		return
 	}
 	kernels.Parallel(min(m.threads, max(1, m.V*m.D/(1<<16))), m.V, func(lo, hi int) {
-		row := make([]float32, m.D)
-		for v := lo; v < hi; v++ {
-			m.embedRow(row, v)
+		// Four rows at a time: four independent float64 chains, each in
+		// ascending k as before (the products of two float32 are exact).
+		buf := make([]float32, 4*m.D)
+		r0, r1, r2, r3 := buf[:m.D], buf[m.D:2*m.D], buf[2*m.D:3*m.D], buf[3*m.D:]
+		v := lo
+		for ; v+4 <= hi; v += 4 {
+			m.embedRow(r0, v)
+			m.embedRow(r1, v+1)
+			m.embedRow(r2, v+2)
+			m.embedRow(r3, v+3)
+			var s0, s1, s2, s3 float64
+			for k, xv := range x[:m.D] {
+				xk := float64(xv)
+				s0 += xk * float64(r0[k])
+				s1 += xk * float64(r1[k])
+				s2 += xk * float64(r2[k])
+				s3 += xk * float64(r3[k])
+			}
+			out[v], out[v+1], out[v+2], out[v+3] = float32(s0), float32(s1), float32(s2), float32(s3)
+		}
+		for ; v < hi; v++ {
+			m.embedRow(r0, v)
 			var s float64
-			for k, e := range row {
+			for k, e := range r0 {
 				s += float64(x[k]) * float64(e)
 			}
 			out[v] = float32(s)
@@ -177,3 +199,14 @@ func (m *Model) logitsInt8(out, x []float32) {
 		out[v] /= s
 	}
 }
+
+var fp16Tab = sync.OnceValue(func() *[1 << 16]float32 {
+	t := new([1 << 16]float32)
+	for h := range t {
+		t[h] = gguf.FP16ToFP32(uint16(h))
+	}
+	return t
+})
+
+// fp16Table is gguf.FP16ToFP32 for every half (256 KiB, built once).
+func fp16Table() *[1 << 16]float32 { return fp16Tab() }
