@@ -69,8 +69,8 @@ func tableDump(t *testing.T, db *DB) string {
 	for _, q := range []string{
 		`SELECT hash, json FROM configs ORDER BY hash`,
 		`SELECT ` + strings.Join(importColumns, ", ") + ` FROM runs ORDER BY hash, attempt`,
-		`SELECT r.hash, r.attempt, m.name, m.step, quote(m.value) FROM metrics m JOIN runs r ON r.id = m.run_id ORDER BY 1, 2, 3, 4`,
-		`SELECT r.hash, r.attempt, x.task, x.metric, quote(x.value), quote(x.stderr), x.n FROM task_results x JOIN runs r ON r.id = x.run_id ORDER BY 1, 2, 3, 4`,
+		`SELECT r.hash, r.attempt, m.name, m.step, m.value FROM metrics m JOIN runs r ON r.id = m.run_id ORDER BY 1, 2, 3, 4`,
+		`SELECT r.hash, r.attempt, x.task, x.metric, x.value, x.stderr, x.n FROM task_results x JOIN runs r ON r.id = x.run_id ORDER BY 1, 2, 3, 4`,
 		`SELECT r.hash, r.attempt, a.kind, a.path, a.sha256, a.bytes, a.created FROM artifacts a JOIN runs r ON r.id = a.run_id ORDER BY 1, 2, 4`,
 	} {
 		rows, err := db.sql.Query(q)

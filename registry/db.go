@@ -46,15 +46,22 @@ type DB struct {
 	jitter   *rng.Stream
 
 	queueReady atomic.Bool // the file has the on-demand queue table
+	pg         bool        // a PostgreSQL registry (see pg.go)
 }
 
 // Open opens the registry at path read-write, creating the file if it does
 // not exist and migrating its schema to SchemaVersion. A file that is not a
 // SQLite database, or whose schema is newer than this harness knows, is
 // refused and left untouched.
+//
+// A path starting with postgres:// or postgresql:// opens a PostgreSQL
+// registry instead: the same schema, migrations and API.
 func Open(path string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("registry: empty path; pass a file name such as " + DefaultPath)
+	}
+	if IsPostgres(path) {
+		return openPostgres(path, false)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -109,6 +116,9 @@ func OpenReadOnly(path string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("registry: empty path; pass a file name such as " + DefaultPath)
 	}
+	if IsPostgres(path) {
+		return openPostgres(path, true)
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("registry: cannot resolve %s: %w", path, err)
@@ -161,7 +171,7 @@ func (db *DB) Path() string { return db.path }
 // never waits), so the committed registry.db is self-contained as soon as
 // the last writer closes.
 func (db *DB) Close() error {
-	if !db.readOnly {
+	if !db.readOnly && !db.pg {
 		_, _ = db.sql.Exec("PRAGMA wal_checkpoint(PASSIVE)")
 	}
 	if err := db.sql.Close(); err != nil {
@@ -265,9 +275,9 @@ func (db *DB) migrate() error {
 // step exactly once.
 func (db *DB) migrateTo(target int) error {
 	for {
-		var v int
-		if err := db.retry(func() error { return db.sql.QueryRow("PRAGMA user_version").Scan(&v) }); err != nil {
-			return fmt.Errorf("registry: read schema version of %s: %w", db.path, err)
+		v, err := db.schemaVersion()
+		if err != nil {
+			return err
 		}
 		if err := checkVersion(db.path, v); err != nil {
 			return err
@@ -275,15 +285,19 @@ func (db *DB) migrateTo(target int) error {
 		if v >= target {
 			return nil
 		}
-		err := db.write(func(tx *sql.Tx) error {
+		err = db.write(func(tx *sql.Tx) error {
 			var cur int
-			if err := tx.QueryRow("PRAGMA user_version").Scan(&cur); err != nil {
+			if err := db.versionIn(tx, &cur); err != nil {
 				return err
 			}
 			if cur != v {
 				return nil // another process migrated meanwhile; look again
 			}
-			if _, err := tx.Exec(migrations[v].SQL); err != nil {
+			script := migrations[v].SQL
+			if db.pg {
+				script = pgSchema(script)
+			}
+			if _, err := tx.Exec(script); err != nil {
 				return err
 			}
 			if g := migrations[v].Go; g != nil {
@@ -291,8 +305,7 @@ func (db *DB) migrateTo(target int) error {
 					return err
 				}
 			}
-			_, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", v+1))
-			return err
+			return db.setVersion(tx, v+1)
 		})
 		if err != nil {
 			return fmt.Errorf("registry: migrate %s from schema version %d to %d: %w", db.path, v, v+1, err)
@@ -311,6 +324,13 @@ func (db *DB) write(fn func(tx *sql.Tx) error) error {
 		tx, err := db.sql.Begin()
 		if err != nil {
 			return err
+		}
+		if db.pg {
+			// One writer at a time, as BEGIN IMMEDIATE gives on SQLite.
+			if _, err := tx.Exec(`SELECT pg_advisory_xact_lock(?)`, int64(writeLockKey)); err != nil {
+				_ = tx.Rollback()
+				return err
+			}
 		}
 		if err := fn(tx); err != nil {
 			_ = tx.Rollback()
@@ -359,6 +379,9 @@ func jittered(db *DB, wait time.Duration) time.Duration {
 }
 
 func isBusy(err error) bool {
+	if pgRetryable(err) {
+		return true
+	}
 	var se sqlite3.Error
 	if errors.As(err, &se) {
 		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked
@@ -369,7 +392,7 @@ func isBusy(err error) bool {
 // foreignKey makes a foreign-key violation read as a missing parent row.
 func foreignKey(err error, parent string) error {
 	var se sqlite3.Error
-	if errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintForeignKey {
+	if (errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintForeignKey) || pgForeignKey(err) {
 		return fmt.Errorf("no such %s: %w", parent, ErrNotFound)
 	}
 	return err

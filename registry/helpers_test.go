@@ -4,14 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
-	"path/filepath"
 	"testing"
 )
 
 // openTemp opens a fresh registry in a temporary directory.
 func openTemp(t *testing.T) *DB {
 	t.Helper()
-	db, err := Open(filepath.Join(t.TempDir(), "registry.db"))
+	db, err := Open(newBackendName(t))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -187,52 +187,66 @@ func (db *DB) Claim(o ClaimOptions) (*Claim, error) {
 	token := fmt.Sprintf("%s/%d/q%d", thisHost(), os.Getpid(), db.jitterToken())
 	var claimed *Claim
 	var inFlight int
-	err := db.write(func(tx *sql.Tx) error {
+	// On PostgreSQL a claim skips the global write lock: rows another
+	// claimer is looking at are skipped (FOR UPDATE SKIP LOCKED). On
+	// SQLite the claim is one BEGIN IMMEDIATE transaction.
+	run, lock := db.write, ""
+	if db.pg {
+		run, lock = db.lockFreeWrite, " FOR UPDATE SKIP LOCKED"
+	}
+	err := run(func(tx *sql.Tx) error {
 		claimed, inFlight = nil, 0
 		t := now()
 		ts := formatTime(t)
-		query := `SELECT ` + queueColumns + ` FROM queue WHERE state IN ('queued', 'claimed')`
+		filter := ""
 		var args []any
 		if o.Batch != "" {
-			query += ` AND batch = ?`
+			filter += ` AND batch = ?`
 			args = append(args, o.Batch)
 		}
 		if len(o.Kinds) > 0 {
-			query += ` AND kind IN (?` + strings.Repeat(", ?", len(o.Kinds)-1) + `)`
+			filter += ` AND kind IN (?` + strings.Repeat(", ?", len(o.Kinds)-1) + `)`
 			for _, k := range o.Kinds {
 				args = append(args, k)
 			}
 		}
-		query += ` ORDER BY id`
-		rows, err := tx.Query(query, args...)
-		if err != nil {
+		// The oldest queued item, else the oldest claimed one whose owner
+		// is dead.
+		var pick, prev *QueueItem
+		it, err := scanQueueItem(tx.QueryRow(`SELECT `+queueColumns+` FROM queue WHERE state = 'queued'`+filter+` ORDER BY id LIMIT 1`+lock, args...))
+		switch {
+		case err == nil:
+			pick = &it
+		case !errors.Is(err, sql.ErrNoRows):
 			return err
-		}
-		var pick *QueueItem
-		var prev *QueueItem
-		for rows.Next() {
-			it, err := scanQueueItem(rows)
+		default:
+			rows, err := tx.Query(`SELECT `+queueColumns+` FROM queue WHERE state = 'claimed'`+filter+` ORDER BY id`+lock, args...)
 			if err != nil {
-				rows.Close()
 				return err
 			}
-			if it.State == QueueQueued {
-				pick = &it
-				break
+			for rows.Next() {
+				it, err := scanQueueItem(rows)
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				if (it.Host == thisHost() && !pidAlive(it.PID)) || t.Sub(it.Beat) > o.StaleAfter {
+					p := it
+					pick, prev = &it, &p
+					break
+				}
+				inFlight++
 			}
-			dead := (it.Host == thisHost() && !pidAlive(it.PID)) || t.Sub(it.Beat) > o.StaleAfter
-			if dead {
-				p := it
-				pick, prev = &it, &p
-				break
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
 			}
-			inFlight++
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
 		}
 		if pick == nil {
+			if db.pg {
+				// Rows other claimers hold locked were skipped: count them.
+				return tx.QueryRow(`SELECT COUNT(*) FROM queue WHERE state IN ('queued', 'claimed')`+filter, args...).Scan(&inFlight)
+			}
 			return nil
 		}
 		res, err := tx.Exec(`UPDATE queue SET state = 'claimed', attempts = attempts + 1, token = ?, host = ?, pid = ?, worker = ?,
@@ -244,11 +258,11 @@ func (db *DB) Claim(o ClaimOptions) (*Claim, error) {
 		if n, _ := res.RowsAffected(); n != 1 {
 			return fmt.Errorf("queue item %d changed while being claimed", pick.ID)
 		}
-		it, err := scanQueueItem(tx.QueryRow(`SELECT `+queueColumns+` FROM queue WHERE id = ?`, pick.ID))
+		got, err := scanQueueItem(tx.QueryRow(`SELECT `+queueColumns+` FROM queue WHERE id = ?`, pick.ID))
 		if err != nil {
 			return err
 		}
-		claimed = &Claim{db: db, Item: it, token: token, Previous: prev}
+		claimed = &Claim{db: db, Item: got, token: token, Previous: prev}
 		return nil
 	})
 	if err != nil {
@@ -399,6 +413,26 @@ func (db *DB) QueueItems(batch string) ([]QueueItem, error) {
 	return out, nil
 }
 
+// lockFreeWrite runs fn in a plain transaction (PostgreSQL queue claims,
+// which lock their rows instead of the whole registry), retried while the
+// server reports a serialization failure or deadlock.
+func (db *DB) lockFreeWrite(fn func(tx *sql.Tx) error) error {
+	if db.readOnly {
+		return fmt.Errorf("%s is open read-only", db.path)
+	}
+	return db.retry(func() error {
+		tx, err := db.sql.Begin()
+		if err != nil {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	})
+}
+
 // ensureQueue applies the on-demand schema steps (the queue) to a file
 // opened at an older version.
 func (db *DB) ensureQueue() error {
@@ -420,9 +454,9 @@ func (db *DB) hasQueue() (bool, error) {
 	if db.queueReady.Load() {
 		return true, nil
 	}
-	var v int
-	if err := db.retry(func() error { return db.sql.QueryRow("PRAGMA user_version").Scan(&v) }); err != nil {
-		return false, fmt.Errorf("registry: read schema version of %s: %w", db.path, err)
+	v, err := db.schemaVersion()
+	if err != nil {
+		return false, err
 	}
 	if v >= SchemaVersion() {
 		db.queueReady.Store(true)

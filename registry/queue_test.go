@@ -19,8 +19,7 @@ func queueItems(batch string, n int) []QueueItem {
 }
 
 func TestQueueClaimFinishAndRequeue(t *testing.T) {
-	db := mustOpen(t, filepath.Join(t.TempDir(), "q.db"))
-	defer db.Close()
+	db := openTemp(t)
 	if _, err := db.Claim(ClaimOptions{}); !errors.Is(err, ErrQueueEmpty) {
 		t.Fatalf("claim on an empty queue: %v", err)
 	}
@@ -89,8 +88,7 @@ func TestQueueClaimFinishAndRequeue(t *testing.T) {
 // A claim whose heartbeat is older than StaleAfter is taken over; the old
 // owner's writes then fail with ErrLeaseLost.
 func TestQueueStaleClaimIsTakenOver(t *testing.T) {
-	db := mustOpen(t, filepath.Join(t.TempDir(), "q.db"))
-	defer db.Close()
+	db := openTemp(t)
 	if _, err := db.Enqueue(queueItems("b", 1)); err != nil {
 		t.Fatal(err)
 	}
@@ -121,8 +119,7 @@ func TestQueueStaleClaimIsTakenOver(t *testing.T) {
 // A claim held by a process that no longer exists on this host is taken
 // over at once, whatever its heartbeat.
 func TestQueueDeadOwnerIsTakenOver(t *testing.T) {
-	db := mustOpen(t, filepath.Join(t.TempDir(), "q.db"))
-	defer db.Close()
+	db := openTemp(t)
 	if _, err := db.Enqueue(queueItems("b", 1)); err != nil {
 		t.Fatal(err)
 	}
@@ -145,8 +142,8 @@ func TestQueueDeadOwnerIsTakenOver(t *testing.T) {
 // Workers racing on one file (each its own handle, as separate processes
 // have) claim every item exactly once.
 func TestQueueConcurrentClaims(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "q.db")
-	db := mustOpen(t, path)
+	path := newBackendName(t)
+	db := openBackend(t, path)
 	defer db.Close()
 	const n = 40
 	if _, err := db.Enqueue(queueItems("b", n)); err != nil {
@@ -159,7 +156,7 @@ func TestQueueConcurrentClaims(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h := mustOpen(t, path)
+			h := openBackend(t, path)
 			defer h.Close()
 			for {
 				c, err := h.Claim(ClaimOptions{})
