@@ -21,9 +21,13 @@ type Options struct {
 	Threads int
 	// Progress, when set, receives one line per tenth of each task's requests.
 	Progress io.Writer
-	// BatchSize is the number of requests per LM.Score call (default 32);
-	// requests that share a context are never split across calls.
+	// BatchSize is the largest number of requests per LM.Score call
+	// (default 256; fewer when that would leave a thread idle); requests
+	// that share a context are never split across calls.
 	BatchSize int
+	// LogSamples keeps lm-eval's per-document records (Results.Samples).
+	// It changes no result.
+	LogSamples bool
 	// BootstrapIters is the number of bootstrap resamples for perplexity
 	// standard errors: 0 means DefaultBootstrapIters, negative skips them.
 	BootstrapIters int
@@ -36,13 +40,16 @@ func (o Options) withDefaults() Options {
 		o.Threads = 1
 	}
 	if o.BatchSize < 1 {
-		o.BatchSize = 32
+		o.BatchSize = DefaultBatchSize
 	}
 	if o.BootstrapIters == 0 {
 		o.BootstrapIters = DefaultBootstrapIters
 	}
 	return o
 }
+
+// DefaultBatchSize is the default Options.BatchSize.
+const DefaultBatchSize = 256
 
 // metricValue is one aggregated metric of a task.
 type metricValue struct {
@@ -60,6 +67,7 @@ type taskResult struct {
 	nShot               int
 	original, effective int
 	metrics             []metricValue
+	samples             []Sample
 }
 
 // Evaluate runs the named tasks against lm. root is the project root under
@@ -113,13 +121,55 @@ func evaluateCatalog(cat *Catalog, root string, lm LM, opt Options) (*Results, e
 	if err != nil {
 		return nil, err
 	}
+	// Every scored task's requests go to the model in one scheduler pass,
+	// so batches of similar length form across tasks (BLiMP's 67
+	// paradigms); generation tasks run one by one.
 	res := map[string]*taskResult{}
+	var scored []*scoredTask
+	var all [][]ScoreRequest
 	for _, n := range names {
-		tr, err := runTask(root, lm, cat.Tasks[n], opt)
+		c := cat.Tasks[n]
+		p, nShot, original, err := prepare(root, c, opt)
 		if err != nil {
 			return nil, fmt.Errorf("task %s: %w", n, err)
 		}
+		tr := &taskResult{cfg: c, nShot: nShot, original: original, effective: len(p.docs)}
 		res[n] = tr
+		if c.OutputType == GenerateUntil {
+			sched := &scheduler{ctx: opt.Context, lm: lm, batchSize: opt.BatchSize, threads: opt.Threads,
+				progress: progressFunc(opt.Progress, c.Task)}
+			items, samples, err := runGenerate(lm, c, p, sched, opt.LogSamples)
+			if err != nil {
+				return nil, fmt.Errorf("task %s: %w", n, err)
+			}
+			tr.samples = samples
+			tr.metrics = taskMetrics(c, items, opt)
+			continue
+		}
+		st := buildScored(lm, c, p, opt.LogSamples)
+		st.name, st.tr, st.first = n, tr, len(all)
+		all = append(all, st.groups...)
+		scored = append(scored, st)
+	}
+	if len(scored) > 0 {
+		label := scored[0].name
+		if len(scored) > 1 {
+			label = fmt.Sprintf("%d scored tasks", len(scored))
+		}
+		sched := &scheduler{ctx: opt.Context, lm: lm, batchSize: opt.BatchSize, threads: opt.Threads,
+			progress: progressFunc(opt.Progress, label)}
+		out, err := sched.run(all)
+		if err != nil {
+			if len(scored) == 1 {
+				return nil, fmt.Errorf("task %s: %w", scored[0].name, err)
+			}
+			return nil, err
+		}
+		for _, st := range scored {
+			items, samples := st.finish(out[st.first : st.first+len(st.groups)])
+			st.tr.samples = samples
+			st.tr.metrics = taskMetrics(st.c, items, opt)
+		}
 	}
 	r := buildResults(cat, names, groups, res, opt)
 	r.Config.MaxLength = lm.MaxLength()
@@ -211,32 +261,11 @@ func prepare(root string, c *TaskConfig, opt Options) (*prepared, int, int, erro
 	return p, nShot, original, nil
 }
 
-func runTask(root string, lm LM, c *TaskConfig, opt Options) (*taskResult, error) {
-	p, nShot, original, err := prepare(root, c, opt)
-	if err != nil {
-		return nil, err
-	}
-	tr := &taskResult{cfg: c, nShot: nShot, original: original, effective: len(p.docs)}
-	sched := &scheduler{ctx: opt.Context, lm: lm, batchSize: opt.BatchSize, threads: opt.Threads,
-		progress: progressFunc(opt.Progress, c.Task)}
-	var items map[string][]item
-	switch c.OutputType {
-	case GenerateUntil:
-		items, err = runGenerate(lm, c, p, sched)
-	default:
-		items, err = runScored(lm, c, p, sched)
-	}
-	if err != nil {
-		return nil, err
-	}
-	filters := []string{"none"}
-	if c.OutputType == GenerateUntil && len(c.FilterList) > 0 {
-		filters = filters[:0]
-		for _, f := range c.FilterList {
-			filters = append(filters, f.Name)
-		}
-	}
-	for _, f := range filters {
+// taskMetrics aggregates a task's per-document items into its metrics,
+// for every filter.
+func taskMetrics(c *TaskConfig, items map[string][]item, opt Options) []metricValue {
+	var out []metricValue
+	for _, f := range taskFilters(c) {
 		for _, m := range c.MetricList {
 			spec := metricSpecs[c.OutputType][m.Metric]
 			agg := spec.agg
@@ -248,21 +277,55 @@ func runTask(root string, lm LM, c *TaskConfig, opt Options) (*taskResult, error
 				higher = *m.HigherIsBetter
 			}
 			val, se, ok := aggregate(agg, items[m.Metric+","+f], c.Task, m.Metric, opt.BootstrapIters, opt.Threads)
-			tr.metrics = append(tr.metrics, metricValue{metric: m.Metric, filter: f, val: val, se: se, seOK: ok, higher: higher})
+			out = append(out, metricValue{metric: m.Metric, filter: f, val: val, se: se, seOK: ok, higher: higher})
 		}
 	}
-	return tr, nil
+	return out
 }
 
-// runScored builds and scores the log-likelihood requests of a task and
-// returns the per-document metric items keyed "metric,none".
-func runScored(lm LM, c *TaskConfig, p *prepared, sched *scheduler) (map[string][]item, error) {
+// taskFilters names a task's filters: its filter_list for generate_until
+// tasks that have one, else "none".
+func taskFilters(c *TaskConfig) []string {
+	if c.OutputType != GenerateUntil || len(c.FilterList) == 0 {
+		return []string{"none"}
+	}
+	var fs []string
+	for _, f := range c.FilterList {
+		fs = append(fs, f.Name)
+	}
+	return fs
+}
+
+// scoredTask is a scored task's requests, built before any is run, and
+// what turns their results into per-document items.
+type scoredTask struct {
+	name    string
+	tr      *taskResult
+	c       *TaskConfig
+	p       *prepared
+	first   int // index of the task's first group in the scheduler pass
+	groups  [][]ScoreRequest
+	owner   []int        // document of each group
+	weights [][2]float64 // rolling: words and bytes of each document
+	args    [][][]string // with samples: each document's requests as (context, continuation) texts
+}
+
+// buildScored builds the log-likelihood requests of a task; with samples
+// it also keeps each request's text arguments.
+func buildScored(lm LM, c *TaskConfig, p *prepared, samples bool) *scoredTask {
 	tok := lm.Tokenizer()
 	maxLen := lm.MaxLength()
 	delim := c.targetDelimiter()
-	groups := make([][]ScoreRequest, 0, len(p.docs))
-	owner := make([]int, 0, len(p.docs)) // document of each group
-	weights := make([][2]float64, len(p.docs))
+	st := &scoredTask{c: c, p: p, groups: make([][]ScoreRequest, 0, len(p.docs)), owner: make([]int, 0, len(p.docs)),
+		weights: make([][2]float64, len(p.docs))}
+	if samples {
+		st.args = make([][][]string, len(p.docs))
+	}
+	arg := func(i int, a ...string) {
+		if samples {
+			st.args[i] = append(st.args[i], a)
+		}
+	}
 	for i, d := range p.docs {
 		ctx := p.contexts[i]
 		switch c.OutputType {
@@ -272,36 +335,46 @@ func runScored(lm LM, c *TaskConfig, p *prepared, sched *scheduler) (map[string]
 				var ce, te []int32
 				if d.multi {
 					ce, te = EncodePair(tok, ctx+ch, delim+d.target)
+					arg(i, ctx+ch, delim+d.target)
 				} else {
 					ce, te = EncodePair(tok, ctx, delim+ch)
+					arg(i, ctx, delim+ch)
 				}
 				g[k] = NewScoreRequest(ce, te, maxLen)
 			}
-			groups, owner = append(groups, g), append(owner, i)
+			st.groups, st.owner = append(st.groups, g), append(st.owner, i)
 		case Loglikelihood:
 			ce, te := EncodePair(tok, ctx, d.goldText)
-			groups, owner = append(groups, []ScoreRequest{NewScoreRequest(ce, te, maxLen)}), append(owner, i)
+			arg(i, ctx, d.goldText)
+			st.groups, st.owner = append(st.groups, []ScoreRequest{NewScoreRequest(ce, te, maxLen)}), append(st.owner, i)
 		case LoglikelihoodRolling:
 			text := d.goldText
-			weights[i] = [2]float64{float64(CountWords(text)), float64(len(text))}
+			arg(i, text)
+			st.weights[i] = [2]float64{float64(CountWords(text)), float64(len(text))}
 			for _, w := range RollingWindows(tok.Encode(text), prefixToken(tok), maxLen) {
-				groups, owner = append(groups, []ScoreRequest{NewScoreRequest(w.Ctx, w.Cont, maxLen)}), append(owner, i)
+				st.groups, st.owner = append(st.groups, []ScoreRequest{NewScoreRequest(w.Ctx, w.Cont, maxLen)}), append(st.owner, i)
 			}
 		}
 	}
-	res, err := sched.run(groups)
-	if err != nil {
-		return nil, err
-	}
+	return st
+}
+
+// finish turns the scored groups into per-document metric items keyed
+// "metric,none" (item j belongs to document j) and, when arguments were
+// kept, the documents' sample records.
+func (st *scoredTask) finish(res [][]ScoreResult) (map[string][]item, []Sample) {
+	c, p := st.c, st.p
 	items := map[string][]item{}
+	resps := make([][]any, len(p.docs))
 	switch c.OutputType {
 	case MultipleChoice:
 		for gi, g := range res {
-			d := p.docs[owner[gi]]
+			d := p.docs[st.owner[gi]]
 			lls := make([]float64, len(g))
 			greedy := make([]bool, len(g))
 			for k, r := range g {
 				lls[k], greedy[k] = r.LogLik, r.Greedy
+				resps[st.owner[gi]] = append(resps[st.owner[gi]], []any{r.LogLik, r.Greedy})
 			}
 			names := d.choices
 			for _, m := range c.MetricList {
@@ -309,30 +382,54 @@ func runScored(lm LM, c *TaskConfig, p *prepared, sched *scheduler) (map[string]
 			}
 		}
 	case Loglikelihood:
-		for _, g := range res {
+		for gi, g := range res {
 			acc := 0.0
 			if g[0].Greedy {
 				acc = 1
 			}
 			items["perplexity,none"] = append(items["perplexity,none"], item{v: g[0].LogLik})
 			items["acc,none"] = append(items["acc,none"], item{v: acc})
+			resps[st.owner[gi]] = []any{[]any{g[0].LogLik, g[0].Greedy}}
 		}
 	case LoglikelihoodRolling:
 		ll := make([]float64, len(p.docs))
 		for gi, g := range res {
-			ll[owner[gi]] += g[0].LogLik
+			ll[st.owner[gi]] += g[0].LogLik
 		}
 		for i := range p.docs {
-			items["word_perplexity,none"] = append(items["word_perplexity,none"], item{v: ll[i], w: weights[i][0]})
-			items["byte_perplexity,none"] = append(items["byte_perplexity,none"], item{v: ll[i], w: weights[i][1]})
-			items["bits_per_byte,none"] = append(items["bits_per_byte,none"], item{v: ll[i], w: weights[i][1]})
+			items["word_perplexity,none"] = append(items["word_perplexity,none"], item{v: ll[i], w: st.weights[i][0]})
+			items["byte_perplexity,none"] = append(items["byte_perplexity,none"], item{v: ll[i], w: st.weights[i][1]})
+			items["bits_per_byte,none"] = append(items["bits_per_byte,none"], item{v: ll[i], w: st.weights[i][1]})
+			resps[i] = []any{[]any{ll[i]}}
 		}
 	}
-	return items, nil
+	if st.args == nil {
+		return items, nil
+	}
+	samples := make([]Sample, len(p.docs))
+	for i, d := range p.docs {
+		args := make([][]any, len(st.args[i]))
+		for k, a := range st.args[i] {
+			for _, x := range a {
+				args[k] = append(args[k], x)
+			}
+		}
+		var target any = d.goldText
+		if c.OutputType == MultipleChoice {
+			target = d.gold
+		}
+		nested := make([]any, len(resps[i]))
+		for k, r := range resps[i] {
+			nested[k] = []any{r}
+		}
+		samples[i] = newSample(c, i, p.raw[i], target, args, nested, resps[i], "none", items, i)
+	}
+	return items, samples
 }
 
-// runGenerate runs greedy generation and scores exact_match per filter.
-func runGenerate(lm LM, c *TaskConfig, p *prepared, sched *scheduler) (map[string][]item, error) {
+// runGenerate runs greedy generation and scores exact_match per filter;
+// with samples it also returns one record per document and filter.
+func runGenerate(lm LM, c *TaskConfig, p *prepared, sched *scheduler, samples bool) (map[string][]item, []Sample, error) {
 	tok := lm.Tokenizer()
 	until := c.GenerationKwargs.Until
 	if len(until) == 0 {
@@ -353,32 +450,46 @@ func runGenerate(lm LM, c *TaskConfig, p *prepared, sched *scheduler) (map[strin
 	}
 	outs, err := sched.generate(reqs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	filters := c.FilterList
 	if len(filters) == 0 {
 		filters = []FilterConfig{{Name: "none"}}
 	}
 	items := map[string][]item{}
+	preds := make([][]string, len(outs))
 	for i, out := range outs {
 		for _, u := range until {
 			if k := strings.Index(out, u); k >= 0 && u != "" {
 				out = out[:k]
 			}
 		}
+		outs[i] = out
 		for _, f := range filters {
 			pred, err := applyFilters(f, out)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
+			preds[i] = append(preds[i], pred)
 			for _, m := range c.MetricList {
 				v, err := exactMatch(pred, p.docs[i].goldText, m.Kwargs)
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				items[m.Metric+","+f.Name] = append(items[m.Metric+","+f.Name], item{v: v})
 			}
 		}
 	}
-	return items, nil
+	if !samples {
+		return items, nil, nil
+	}
+	var out []Sample
+	gen := map[string]any{"until": until, "max_gen_toks": maxGen}
+	for i := range p.docs {
+		for k, f := range filters {
+			out = append(out, newSample(c, i, p.raw[i], p.docs[i].goldText, [][]any{{p.contexts[i], gen}},
+				[]any{[]any{outs[i]}}, []any{preds[i][k]}, f.Name, items, i))
+		}
+	}
+	return items, out, nil
 }

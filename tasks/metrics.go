@@ -222,12 +222,25 @@ func applyFilters(f FilterConfig, s string) (string, error) {
 			s = fallback
 			continue
 		}
+		// Python's re.findall: the whole match without groups, the group
+		// with one, else a tuple whose first non-empty member lm-eval
+		// takes (the fallback when all are empty).
 		m := matches[sel]
-		s = m[0]
-		for _, g := range m[1:] {
-			if g != "" {
-				s = g
-				break
+		switch len(m) {
+		case 1:
+			s = m[0]
+		case 2:
+			s = m[1]
+		default:
+			s = fallback
+			for _, g := range m[1:] {
+				if g != "" {
+					s = g
+					break
+				}
+			}
+			if s == fallback {
+				continue
 			}
 		}
 		s = strings.TrimSpace(s)

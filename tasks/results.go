@@ -21,6 +21,10 @@ type Results struct {
 	HigherIsBetter map[string]map[string]bool `json:"higher_is_better"`
 	NSamples       map[string]SampleCount     `json:"n-samples"`
 	Config         RunConfig                  `json:"config"`
+	// Samples holds each task's per-document records when
+	// Options.LogSamples is set; they are written apart (SamplesJSONL),
+	// not in the results JSON.
+	Samples map[string][]Sample `json:"-"`
 }
 
 // SampleCount is a task's document count before and after Limit.
@@ -117,6 +121,12 @@ func buildResults(cat *Catalog, names, groups []string, res map[string]*taskResu
 		r.NShot[n] = tr.nShot
 		r.HigherIsBetter[n] = hib
 		r.NSamples[n] = SampleCount{Original: tr.original, Effective: tr.effective}
+		if opt.LogSamples {
+			if r.Samples == nil {
+				r.Samples = map[string][]Sample{}
+			}
+			r.Samples[n] = tr.samples
+		}
 		if !inGroup[n] {
 			r.GroupSubtasks[n] = []string{}
 		}

@@ -68,13 +68,16 @@ func (s *scheduler) run(groups [][]ScoreRequest) ([][]ScoreResult, error) {
 		}
 		return false
 	})
+	// At most batchSize requests a call, and few enough that every thread
+	// gets about two calls' worth of work.
+	batchSize := max(1, min(s.batchSize, (total+2*s.threads-1)/max(1, 2*s.threads)))
 	var batches [][]int
 	var cur []int
 	n := 0
 	for _, gi := range order {
 		cur = append(cur, gi)
 		n += len(groups[gi])
-		if n >= s.batchSize {
+		if n >= batchSize {
 			batches = append(batches, cur)
 			cur, n = nil, 0
 		}

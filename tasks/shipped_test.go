@@ -16,7 +16,7 @@ const projectRoot = ".."
 var wantDocs = map[string]int{
 	"hellaswag": 10042, "arc_easy": 2376, "arc_challenge": 1172, "piqa": 1838, "siqa": 1954,
 	"winogrande": 1267, "lambada_openai": 5153, "boolq": 3270, "copa": 100, "openbookqa": 500,
-	"commonsense_qa": 1221, "wsc273": 273,
+	"commonsense_qa": 1221, "wsc273": 273, "gsm8k": 1319,
 }
 
 func TestShippedTasksLoadAndRender(t *testing.T) {
