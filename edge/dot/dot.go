@@ -33,6 +33,8 @@ type kernelSet struct {
 	// quant and scale are nil where Go does the work (len multiple of 8).
 	quant func(q []int8, x []float32, s, lo, hi float32) int32
 	scale func(y []float32, acc []int32, qsum int32, gs, fs float64)
+	// f16head is F16HeadT (nil: Go).
+	f16head func(out []float32, x []float64, et []uint16)
 }
 
 var goSet = kernelSet{name: "purego", tq2: tq2RowsGo, q8: q8RowsGo, q4: q4RowsGo,

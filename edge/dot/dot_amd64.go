@@ -128,3 +128,6 @@ func scaleAccAVX512(y *float32, acc *int32, n int, qsum int32, gs, fs float64)
 
 //go:noescape
 func scaleAccAVX2(y *float32, acc *int32, n int, qsum int32, gs, fs float64)
+
+//go:noescape
+func f16HeadAVX512(out *float32, x *float64, et *uint16, d, groups int)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/nanomamba-edge/harness/edge/gguf"
+
 	"github.com/nanomamba-edge/harness/kernels"
 )
 
@@ -154,4 +156,60 @@ func ScaleAcc(y []float32, acc []int32, qsum int32, gs, fs float64) {
 	for o := i; o < len(acc); o++ {
 		y[o] = float32(float64(acc[o]-qsum) * gs / fs)
 	}
+}
+
+// F16HeadT computes out[v] = float32(Σ_k x[k]·e_v[k]), each a float64 sum
+// in ascending k of the exact products, from F16 rows stored eight at a
+// time interleaved by k: et[(g·d + k)·8 + r] is element k of row 8g+r
+// (TransposeF16Rows). len(out) must be a multiple of 8 and d = len(x).
+func F16HeadT(out []float32, x []float64, et []uint16) {
+	d, groups := len(x), len(out)/8
+	if len(out)%8 != 0 || len(et) < groups*d*8 {
+		panic(fmt.Sprintf("dot.F16HeadT: %d rows (a multiple of 8), d %d, len(et) %d", len(out), d, len(et)))
+	}
+	if groups == 0 {
+		return
+	}
+	if d == 0 {
+		clear(out)
+		return
+	}
+	if active.f16head != nil {
+		active.f16head(out, x, et)
+		return
+	}
+	f16HeadGo(out, x, et)
+}
+
+func f16HeadGo(out []float32, x []float64, et []uint16) {
+	d := len(x)
+	for g := 0; g < len(out)/8; g++ {
+		var s [8]float64
+		blk := et[g*d*8 : (g+1)*d*8]
+		for k, xk := range x {
+			e := blk[k*8 : k*8+8]
+			for r := range s {
+				s[r] += xk * float64(gguf.FP16ToFP32(e[r]))
+			}
+		}
+		for r, v := range s {
+			out[g*8+r] = float32(v)
+		}
+	}
+}
+
+// TransposeF16Rows interleaves rows [8g, 8g+8) of an F16 matrix (rows of d
+// little-endian halves, rowBytes apart) for F16HeadT; rows past the last
+// multiple of 8 are left out.
+func TransposeF16Rows(data []byte, rows, d, rowBytes int) []uint16 {
+	g := rows / 8
+	et := make([]uint16, g*d*8)
+	for v := 0; v < g*8; v++ {
+		row := data[v*rowBytes:]
+		base := (v/8)*d*8 + v%8
+		for k := 0; k < d; k++ {
+			et[base+k*8] = uint16(row[2*k]) | uint16(row[2*k+1])<<8
+		}
+	}
+	return et
 }

@@ -509,3 +509,71 @@ aloop:
 	JNZ  aloop
 	VZEROUPPER
 	RET
+
+// func f16HeadAVX512(out *float32, x *float64, et *uint16, d, groups int)
+// et holds groups × d × 8 halves (eight rows interleaved per k); two groups
+// (16 rows) run side by side when possible. Lane r of a group is row r's
+// float64 chain s ← s + x[k]·e (the product of two float32 values is exact,
+// so the FMA rounds exactly where the separate multiply and add do).
+TEXT ·f16HeadAVX512(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ et+16(FP), DX
+	MOVQ d+24(FP), CX
+	MOVQ groups+32(FP), R8
+	MOVQ CX, R9
+	SHLQ $4, R9
+
+fh2:
+	CMPQ R8, $2
+	JLT  fh1
+	VXORPD Z0, Z0, Z0
+	VXORPD Z1, Z1, Z1
+	MOVQ SI, R10
+	MOVQ DX, R11
+	MOVQ CX, R12
+
+fl2:
+	VBROADCASTSD (R10), Z4
+	VCVTPH2PS (R11), Y2
+	VCVTPH2PS (R11)(R9*1), Y3
+	VCVTPS2PD Y2, Z2
+	VCVTPS2PD Y3, Z3
+	VFMADD231PD Z4, Z2, Z0
+	VFMADD231PD Z4, Z3, Z1
+	ADDQ $8, R10
+	ADDQ $16, R11
+	DECQ R12
+	JNZ  fl2
+	VCVTPD2PS Z0, Y0
+	VCVTPD2PS Z1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $64, DI
+	LEAQ (DX)(R9*2), DX
+	SUBQ $2, R8
+	JMP  fh2
+
+fh1:
+	CMPQ R8, $1
+	JLT  fhdone
+	VXORPD Z0, Z0, Z0
+	MOVQ SI, R10
+	MOVQ DX, R11
+	MOVQ CX, R12
+
+fl1:
+	VBROADCASTSD (R10), Z4
+	VCVTPH2PS (R11), Y2
+	VCVTPS2PD Y2, Z2
+	VFMADD231PD Z4, Z2, Z0
+	ADDQ $8, R10
+	ADDQ $16, R11
+	DECQ R12
+	JNZ  fl1
+	VCVTPD2PS Z0, Y0
+	VMOVUPS Y0, (DI)
+
+fhdone:
+	VZEROUPPER
+	RET

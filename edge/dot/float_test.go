@@ -185,3 +185,38 @@ func TestTQ2RowsLive(t *testing.T) {
 		}
 	})
 }
+
+// F16HeadT equals the per-row float64 chains of the exact head.
+func TestF16HeadT(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	eachSet(t, func(t *testing.T) {
+		for _, rows := range []int{8, 16, 24, 40} {
+			for _, d := range []int{1, 32, 128} {
+				data := make([]byte, rows*d*2)
+				for i := 0; i < rows*d; i++ {
+					h := uint16(r.IntN(1 << 16))
+					if h&0x7c00 == 0x7c00 {
+						h &^= 0x4000 // finite
+					}
+					data[2*i], data[2*i+1] = byte(h), byte(h>>8)
+				}
+				x := randF32(r, d)
+				x64 := make([]float64, d)
+				for k, v := range x {
+					x64[k] = float64(v)
+				}
+				out := make([]float32, rows)
+				F16HeadT(out, x64, TransposeF16Rows(data, rows, d, 2*d))
+				for v := 0; v < rows; v++ {
+					var s float64
+					for k := 0; k < d; k++ {
+						s += float64(x[k]) * float64(gguf.FP16ToFP32(uint16(data[2*(v*d+k)])|uint16(data[2*(v*d+k)+1])<<8))
+					}
+					if math.Float32bits(out[v]) != math.Float32bits(float32(s)) {
+						t.Fatalf("rows %d d %d: row %d = %v, want %v", rows, d, v, out[v], float32(s))
+					}
+				}
+			}
+		}
+	})
+}

@@ -188,3 +188,25 @@ func TestStateReset(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDecodeNano times decoding steps of a random-weight nano model
+// (q8_0 embedding, int8 head), restarting the state every 96 tokens.
+func BenchmarkDecodeNano(b *testing.B) {
+	e := randomEngine(b, "nano", edge.Options{Weights: gguf.TQ2_0, Embed: gguf.Q8_0})
+	if err := e.SetHead(HeadInt8); err != nil {
+		b.Fatal(err)
+	}
+	st := e.NewState()
+	b.ResetTimer()
+	c0 := CPUTime()
+	for i := 0; i < b.N; i++ {
+		if st.Pos() == 96 {
+			st.Reset()
+		}
+		if _, err := e.Next(st, int32(i%e.V)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tok/s")
+	b.ReportMetric(float64(b.N)/(CPUTime()-c0).Seconds(), "cpu-tok/s")
+}

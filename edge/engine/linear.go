@@ -145,7 +145,30 @@ func (m *Model) logits(out, x []float32) {
 		m.logitsInt8(out, x)
 		return
 	}
-	kernels.Parallel(min(m.threads, max(1, m.V*m.D/(1<<16))), m.V, func(lo, hi int) {
+	th := min(m.threads, max(1, m.V*m.D/(1<<16)))
+	lo := 0
+	if m.embed.typ == gguf.F16 && m.V >= 8 {
+		// F16 rows interleaved eight at a time (built on first use; the
+		// head then reads this copy instead of the mapped embedding): the
+		// eight rows' chains run in the lanes of one vector.
+		if m.headT == nil {
+			m.headT = dot.TransposeF16Rows(m.embed.data, m.V, m.D, m.embed.rowBytes)
+		}
+		x64 := m.ws.x64[:m.D]
+		for k, v := range x[:m.D] {
+			x64[k] = float64(v)
+		}
+		g := m.V / 8
+		kernels.Parallel(min(th, g), g, func(a, b int) {
+			dot.F16HeadT(out[8*a:8*b], x64, m.headT[a*m.D*8:b*m.D*8])
+		})
+		lo = g * 8
+	}
+	if lo == m.V {
+		return
+	}
+	kernels.Parallel(min(th, m.V-lo), m.V-lo, func(a, b int) {
+		lo, hi := lo+a, lo+b
 		// Four rows at a time: four independent float64 chains, each in
 		// ascending k as before (the products of two float32 are exact).
 		buf := make([]float32, 4*m.D)

@@ -23,6 +23,7 @@ type Model struct {
 	head                   Head
 
 	embed  tensor
+	headT  []uint16 // F16 embedding interleaved for the float head (dot.F16HeadT), built on first use
 	normF  []float32
 	layers []layer
 	tok    *data.Tokenizer

@@ -31,6 +31,7 @@ type work struct {
 	acc            []int32   // largest out-features
 	q8, att, probs []float32
 	knew           []float32 // the new token's keys
+	x64            []float64 // the float head's input, widened
 	u64, bv64      []float64 // SSM step: dt·x per head, B and C widened
 	cv64           []float64
 	zx, pre, xs    []float32
@@ -58,7 +59,7 @@ func (m *Model) newWork() *work {
 	}
 	return &work{
 		x: f(m.D), tmp: f(m.D), n: f(m.D), sub: f(maxIn), q: make([]int8, maxPad), acc: make([]int32, maxOut),
-		q8: f(m.nh * m.hd), att: f(m.nh * m.hd), probs: f(padContext(m.Context)), knew: f(m.nkv * m.hd),
+		q8: f(m.nh * m.hd), att: f(m.nh * m.hd), probs: f(padContext(m.Context)), knew: f(m.nkv * m.hd), x64: make([]float64, m.D),
 		u64: make([]float64, m.headDim), bv64: make([]float64, gn), cv64: make([]float64, gn),
 		zx: f(m.dProj), pre: f(m.cConv), xs: f(m.dIn), bm: f(gn), cm: f(gn), dt: f(m.heads),
 		y: f(m.dIn), g: f(m.dIn), sig: f(max(m.dIn, m.cConv, dff)), nrm: f(m.dIn),
