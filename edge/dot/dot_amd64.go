@@ -49,6 +49,9 @@ var vnniSet = kernelSet{
 	scale: func(y []float32, acc []int32, qsum int32, gs, fs float64) {
 		scaleAccAVX512(&y[0], &acc[0], len(acc), qsum, gs, fs)
 	},
+	f16head: func(out []float32, x []float64, et []uint16) {
+		f16HeadAVX512(&out[0], &x[0], &et[0], len(x), len(out)/8)
+	},
 }
 
 var avx2Set = kernelSet{

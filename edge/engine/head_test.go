@@ -3,6 +3,7 @@ package engine
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/nanomamba-edge/harness/configs"
@@ -138,9 +139,13 @@ func TestThreadsAndKernelSets(t *testing.T) {
 
 // BenchmarkDecodeTiny times one decoding step of a random-weight tiny model.
 func BenchmarkDecodeTiny(b *testing.B) {
-	for _, h := range []Head{HeadFloat, HeadInt8} {
-		b.Run("tiny/tq2_0-q8_0/head="+h.String(), func(b *testing.B) {
-			e := randomEngine(b, "tiny", edge.Options{Weights: gguf.TQ2_0, Embed: gguf.Q8_0})
+	for _, c := range []struct {
+		embed gguf.Type
+		h     Head
+	}{{gguf.F16, HeadFloat}, {gguf.Q8_0, HeadFloat}, {gguf.Q8_0, HeadInt8}} {
+		h := c.h
+		b.Run("tiny/tq2_0-"+strings.ToLower(c.embed.String())+"/head="+h.String(), func(b *testing.B) {
+			e := randomEngine(b, "tiny", edge.Options{Weights: gguf.TQ2_0, Embed: c.embed})
 			if err := e.SetHead(h); err != nil {
 				b.Fatal(err)
 			}
