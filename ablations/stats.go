@@ -1,8 +1,13 @@
 package ablations
 
 import (
+	"fmt"
 	"math"
 	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/nanomamba-edge/harness/rng"
 
 	"gonum.org/v1/gonum/stat/distuv"
 )
@@ -112,4 +117,132 @@ func MinDetectable(sd float64, n int) float64 {
 	}
 	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(n - 1)}
 	return (t.Quantile(0.975) + t.Quantile(0.8)) * sd / math.Sqrt(float64(n))
+}
+
+// HierBootstrap is the hierarchical bootstrap of a paired difference over
+// seeds and items (METHODS §10).
+type HierBootstrap struct {
+	// Mean is the statistic on the data: the mean over seeds of each
+	// seed's item-mean difference (with strata, the unweighted mean of the
+	// strata's item means, as a task group averages its subtasks).
+	Mean float64
+	// Lo, Hi bound the percentile 95% interval of the draws.
+	Lo, Hi float64
+	// P is the two-sided p-value: twice the share of draws on the other
+	// side of 0 from Mean (draws equal to 0 count as the other side),
+	// capped at 1; 1 when Mean is 0.
+	P float64
+	// Draws, Seeds and Items are the bootstrap draws, the seeds and the
+	// items per seed (summed over strata).
+	Draws, Seeds, Items int
+}
+
+// DefaultBootstrapDraws is the number of hierarchical bootstrap draws.
+const DefaultBootstrapDraws = 10000
+
+// HierarchicalBootstrap resamples the per-item paired differences
+// d[s][k][i] = m_arm(s, k, i) − m_base(s, k, i) of seed s, stratum k
+// (a group's subtask; one stratum for a plain task) and item i: each draw
+// picks len(d) seeds with replacement, then, within each picked seed and
+// stratum, as many items as it has with replacement (one draw of item
+// indices serves both arms, since the differences are paired), and
+// computes the statistic of HierBootstrap.Mean. The interval is the
+// 2.5th and 97.5th percentile of draws statistics (linear interpolation
+// between order statistics). Draws come from counter-based streams keyed
+// by (seed, draw), so the result does not depend on threads. Every seed
+// must have the same strata, each with at least one item.
+func HierarchicalBootstrap(d [][][]float64, draws int, seed int64, threads int) (HierBootstrap, error) {
+	if len(d) == 0 {
+		return HierBootstrap{}, fmt.Errorf("hierarchical bootstrap: no seeds")
+	}
+	if draws < 1 {
+		return HierBootstrap{}, fmt.Errorf("hierarchical bootstrap: %d draws, want at least 1", draws)
+	}
+	items := 0
+	for s, strata := range d {
+		if len(strata) == 0 || len(strata) != len(d[0]) {
+			return HierBootstrap{}, fmt.Errorf("hierarchical bootstrap: seed %d has %d strata, seed 0 has %d (want the same, at least 1)", s, len(strata), len(d[0]))
+		}
+		for k, xs := range strata {
+			if len(xs) == 0 {
+				return HierBootstrap{}, fmt.Errorf("hierarchical bootstrap: seed %d stratum %d has no items", s, k)
+			}
+			for i, x := range xs {
+				if math.IsNaN(x) || math.IsInf(x, 0) {
+					return HierBootstrap{}, fmt.Errorf("hierarchical bootstrap: seed %d stratum %d item %d is %v", s, k, i, x)
+				}
+			}
+			if s == 0 {
+				items += len(xs)
+			}
+		}
+	}
+	stat := func(pick func(n int) int) float64 {
+		tot := 0.0
+		for range d {
+			s := pick(len(d))
+			strata := d[s]
+			sm := 0.0
+			for _, xs := range strata {
+				m := 0.0
+				for range xs {
+					m += xs[pick(len(xs))]
+				}
+				sm += m / float64(len(xs))
+			}
+			tot += sm / float64(len(strata))
+		}
+		return tot / float64(len(d))
+	}
+	mean := 0.0 // the statistic on the data: every seed and item once
+	for _, strata := range d {
+		sm := 0.0
+		for _, xs := range strata {
+			m := 0.0
+			for _, x := range xs {
+				m += x
+			}
+			sm += m / float64(len(xs))
+		}
+		mean += sm / float64(len(strata))
+	}
+	mean /= float64(len(d))
+	out := make([]float64, draws)
+	threads = max(1, min(threads, draws))
+	var wg sync.WaitGroup
+	for w := 0; w < threads; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for b := w; b < draws; b += threads {
+				st := rng.New(seed, "hierarchical-bootstrap "+strconv.Itoa(b))
+				out[b] = stat(st.Intn)
+			}
+		}(w)
+	}
+	wg.Wait()
+	sort.Float64s(out)
+	res := HierBootstrap{Mean: mean, Lo: percentile(out, 0.025), Hi: percentile(out, 0.975), Draws: draws, Seeds: len(d), Items: items, P: 1}
+	if mean != 0 {
+		other := 0
+		for _, v := range out {
+			if (mean > 0 && v <= 0) || (mean < 0 && v >= 0) {
+				other++
+			}
+		}
+		res.P = math.Min(1, 2*float64(other)/float64(draws))
+	}
+	return res, nil
+}
+
+// percentile interpolates linearly between the order statistics of a
+// sorted sample (position q·(n−1)).
+func percentile(sorted []float64, q float64) float64 {
+	pos := q * float64(len(sorted)-1)
+	i := int(math.Floor(pos))
+	if i+1 >= len(sorted) {
+		return sorted[len(sorted)-1]
+	}
+	f := pos - float64(i)
+	return sorted[i] + f*(sorted[i+1]-sorted[i])
 }

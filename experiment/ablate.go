@@ -15,6 +15,7 @@ import (
 	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/data"
 	"github.com/nanomamba-edge/harness/registry"
+	"github.com/nanomamba-edge/harness/tasks"
 	"github.com/nanomamba-edge/harness/train"
 )
 
@@ -23,6 +24,9 @@ type ArmRun struct {
 	ablations.Member
 	Train *train.Result
 	Eval  *EvalResult
+	// Items holds the eval run's per-document records by task, when it
+	// recorded them (nil otherwise).
+	Items map[string][]tasks.LoggedSample
 	Err   error
 }
 
@@ -60,8 +64,16 @@ type Summary struct {
 	// difference these seeds detect with 80% power (NaN if unknown).
 	Primary          bool
 	PHolm, MinDetect float64
-	Values           []float64
-	Hashes           []string // the training runs behind the values, in seed order
+	// Method is how Delta's p (and PHolm) was computed: MethodPairedT, or
+	// MethodBootstrap when every shared seed of both arms has per-document
+	// samples of a metric that is a mean over documents; Boot then holds
+	// the bootstrap's estimate, 95% interval and p. MethodNote says why
+	// a task metric fell back to the paired t.
+	Method     string
+	Boot       *ablations.HierBootstrap
+	MethodNote string
+	Values     []float64
+	Hashes     []string // the training runs behind the values, in seed order
 }
 
 // AblationReport is an ablation's members and their summary.
@@ -202,12 +214,18 @@ func (e *Env) runMember(ctx context.Context, m *ablations.Matrix, a *ArmRun) (re
 	}
 	a.Train = tr
 	if len(m.Tasks) > 0 {
-		ev, err := e.Evaluate(ctx, EvalRequest{Model: a.Hash, Tasks: m.Tasks, Shots: -1, Limit: m.Limit})
+		ev, err := e.Evaluate(ctx, EvalRequest{Model: a.Hash, Tasks: m.Tasks, Shots: -1, Limit: m.Limit, LogSamples: true})
 		if err != nil {
 			a.Err = fmt.Errorf("eval: %w", err)
 			return false
 		}
 		a.Eval = ev
+		if len(ev.Samples) > 0 {
+			if a.Items, err = LoadItemScores(e.DB, e.Root, ev.RunID); err != nil {
+				a.Err = fmt.Errorf("eval %s: %w", short(ev.Hash), err)
+				return false
+			}
+		}
 		return tr.Reused && ev.Reused
 	}
 	return tr.Reused
@@ -226,14 +244,17 @@ func Summarize(members []*ArmRun, baseline string, seeds []int64, primary string
 	var arms []string
 	seenArm := map[string]bool{}
 	metricSet := map[string]bool{}
+	runs := map[string]map[int64]*ArmRun{}
 	for _, a := range members {
 		if !seenArm[a.Arm] {
 			seenArm[a.Arm] = true
 			arms = append(arms, a.Arm)
+			runs[a.Arm] = map[int64]*ArmRun{}
 		}
 		if a.Err != nil {
 			continue
 		}
+		runs[a.Arm][a.Seed] = a
 		for name, v := range a.Metrics() {
 			k := key{a.Arm, name}
 			if vals[k] == nil {
@@ -277,6 +298,13 @@ func Summarize(members []*ArmRun, baseline string, seeds []int64, primary string
 				p := ablations.PairedTest(mine, base)
 				s.Delta = &p
 				s.MinDetect = ablations.MinDetectable(p.SD, p.Delta.N)
+				s.Method = MethodPairedT
+				if strings.Contains(metric, "/") {
+					s.Boot, s.MethodNote = itemBootstrap(runs[arm], runs[baseline], seeds, metric, arm+"|"+baseline+"|"+metric)
+					if s.Boot != nil {
+						s.Method = MethodBootstrap
+					}
+				}
 			}
 			out = append(out, s)
 		}
@@ -288,7 +316,7 @@ func Summarize(members []*ArmRun, baseline string, seeds []int64, primary string
 		for i, s := range out {
 			if s.Delta != nil && s.Primary == fam {
 				idx = append(idx, i)
-				ps = append(ps, s.Delta.P)
+				ps = append(ps, s.P())
 			}
 		}
 		for j, q := range ablations.Holm(ps) {
@@ -296,6 +324,18 @@ func Summarize(members []*ArmRun, baseline string, seeds []int64, primary string
 		}
 	}
 	return out
+}
+
+// P is the comparison's unadjusted p-value by its Method (NaN for the
+// baseline).
+func (s Summary) P() float64 {
+	switch {
+	case s.Boot != nil:
+		return s.Boot.P
+	case s.Delta != nil:
+		return s.Delta.P
+	}
+	return math.NaN()
 }
 
 // metricOrder puts training metrics first, then tasks alphabetically.

@@ -119,10 +119,14 @@ func (c *countingLM) Score(reqs []tasks.ScoreRequest) ([]tasks.ScoreResult, erro
 }
 
 // BenchmarkEvalBLiMP: the 67 BLiMP paradigms, 100 pairs each (13,400 requests).
-func BenchmarkEvalBLiMP(b *testing.B) { benchEval(b, []string{"blimp"}, 100) }
+func BenchmarkEvalBLiMP(b *testing.B) { benchEval(b, []string{"blimp"}, benchBLiMPLimit) }
 
 // BenchmarkEvalPIQA: 300 PIQA questions (600 requests).
 func BenchmarkEvalPIQA(b *testing.B) { benchEval(b, []string{"piqa"}, 300) }
 
 // BenchmarkEvalHellaSwag: 150 HellaSwag contexts (600 requests).
 func BenchmarkEvalHellaSwag(b *testing.B) { benchEval(b, []string{"hellaswag"}, 150) }
+
+// benchBLiMPLimit is the number of pairs per BLiMP paradigm the benchmark
+// scores.
+const benchBLiMPLimit = 30

@@ -22,7 +22,18 @@ type EvalRequest struct {
 	Model string   `json:"model"` // the training run's hash
 	Tasks []string `json:"tasks"`
 	Shots int      `json:"shots"` // -1 = each task's default
-	Limit int      `json:"limit"`
+	Limit int      `json:"limit"` // documents per task, the first of the split; 0 = all
+	// LogSamples writes each task's per-document records (lm-eval's
+	// --log_samples JSONL, samples_<task>.jsonl in the run directory) as
+	// artifacts of the run when it is evaluated. Like lm-eval, it is an
+	// output option: it changes no result, so it is not part of the
+	// identity (Hash), and a done run is reused whether or not it has
+	// samples, unless RequireSamples is set.
+	LogSamples bool `json:"-"`
+	// RequireSamples, with LogSamples, evaluates a done run that has no
+	// recorded samples again, as a new attempt of the same hash (the same
+	// results, now with samples).
+	RequireSamples bool `json:"-"`
 }
 
 // Hash returns the eval run hash and its canonical JSON.
@@ -32,6 +43,19 @@ func (r EvalRequest) Hash() (string, string) {
 	return configs.HashJSON(map[string]any{"schema": configs.SchemaVersion, "kind": "eval", "model": r.Model, "tasks": ts, "shots": r.Shots, "limit": r.Limit})
 }
 
+// SampleTasks lists the tasks with recorded samples, sorted.
+func (r *EvalResult) SampleTasks() []string {
+	ts := make([]string, 0, len(r.Samples))
+	for t := range r.Samples {
+		ts = append(ts, t)
+	}
+	sort.Strings(ts)
+	return ts
+}
+
+// SamplesArtifact is the artifact kind of a task's per-document log.
+const SamplesArtifact = "samples"
+
 // EvalResult is a finished (or reused) eval run.
 type EvalResult struct {
 	Hash    string
@@ -39,6 +63,9 @@ type EvalResult struct {
 	Results *tasks.Results
 	Path    string // the lm-eval style JSON file
 	Reused  bool
+	// Samples maps each task to its recorded per-document log (a path
+	// relative to the project root), when the run has them.
+	Samples map[string]string
 }
 
 // Check refuses a malformed request (unknown task, negative limit, bad
@@ -53,8 +80,10 @@ func (e *Env) Evaluate(ctx context.Context, req EvalRequest) (*EvalResult, error
 	if err := req.Check(); err != nil {
 		return nil, err
 	}
-	if done, err := e.recordedEval(req); done != nil || err != nil {
-		return done, err
+	if done, err := e.recordedEval(req); err != nil {
+		return nil, err
+	} else if done != nil && (!req.LogSamples || !req.RequireSamples || len(done.Samples) > 0) {
+		return done, nil
 	}
 	tr, err := e.LoadTrained(req.Model)
 	if err != nil {
@@ -75,12 +104,20 @@ func (e *Env) EvaluateWith(ctx context.Context, req EvalRequest, lm tasks.LM) (*
 	if err := req.Check(); err != nil {
 		return nil, err
 	}
-	if done, err := e.recordedEval(req); done != nil || err != nil {
-		return done, err
+	done, err := e.recordedEval(req)
+	if err != nil {
+		return nil, err
+	}
+	force := false
+	if done != nil {
+		if !req.LogSamples || !req.RequireSamples || len(done.Samples) > 0 {
+			return done, nil
+		}
+		force = true // done without samples: evaluate again to record them
 	}
 	h, _ := req.Hash()
 	att, err := e.DB.Start(registry.RunInfo{Hash: h, Kind: registry.KindEval, Name: strings.Join(req.Tasks, ","), ParentHash: req.Model, Threads: e.Threads},
-		registry.StartOptions{Root: e.Root})
+		registry.StartOptions{Root: e.Root, Force: force})
 	if errors.Is(err, registry.ErrAlreadyDone) {
 		return e.recordedEval(req)
 	} else if err != nil {
@@ -97,7 +134,7 @@ func (e *Env) evaluate(ctx context.Context, req EvalRequest, lm tasks.LM, att *r
 	h := att.Run.Hash
 	res, err := tasks.Evaluate(e.Root, lm, tasks.Options{
 		Context: ctx, Tasks: req.Tasks, NumFewshot: req.Shots, Limit: req.Limit, Threads: max(e.Threads, 1),
-		Progress: e.Progress, Model: "nanomamba", ModelArgs: "model=" + req.Model,
+		Progress: e.Progress, Model: "nanomamba", ModelArgs: "model=" + req.Model, LogSamples: req.LogSamples,
 	})
 	if err != nil {
 		return nil, err
@@ -110,6 +147,26 @@ func (e *Env) evaluate(ctx context.Context, req EvalRequest, lm tasks.LM, att *r
 	if err := writeArtifact(att, "results", out, js); err != nil {
 		return nil, err
 	}
+	var samples map[string]string
+	if req.LogSamples {
+		samples = map[string]string{}
+		names := make([]string, 0, len(res.Samples))
+		for t := range res.Samples {
+			names = append(names, t)
+		}
+		sort.Strings(names)
+		for _, t := range names {
+			b, err := tasks.SamplesJSONL(res.Samples[t])
+			if err != nil {
+				return nil, fmt.Errorf("samples of %s: %w", t, err)
+			}
+			p := filepath.Join(e.RunDir(h), "samples_"+t+".jsonl")
+			if err := writeArtifact(att, SamplesArtifact, p, b); err != nil {
+				return nil, err
+			}
+			samples[t] = filepath.Join("runs", h, "samples_"+t+".jsonl")
+		}
+	}
 	if err := att.PutTaskResults(Rows(res)); err != nil {
 		return nil, err
 	}
@@ -119,7 +176,7 @@ func (e *Env) evaluate(ctx context.Context, req EvalRequest, lm tasks.LM, att *r
 	if err := att.Finish(registry.StatusDone, ""); err != nil {
 		return nil, err
 	}
-	return &EvalResult{Hash: h, RunID: att.Run.ID, Results: res, Path: out}, nil
+	return &EvalResult{Hash: h, RunID: att.Run.ID, Results: res, Path: out, Samples: samples}, nil
 }
 
 // writeArtifact writes a file atomically (temporary file, fsync, rename)
@@ -167,7 +224,22 @@ func (e *Env) recordedEval(req EvalRequest) (*EvalResult, error) {
 	if err := json.Unmarshal([]byte(done.SummaryJSON), &res); err != nil {
 		return nil, fmt.Errorf("eval run %s: stored results unreadable: %w", short(h), err)
 	}
-	return &EvalResult{Hash: h, RunID: done.ID, Results: &res, Path: filepath.Join(e.RunDir(h), "results.json"), Reused: true}, nil
+	arts, err := e.DB.Artifacts(done.ID)
+	if err != nil {
+		return nil, err
+	}
+	ev := &EvalResult{Hash: h, RunID: done.ID, Results: &res, Path: filepath.Join(e.RunDir(h), "results.json"), Reused: true}
+	for _, a := range arts {
+		if a.Kind != SamplesArtifact {
+			continue
+		}
+		if ev.Samples == nil {
+			ev.Samples = map[string]string{}
+		}
+		t := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(a.Path), "samples_"), ".jsonl")
+		ev.Samples[t] = a.Path
+	}
+	return ev, nil
 }
 
 // Rows flattens lm-eval results into registry rows: one per task (and

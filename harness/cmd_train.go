@@ -135,6 +135,7 @@ func (a *app) evalCmd() *cobra.Command {
 	var taskList string
 	var shots, limit int
 	var out, tok string
+	var logSamples bool
 	cmd := &cobra.Command{
 		Use:   "eval <run-hash | llama2c.bin>",
 		Short: "Evaluate a trained run on lm-eval-style tasks (recorded as an eval run)",
@@ -161,7 +162,7 @@ func (a *app) evalCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				res, err = a.env(db).EvaluateWith(ctx, experiment.EvalRequest{Model: id, Tasks: names, Shots: shots, Limit: limit}, lm)
+				res, err = a.env(db).EvaluateWith(ctx, experiment.EvalRequest{Model: id, Tasks: names, Shots: shots, Limit: limit, LogSamples: logSamples, RequireSamples: logSamples}, lm)
 				if err != nil {
 					return err
 				}
@@ -170,7 +171,7 @@ func (a *app) evalCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				res, err = a.env(db).Evaluate(ctx, experiment.EvalRequest{Model: h, Tasks: names, Shots: shots, Limit: limit})
+				res, err = a.env(db).Evaluate(ctx, experiment.EvalRequest{Model: h, Tasks: names, Shots: shots, Limit: limit, LogSamples: logSamples, RequireSamples: logSamples})
 				if err != nil {
 					return err
 				}
@@ -178,8 +179,21 @@ func (a *app) evalCmd() *cobra.Command {
 			if res.Reused {
 				fmt.Println("already evaluated; recorded result:")
 			}
+			docs := "all documents of each task (full evaluation sets)"
+			if limit > 0 {
+				docs = fmt.Sprintf("the first %d documents of each task", limit)
+			}
+			fmt.Printf("limit %d: %s; shots %d (-1 = task defaults)\n", limit, docs, shots)
 			printResults(res.Results)
 			fmt.Printf("eval run %s; results JSON: %s\n", res.Hash, res.Path)
+			if len(res.Samples) > 0 {
+				ts := res.SampleTasks()
+				fmt.Printf("per-sample logs (%d tasks): %s", len(ts), res.Samples[ts[0]])
+				if len(ts) > 1 {
+					fmt.Printf(" … %s", res.Samples[ts[len(ts)-1]])
+				}
+				fmt.Println()
+			}
 			if out != "" {
 				js, _ := res.Results.JSON()
 				return os.WriteFile(out, js, 0o644)
@@ -190,6 +204,7 @@ func (a *app) evalCmd() *cobra.Command {
 	cmd.Flags().StringVar(&taskList, "tasks", "blimp,hellaswag,arc_easy,piqa,lambada_openai", "comma-separated tasks or groups")
 	cmd.Flags().IntVar(&shots, "shots", -1, "few-shot examples (-1 = each task's default)")
 	cmd.Flags().IntVar(&limit, "limit", 0, "documents per task (0 = all)")
+	cmd.Flags().BoolVar(&logSamples, "log-samples", false, "also record each task's per-document JSONL (lm-eval's --log_samples) as artifacts of the eval run; not part of its hash (a done run without them is evaluated again, as a new attempt)")
 	cmd.Flags().StringVar(&out, "output", "", "also write the lm-eval JSON here")
 	cmd.Flags().StringVar(&tok, "tokenizer", "", "llama2.c tokenizer, when the argument is a llama2.c .bin checkpoint (default <root>/datasets/llama2c/tok512.bin)")
 	return cmd

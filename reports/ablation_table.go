@@ -73,16 +73,32 @@ func (t AblationTable) Footnote() string {
 			nExp++
 		}
 	}
-	s := fmt.Sprintf("p: paired t-test over seeds; p (Holm): Holm–Bonferroni within the primary family (%d comparison(s)) and, separately, within the exploratory family (%d); rows not marked primary are exploratory.", nPrim, nExp)
+	s := fmt.Sprintf("p: paired t-test over seeds%s; p (Holm): Holm–Bonferroni within the primary family (%d comparison(s)) and, separately, within the exploratory family (%d); rows not marked primary are exploratory.", t.bootNote(), nPrim, nExp)
 	if len(detect) > 0 {
 		s += " Smallest primary-metric difference these seeds detect (80% power, two-sided 5%): " + strings.Join(detect, ", ") + "."
 	}
 	return s
 }
 
+// bootNote describes the hierarchical bootstrap rows, if any ("" when
+// every comparison is a paired t-test, leaving the footnote as before).
+func (t AblationTable) bootNote() string {
+	for _, r := range t.Rows {
+		if r.Boot != nil {
+			return fmt.Sprintf(", except where marked ᵇ: hierarchical bootstrap over seeds and documents (%d draws: seeds resampled, then documents within each seed with one draw for both arms; Δ [percentile 95%% interval], two-sided p) on the per-document samples of the eval runs", r.Boot.Draws)
+		}
+	}
+	return ""
+}
+
 func fmtDelta(s experiment.Summary) (string, string) {
 	if s.Delta == nil {
 		return "(baseline)", ""
+	}
+	if b := s.Boot; b != nil {
+		// Hierarchical bootstrap: the estimate, its 95% percentile
+		// interval and p, marked "ᵇ".
+		return num4(b.Mean, true) + " [" + num4(b.Lo, true) + ", " + num4(b.Hi, true) + "]ᵇ", fmt.Sprintf("%.3g", b.P) + "ᵇ"
 	}
 	d := num4(s.Delta.Delta.Mean, true)
 	if !math.IsNaN(s.Delta.Delta.CI95) {
