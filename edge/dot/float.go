@@ -199,11 +199,11 @@ func f16HeadGo(out []float32, x []float64, et []uint16) {
 }
 
 // TransposeF16Rows interleaves rows [8g, 8g+8) of an F16 matrix (rows of d
-// little-endian halves, rowBytes apart) for F16HeadT; rows past the last
-// multiple of 8 are left out.
-func TransposeF16Rows(data []byte, rows, d, rowBytes int) []uint16 {
+// little-endian halves, rowBytes apart) for F16HeadT into et, which holds
+// (rows/8)·d·8 halves; rows past the last multiple of 8 are left out.
+func TransposeF16Rows(et []uint16, data []byte, rows, d, rowBytes int) {
 	g := rows / 8
-	et := make([]uint16, g*d*8)
+	et = et[:g*d*8]
 	for v := 0; v < g*8; v++ {
 		row := data[v*rowBytes:]
 		base := (v/8)*d*8 + v%8
@@ -211,5 +211,4 @@ func TransposeF16Rows(data []byte, rows, d, rowBytes int) []uint16 {
 			et[base+k*8] = uint16(row[2*k]) | uint16(row[2*k+1])<<8
 		}
 	}
-	return et
 }

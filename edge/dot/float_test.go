@@ -206,7 +206,9 @@ func TestF16HeadT(t *testing.T) {
 					x64[k] = float64(v)
 				}
 				out := make([]float32, rows)
-				F16HeadT(out, x64, TransposeF16Rows(data, rows, d, 2*d))
+				et := make([]uint16, rows*d)
+				TransposeF16Rows(et, data, rows, d, 2*d)
+				F16HeadT(out, x64, et)
 				for v := 0; v < rows; v++ {
 					var s float64
 					for k := 0; k < d; k++ {

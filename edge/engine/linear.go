@@ -152,7 +152,7 @@ func (m *Model) logits(out, x []float32) {
 		// head then reads this copy instead of the mapped embedding): the
 		// eight rows' chains run in the lanes of one vector.
 		if m.headT == nil {
-			m.headT = dot.TransposeF16Rows(m.embed.data, m.V, m.D, m.embed.rowBytes)
+			m.buildHeadT()
 		}
 		x64 := m.ws.x64[:m.D]
 		for k, v := range x[:m.D] {
@@ -233,3 +233,19 @@ var fp16Tab = sync.OnceValue(func() *[1 << 16]float32 {
 
 // fp16Table is gguf.FP16ToFP32 for every half (256 KiB, built once).
 func fp16Table() *[1 << 16]float32 { return fp16Tab() }
+
+// buildHeadT interleaves the F16 embedding for the float head, 1024 rows at
+// a time, letting each chunk of the mapped file leave the resident set once
+// copied: the head reads only the copy, so the process holds the embedding
+// about once, not twice.
+func (m *Model) buildHeadT() {
+	e := m.embed
+	g := m.V / 8
+	m.headT = make([]uint16, g*m.D*8)
+	const chunk = 1024
+	for v := 0; v < g*8; v += chunk {
+		n := min(chunk, g*8-v)
+		dot.TransposeF16Rows(m.headT[v*m.D:(v+n)*m.D], e.data[v*e.rowBytes:(v+n)*e.rowBytes], n, m.D, e.rowBytes)
+		m.File.Evict(e.data[v*e.rowBytes : (v+n)*e.rowBytes])
+	}
+}

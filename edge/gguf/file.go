@@ -39,6 +39,7 @@ func (t *Tensor) Elements() uint64 {
 
 // File is a GGUF file in memory: metadata in order, tensors in order.
 type File struct {
+	mapped  bool // tensor data aliases a read-only file mapping (MapFile)
 	KVs     []KV
 	Tensors []*Tensor
 	// DataOffset is the absolute offset of the data section (set by Read

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"unsafe"
 )
 
 // MapFile maps a GGUF file read-only into memory and parses it; tensor
@@ -36,5 +37,24 @@ func MapFile(path string) (*File, error) {
 		syscall.Munmap(b)
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	f.mapped = true
 	return f, nil
+}
+
+// Evict tells the kernel that the whole pages inside b, a slice of this
+// file's tensor data, are not needed for now, so they leave the resident
+// set (they are read from the file again if touched). It does nothing for
+// a file that is not memory-mapped.
+func (f *File) Evict(b []byte) {
+	if !f.mapped || len(b) == 0 {
+		return
+	}
+	ps := uintptr(os.Getpagesize())
+	start := uintptr(unsafe.Pointer(&b[0]))
+	lo := (start + ps - 1) &^ (ps - 1)
+	hi := (start + uintptr(len(b))) &^ (ps - 1)
+	if hi <= lo {
+		return
+	}
+	syscall.Madvise(b[lo-start:hi-start], syscall.MADV_DONTNEED)
 }
