@@ -108,6 +108,15 @@ func (m *Model) embedRow(dst []float32, v int) {
 		}
 	case gguf.F16:
 		tab := fp16Table()
+		if m.headT != nil && v < len(m.headT)/m.D {
+			// The float head's interleaved copy holds this row: reading it
+			// there leaves the evicted file pages alone.
+			t := m.headT[(v/8)*m.D*8+v%8:]
+			for i := range dst[:e.width] {
+				dst[i] = tab[t[i*8]]
+			}
+			return
+		}
 		row = row[:2*e.width]
 		for i := range dst[:e.width] {
 			dst[i] = tab[uint16(row[2*i])|uint16(row[2*i+1])<<8]

@@ -43,8 +43,9 @@ func MapFile(path string) (*File, error) {
 
 // Evict tells the kernel that the whole pages inside b, a slice of this
 // file's tensor data, are not needed for now, so they leave the resident
-// set (they are read from the file again if touched). It does nothing for
-// a file that is not memory-mapped.
+// set, and that later reads there are random (a touched page is read back
+// alone, without read-ahead of its neighbours). It does nothing for a file
+// that is not memory-mapped.
 func (f *File) Evict(b []byte) {
 	if !f.mapped || len(b) == 0 {
 		return
@@ -56,5 +57,6 @@ func (f *File) Evict(b []byte) {
 	if hi <= lo {
 		return
 	}
+	syscall.Madvise(b[lo-start:hi-start], syscall.MADV_RANDOM)
 	syscall.Madvise(b[lo-start:hi-start], syscall.MADV_DONTNEED)
 }
