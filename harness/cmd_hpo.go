@@ -111,11 +111,16 @@ func (a *app) hpoBestCmd() *cobra.Command {
 
 func (a *app) hpoListCmd() *cobra.Command {
 	var trials string
+	var asJSON, asCSV bool
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the studies in the registry with trial counts by state and the best value",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := outputFormat(asJSON, asCSV)
+			if err != nil {
+				return err
+			}
 			db, err := a.openRegistryRO()
 			if err != nil {
 				return err
@@ -126,12 +131,38 @@ func (a *app) hpoListCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if format != "text" {
+					t := &table{header: []string{"trial", "state", "value", "run", "params"}}
+					for _, x := range ts {
+						var v any = x.Value
+						if math.IsNaN(x.Value) {
+							v = nil
+						}
+						state := x.State
+						if x.Interrupted {
+							state += " (interrupted, requeued)"
+						}
+						t.add(x.Number, state, v, x.RunHash, formatParams(x.Params))
+					}
+					return t.write(os.Stdout, format)
+				}
 				printTrials(os.Stdout, ts, "value")
 				return nil
 			}
 			sums, err := hpo.Studies(db)
 			if err != nil {
 				return err
+			}
+			if format != "text" {
+				t := &table{header: []string{"study", "objective", "direction", "trials", "complete", "pruned", "fail", "running", "waiting", "best", "best_trial", "best_run"}}
+				for _, x := range sums {
+					var best, num, run any
+					if x.Best != nil {
+						best, num, run = x.Best.Value, x.Best.Number, x.Best.RunHash
+					}
+					t.add(x.Name, x.Objective, x.Direction, x.Total, x.Counts["complete"], x.Counts["pruned"], x.Counts["fail"], x.Counts["running"], x.Counts["waiting"], best, num, run)
+				}
+				return t.write(os.Stdout, format)
 			}
 			if len(sums) == 0 {
 				fmt.Printf("no studies in %s (start one with `harness hpo <space>`)\n", db.Path())
@@ -155,6 +186,8 @@ func (a *app) hpoListCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&trials, "trials", "", "list the trials of this study instead")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&asCSV, "csv", false, "print CSV")
 	return cmd
 }
 

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/c-bata/goptuna"
+
 	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/registry"
 )
@@ -404,5 +406,42 @@ func TestCLIExportONNXAndHF(t *testing.T) {
 	}
 	if kinds["onnx"] != 1 || kinds["hf"] < 4 {
 		t.Errorf("artifact kinds %v, want one onnx file and the hf folder's files", kinds)
+	}
+}
+
+// hpo list --csv / --json give the studies and their trials to other tools.
+func TestCLIHPOListForOtherTools(t *testing.T) {
+	reg := filepath.Join(t.TempDir(), "r.db")
+	db, err := registry.Open(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := db.StudyStorage()
+	sid, err := st.CreateNewStudy("lr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range []float64{3.5, 2.25} {
+		tid, err := st.CreateNewTrial(sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetTrialValue(tid, v); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetTrialState(tid, goptuna.TrialStateComplete); err != nil {
+			t.Fatalf("trial %d: %v", i, err)
+		}
+	}
+	db.Close()
+	out, err := run(t, "hpo", "list", "--registry", reg, "--csv")
+	recs, _ := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(recs) != 2 || recs[1][0] != "lr" || recs[1][4] != "2" || recs[1][9] != "2.25" || recs[1][10] != "1" {
+		t.Fatalf("hpo list --csv: %v (%v)", recs, err)
+	}
+	out, err = run(t, "hpo", "list", "--trials", "lr", "--registry", reg, "--json")
+	var rows []map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 2 || rows[0]["value"] != 3.5 || rows[1]["state"] != "complete" {
+		t.Fatalf("hpo list --trials --json: %v\n%s", err, out)
 	}
 }
