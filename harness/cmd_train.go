@@ -17,6 +17,7 @@ import (
 	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/data"
 	"github.com/nanomamba-edge/harness/edge/engine"
+	"github.com/nanomamba-edge/harness/edge/hf"
 	"github.com/nanomamba-edge/harness/experiment"
 	"github.com/nanomamba-edge/harness/models"
 	"github.com/nanomamba-edge/harness/models/llama2c"
@@ -118,6 +119,30 @@ func versusBigram(model, bigram float64) string {
 		return fmt.Sprintf("the model is %.1f%% higher, WORSE than the bigram", -d)
 	}
 	return "the model equals the bigram"
+}
+
+// generateFrom continues prompt (after the EOS that starts every
+// document) with the training path's decoder: greedy at temperature 0,
+// otherwise sampled from the counter-based stream of seed.
+func generateFrom(m *models.Model, tok *data.Tokenizer, prompt string, steps int, temp float64, seed int64, threads int) error {
+	pick, err := models.Sampler(temp, rng.New(seed, "generate"))
+	if err != nil {
+		return fmt.Errorf("--temperature: %w", err)
+	}
+	m.SetThreads(threads)
+	st := m.NewState()
+	var logits []float32
+	for _, tk := range append([]int32{tok.EOS()}, tok.Encode(prompt)...) {
+		if logits, err = m.Step(st, tk); err != nil {
+			return err
+		}
+	}
+	gen, err := m.Continue(st, logits, steps, tok.EOS(), pick, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Println(prompt + tok.Decode(gen))
+	return nil
 }
 
 func (a *app) fingerprint(s configs.DataSource) (string, error) {
@@ -262,7 +287,7 @@ func (a *app) generateCmd() *cobra.Command {
 	var temp float64
 	var seed int64
 	cmd := &cobra.Command{
-		Use:   "generate [run-hash | model.gguf]",
+		Use:   "generate [run-hash | model.gguf | hf-folder]",
 		Short: "Generate text from a trained run or an imported llama2.c checkpoint",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -294,6 +319,14 @@ func (a *app) generateCmd() *cobra.Command {
 				}
 				fmt.Println(text)
 				return nil
+			}
+			if st, err := os.Stat(filepath.Join(args[0], hf.ConfigFile)); err == nil && !st.IsDir() {
+				// A Hugging Face-style folder written by `harness export --format hf`.
+				m, tok, err := hf.Load(args[0])
+				if err != nil {
+					return err
+				}
+				return generateFrom(m, tok, prompt, steps, temp, seed, a.threadCount())
 			}
 			if strings.HasSuffix(args[0], ".gguf") {
 				// An exported model file: the packed int8×ternary engine.
@@ -343,25 +376,7 @@ func (a *app) generateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pick, err := models.Sampler(temp, rng.New(seed, "generate"))
-			if err != nil {
-				return fmt.Errorf("--temperature: %w", err)
-			}
-			m := tr.Model
-			m.SetThreads(a.threadCount())
-			st := m.NewState()
-			var logits []float32
-			for _, tk := range append([]int32{tr.Tokenizer.EOS()}, tr.Tokenizer.Encode(prompt)...) {
-				if logits, err = m.Step(st, tk); err != nil {
-					return err
-				}
-			}
-			gen, err := m.Continue(st, logits, steps, tr.Tokenizer.EOS(), pick, nil)
-			if err != nil {
-				return err
-			}
-			fmt.Println(prompt + tr.Tokenizer.Decode(gen))
-			return nil
+			return generateFrom(tr.Model, tr.Tokenizer, prompt, steps, temp, seed, a.threadCount())
 		},
 	}
 	cmd.Flags().StringVar(&ckpt, "checkpoint", "", "llama2.c checkpoint (used when no run hash is given; default <root>/datasets/llama2c/stories260K.bin)")
