@@ -90,7 +90,7 @@ func TestExportAndRunGGUF(t *testing.T) {
 		t.Errorf("run-gguf printed %q, generate %q", got, want)
 	}
 	for _, bad := range [][]string{
-		{"export", hash, "--weights", "q8_0"}, {"export", hash, "--embed", "tq2_0"}, {"export", hash, "--format", "onnx"},
+		{"export", hash, "--weights", "q8_0"}, {"export", hash, "--embed", "tq2_0"}, {"export", hash, "--format", "nosuch"},
 		{"export", "ffffffffff"}, {"run-gguf", filepath.Join(root, "missing.gguf")}, {"run-gguf", reg},
 		{"run-gguf", path, "--steps", "-1"},
 	} {
