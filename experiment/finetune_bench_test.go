@@ -9,14 +9,14 @@ import (
 )
 
 func TestFinetuneBenchMicro(t *testing.T) {
-	o := FinetuneBenchOptions{Preset: "micro", Threads: []int{1}, Steps: 2, Rank: 4, Alpha: 8, Seed: 1}
+	o := FinetuneBenchOptions{Preset: "micro", Threads: []int{1}, Steps: 2, Reps: 2, Rank: 4, Alpha: 8, Seed: 1}
 	rep, err := FinetuneBench(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	full, okF := rep.Row(FinetuneModeFull, 1)
 	lora, okL := rep.Row(FinetuneModeLoRA, 1)
-	if !okF || !okL || len(rep.Rows) != 2 {
+	if !okF || !okL || len(rep.Rows) != 2 || rep.Reps != 2 {
 		t.Fatalf("rows %+v: want full and lora at 1 thread", rep.Rows)
 	}
 	if full.TrainableParams != full.BaseParams || lora.BaseParams != full.BaseParams {

@@ -20,7 +20,7 @@ func (a *app) benchFinetuneCmd() *cobra.Command {
 	var threads []int
 	var targetKinds []string
 	var preset string
-	var steps, rank int
+	var steps, reps, rank int
 	var alpha float64
 	var record, child bool
 	cmd := &cobra.Command{
@@ -57,7 +57,7 @@ func (a *app) benchFinetuneCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("bench-finetune: %w", err)
 			}
-			o := experiment.FinetuneBenchOptions{Preset: preset, Threads: threads, Steps: steps, Rank: rank, Alpha: alpha, Targets: targetKinds, Seed: 1, Log: os.Stderr}
+			o := experiment.FinetuneBenchOptions{Preset: preset, Threads: threads, Steps: steps, Reps: reps, Rank: rank, Alpha: alpha, Targets: targetKinds, Seed: 1, Log: os.Stderr}
 			o.Child = func(spec experiment.FinetuneBenchSpec) (*experiment.FinetuneBenchRow, error) {
 				js, err := json.Marshal(spec)
 				if err != nil {
@@ -100,6 +100,7 @@ func (a *app) benchFinetuneCmd() *cobra.Command {
 	cmd.Flags().StringVar(&preset, "preset", "tiny", "base model preset (random weights)")
 	cmd.Flags().IntSliceVar(&threads, "bench-threads", nil, "thread counts to measure, e.g. 1,2 (default: --threads)")
 	cmd.Flags().IntVar(&steps, "steps", 8, "timed optimizer steps per measurement (after one warm-up step)")
+	cmd.Flags().IntVar(&reps, "reps", 2, "alternating repetitions of each measurement; the fastest is kept (the shared machine's speed drifts)")
 	cmd.Flags().IntVar(&rank, "rank", 0, "LoRA rank (default: lora.rank)")
 	cmd.Flags().Float64Var(&alpha, "alpha", 0, "LoRA alpha (default: lora.alpha)")
 	cmd.Flags().StringSliceVar(&targetKinds, "targets", nil, "LoRA target module kinds (default: lora.targets)")
@@ -109,7 +110,7 @@ func (a *app) benchFinetuneCmd() *cobra.Command {
 }
 
 func printFinetuneBench(out io.Writer, r *experiment.FinetuneBenchReport) {
-	fmt.Fprintf(out, "fine-tuning bench, preset %s: %s\nLoRA rank %d, alpha %g, targets %v; %d timed steps per row\n\n", r.Preset, r.Weights, r.Rank, r.Alpha, r.Targets, r.Steps)
+	fmt.Fprintf(out, "fine-tuning bench, preset %s: %s\nLoRA rank %d, alpha %g, targets %v; %d timed steps per row, the fastest of %d alternating repetitions\n\n", r.Preset, r.Weights, r.Rank, r.Alpha, r.Targets, r.Steps, max(r.Reps, 1))
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "mode\tthreads\ts/step\tbest s/step\ttokens/s\ttrainable\tof base\toptimizer MB\tgradients MB\tpeak RSS MB\tGo heap MB\tloss first→last\t")
 	for _, x := range r.Rows {

@@ -185,10 +185,10 @@ func finetuneBenchTables(run *registry.Run, rep *experiment.FinetuneBenchReport)
 }
 
 func finetuneBenchCaption(run *registry.Run, rep *experiment.FinetuneBenchReport) string {
-	return fmt.Sprintf("Fine-tuning cost from bench run %s, attempt %d: preset %s, %s; LoRA rank %d, α %g, targets %s; mean and best of %d timed optimizer steps after a warm-up step. "+
+	return fmt.Sprintf("Fine-tuning cost from bench run %s, attempt %d: preset %s, %s; LoRA rank %d, α %g, targets %s; mean and best of %d timed optimizer steps after a warm-up step, the fastest of %d alternating repetitions (peak RSS: the highest). "+
 		"Each row runs in its own process; peak RSS is that process's VmHWM. Full fine-tuning updates every parameter (QAT continues on the latent weights); "+
 		"LoRA updates the adapters only, but the base's weight gradients are still computed, so its step is not cheaper.",
-		short(run.Hash), run.Attempt, rep.Preset, rep.Weights, rep.Rank, rep.Alpha, targetsLabel(rep.Targets), rep.Steps)
+		short(run.Hash), run.Attempt, rep.Preset, rep.Weights, rep.Rank, rep.Alpha, targetsLabel(rep.Targets), rep.Steps, max(rep.Reps, 1))
 }
 
 // finetune renders tables/finetune.{md,tex} and generated/finetune.tex
