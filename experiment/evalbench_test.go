@@ -119,7 +119,7 @@ func (c *countingLM) Score(reqs []tasks.ScoreRequest) ([]tasks.ScoreResult, erro
 }
 
 // BenchmarkEvalBLiMP: the 67 BLiMP paradigms, 100 pairs each (13,400 requests).
-func BenchmarkEvalBLiMP(b *testing.B) { benchEval(b, []string{"blimp"}, benchBLiMPLimit) }
+func BenchmarkEvalBLiMP(b *testing.B) { benchEval(b, []string{"blimp"}, 100) }
 
 // BenchmarkEvalPIQA: 300 PIQA questions (600 requests).
 func BenchmarkEvalPIQA(b *testing.B) { benchEval(b, []string{"piqa"}, 300) }
@@ -127,6 +127,8 @@ func BenchmarkEvalPIQA(b *testing.B) { benchEval(b, []string{"piqa"}, 300) }
 // BenchmarkEvalHellaSwag: 150 HellaSwag contexts (600 requests).
 func BenchmarkEvalHellaSwag(b *testing.B) { benchEval(b, []string{"hellaswag"}, 150) }
 
-// benchBLiMPLimit is the number of pairs per BLiMP paradigm the benchmark
-// scores.
-const benchBLiMPLimit = 30
+// BenchmarkEvalARCEasy: 300 ARC-Easy questions (about 1,200 requests).
+func BenchmarkEvalARCEasy(b *testing.B) { benchEval(b, []string{"arc_easy"}, 300) }
+
+// BenchmarkEvalLAMBADA: 600 LAMBADA passages (600 requests).
+func BenchmarkEvalLAMBADA(b *testing.B) { benchEval(b, []string{"lambada_openai"}, 600) }

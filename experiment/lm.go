@@ -61,8 +61,10 @@ func (l *ModelLM) Tokenizer() tasks.Tokenizer { return l.tok }
 func (l *ModelLM) MaxLength() int { return l.maxLen }
 
 // scoreRows is the number of token rows (sequences × padded length) one
-// batched forward pass of Score holds at most.
-const scoreRows = 512
+// batched forward pass of Score holds at most: 2**20 logits (4 MiB, twice
+// that in the model's buffers), between 16 and 512 rows; 512 for tiny's
+// vocabulary of 2048.
+func scoreRows(vocab int) int { return max(16, min(512, (1<<20)/max(1, vocab))) }
 
 // scoreBucket is the padded length a request of n input tokens runs at:
 // n rounded up to a multiple of 4 up to 16, then to a quarter of the next
@@ -114,7 +116,7 @@ func (l *ModelLM) Score(reqs []tasks.ScoreRequest) ([]tasks.ScoreResult, error) 
 	var toks []int32
 	for lo := 0; lo < len(order); {
 		T := scoreBucket(len(reqs[order[lo]].Input), l.maxLen)
-		per := max(1, scoreRows/T)
+		per := max(1, scoreRows(vocab)/T)
 		hi := lo
 		for hi < len(order) && hi-lo < per && scoreBucket(len(reqs[order[hi]].Input), l.maxLen) == T {
 			hi++

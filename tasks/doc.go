@@ -11,10 +11,14 @@
 // The model side is the LM interface: a batched scorer of token continuations
 // plus greedy generation. Evaluate builds the requests exactly as lm-eval does
 // (few-shot prompt assembly, trailing-whitespace move in _encode_pair, left
-// truncation, disjoint rolling windows), schedules them longest first in
-// batches on Options.Threads goroutines, and aggregates the metrics into
-// lm-eval's results JSON layout. Every result is written to a slot chosen by
-// request index, so the numbers do not depend on the thread count.
+// truncation, disjoint rolling windows), schedules the requests of all its
+// scored tasks in one pass, longest first, in batches of similar length on
+// Options.Threads goroutines (the requests sharing a context stay in one
+// batch), and aggregates the metrics into lm-eval's results JSON layout.
+// Every result is written to a slot chosen by request index, so the numbers
+// do not depend on the thread count or the batching. With
+// Options.LogSamples it also keeps lm-eval's per-document records
+// (Results.Samples, written as JSON Lines by SamplesJSONL).
 //
 // Few-shot examples are drawn from an rng stream keyed by the few-shot seed
 // (1234) and the task name, one stream per task consumed in document order,

@@ -22,7 +22,7 @@ type Options struct {
 	// Progress, when set, receives one line per tenth of each task's requests.
 	Progress io.Writer
 	// BatchSize is the largest number of requests per LM.Score call
-	// (default 256; fewer when that would leave a thread idle); requests
+	// (default 1024; fewer when that would leave a thread idle); requests
 	// that share a context are never split across calls.
 	BatchSize int
 	// LogSamples keeps lm-eval's per-document records (Results.Samples).
@@ -49,7 +49,7 @@ func (o Options) withDefaults() Options {
 }
 
 // DefaultBatchSize is the default Options.BatchSize.
-const DefaultBatchSize = 256
+const DefaultBatchSize = 1024
 
 // metricValue is one aggregated metric of a task.
 type metricValue struct {
