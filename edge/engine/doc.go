@@ -34,7 +34,11 @@
 // # State
 //
 // A State holds, per Mamba-2 layer, the last d_conv−1 conv inputs and the
-// H×P×N SSM state, and per attention layer the key/value cache for the
-// whole context. Prefill feeds a prompt token by token; Step feeds one token.
+// SSM state stored H×N×P (transposed, so that dot.SSMStep runs the P
+// independent chains of a head in vector lanes), and per attention layer
+// the key/value cache for the whole context, the keys transposed (kv head
+// × head dimension × position) for dot.FMACols. These layouts only place
+// the same operations in lanes: every value is computed by the same chain
+// of roundings as the scalar code (TestGoldenDecodeBits pins the logits). Prefill feeds a prompt token by token; Step feeds one token.
 // Model and State are not safe for concurrent use.
 package engine
