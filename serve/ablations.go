@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"sync"
@@ -163,6 +162,12 @@ type AblationRow struct {
 	MeanText  string   `json:"mean_text"`
 	DeltaText string   `json:"delta_text"`
 	PText     string   `json:"p_text"`
+	// Primary marks the matrix's primary metric; PHolm is the
+	// Holm-adjusted p within its family (see the page's footnote).
+	Primary    bool   `json:"primary"`
+	MetricText string `json:"metric_text"` // the metric, marked "(primary)" for the primary one
+	PHolm      Num    `json:"p_holm"`
+	PHolmText  string `json:"p_holm_text"`
 }
 
 // MemberRow is one (arm, seed) member with the state of its runs.
@@ -201,6 +206,8 @@ type AblationPage struct {
 	Markdown string   `json:"markdown"`
 	Figures  []string `json:"figures"`
 	Note     string   `json:"note,omitempty"`
+	// Footnote names the primary metric and the correction, as the paper's table does.
+	Footnote string `json:"footnote"`
 }
 
 func (p *AblationPage) title() (string, string, string) {
@@ -218,28 +225,19 @@ func (s *Server) ablation(r *http.Request) (*AblationPage, error) {
 		return nil, err
 	}
 	p := &AblationPage{AblationSummary: summarize(a), Tasks: a.Matrix.Tasks, Limit: a.Matrix.Limit, Metrics: a.Matrix.Metrics,
-		Rows: []AblationRow{}, Members: []MemberRow{}, Paired: []PairedRow{}, Markdown: a.Table.Markdown(), Note: note}
+		Rows: []AblationRow{}, Members: []MemberRow{}, Paired: []PairedRow{}, Markdown: a.Table.Markdown(), Note: note, Footnote: a.Table.Footnote()}
 	for _, k := range reports.AblationFigureKinds {
 		p.Figures = append(p.Figures, "/fig/ablations/"+url.PathEscape(a.Matrix.Name)+"/"+k)
 	}
 	for _, row := range a.Table.Rows {
 		ar := AblationRow{Metric: row.Metric, Arm: row.Arm, N: row.Est.N, Mean: Num(row.Est.Mean), CI95: Num(row.Est.CI95),
 			Baseline: row.Delta == nil, Delta: nan, DeltaCI95: nan, P: nan, Hashes: row.Hashes}
-		ar.MeanText = fmt.Sprintf("%.4f", row.Est.Mean)
-		if !math.IsNaN(row.Est.CI95) {
-			ar.MeanText += fmt.Sprintf(" ± %.4f", row.Est.CI95)
-		}
-		ar.DeltaText, ar.PText = "(baseline)", ""
+		// The paper's own cell texts, so the two views never disagree.
+		c := reports.RowCells(row)
+		ar.MetricText, ar.MeanText, ar.DeltaText, ar.PText, ar.PHolmText = c.Metric, c.Mean, c.Delta, c.P, c.PHolm
+		ar.Primary, ar.PHolm = row.Primary, Num(row.PHolm)
 		if row.Delta != nil {
 			ar.Delta, ar.DeltaCI95, ar.P = Num(row.Delta.Delta.Mean), Num(row.Delta.Delta.CI95), Num(row.Delta.P)
-			ar.DeltaText = fmt.Sprintf("%+.4f", row.Delta.Delta.Mean)
-			if !math.IsNaN(row.Delta.Delta.CI95) {
-				ar.DeltaText += fmt.Sprintf(" ± %.4f", row.Delta.Delta.CI95)
-			}
-			ar.PText = "n/a"
-			if !math.IsNaN(row.Delta.P) {
-				ar.PText = fmt.Sprintf("%.3g", row.Delta.P)
-			}
 		}
 		p.Rows = append(p.Rows, ar)
 	}
