@@ -147,6 +147,12 @@ func evaluateCatalog(cat *Catalog, root string, lm LM, opt Options) (*Results, e
 			continue
 		}
 		st := buildScored(lm, c, p, opt.LogSamples)
+		if !opt.LogSamples {
+			// Only the sample records need the raw documents and the
+			// prompts; dropping them keeps the heap (and the garbage
+			// collector's work) small while the requests are scored.
+			p.raw, p.contexts = nil, nil
+		}
 		st.name, st.tr, st.first = n, tr, len(all)
 		all = append(all, st.groups...)
 		scored = append(scored, st)
