@@ -25,9 +25,12 @@ type ArmRun struct {
 	Train *train.Result
 	Eval  *EvalResult
 	// Items holds the eval run's per-document records by task, when it
-	// recorded them (nil otherwise).
-	Items map[string][]tasks.LoggedSample
-	Err   error
+	// recorded them (nil otherwise). ItemsErr says why recorded samples
+	// could not be used (a file missing on this machine, or changed since
+	// the run); the member's task metrics then use the paired t.
+	Items    map[string][]tasks.LoggedSample
+	ItemsErr error
+	Err      error
 }
 
 // Metrics returns the member's reported values by metric name: the
@@ -222,8 +225,10 @@ func (e *Env) runMember(ctx context.Context, m *ablations.Matrix, a *ArmRun) (re
 		a.Eval = ev
 		if len(ev.Samples) > 0 {
 			if a.Items, err = LoadItemScores(e.DB, e.Root, ev.RunID); err != nil {
-				a.Err = fmt.Errorf("eval %s: %w", short(ev.Hash), err)
-				return false
+				a.Items, a.ItemsErr = nil, fmt.Errorf("eval %s: %w", short(ev.Hash), err)
+				if e.Progress != nil {
+					fmt.Fprintf(e.Progress, "warning: %v; its task metrics are compared with the paired t over seeds\n", a.ItemsErr)
+				}
 			}
 		}
 		return tr.Reused && ev.Reused

@@ -131,6 +131,11 @@ func itemBootstrap(arm, base map[int64]*ArmRun, seeds []int64, key, label string
 		if a == nil || b == nil {
 			continue
 		}
+		for _, r := range []*ArmRun{a, b} {
+			if r.ItemsErr != nil {
+				return nil, "samples unusable: " + r.ItemsErr.Error()
+			}
+		}
 		av, ah, okA := a.itemStrata(key)
 		bv, bh, okB := b.itemStrata(key)
 		if !okA || !okB {

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -188,6 +189,12 @@ func TestSummarizeItemLevel(t *testing.T) {
 	if l := find(out, "lambada_openai/perplexity"); l.Method != MethodPairedT || l.Boot != nil {
 		t.Errorf("perplexity compared by %q", l.Method)
 	}
+	members[5].ItemsErr = errors.New("samples file missing") // recorded, but not on this machine
+	s = find(Summarize(members, "a", []int64{1, 2, 3}, "piqa/acc"), "piqa/acc")
+	if s.Method != MethodPairedT || !strings.Contains(s.MethodNote, "samples file missing") {
+		t.Errorf("with unusable samples: method %q note %q", s.Method, s.MethodNote)
+	}
+	members[5].ItemsErr = nil
 	members[5].Items = nil // seed 3 of arm b has no samples
 	s = find(Summarize(members, "a", []int64{1, 2, 3}, "piqa/acc"), "piqa/acc")
 	if s.Method != MethodPairedT || s.Boot != nil || s.MethodNote == "" || s.PHolm != s.Delta.P {
@@ -263,5 +270,60 @@ func TestEvalLogSamples(t *testing.T) {
 	}
 	if _, err := LoadItemScores(db, root, rerun.RunID); err == nil || !strings.Contains(err.Error(), "changed") {
 		t.Errorf("a changed samples file loaded: %v", err)
+	}
+	os.Remove(p)
+	if _, err := LoadItemScores(db, root, rerun.RunID); err == nil || !strings.Contains(err.Error(), "samples_copa.jsonl") {
+		t.Errorf("a missing samples file: %v", err)
+	}
+}
+
+// TestAblateItemLevelStatistics runs a small matrix whose eval includes a
+// multiple-choice task: its task metrics are compared with the
+// hierarchical bootstrap on the recorded samples. With the samples files
+// gone (a fresh clone: runs/ is not committed), the matrix is still
+// reused whole and falls back to the paired t, with the reason.
+func TestAblateItemLevelStatistics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains four micro runs")
+	}
+	m, err := ablations.Parse("test", []byte(strings.Replace(testMatrix, "tasks: [tinystories_bpb]\nlimit: 3", "tasks: [copa, tinystories_bpb]\nlimit: 12", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	env := testEnv(t, filepath.Join(dir, "r.db"), filepath.Join(dir, "cache"))
+	root := t.TempDir()
+	if err := os.Symlink(filepath.Join(env.Root, "datasets"), filepath.Join(root, "datasets")); err != nil {
+		t.Fatal(err)
+	}
+	env.Root = root
+	rep, err := env.Ablate(context.Background(), m, nil, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := func(rep *AblationReport, metric string) Summary {
+		for _, s := range rep.Summary {
+			if s.Arm == "no-subln" && s.Metric == metric {
+				return s
+			}
+		}
+		t.Fatalf("no row no-subln %s", metric)
+		return Summary{}
+	}
+	if s := row(rep, "copa/acc"); s.Method != MethodBootstrap || s.Boot == nil || s.Boot.Seeds != 2 || s.Boot.Items != 12 {
+		t.Errorf("copa/acc: %q %+v (%s)", s.Method, s.Boot, s.MethodNote)
+	}
+	if s := row(rep, "tinystories_bpb/bits_per_byte"); s.Method != MethodPairedT {
+		t.Errorf("bits_per_byte compared by %q", s.Method)
+	}
+	if err := os.RemoveAll(filepath.Join(root, "runs")); err != nil {
+		t.Fatal(err)
+	}
+	again, err := env.Ablate(context.Background(), m, nil, 1, nil)
+	if err != nil || again.Reused != 4 || len(again.Failed()) != 0 {
+		t.Fatalf("reuse without samples files: %v, reused %d, failed %d", err, again.Reused, len(again.Failed()))
+	}
+	if s := row(again, "copa/acc"); s.Method != MethodPairedT || !strings.Contains(s.MethodNote, "unusable") {
+		t.Errorf("without samples files: %q (%s)", s.Method, s.MethodNote)
 	}
 }
