@@ -2,7 +2,6 @@ package experiment
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 
@@ -157,44 +156,9 @@ func logSoftmaxAt(row []float32, t int) (float64, bool) {
 	mx := row[arg]
 	var s float64
 	for _, v := range row {
-		s += expNonPos(float64(v - mx))
+		s += kernels.ExpNonPos(float64(v - mx))
 	}
 	return float64(row[t]-mx) - kernels.Log(s), arg == t
-}
-
-// expTab holds kernels.Exp's constants: 32/ln2, 1.5·2**52, the two parts
-// of ln2/32 and the table 2**(j/32) (from kernels.ExpFastConstants).
-var expTab = func() (t struct {
-	inv32Ln2, magic, hi, lo float64
-	table                   [32]float64
-}) {
-	c := kernels.ExpFastConstants()
-	t.inv32Ln2, t.magic, t.hi, t.lo = c[2], c[3], c[4], c[5]
-	copy(t.table[:], c[12:44])
-	return
-}()
-
-// expNonPos is kernels.Exp for x ≤ 0, the same operations in the same
-// order (so the same bits; TestExpNonPosMatchesExp), without the call and
-// the range checks for x in [−708, 0]; other arguments go to kernels.Exp.
-func expNonPos(x float64) float64 {
-	if !(x >= -708 && x <= 0) {
-		return kernels.Exp(x)
-	}
-	k := (float64(x*expTab.inv32Ln2) + expTab.magic) - expTab.magic
-	r := (x - float64(k*expTab.hi)) - float64(k*expTab.lo)
-	p := 1.0 / 720
-	p = float64(p*r) + 1.0/120
-	p = float64(p*r) + 1.0/24
-	p = float64(p*r) + 1.0/6
-	p = float64(p*r) + 0.5
-	p = float64(p*r) + 1
-	p = float64(p*r) + 1
-	ki := int64(k)
-	j := ki & 31
-	m := (ki - j) / 32 // in (−1022, 1] for x in [−708, 0]
-	v := float64(expTab.table[j] * p)
-	return float64(v * math.Float64frombits(uint64(m+1023)<<52))
 }
 
 // Generate implements tasks.LM: greedy decoding (models.Model.Greedy)

@@ -65,6 +65,30 @@ func Exp(x float64) float64 {
 	return math.Ldexp(v, int(m))
 }
 
+// ExpNonPos is Exp for the arguments of a softmax or log-sum-exp after the
+// maximum is subtracted (x ≤ 0): the same operations in the same order, so
+// the same bits (TestExpNonPosMatchesExp), without Exp's overflow and
+// subnormal branches for x in [−708, 0]; other arguments go to Exp.
+func ExpNonPos(x float64) float64 {
+	if !(x >= -708 && x <= 0) {
+		return Exp(x)
+	}
+	k := (float64(x*inv32Ln2) + roundMagic) - roundMagic
+	r := (x - float64(k*ln2By32Hi)) - float64(k*ln2By32Lo)
+	p := 1.0 / 720
+	p = float64(p*r) + 1.0/120
+	p = float64(p*r) + 1.0/24
+	p = float64(p*r) + 1.0/6
+	p = float64(p*r) + 0.5
+	p = float64(p*r) + 1
+	p = float64(p*r) + 1
+	ki := int64(k)
+	j := ki & 31
+	m := (ki - j) / 32 // in (−1022, 1] for x in [−708, 0]
+	v := float64(expTable[j] * p)
+	return float64(v * math.Float64frombits(uint64(m+1023)<<52))
+}
+
 // expSlow is the reference series used to build the table.
 func expSlow(x float64) float64 {
 	k := math.Floor(float64(x*log2e) + 0.5)

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -303,5 +304,33 @@ func TestExpGoldenBits(t *testing.T) {
 		if got := goldenHash(c.f); got != c.want {
 			t.Errorf("%s: bits hash %#x, want %#x", c.name, got, c.want)
 		}
+	}
+}
+
+// TestExpNonPosMatchesExp: the inlined exponential of logSoftmaxAt gives
+// kernels.Exp's bits on non-positive arguments (a dense sweep, random
+// values, the range ends, and the arguments it hands to kernels.Exp).
+func TestExpNonPosMatchesExp(t *testing.T) {
+	check := func(x float64) {
+		if a, b := ExpNonPos(x), Exp(x); math.Float64bits(a) != math.Float64bits(b) {
+			t.Fatalf("ExpNonPos(%v) = %v, kernels.Exp = %v", x, a, b)
+		}
+	}
+	for _, x := range []float64{0, math.Copysign(0, -1), -708, -708.0000001, -745, -746, -1e300, math.Inf(-1), 1, 709, math.NaN(), -1e-300, -math.SmallestNonzeroFloat64} {
+		if math.IsNaN(x) {
+			if !math.IsNaN(ExpNonPos(x)) {
+				t.Fatal("ExpNonPos(NaN) is not NaN")
+			}
+			continue
+		}
+		check(x)
+	}
+	for i := 0; i <= 2_000_000; i++ {
+		check(-float64(i) * (710.0 / 2_000_000))
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 1_000_000; i++ {
+		check(-float64(float32(r.Float64() * 40))) // logit gaps: float32 differences
+		check(-r.Float64() * 750)
 	}
 }
