@@ -191,6 +191,16 @@ func BuildDistillTable(db *registry.DB, a *Ablation, m *ablations.Matrix) (*Dist
 	}
 	if a == nil || a.Done() == 0 {
 		missing = append(missing, "no member of the matrix is done (`harness ablate distill`)")
+	} else {
+		var none []string
+		for _, da := range t.Arms {
+			if da.Row == nil {
+				none = append(none, "`"+da.Arm+"`")
+			}
+		}
+		if len(none) > 0 {
+			missing = append(missing, fmt.Sprintf("no done member of arm(s) %s (`harness ablate distill` runs them)", strings.Join(none, ", ")))
+		}
 	}
 	t.Note = strings.Join(missing, "; ")
 	return t, nil

@@ -81,7 +81,7 @@ func TestDistillTable(t *testing.T) {
 			t.Errorf("distill.md lacks %q:\n%s", want, s)
 		}
 	}
-	if strings.Contains(s, "Not recorded yet") {
+	if strings.Contains(s, "Not recorded yet") || strings.Contains(s, "minillm") {
 		t.Errorf("a fully recorded table says something is missing:\n%s", s)
 	}
 	for _, h := range members["fkl"] {
@@ -120,6 +120,21 @@ func TestDistillTable(t *testing.T) {
 	}
 	if !found {
 		t.Error("no table distill output")
+	}
+}
+
+func TestDistillTableMissingArm(t *testing.T) {
+	db := openDB(t)
+	synthDistill(t, db)
+	as, err := LoadAblations(db, "")
+	must(t, err)
+	m := as[0].Matrix
+	m.Arms = append(m.Arms, ablations.Arm{Name: "minillm", Set: map[string]any{"distill.loss": "minillm"}})
+	tb, err := BuildDistillTable(db, as[0], nil)
+	must(t, err)
+	md := tb.Markdown()
+	if !strings.Contains(md, "| student `minillm` (ternary) | 0.5·CE + 0.5·MiniLLM (teacher mix α = 0.2) | ") || !strings.Contains(md, "no done member of arm(s) `minillm`") {
+		t.Errorf("an arm without done members is not marked:\n%s", md)
 	}
 }
 
