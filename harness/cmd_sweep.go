@@ -13,6 +13,7 @@ import (
 	"github.com/nanomamba-edge/harness/experiment"
 	"github.com/nanomamba-edge/harness/hpo"
 	"github.com/nanomamba-edge/harness/registry"
+	"github.com/nanomamba-edge/harness/repro"
 )
 
 func init() { extraCommands = append(extraCommands, (*app).sweepCmd) }
@@ -22,7 +23,19 @@ type sweepFlags struct {
 	emit, output string
 	spec         sweepSpec
 	noEnqueue    bool
+	force        bool
 	staleAfter   time.Duration
+}
+
+// checkOutput refuses a bad -o before anything is queued.
+func (f *sweepFlags) checkOutput(registryPath string) error {
+	if f.output == "" {
+		return nil
+	}
+	if err := repro.CheckOutput(registryPath, f.output, f.force); err != nil {
+		return fmt.Errorf("sweep: %w", err)
+	}
+	return nil
 }
 
 func (a *app) sweepCmd() *cobra.Command {
@@ -42,6 +55,7 @@ func (a *app) addSweepFlags(cmd *cobra.Command, f *sweepFlags) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.emit, "emit", "", "what to write: slurm (an sbatch job-array script) or k8s (a Kubernetes Job manifest)")
 	fl.StringVarP(&f.output, "output", "o", "", "write the script or manifest to this file (default stdout)")
+	fl.BoolVar(&f.force, "force", false, "replace an existing output file (never the registry)")
 	fl.IntVar(&f.spec.Tasks, "tasks", 0, "worker tasks (array size / completions; default: the number of unfinished items, at most 16)")
 	fl.IntVar(&f.spec.Parallelism, "parallelism", 0, "k8s: pods running at once (default: --tasks)")
 	fl.IntVar(&f.spec.CPUs, "cpus", 2, "CPUs per task (each worker runs that many threads)")
@@ -109,12 +123,15 @@ func (a *app) emitSweep(cmd *cobra.Command, f *sweepFlags, db *registry.DB, batc
 		_, err = fmt.Print(out)
 		return err
 	}
-	mode := os.FileMode(0o644)
-	if f.emit == "slurm" {
-		mode = 0o755
+	// The same output rules as export-run: never the registry, an existing
+	// file only with --force.
+	if err := repro.WriteFile(db.Path(), f.output, []byte(out), f.force); err != nil {
+		return fmt.Errorf("sweep: %w", err)
 	}
-	if err := os.WriteFile(f.output, []byte(out), mode); err != nil {
-		return fmt.Errorf("write %s: %w", f.output, err)
+	if f.emit == "slurm" {
+		if err := os.Chmod(f.output, 0o755); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(os.Stderr, "%s: %d unfinished items in batch %s; %s job with %d tasks written to %s\n", what, open, batch, f.emit, s.Tasks, f.output)
 	return nil
@@ -129,6 +146,9 @@ func (a *app) sweepAblationCmd() *cobra.Command {
 		Short: "Queue an ablation's members and write the cluster job that runs them",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.checkOutput(a.registryPath()); err != nil {
+				return err
+			}
 			if f.emit != "slurm" && f.emit != "k8s" {
 				return fmt.Errorf("--emit %q: choose slurm or k8s", f.emit)
 			}
@@ -180,6 +200,9 @@ func (a *app) sweepHPOCmd() *cobra.Command {
 		Short: "Queue a study's trial slots and write the cluster job that runs them",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.checkOutput(a.registryPath()); err != nil {
+				return err
+			}
 			if f.emit != "slurm" && f.emit != "k8s" {
 				return fmt.Errorf("--emit %q: choose slurm or k8s", f.emit)
 			}

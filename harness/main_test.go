@@ -454,3 +454,33 @@ func TestCLIHPOListForOtherTools(t *testing.T) {
 		t.Fatalf("hpo list --trials --json: %v\n%s", err, out)
 	}
 }
+
+// sweep -o never writes over the registry, nor over a file without --force,
+// and refuses before anything is queued.
+func TestCLISweepRefusesOverwrites(t *testing.T) {
+	dir := t.TempDir()
+	reg := filepath.Join(dir, "r.db")
+	if _, err := run(t, "ablate", "subln", "--dry-run", "--registry", reg, "--root", ".."); err != nil {
+		t.Fatal(err)
+	}
+	db, err := registry.Open(reg) // create it
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	before, _ := os.ReadFile(reg)
+	notes := filepath.Join(dir, "notes.sh")
+	os.WriteFile(notes, []byte("keep"), 0o644)
+	for _, o := range []string{reg, notes} {
+		_, err := run(t, "sweep", "ablation", "subln", "--emit", "slurm", "-o", o, "--registry", reg, "--root", "..")
+		if err == nil {
+			t.Errorf("sweep -o %s accepted", o)
+		}
+	}
+	if after, _ := os.ReadFile(reg); !bytes.Equal(before, after) {
+		t.Error("the registry file changed")
+	}
+	if b, _ := os.ReadFile(notes); string(b) != "keep" {
+		t.Error("the existing file was overwritten")
+	}
+}

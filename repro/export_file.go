@@ -74,6 +74,12 @@ func place(tmp, out string, force bool) error {
 	return os.Rename(tmp, out)
 }
 
+// CheckOutput applies export-run's output rules to a path without writing
+// anything (see checkOutput).
+func CheckOutput(registryPath, out string, force bool) error {
+	return checkOutput(registryPath, out, force)
+}
+
 // checkOutput refuses an output path that names the registry (or one of
 // its SQLite side files), an existing non-regular file, or, unless force,
 // any existing file.
