@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nanomamba-edge/harness/hpo"
+	"github.com/nanomamba-edge/harness/repro"
 )
 
 func init() { extraCommands = append(extraCommands, (*app).hpoCmd) }
@@ -77,7 +78,7 @@ func (a *app) hpoCmd() *cobra.Command {
 
 func (a *app) hpoBestCmd() *cobra.Command {
 	var output string
-	var withSet bool
+	var withSet, force bool
 	cmd := &cobra.Command{
 		Use:   "best <study>",
 		Short: "Print the best trial of a study as a config overlay (preset: <base> plus the best values)",
@@ -96,7 +97,7 @@ func (a *app) hpoBestCmd() *cobra.Command {
 				_, err = os.Stdout.Write(b.Overlay)
 				return err
 			}
-			if err := os.WriteFile(output, b.Overlay, 0o644); err != nil {
+			if err := repro.WriteFile(a.registryPath(), output, b.Overlay, force); err != nil {
 				return fmt.Errorf("write overlay: %w", err)
 			}
 			fmt.Printf("best trial %d of %s (%s %.4f, run %s) written to %s; train it with `harness train --preset %s`\n",
@@ -105,6 +106,7 @@ func (a *app) hpoBestCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write the overlay to this file instead of stdout")
+	cmd.Flags().BoolVar(&force, "force", false, "replace an existing output file (never the registry)")
 	cmd.Flags().BoolVar(&withSet, "with-set", false, "also include the space's fixed overrides (e.g. the reduced per-trial token budget), reproducing the trial's config exactly")
 	return cmd
 }

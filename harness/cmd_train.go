@@ -22,6 +22,7 @@ import (
 	"github.com/nanomamba-edge/harness/models"
 	"github.com/nanomamba-edge/harness/models/llama2c"
 	"github.com/nanomamba-edge/harness/registry"
+	"github.com/nanomamba-edge/harness/repro"
 	"github.com/nanomamba-edge/harness/rng"
 	"github.com/nanomamba-edge/harness/tasks"
 )
@@ -160,12 +161,17 @@ func (a *app) evalCmd() *cobra.Command {
 	var taskList string
 	var shots, limit int
 	var out, tok string
-	var logSamples bool
+	var logSamples, force bool
 	cmd := &cobra.Command{
 		Use:   "eval <run-hash | llama2c.bin>",
 		Short: "Evaluate a trained run on lm-eval-style tasks (recorded as an eval run)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if out != "" {
+				if err := repro.CheckOutput(a.registryPath(), out, force); err != nil {
+					return fmt.Errorf("--output: %w", err)
+				}
+			}
 			db, err := a.openRegistry()
 			if err != nil {
 				return err
@@ -221,7 +227,7 @@ func (a *app) evalCmd() *cobra.Command {
 			}
 			if out != "" {
 				js, _ := res.Results.JSON()
-				return os.WriteFile(out, js, 0o644)
+				return repro.WriteFile(a.registryPath(), out, js, force)
 			}
 			return nil
 		},
@@ -231,6 +237,7 @@ func (a *app) evalCmd() *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 0, "documents per task (0 = all)")
 	cmd.Flags().BoolVar(&logSamples, "log-samples", false, "also record each task's per-document JSONL (lm-eval's --log_samples) as artifacts of the eval run; not part of its hash (a done run without them is evaluated again, as a new attempt)")
 	cmd.Flags().StringVar(&out, "output", "", "also write the lm-eval JSON here")
+	cmd.Flags().BoolVar(&force, "force", false, "replace an existing --output file (never the registry)")
 	cmd.Flags().StringVar(&tok, "tokenizer", "", "llama2.c tokenizer, when the argument is a llama2.c .bin checkpoint (default <root>/datasets/llama2c/tok512.bin)")
 	return cmd
 }

@@ -341,6 +341,10 @@ func TestCLIExportRefusesOverwrites(t *testing.T) {
 	if _, err := run(t, append([]string{"runs"}, g...)...); err != nil {
 		t.Fatalf("the registry no longer opens: %v", err)
 	}
+	// eval --output follows the same rules, checked before evaluating.
+	if _, err := run(t, append([]string{"eval", h, "--tasks", "copa", "--limit", "2", "--output", reg}, g...)...); err == nil {
+		t.Error("eval --output <registry> accepted")
+	}
 	notes := filepath.Join(root, "notes.gguf")
 	os.WriteFile(notes, []byte("keep"), 0o644)
 	if _, err := run(t, append([]string{"export", h, "-o", notes}, g...)...); err == nil || !strings.Contains(err.Error(), "--force") {
