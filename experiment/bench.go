@@ -424,15 +424,21 @@ func (o BenchOptions) Identity(kernelSet string) map[string]any {
 // Record stores the report as a bench run whose hash is the options'
 // Identity: two benches with other options are two runs.
 func (r *BenchReport) Record(db *registry.DB, threads int, o BenchOptions) (string, error) {
-	js, err := json.Marshal(r)
+	return recordBench(db, o.Identity(r.KernelSet), r, "bench", r.KernelSet, threads)
+}
+
+// recordBench records a bench run: its identity's hash as the config, one
+// attempt through the registry lifecycle, the report as its summary.
+func recordBench(db *registry.DB, identity map[string]any, report any, name, kernelSet string, threads int) (string, error) {
+	js, err := json.Marshal(report)
 	if err != nil {
 		return "", err
 	}
-	h, canon := configs.HashJSON(o.Identity(r.KernelSet))
+	h, canon := configs.HashJSON(identity)
 	if err := db.PutConfig(h, canon); err != nil {
 		return "", err
 	}
-	att, err := db.Start(registry.RunInfo{Hash: h, Kind: registry.KindBench, Name: "bench", Threads: threads, KernelSet: r.KernelSet},
+	att, err := db.Start(registry.RunInfo{Hash: h, Kind: registry.KindBench, Name: name, Threads: threads, KernelSet: kernelSet},
 		registry.StartOptions{Force: true})
 	if err != nil {
 		return "", err

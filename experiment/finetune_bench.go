@@ -343,23 +343,7 @@ func (r *FinetuneBenchReport) Record(db *registry.DB, threads int, o FinetuneBen
 	if len(r.Rows) > 0 && r.Rows[0].KernelSet != "" {
 		ks = r.Rows[0].KernelSet
 	}
-	js, err := json.Marshal(FinetuneBenchSummary{FinetuneBench: r})
-	if err != nil {
-		return "", err
-	}
-	h, canon := configs.HashJSON(o.Identity(ks, r))
-	if err := db.PutConfig(h, canon); err != nil {
-		return "", err
-	}
-	att, err := db.Start(registry.RunInfo{Hash: h, Kind: registry.KindBench, Name: "bench-finetune", Threads: threads, KernelSet: ks},
-		registry.StartOptions{Force: true})
-	if err != nil {
-		return "", err
-	}
-	if err := att.SetSummary(string(js)); err != nil {
-		return "", att.Fail(registry.StatusFailed, err)
-	}
-	return h, att.Finish(registry.StatusDone, "")
+	return recordBench(db, o.Identity(ks, r), FinetuneBenchSummary{FinetuneBench: r}, "bench-finetune", ks, threads)
 }
 
 // ParseFinetuneBench reads a bench run's summary; nil when it is not a
