@@ -193,8 +193,10 @@ func (db *DB) tryStart(info RunInfo, o StartOptions) (*Attempt, error) {
 			r, err := scanRun(tx.QueryRow(`SELECT `+runColumns+` FROM runs WHERE hash = ? ORDER BY attempt DESC LIMIT 1`, info.Hash))
 			switch {
 			case err == nil && r.Status != StatusDone:
-				if r.Kind != info.Kind && !(r.Kind == KindTrain || info.Kind == KindTrain) {
-					return fmt.Errorf("run %s is a %s run, not %s", short(info.Hash), r.Kind, info.Kind)
+				// Training kinds share config hashes (a train run resumed as an
+				// ablation arm); eval and bench runs only resume as themselves.
+				if r.Kind != info.Kind && !(trainingKind(r.Kind) && trainingKind(info.Kind)) {
+					return fmt.Errorf("run %s is of kind %s and cannot be resumed as %s", short(info.Hash), r.Kind, info.Kind)
 				}
 				if _, err := tx.Exec(`UPDATE runs SET status = 'running', error = '', finished = NULL, heartbeat = ? WHERE id = ?`, ts, r.ID); err != nil {
 					return err
@@ -292,11 +294,7 @@ func (a *Attempt) owned(what string, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("registry: %s run %s: the attempt has already finished", what, short(a.Run.Hash))
 	}
 	err := a.db.write(func(tx *sql.Tx) error {
-		var tok string
-		err := tx.QueryRow(`SELECT token FROM leases WHERE hash = ?`, a.Run.Hash).Scan(&tok)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && tok != a.token) {
-			return ErrLeaseLost
-		} else if err != nil {
+		if err := a.holdsLease(tx); err != nil {
 			return err
 		}
 		return fn(tx)
@@ -305,6 +303,17 @@ func (a *Attempt) owned(what string, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("registry: %s run %s: %w", what, short(a.Run.Hash), err)
 	}
 	return nil
+}
+
+// holdsLease fails with ErrLeaseLost unless the hash's lease is still this
+// attempt's.
+func (a *Attempt) holdsLease(tx *sql.Tx) error {
+	var tok string
+	err := tx.QueryRow(`SELECT token FROM leases WHERE hash = ?`, a.Run.Hash).Scan(&tok)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && tok != a.token) {
+		return ErrLeaseLost
+	}
+	return err
 }
 
 // LogMetrics records metric values of the attempt.
@@ -369,18 +378,14 @@ func (a *Attempt) Finish(status, errText string) error {
 	a.stopBeat()
 	ts := formatTime(now())
 	err := a.db.write(func(tx *sql.Tx) error {
-		var tok string
-		err := tx.QueryRow(`SELECT token FROM leases WHERE hash = ?`, a.Run.Hash).Scan(&tok)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && tok != a.token) {
-			return ErrLeaseLost
-		} else if err != nil {
+		if err := a.holdsLease(tx); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(`UPDATE runs SET status = ?, error = ?, finished = ?, heartbeat = ? WHERE id = ?`,
 			status, errText, ts, ts, a.Run.ID); err != nil {
 			return err
 		}
-		_, err = tx.Exec(`DELETE FROM leases WHERE hash = ? AND token = ?`, a.Run.Hash, a.token)
+		_, err := tx.Exec(`DELETE FROM leases WHERE hash = ? AND token = ?`, a.Run.Hash, a.token)
 		return err
 	})
 	if err != nil {
@@ -500,6 +505,10 @@ func ArtifactPath(root string, a Artifact) string {
 		root = "."
 	}
 	return filepath.Join(root, a.Path)
+}
+
+func trainingKind(k string) bool {
+	return k == KindTrain || k == KindAblationArm || k == KindHPOTrial
 }
 
 func short(h string) string {

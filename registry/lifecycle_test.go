@@ -171,6 +171,22 @@ func TestAttemptLifecycle(t *testing.T) {
 	if r, _ := db.LatestRun(h2); r.Status != StatusRunning {
 		t.Errorf("abandoned attempt %s, want running", r.Status)
 	}
+	// Training kinds resume one another's attempts; an eval attempt is not
+	// resumed as training.
+	d, err := db.Start(RunInfo{Hash: h2, Kind: KindAblationArm}, StartOptions{Resume: true})
+	if err != nil || d.Run.ID != c.Run.ID {
+		t.Fatalf("resume as an ablation arm: %+v, %v; want run %d", d, err, c.Run.ID)
+	}
+	_ = d.Abandon()
+	h3 := hashOf("eval-kind")
+	e, err := db.Start(RunInfo{Hash: h3, Kind: KindEval}, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = e.Abandon()
+	if _, err := db.Start(RunInfo{Hash: h3, Kind: KindTrain}, StartOptions{Resume: true}); err == nil || !strings.Contains(err.Error(), "is of kind eval") {
+		t.Errorf("an eval attempt resumed as training: %v", err)
+	}
 }
 
 func TestGC(t *testing.T) {

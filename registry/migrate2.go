@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
-	"strings"
 )
 
 // runDirPattern finds the runs/<64-hex hash>/ part of an artifact path.
@@ -117,5 +116,5 @@ func defFromStored(q querier, id int64, name, spec string) (AblationDef, error) 
 	return def, err
 }
 
-// isRunDirName reports whether s is a 64-hex run hash.
-func isRunDirName(s string) bool { return isSHA256(s) && strings.ToLower(s) == s }
+// isRunDirName reports whether s is a 64-hex run hash (lower case).
+func isRunDirName(s string) bool { return isSHA256(s) }
