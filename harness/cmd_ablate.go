@@ -2,8 +2,9 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -56,7 +57,7 @@ func (a *app) ablateCmd() *cobra.Command {
 				m.Base = preset
 				// The matrix's own overrides still apply on top of another
 				// base preset: say so, so a budget is never kept silently.
-				for _, k := range sortedKeys(m.Set) {
+				for _, k := range slices.Sorted(maps.Keys(m.Set)) {
 					fmt.Fprintf(os.Stderr, "note: --preset %s: the matrix still sets %s=%v for every arm (its `set:`); override it with --set %s=...\n", preset, k, m.Set[k], k)
 				}
 			}
@@ -146,13 +147,4 @@ func (a *app) ablatePlan(m *ablations.Matrix, sets []string) error {
 	}
 	fmt.Printf("%d/%d members done (definition %s; tasks %v, limit %d)\n", done, len(def.Members), def.Hash()[:12], def.Tasks, def.Limit)
 	return nil
-}
-
-func sortedKeys(m map[string]any) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

@@ -103,13 +103,6 @@ func summaryOf(r registry.Run) map[string]any {
 	return m
 }
 
-func num(v any) string {
-	if f, ok := v.(float64); ok {
-		return fmt.Sprintf("%.4f", f)
-	}
-	return "-"
-}
-
 func age(t time.Time) string {
 	if t.IsZero() {
 		return "-"
