@@ -14,6 +14,8 @@ type bitLinear struct {
 	scratch []float32
 	eff     []float32    // the weight the last refresh selected (w.Data or weff)
 	lora    *loraAdapter // a LoRA adapter (models/lora.go); nil: none
+	// frozen: backward computes no gradient for W (Model.FreezeBase).
+	frozen bool
 }
 
 // quantizer is the model-wide quantization setting shared by all BitLinears.
@@ -107,9 +109,13 @@ func (l *bitLinear) forward(threads int, a *linearActs, y, x []float32, rows int
 	}
 }
 
-// backward accumulates dx (rows×in) and W's gradient from dy (rows×out).
+// backward accumulates dx (rows×in) and, unless W is frozen, W's gradient
+// from dy (rows×out). The input gradient does not depend on W's gradient,
+// so freezing changes none of its bits.
 func (l *bitLinear) backward(threads int, a *linearActs, dy, dx []float32, rows int) {
-	kernels.MatMulTN(threads, l.w.Grad, dy, a.xa, l.out, rows, l.in, true)
+	if !l.frozen {
+		kernels.MatMulTN(threads, l.w.Grad, dy, a.xa, l.out, rows, l.in, true)
+	}
 	if l.subln == nil {
 		kernels.MatMul(threads, dx, dy, l.eff, rows, l.out, l.in, true)
 		if l.lora != nil {

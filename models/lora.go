@@ -47,24 +47,39 @@ type loraAdapter struct {
 	rank    int
 	scale   float32
 	dropout float64
-	drop    *loraDropout
+	drop    *loraShared
 }
 
-// loraDropout is the model-wide dropout switch and the key of its masks.
-type loraDropout struct {
+// loraShared is what the adapters of a model share: the dropout switch
+// and the key of its masks, and scratch buffers that hold one adapter's
+// dropped-out input or input gradient at a time (the projections run one
+// after another).
+type loraShared struct {
 	on         bool
 	seed, step int64
 	micro      int
+	u, du      []float32
+}
+
+// scratch returns the first n elements of *buf, grown when it is shorter.
+func scratch(buf *[]float32, n int) []float32 {
+	if cap(*buf) < n {
+		*buf = make([]float32, n)
+	}
+	return (*buf)[:n]
 }
 
 // loraActs are one adapter's activations for a row count.
 type loraActs struct {
-	rows   int
-	u      []float32 // the adapter input (dropped out), or nil when x itself is used
-	x      []float32 // what A multiplied: u or the input
-	mask   []float32 // 0 or 1/(1−p) per element when dropout ran
-	hs     []float32 // rows×r: scale·x·Aᵀ
-	dh, du []float32
+	rows int
+	x    []float32 // the adapter's input (the projection's float input)
+	// keep is the dropout mask of the last forward pass (element kept and
+	// scaled by 1/(1−p), or dropped); dropped says whether it applies.
+	// The dropped-out input is rebuilt from x and keep when backward needs
+	// it, bit for bit what forward multiplied.
+	keep    []bool
+	dropped bool
+	hs, dh  []float32 // rows×r: scale·x·Aᵀ and its gradient
 }
 
 // AttachLoRA adds adapters to every BitLinear projection of the target
@@ -93,7 +108,7 @@ func (m *Model) AttachLoRA(o LoRAOptions) error {
 		}
 		want[t] = true
 	}
-	drop := &loraDropout{seed: o.Seed}
+	drop := &loraShared{seed: o.Seed}
 	n := 0
 	for _, l := range m.lins {
 		name := l.w.Name
@@ -197,6 +212,30 @@ func (m *Model) DetachLoRA() {
 	}
 }
 
+// FreezeBase freezes (on) or thaws every BitLinear weight, the base of a
+// LoRA fine-tune. A frozen weight gets no gradient: backward passes skip
+// its weight-gradient GEMM and its gradient buffer is released (Param.Grad
+// is nil while frozen, so an optimizer must not be given it). Input
+// gradients keep their bits, and so do the adapters' gradients and those
+// of every other parameter (embedding, norms, Mamba's scalars), which are
+// still computed. Thawing gives each weight a zeroed gradient buffer.
+func (m *Model) FreezeBase(on bool) {
+	for _, l := range m.lins {
+		if l.frozen == on {
+			continue
+		}
+		l.frozen = on
+		if on {
+			l.w.Grad = nil
+		} else {
+			l.w.Grad = make([]float32, len(l.w.Data))
+		}
+	}
+}
+
+// BaseFrozen reports whether the BitLinear weights are frozen (FreezeBase).
+func (m *Model) BaseFrozen() bool { return len(m.lins) > 0 && m.lins[0].frozen }
+
 // loraInput is the input the adapter of l reads: the SubLN output when
 // SubLN is on, else x.
 func (l *bitLinear) loraInput(a *linearActs, x []float32, rows int) []float32 {
@@ -210,32 +249,48 @@ func (ad *loraAdapter) acts(a *linearActs, rows int) *loraActs {
 	if a.ad != nil && a.ad.rows == rows {
 		return a.ad
 	}
-	in, r := ad.mod.In, ad.rank
-	a.ad = &loraActs{rows: rows, hs: make([]float32, rows*r), dh: make([]float32, rows*r), du: make([]float32, rows*in)}
+	r := ad.rank
+	a.ad = &loraActs{rows: rows, hs: make([]float32, rows*r), dh: make([]float32, rows*r)}
 	return a.ad
+}
+
+// applyMask writes dst = x·m elementwise, m being 1/(1−p) where keep is
+// true and 0 where it is false: the products of a float mask, so the bits
+// are those of vec.Mul with it.
+func (ad *loraAdapter) applyMask(threads int, dst, x []float32, keep []bool, rows int) {
+	in := ad.mod.In
+	k := float32(1 / (1 - ad.dropout))
+	kernels.Parallel(threads, rows, func(lo, hi int) {
+		for i := lo * in; i < hi*in; i++ {
+			m := float32(0)
+			if keep[i] {
+				m = k
+			}
+			dst[i] = x[i] * m
+		}
+	})
 }
 
 // forward adds scale·dropout(x)·Aᵀ·Bᵀ to y (rows×out).
 func (ad *loraAdapter) forward(threads int, a *linearActs, y, x []float32, rows int) {
 	s := ad.acts(a, rows)
 	in, out, r := ad.mod.In, ad.mod.Out, ad.rank
-	s.x, s.mask = x, nil
+	n := rows * in
+	s.x, s.dropped = x[:n], false
+	xin := s.x
 	if ad.drop.on && ad.dropout > 0 {
-		if len(s.u) != rows*in {
-			s.u = make([]float32, rows*in)
+		if len(s.keep) != n {
+			s.keep = make([]bool, n)
 		}
-		s.mask = make([]float32, rows*in)
-		keep := float32(1 / (1 - ad.dropout))
 		st := rng.New(ad.drop.seed, fmt.Sprintf("lora/dropout/%s/%d/%d", ad.mod.Module, ad.drop.step, ad.drop.micro))
-		for i := range s.mask {
-			if st.Float64() >= ad.dropout {
-				s.mask[i] = keep
-			}
+		for i := range s.keep {
+			s.keep[i] = st.Float64() >= ad.dropout
 		}
-		vec.Mul(s.u, x, s.mask)
-		s.x = s.u
+		s.dropped = true
+		xin = scratch(&ad.drop.u, n)
+		ad.applyMask(threads, xin, s.x, s.keep, rows)
 	}
-	kernels.MatMulNT(threads, s.hs, s.x, ad.mod.A.Data, rows, in, r, false)
+	kernels.MatMulNT(threads, s.hs, xin, ad.mod.A.Data, rows, in, r, false)
 	vec.Scale(s.hs, s.hs, ad.scale)
 	kernels.MatMulNT(threads, y[:rows*out], s.hs, ad.mod.B.Data, rows, r, out, true)
 }
@@ -245,16 +300,23 @@ func (ad *loraAdapter) forward(threads int, a *linearActs, y, x []float32, rows 
 func (ad *loraAdapter) backward(threads int, a *linearActs, dy, dx []float32, rows int) {
 	s := a.ad
 	in, out, r := ad.mod.In, ad.mod.Out, ad.rank
+	n := rows * in
 	dy = dy[:rows*out]
+	xin := s.x
+	if s.dropped {
+		xin = scratch(&ad.drop.u, n)
+		ad.applyMask(threads, xin, s.x, s.keep, rows)
+	}
 	kernels.MatMulTN(threads, ad.mod.B.Grad, dy, s.hs, out, rows, r, true)
 	kernels.MatMul(threads, s.dh, dy, ad.mod.B.Data, rows, out, r, false)
 	vec.Scale(s.dh, s.dh, ad.scale)
-	kernels.MatMulTN(threads, ad.mod.A.Grad, s.dh, s.x, r, rows, in, true)
-	kernels.MatMul(threads, s.du, s.dh, ad.mod.A.Data, rows, r, in, false)
-	if s.mask != nil {
-		vec.Mul(s.du, s.du, s.mask)
+	kernels.MatMulTN(threads, ad.mod.A.Grad, s.dh, xin, r, rows, in, true)
+	du := scratch(&ad.drop.du, n)
+	kernels.MatMul(threads, du, s.dh, ad.mod.A.Data, rows, r, in, false)
+	if s.dropped {
+		ad.applyMask(threads, du, du, s.keep, rows)
 	}
 	kernels.Parallel(threads, rows, func(lo, hi int) {
-		vec.Add(dx[lo*in:hi*in], dx[lo*in:hi*in], s.du[lo*in:hi*in])
+		vec.Add(dx[lo*in:hi*in], dx[lo*in:hi*in], du[lo*in:hi*in])
 	})
 }

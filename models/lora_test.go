@@ -1,9 +1,14 @@
 package models
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"testing"
+
+	"github.com/nanomamba-edge/harness/configs"
 )
 
 func loraModel(t *testing.T, subln bool, dropout float64, actBits int) *Model {
@@ -158,5 +163,159 @@ func TestLoRAErrors(t *testing.T) {
 	}
 	if err := m.MergeLoRA(); err == nil {
 		t.Error("MergeLoRA without adapters accepted")
+	}
+}
+
+// loraStepHash runs two LoRA training steps of two micro-batches each
+// (dropout on, every micro-batch its own masks; the gradients of the
+// second step accumulate onto the first's) on a ternary base and hashes
+// the losses, the adapters' gradients and the gradient of every parameter
+// that is not a BitLinear weight (embedding, norms, SubLN gains, Mamba's
+// scalars). With frozen, FreezeBase(true) runs first.
+func loraStepHash(t *testing.T, mc configs.ModelConfig, subln bool, actBits, threads int, frozen bool) string {
+	t.Helper()
+	m, err := New(mc, quantConfig(subln, actBits), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.AttachLoRA(LoRAOptions{Rank: 3, Alpha: 6, Dropout: 0.25, Targets: LoRATargetKinds, Seed: 4}); err != nil {
+		t.Fatal(err)
+	}
+	m.SetThreads(threads)
+	m.SetQuant(QuantState{From: Int4, To: Ternary, Lambda: 0.5})
+	for i, p := range m.LoRAParams() {
+		if i%2 == 1 {
+			copy(p.Data, randVec(int64(i), "test/loraB", len(p.Data), 0.3))
+		}
+	}
+	if frozen {
+		m.FreezeBase(true)
+	}
+	weights := map[string]bool{}
+	for _, l := range m.lins {
+		weights[l.w.Name] = true
+	}
+	const B, T = 2, 7
+	h := sha256.New()
+	put32 := func(v []float32) {
+		var b [4]byte
+		for _, x := range v {
+			binary.LittleEndian.PutUint32(b[:], math.Float32bits(x))
+			h.Write(b[:])
+		}
+	}
+	m.ZeroGrad()
+	for _, p := range m.LoRAParams() {
+		clear(p.Grad)
+	}
+	for step := int64(3); step < 5; step++ {
+		for mi := 0; mi < 2; mi++ {
+			tokens := randTokens(10*step+int64(mi), B*T, mc.Vocab)
+			targets := randTokens(20*step+int64(mi), B*T, mc.Vocab)
+			targets[2] = -1
+			m.SetLoRADropout(true, step, mi)
+			loss, err := m.ForwardBackward(tokens, targets, B, T, 0.5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b [8]byte
+			binary.LittleEndian.PutUint64(b[:], math.Float64bits(loss))
+			h.Write(b[:])
+		}
+	}
+	m.SetLoRADropout(false, 0, 0)
+	for _, p := range m.LoRAParams() {
+		h.Write([]byte(p.Name))
+		put32(p.Grad)
+	}
+	for _, p := range m.Params() {
+		if !weights[p.Name] {
+			h.Write([]byte(p.Name))
+			put32(p.Grad)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// TestLoRAFrozenBaseBits: with the base frozen (no weight-gradient GEMMs,
+// no weight-gradient buffers) a LoRA step gives the bits of the unfrozen
+// step — losses, adapter gradients, and every other parameter's gradient
+// (they depend on the input gradients) — and both equal the hashes
+// recorded from the adapters' first implementation (per-step dropout
+// masks, per-adapter buffers), at several thread counts.
+func TestLoRAFrozenBaseBits(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		mc      configs.ModelConfig
+		subln   bool
+		actBits int
+		want    string
+	}{
+		{"hybrid_subln_act8", hybridConfig(), true, 8, "1da07650bdb7f7d75cc5cc8a4b583d25c0860c7f250a0417ed6f657b66ac8702"},
+		{"hybrid_nosubln_noact", hybridConfig(), false, 0, "b7eb801ce7b33ea205f707aa7d39934ef44016f36e679f37cbd806a3c7b3d659"},
+		{"wide_subln_act8", wideConfig(), true, 8, "343fc4017badcaf7cfb89ee9efdb1580ad613cad44dcd5ccfbb72d1de1f34920"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, frozen := range []bool{false, true} {
+				for _, th := range []int{1, 2, 3} {
+					if got := loraStepHash(t, c.mc, c.subln, c.actBits, th, frozen); got != c.want {
+						t.Errorf("frozen %v threads %d: hash %s, want %s", frozen, th, got, c.want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestFreezeBase: frozen BitLinear weights have no gradient buffer and a
+// training step leaves them without one, while the adapters and the
+// other parameters get gradients; thawing gives zeroed buffers that the
+// next step fills.
+func TestFreezeBase(t *testing.T) {
+	m := loraModel(t, true, 0.1, 8)
+	m.SetQuant(QuantState{From: Ternary, To: Ternary, Lambda: 1})
+	for i, p := range m.LoRAParams() {
+		if i%2 == 1 {
+			copy(p.Data, randVec(int64(i), "test/loraB", len(p.Data), 0.3))
+		}
+	}
+	const B, T = 2, 5
+	tokens, targets := randTokens(1, B*T, 32), randTokens(2, B*T, 32)
+	nonzero := func(g []float32) bool {
+		for _, v := range g {
+			if v != 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for _, frozen := range []bool{true, false} {
+		m.FreezeBase(frozen)
+		if m.BaseFrozen() != frozen {
+			t.Fatalf("BaseFrozen() = %v after FreezeBase(%v)", m.BaseFrozen(), frozen)
+		}
+		for _, l := range m.lins {
+			if (l.w.Grad == nil) != frozen || (!frozen && (len(l.w.Grad) != len(l.w.Data) || nonzero(l.w.Grad))) {
+				t.Fatalf("frozen %v: %s has a gradient buffer of %d elements", frozen, l.w.Name, len(l.w.Grad))
+			}
+		}
+		m.ZeroGrad()
+		for _, p := range m.LoRAParams() {
+			clear(p.Grad)
+		}
+		m.SetLoRADropout(true, 1, 0)
+		if _, err := m.ForwardBackward(tokens, targets, B, T, 1); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range m.lins {
+			if frozen && l.w.Grad != nil || !frozen && !nonzero(l.w.Grad) {
+				t.Errorf("frozen %v: %s's gradient after a step: %d elements", frozen, l.w.Name, len(l.w.Grad))
+			}
+		}
+		for _, p := range append(m.LoRAParams(), m.Param("norm_f"), m.Param("tok_embed")) {
+			if !nonzero(p.Grad) {
+				t.Errorf("frozen %v: %s got no gradient", frozen, p.Name)
+			}
+		}
 	}
 }
