@@ -360,6 +360,9 @@ func (e *Env) finetune(ctx context.Context, c *configs.Config, o FinetuneOptions
 	if err := m.AttachLoRA(models.LoRAOptions{Rank: c.LoRA.Rank, Alpha: c.LoRA.Alpha, Dropout: c.LoRA.Dropout, Targets: c.LoRA.Targets, Seed: tc.Seed}); err != nil {
 		return nil, err
 	}
+	// The frozen base computes no weight gradients (input gradients and
+	// so the adapters' gradients keep their bits).
+	m.FreezeBase(true)
 	ps := m.LoRAParams()
 	res.TrainableParams, res.Threads = countParams(ps), threads
 	opt, err := train.NewAdamW(ps, tc)

@@ -61,8 +61,10 @@ type FinetuneBenchRow struct {
 	// the model's own (adapters excluded).
 	TrainableParams, BaseParams int64
 	// OptimizerBytes are AdamW's two float32 moments of the trainable
-	// tensors; GradBytes the float32 gradient buffers the step fills (the
-	// base's weight gradients are computed in both modes).
+	// tensors; GradBytes the float32 gradient buffers the step fills
+	// (LoRA freezes the base's BitLinear weights: no gradient buffers or
+	// weight-gradient GEMMs for them; the embedding's, norms' and Mamba
+	// scalars' gradients are still computed).
 	OptimizerBytes, GradBytes int64
 	// PeakRSSBytes is the measuring process's VmHWM at exit (0 when the
 	// measurement ran in-process); HeapBytes the Go heap in use after the
@@ -171,11 +173,14 @@ func FinetuneBenchMeasure(spec FinetuneBenchSpec) (*FinetuneBenchRow, error) {
 		if err := m.AttachLoRA(models.LoRAOptions{Rank: c.LoRA.Rank, Alpha: c.LoRA.Alpha, Dropout: c.LoRA.Dropout, Targets: c.LoRA.Targets, Seed: spec.Seed}); err != nil {
 			return nil, err
 		}
+		m.FreezeBase(true)
 		ps = m.LoRAParams()
 	}
 	row.TrainableParams = countParams(ps)
 	row.OptimizerBytes = 8 * row.TrainableParams
-	row.GradBytes = 4 * row.BaseParams
+	for _, p := range m.Params() {
+		row.GradBytes += 4 * int64(len(p.Grad))
+	}
 	if spec.Mode == FinetuneModeLoRA {
 		row.GradBytes += 4 * row.TrainableParams
 	}
