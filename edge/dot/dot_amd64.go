@@ -70,8 +70,9 @@ func availableSets() []kernelSet {
 	var sets []kernelSet
 	// VPDPBUSD on ymm registers needs AVX512_VNNI with AVX512VL; the head
 	// kernels also use F16C and AVX2 (VPSIGNB, VPABSB), the float kernels
-	// FMA3 (and AVX-512F for the SSM step of the VNNI set).
-	if cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VL && cpu.X86.HasAVX2 && cpu.X86.HasF16C && cpu.X86.HasFMA {
+	// FMA3 (and AVX-512F for the SSM step of the VNNI set), the VNNI set's
+	// ternary rows GFNI (VGF2P8AFFINEQB extracts a 2-bit code plane).
+	if cpu.X86.HasAVX512VNNI && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512GFNI && cpu.X86.HasAVX2 && cpu.X86.HasF16C && cpu.X86.HasFMA {
 		sets = append(sets, vnniSet)
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasF16C && cpu.X86.HasFMA {

@@ -171,6 +171,33 @@ func TestTernaryRows(t *testing.T) {
 	})
 }
 
+// TQ2RowsLive with the activations past live zero (the half-block kernel
+// for live ≤ 128, rows in fours and a remainder) equals the oracle.
+func TestTernaryRowsLive(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	eachSet(t, func(t *testing.T) {
+		for _, nb := range []int{1, 2} {
+			for _, live := range []int{1, 100, 128, 129, 256} {
+				for _, rows := range []int{1, 3, 4, 8, 13} {
+					for _, f := range []fill{random, low, high, mixed} {
+						w := ternaryWeights(r, gguf.TQ2_0, nb, rows, f)
+						q := actValues(r, nb*gguf.QK_K, f, -128)
+						clear(q[min(live, len(q)):])
+						want := oracleTernary(gguf.TQ2_0, w, q, nb, rows)
+						got := make([]int32, rows)
+						TQ2RowsLive(got, w, q, nb, live)
+						for i := range got {
+							if got[i] != want[i] {
+								t.Fatalf("nb=%d live=%d rows=%d fill=%d: row %d = %d, oracle %d", nb, live, rows, f, i, got[i], want[i])
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
 // Every TQ2_0 code in every position: weights with the three codes at all
 // bit offsets, activations ±extremes in each half of the block.
 func TestTernaryCodesAllPositions(t *testing.T) {

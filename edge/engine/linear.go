@@ -35,10 +35,27 @@ func rmsNorm(out, x, g []float32, eps float64) {
 // forward computes y (out) = BitLinear(x) for one token: Σ (t+1)·q per
 // row from the dot kernels, minus Σ q, is the exact Σ t·q.
 func (m *Model) forward(l *linear, y, x []float32) {
+	m.forwardRS(l, y, x, 0)
+}
+
+// subRS is SubLN's 1/sqrt(mean(x²) + eps) (rmsNorm's), which projections
+// sharing an input share.
+func (m *Model) subRS(x []float32) float32 {
+	var ss [1]float64
+	vec.SumSquaresRows(ss[:], x, len(x))
+	return float32(1 / math.Sqrt(ss[0]/float64(len(x))+m.eps))
+}
+
+// forwardRS is forward with SubLN's reciprocal RMS of x given (rs = 0: not
+// yet computed).
+func (m *Model) forwardRS(l *linear, y, x []float32, rs float32) {
 	ws := m.ws
 	src := x[:l.in]
 	if l.subln != nil {
-		rmsNorm(ws.sub[:l.in], src, l.subln, m.eps)
+		if rs == 0 {
+			rs = m.subRS(src)
+		}
+		vec.ScaleMul(ws.sub[:l.in], src, l.subln, rs)
 		src = ws.sub[:l.in]
 	}
 	if m.actBits == 0 {
@@ -52,24 +69,25 @@ func (m *Model) forward(l *linear, y, x []float32) {
 	q := ws.q[:pad]
 	qsum := dot.Quantize(q[:l.in], src, s, qmin, qmax)
 	clear(q[l.in:])
-	nb := pad / gguf.QK_K
-	gs := float64(l.scale)
-	fs := float64(s)
-	rb := l.w.rowBytes
 	acc := ws.acc[:l.out]
-	rows := func(lo, hi int) {
-		if l.w.typ == gguf.TQ1_0 {
-			dot.TQ1Rows(acc[lo:hi], l.w.data[lo*rb:hi*rb], q, nb)
-		} else {
-			dot.TQ2RowsLive(acc[lo:hi], l.w.data[lo*rb:hi*rb], q, nb, l.in)
-		}
-	}
+	// The closure is built only when the rows are shared out: decoding at
+	// one thread allocates nothing.
 	if th := m.rowThreads(l); th > 1 {
-		kernels.Parallel(th, l.out, rows)
+		kernels.Parallel(th, l.out, func(lo, hi int) { ternaryRows(l, acc, q, lo, hi) })
 	} else {
-		rows(0, l.out)
+		ternaryRows(l, acc, q, 0, l.out)
 	}
-	dot.ScaleAcc(y[:l.out], acc, qsum, gs, fs)
+	dot.ScaleAcc(y[:l.out], acc, qsum, float64(l.scale), float64(s))
+}
+
+// ternaryRows sets acc[lo:hi] to the packed row products of rows [lo, hi).
+func ternaryRows(l *linear, acc []int32, q []int8, lo, hi int) {
+	rb, nb := l.w.rowBytes, l.w.width/gguf.QK_K
+	if l.w.typ == gguf.TQ1_0 {
+		dot.TQ1Rows(acc[lo:hi], l.w.data[lo*rb:hi*rb], q, nb)
+	} else {
+		dot.TQ2RowsLive(acc[lo:hi], l.w.data[lo*rb:hi*rb], q, nb, l.in)
+	}
 }
 
 // rowThreads uses one goroutine per ~64k packed weights.
@@ -213,22 +231,25 @@ func (m *Model) logitsInt8(out, x []float32) {
 	s := float32(127) / max(vec.AbsMax(x), minScale)
 	q := m.ws.q[:m.D]
 	dot.Quantize(q, x, s, -127, 127)
-	e := m.embed
-	nb := m.D / 32
-	rows := func(lo, hi int) {
-		if e.typ == gguf.Q8_0 {
-			dot.Q8Rows(out[lo:hi], e.data[lo*e.rowBytes:hi*e.rowBytes], q, nb)
-		} else {
-			dot.Q4Rows(out[lo:hi], e.data[lo*e.rowBytes:hi*e.rowBytes], q, nb)
-		}
-	}
 	if th := min(m.threads, max(1, m.V*m.D/(1<<16))); th > 1 {
-		kernels.Parallel(th, m.V, rows)
+		kernels.Parallel(th, m.V, func(lo, hi int) { m.int8HeadRows(out, q, lo, hi) })
 	} else {
-		rows(0, m.V)
+		m.int8HeadRows(out, q, 0, m.V)
 	}
 	for v := range out {
 		out[v] /= s
+	}
+}
+
+// int8HeadRows sets out[lo:hi] to the block products of embedding rows
+// [lo, hi) with the quantized hidden state q.
+func (m *Model) int8HeadRows(out []float32, q []int8, lo, hi int) {
+	e := m.embed
+	nb := m.D / 32
+	if e.typ == gguf.Q8_0 {
+		dot.Q8Rows(out[lo:hi], e.data[lo*e.rowBytes:hi*e.rowBytes], q, nb)
+	} else {
+		dot.Q4Rows(out[lo:hi], e.data[lo*e.rowBytes:hi*e.rowBytes], q, nb)
 	}
 }
 

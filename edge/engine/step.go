@@ -140,8 +140,9 @@ func (m *Model) Next(st *State, token int32) ([]float32, error) {
 		}
 		if l.w1 != nil {
 			rmsNorm(w.n, w.x, l.norm2, m.eps)
-			m.forward(l.w1, w.h1, w.n)
-			m.forward(l.w3, w.h3, w.n)
+			rs := m.sharedRS(l.w1, w.n)
+			m.forwardRS(l.w1, w.h1, w.n, rs)
+			m.forwardRS(l.w3, w.h3, w.n, rs)
 			vec.SiLU(w.h1, w.sig[:len(w.h1)], w.h1)
 			vec.Mul(w.h1, w.h1, w.h3)
 			m.forward(l.w2, w.tmp, w.h1)
@@ -154,6 +155,15 @@ func (m *Model) Next(st *State, token int32) ([]float32, error) {
 	m.logits(w.logits, w.n)
 	st.pos++
 	return w.logits, nil
+}
+
+// sharedRS is SubLN's reciprocal RMS of x for projections that read the
+// same input (the same value each would compute), or 0 without SubLN.
+func (m *Model) sharedRS(l *linear, x []float32) float32 {
+	if l.subln == nil {
+		return 0
+	}
+	return m.subRS(x[:l.in])
 }
 
 // Prefill feeds the tokens in order and returns the logits after the last.
@@ -233,9 +243,10 @@ func (m *Model) attnStep(l *layer, st *State, i int) {
 	w := m.ws
 	pos, hd, kd, cp := st.pos, m.hd, m.nkv*m.hd, st.cpad
 	kt, vc := st.k[i], st.v[i]
-	m.forward(l.wq, w.q8, w.n)
-	m.forward(l.wk, w.knew, w.n)
-	m.forward(l.wv, vc[pos*kd:(pos+1)*kd], w.n)
+	rs := m.sharedRS(l.wq, w.n)
+	m.forwardRS(l.wq, w.q8, w.n, rs)
+	m.forwardRS(l.wk, w.knew, w.n, rs)
+	m.forwardRS(l.wv, vc[pos*kd:(pos+1)*kd], w.n, rs)
 	for h := 0; h < m.nh; h++ {
 		m.rotate(w.q8[h*hd:h*hd+hd], pos)
 	}
