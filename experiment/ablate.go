@@ -15,7 +15,6 @@ import (
 	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/data"
 	"github.com/nanomamba-edge/harness/registry"
-	"github.com/nanomamba-edge/harness/tasks"
 	"github.com/nanomamba-edge/harness/train"
 )
 
@@ -24,11 +23,10 @@ type ArmRun struct {
 	ablations.Member
 	Train *train.Result
 	Eval  *EvalResult
-	// Items holds the eval run's per-document records by task, when it
-	// recorded them (nil otherwise). ItemsErr says why recorded samples
-	// could not be used (a file missing on this machine, or changed since
-	// the run); the member's task metrics then use the paired t.
-	Items    map[string][]tasks.LoggedSample
+	// Items holds the eval run's per-document scores as recorded in the
+	// registry (nil when it has none). ItemsErr says why they could not be
+	// read; the member's task metrics then use the paired t.
+	Items    []registry.ItemScores
 	ItemsErr error
 	Err      error
 }
@@ -224,7 +222,7 @@ func (e *Env) runMember(ctx context.Context, m *ablations.Matrix, a *ArmRun) (re
 		}
 		a.Eval = ev
 		if len(ev.Samples) > 0 {
-			if a.Items, err = LoadItemScores(e.DB, e.Root, ev.RunID); err != nil {
+			if a.Items, err = LoadItemScores(e.DB, ev.RunID); err != nil {
 				a.Items, a.ItemsErr = nil, fmt.Errorf("eval %s: %w", short(ev.Hash), err)
 				if e.Progress != nil {
 					fmt.Fprintf(e.Progress, "warning: %v; its task metrics are compared with the paired t over seeds\n", a.ItemsErr)

@@ -164,6 +164,13 @@ func (e *Env) evaluate(ctx context.Context, req EvalRequest, lm tasks.LM, att *r
 			if err := writeArtifact(att, SamplesArtifact, p, b); err != nil {
 				return nil, err
 			}
+			logged, err := tasks.ParseSamples(b)
+			if err != nil {
+				return nil, fmt.Errorf("samples of %s: %w", t, err)
+			}
+			if err := att.PutItemScores(ItemScoresOf(t, logged)); err != nil {
+				return nil, err
+			}
 			samples[t] = filepath.Join("runs", h, "samples_"+t+".jsonl")
 		}
 	}

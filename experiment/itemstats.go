@@ -5,10 +5,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math"
-	"os"
-	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 
@@ -26,48 +26,73 @@ const (
 	MethodBootstrap = "hierarchical bootstrap"
 )
 
-// LoadItemScores reads the per-document logs recorded for an eval run
-// (artifacts of kind SamplesArtifact), checking each file against its
-// recorded sha256 and size, and returns each task's records.
-func LoadItemScores(db *registry.DB, root string, runID int64) (map[string][]tasks.LoggedSample, error) {
-	arts, err := db.Artifacts(runID)
-	if err != nil {
-		return nil, err
+// LoadItemScores reads the per-document scores recorded in the registry
+// for an eval run (none for a run recorded without them). They live in
+// the registry itself, not only in the run's samples files, so the
+// paired comparisons over documents are the same on every clone.
+func LoadItemScores(db *registry.DB, runID int64) ([]registry.ItemScores, error) {
+	return db.ItemScores(runID)
+}
+
+// ItemScoresOf turns a task's logged samples into the registry's
+// per-document columns: one per (filter, metric) that every document has
+// with a finite value, in doc_id order, with the digest of the documents
+// (their ids and content hashes, in order) that pairs two runs' columns.
+func ItemScoresOf(task string, ss []tasks.LoggedSample) []registry.ItemScores {
+	type col struct{ filter, metric string }
+	byFilter := map[string][]tasks.LoggedSample{}
+	for _, s := range ss {
+		byFilter[s.Filter] = append(byFilter[s.Filter], s)
 	}
-	out := map[string][]tasks.LoggedSample{}
-	for _, a := range arts {
-		if a.Kind != SamplesArtifact {
-			continue
+	var out []registry.ItemScores
+	for _, filter := range slices.Sorted(maps.Keys(byFilter)) {
+		rows := byFilter[filter]
+		sort.SliceStable(rows, func(i, j int) bool { return rows[i].DocID < rows[j].DocID })
+		h := sha256.New()
+		for _, r := range rows {
+			fmt.Fprintf(h, "%d:%s\n", r.DocID, r.DocHash)
 		}
-		p := a.Path
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(root, p)
+		digest := hex.EncodeToString(h.Sum(nil))
+		metrics := map[string]bool{}
+		for _, r := range rows {
+			for m := range r.Values {
+				metrics[m] = true
+			}
 		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("samples of eval run %d: %w", runID, err)
+	metric:
+		for _, m := range slices.Sorted(maps.Keys(metrics)) {
+			vals := make([]float64, len(rows))
+			for i, r := range rows {
+				v, ok := r.Values[m]
+				if !ok || math.IsNaN(v) || math.IsInf(v, 0) {
+					continue metric
+				}
+				vals[i] = v
+			}
+			out = append(out, registry.ItemScores{Task: task, Filter: filter, Metric: m, DocDigest: digest, Values: vals})
 		}
-		sum := sha256.Sum256(b)
-		if got := hex.EncodeToString(sum[:]); got != a.SHA256 || int64(len(b)) != a.Bytes {
-			return nil, fmt.Errorf("samples file %s: sha256 %s (%d bytes), recorded %s (%d bytes): the file changed after the run", a.Path, short(got), len(b), short(a.SHA256), a.Bytes)
-		}
-		ss, err := tasks.ParseSamples(b)
-		if err != nil {
-			return nil, fmt.Errorf("samples file %s: %w", a.Path, err)
-		}
-		t := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(a.Path), "samples_"), ".jsonl")
-		out[t] = ss
 	}
-	return out, nil
+	return out
+}
+
+// itemColumn finds a recorded column of per-document scores.
+func (a *ArmRun) itemColumn(task, filter, metric string) (registry.ItemScores, bool) {
+	for _, it := range a.Items {
+		if it.Task == task && it.Filter == filter && it.Metric == metric {
+			return it, true
+		}
+	}
+	return registry.ItemScores{}, false
 }
 
 // itemStrata returns one seed's per-document values of a "task/metric"
 // key (metric "name" or "name,filter"): one stratum per task, or per
-// subtask of a group, documents in doc_id order, with their doc hashes.
+// subtask of a group, documents in doc_id order, with each stratum's
+// document digest.
 // ok is false when the run has no samples for it, or when the reported
 // value is not the (group: unweighted) mean of the document values, as
 // for perplexities and bits per byte, whose items are log-likelihoods.
-func (a *ArmRun) itemStrata(key string) (vals [][]float64, hashes [][]string, ok bool) {
+func (a *ArmRun) itemStrata(key string) (vals [][]float64, hashes []string, ok bool) {
 	if a.Items == nil || a.Eval == nil || a.Eval.Results == nil {
 		return nil, nil, false
 	}
@@ -89,29 +114,16 @@ func (a *ArmRun) itemStrata(key string) (vals [][]float64, hashes [][]string, ok
 	}
 	mean := 0.0
 	for _, t := range subtasks {
-		var rows []tasks.LoggedSample
-		for _, s := range a.Items[t] {
-			if s.Filter == filter {
-				rows = append(rows, s)
-			}
-		}
-		if len(rows) == 0 {
+		it, ok := a.itemColumn(t, filter, name)
+		if !ok {
 			return nil, nil, false
 		}
-		sort.SliceStable(rows, func(i, j int) bool { return rows[i].DocID < rows[j].DocID })
-		v := make([]float64, len(rows))
-		h := make([]string, len(rows))
 		m := 0.0
-		for i, r := range rows {
-			x, ok := r.Values[name]
-			if !ok {
-				return nil, nil, false
-			}
-			v[i], h[i] = x, r.DocHash
+		for _, x := range it.Values {
 			m += x
 		}
-		mean += m / float64(len(v))
-		vals, hashes = append(vals, v), append(hashes, h)
+		mean += m / float64(len(it.Values))
+		vals, hashes = append(vals, it.Values), append(hashes, it.DocDigest)
 	}
 	mean /= float64(len(subtasks))
 	if math.Abs(mean-reported) > 1e-9*math.Max(1, math.Abs(reported)) {
@@ -146,14 +158,11 @@ func itemBootstrap(arm, base map[int64]*ArmRun, seeds []int64, key, label string
 		}
 		diff := make([][]float64, len(av))
 		for k := range av {
-			if len(av[k]) != len(bv[k]) {
+			if len(av[k]) != len(bv[k]) || ah[k] != bh[k] {
 				return nil, "the arms scored different documents"
 			}
 			diff[k] = make([]float64, len(av[k]))
 			for i := range av[k] {
-				if ah[k][i] != bh[k][i] {
-					return nil, "the arms scored different documents"
-				}
 				diff[k][i] = av[k][i] - bv[k][i]
 			}
 		}

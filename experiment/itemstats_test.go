@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -154,7 +155,7 @@ func fakeMember(arm string, seed int64, acc []float64, withItems bool) *ArmRun {
 	a := &ArmRun{Eval: &EvalResult{Results: res}}
 	a.Arm, a.Seed, a.Hash = arm, seed, arm+string(rune('0'+seed))+strings.Repeat("0", 60)
 	if withItems {
-		a.Items = map[string][]tasks.LoggedSample{"piqa": ss, "lambada_openai": {{DocID: 0, Filter: "none", Values: map[string]float64{"perplexity": -3}}}}
+		a.Items = append(ItemScoresOf("piqa", ss), ItemScoresOf("lambada_openai", []tasks.LoggedSample{{DocID: 0, DocHash: "x", Filter: "none", Values: map[string]float64{"perplexity": -3}}})...)
 	}
 	return a
 }
@@ -189,9 +190,9 @@ func TestSummarizeItemLevel(t *testing.T) {
 	if l := find(out, "lambada_openai/perplexity"); l.Method != MethodPairedT || l.Boot != nil {
 		t.Errorf("perplexity compared by %q", l.Method)
 	}
-	members[5].ItemsErr = errors.New("samples file missing") // recorded, but not on this machine
+	members[5].ItemsErr = errors.New("item scores unreadable")
 	s = find(Summarize(members, "a", []int64{1, 2, 3}, "piqa/acc"), "piqa/acc")
-	if s.Method != MethodPairedT || !strings.Contains(s.MethodNote, "samples file missing") {
+	if s.Method != MethodPairedT || !strings.Contains(s.MethodNote, "item scores unreadable") {
 		t.Errorf("with unusable samples: method %q note %q", s.Method, s.MethodNote)
 	}
 	members[5].ItemsErr = nil
@@ -248,32 +249,47 @@ func TestEvalLogSamples(t *testing.T) {
 			}
 		}
 	}
-	items, err := LoadItemScores(db, root, rerun.RunID)
-	if err != nil || len(items["copa"]) != 5 || len(items["blimp_anaphor_gender_agreement"]) != 5 {
-		t.Fatalf("items %d/%d, %v", len(items["copa"]), len(items["blimp_anaphor_gender_agreement"]), err)
+	items, err := LoadItemScores(db, rerun.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := func(task, metric string) registry.ItemScores {
+		for _, it := range items {
+			if it.Task == task && it.Filter == "none" && it.Metric == metric {
+				return it
+			}
+		}
+		t.Fatalf("no item scores %s/%s in %d columns", task, metric, len(items))
+		return registry.ItemScores{}
+	}
+	copa := col("copa", "acc")
+	if len(copa.Values) != 5 || len(col("blimp_anaphor_gender_agreement", "acc").Values) != 5 {
+		t.Fatalf("items %d, %v", len(copa.Values), err)
 	}
 	acc := 0.0
-	for _, s := range items["copa"] {
-		acc += s.Values["acc"]
+	for _, v := range copa.Values {
+		acc += v
 	}
 	if got, _ := rerun.Results.Metric("copa", "acc"); math.Abs(got-acc/5) > 1e-12 {
-		t.Errorf("copa acc %v, samples average %v", got, acc/5)
+		t.Errorf("copa acc %v, item scores average %v", got, acc/5)
+	}
+	// The recorded columns are the samples file's values in doc_id order.
+	b, err := os.ReadFile(filepath.Join(root, rerun.Samples["copa"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged, err := tasks.ParseSamples(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range ItemScoresOf("copa", logged) {
+		if got := col("copa", it.Metric); it.DocDigest != got.DocDigest || !slices.Equal(it.Values, got.Values) {
+			t.Errorf("copa/%s: recorded %v (%s), samples file %v (%s)", it.Metric, got.Values, got.DocDigest[:8], it.Values, it.DocDigest[:8])
+		}
 	}
 	reused, err := env.EvaluateWith(context.Background(), withLog, lm)
 	if err != nil || !reused.Reused || reused.RunID != rerun.RunID || reused.Samples["copa"] != filepath.Join("runs", h, "samples_copa.jsonl") {
 		t.Fatalf("reuse with samples: %+v, %v", reused, err)
-	}
-	p := filepath.Join(root, reused.Samples["copa"])
-	b, _ := os.ReadFile(p)
-	if err := os.WriteFile(p, append(b, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := LoadItemScores(db, root, rerun.RunID); err == nil || !strings.Contains(err.Error(), "changed") {
-		t.Errorf("a changed samples file loaded: %v", err)
-	}
-	os.Remove(p)
-	if _, err := LoadItemScores(db, root, rerun.RunID); err == nil || !strings.Contains(err.Error(), "samples_copa.jsonl") {
-		t.Errorf("a missing samples file: %v", err)
 	}
 }
 
@@ -281,7 +297,8 @@ func TestEvalLogSamples(t *testing.T) {
 // multiple-choice task: its task metrics are compared with the
 // hierarchical bootstrap on the recorded samples. With the samples files
 // gone (a fresh clone: runs/ is not committed), the matrix is still
-// reused whole and falls back to the paired t, with the reason.
+// reused whole and still compared item by item: the scores are in the
+// registry.
 func TestAblateItemLevelStatistics(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains four micro runs")
@@ -323,7 +340,7 @@ func TestAblateItemLevelStatistics(t *testing.T) {
 	if err != nil || again.Reused != 4 || len(again.Failed()) != 0 {
 		t.Fatalf("reuse without samples files: %v, reused %d, failed %d", err, again.Reused, len(again.Failed()))
 	}
-	if s := row(again, "copa/acc"); s.Method != MethodPairedT || !strings.Contains(s.MethodNote, "unusable") {
-		t.Errorf("without samples files: %q (%s)", s.Method, s.MethodNote)
+	if s, w := row(again, "copa/acc"), row(rep, "copa/acc"); s.Method != MethodBootstrap || s.Boot == nil || *s.Boot != *w.Boot {
+		t.Errorf("without samples files: %q %+v (%s), want the same bootstrap %+v", s.Method, s.Boot, s.MethodNote, w.Boot)
 	}
 }

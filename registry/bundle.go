@@ -34,6 +34,9 @@ type BundleRun struct {
 	Metrics     []Metric         // by name, then step
 	TaskResults []TaskResult     // by task, then metric
 	Artifacts   []BundleArtifact // by path
+	// ItemScores are an eval run's per-document scores, by task, filter
+	// and metric (absent in bundles of registries without them).
+	ItemScores []ItemScores `json:",omitempty"`
 }
 
 // BundleArtifact is one artifact row of a run with its recording time.
@@ -87,8 +90,12 @@ func (db *DB) ExportRun(hash string) (*RunBundle, error) {
 	if err := checkHash(hash); err != nil {
 		return nil, fmt.Errorf("registry: export run: %w", err)
 	}
+	withItems, err := db.hasSchema(itemsVersion)
+	if err != nil {
+		return nil, fmt.Errorf("registry: export run %s: %w", hash, err)
+	}
 	var b *RunBundle
-	err := db.snapshot(func(q querier) error {
+	err = db.snapshot(func(q querier) error {
 		b = &RunBundle{Hash: hash, EvalConfigs: map[string]string{}}
 		var err error
 		if b.Config, err = configIn(q, hash); err != nil {
@@ -120,7 +127,7 @@ func (db *DB) ExportRun(hash string) (*RunBundle, error) {
 					b.EvalConfigs[r.Hash] = js
 				}
 			}
-			if err := readRunRows(q, r); err != nil {
+			if err := readRunRows(q, r, withItems); err != nil {
 				return fmt.Errorf("run %s attempt %d: %w", r.Hash, r.Attempt, err)
 			}
 		}
@@ -144,8 +151,31 @@ func configIn(q querier, hash string) (string, error) {
 	return js, err
 }
 
-// readRunRows fills in the metrics, task results and artifacts of r.ID.
-func readRunRows(q querier, r *BundleRun) error {
+// readRunRows fills in the metrics, task results and artifacts of r.ID,
+// and its item scores when the registry has the table (withItems).
+func readRunRows(q querier, r *BundleRun, withItems bool) error {
+	r.ItemScores = nil
+	if withItems {
+		err := eachRow(q, `SELECT task, filter, metric, docs, doc_digest, vals FROM item_scores WHERE run_id = ? ORDER BY task, filter, metric`, r.ID, func(s scanner) error {
+			var it ItemScores
+			var n int
+			var blob []byte
+			if err := s.Scan(&it.Task, &it.Filter, &it.Metric, &n, &it.DocDigest, &blob); err != nil {
+				return err
+			}
+			vs, err := decodeItemValues(blob, n)
+			if err != nil {
+				return fmt.Errorf("%s/%s: %w", it.Task, it.Metric, err)
+			}
+			it.Values = vs
+			r.ItemScores = append(r.ItemScores, it)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("item scores: %w", err)
+		}
+		sortItemScores(r.ItemScores)
+	}
 	r.Metrics, r.TaskResults, r.Artifacts = []Metric{}, []TaskResult{}, []BundleArtifact{}
 	err := eachRow(q, `SELECT name, step, value FROM metrics WHERE run_id = ? ORDER BY name, step`, r.ID, func(s scanner) error {
 		var m Metric
@@ -214,6 +244,18 @@ func (db *DB) ImportRun(b *RunBundle) (*ImportStats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: import run %s: invalid bundle: %w", b.Hash, err)
 	}
+	withItems, err := db.hasSchema(itemsVersion)
+	if err != nil {
+		return nil, fmt.Errorf("registry: import run %s: %w", b.Hash, err)
+	}
+	for _, r := range b.Runs {
+		if len(r.ItemScores) > 0 && !withItems {
+			if err := db.ensureSchema(itemsVersion); err != nil {
+				return nil, fmt.Errorf("registry: import run %s: %w", b.Hash, err)
+			}
+			withItems = true
+		}
+	}
 	hashes := make([]string, 0, len(b.EvalConfigs)+1)
 	hashes = append(hashes, b.Hash)
 	for h := range b.EvalConfigs {
@@ -239,7 +281,7 @@ func (db *DB) ImportRun(b *RunBundle) (*ImportStats, error) {
 			}
 		}
 		for i := range b.Runs {
-			if err := importRun(tx, &b.Runs[i], &st); err != nil {
+			if err := importRun(tx, &b.Runs[i], &st, withItems); err != nil {
 				return err
 			}
 		}
@@ -269,13 +311,13 @@ func importConfig(tx *sql.Tx, hash, js string) (bool, error) {
 
 // importRun adds r with its rows, or checks that the recorded run with its
 // (hash, attempt) has exactly r's content.
-func importRun(tx *sql.Tx, r *BundleRun, st *ImportStats) error {
+func importRun(tx *sql.Tx, r *BundleRun, st *ImportStats, withItems bool) error {
 	where := fmt.Sprintf("run %s attempt %d", r.Hash, r.Attempt)
 	old, err := scanRun(tx.QueryRow(`SELECT `+runColumns+` FROM runs WHERE hash = ? AND attempt = ?`, r.Hash, r.Attempt))
 	switch {
 	case err == nil:
 		rec := BundleRun{Run: *old}
-		if err := readRunRows(tx, &rec); err != nil {
+		if err := readRunRows(tx, &rec, withItems); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
 		if diff := runDiff(&rec, r); diff != "" {
@@ -315,6 +357,9 @@ func importRun(tx *sql.Tx, r *BundleRun, st *ImportStats) error {
 			return fmt.Errorf("%s: artifact %s: %w", where, a.Path, err)
 		}
 		st.Artifacts++
+	}
+	if err := putItemScores(tx, id, r.ItemScores); err != nil {
+		return fmt.Errorf("%s: %w", where, err)
 	}
 	return nil
 }
@@ -378,6 +423,17 @@ func runDiff(rec, b *BundleRun) string {
 		if a.Kind != u.Kind || a.Path != u.Path || a.SHA256 != u.SHA256 || a.Bytes != u.Bytes || formatTime(a.Created) != formatTime(u.Created) {
 			return fmt.Sprintf("artifact %s (%s, sha256 %s, %d bytes, created %s): bundle has %s (%s, sha256 %s, %d bytes, created %s)",
 				a.Path, a.Kind, a.SHA256, a.Bytes, formatTime(a.Created), u.Path, u.Kind, u.SHA256, u.Bytes, formatTime(u.Created))
+		}
+	}
+	is := slices.Clone(b.ItemScores)
+	sortItemScores(is)
+	if len(rec.ItemScores) != len(is) {
+		return fmt.Sprintf("%d item score rows recorded, %d in the bundle", len(rec.ItemScores), len(is))
+	}
+	for i, t := range rec.ItemScores {
+		u := is[i]
+		if t.Task != u.Task || t.Filter != u.Filter || t.Metric != u.Metric || t.DocDigest != u.DocDigest || !slices.Equal(t.Values, u.Values) {
+			return fmt.Sprintf("item scores %s/%s (filter %q): differ from the bundle's %s/%s (filter %q)", t.Task, t.Metric, t.Filter, u.Task, u.Metric, u.Filter)
 		}
 	}
 	return ""
@@ -547,6 +603,17 @@ func checkBundleRun(b *RunBundle, r *BundleRun) error {
 			return fmt.Errorf("task result %s/%s appears twice", t.Task, t.Metric)
 		}
 		seenT[[2]string{t.Task, t.Metric}] = true
+	}
+	seenI := map[[3]string]bool{}
+	for _, it := range r.ItemScores {
+		if err := checkItemScores(it); err != nil {
+			return err
+		}
+		k := [3]string{it.Task, it.Filter, it.Metric}
+		if seenI[k] {
+			return fmt.Errorf("item scores %s/%s (filter %q) appear twice", it.Task, it.Metric, it.Filter)
+		}
+		seenI[k] = true
 	}
 	seenA := map[string]bool{}
 	for _, a := range r.Artifacts {

@@ -45,8 +45,8 @@ type DB struct {
 	jitterMu sync.Mutex
 	jitter   *rng.Stream
 
-	queueReady atomic.Bool // the file has the on-demand queue table
-	pg         bool        // a PostgreSQL registry (see pg.go)
+	schemaSeen atomic.Int64 // the highest schema version seen in the file (on-demand steps)
+	pg         bool         // a PostgreSQL registry (see pg.go)
 }
 
 // Open opens the registry at path read-write, creating the file if it does

@@ -202,6 +202,8 @@ func TestPostgres(t *testing.T) {
 		{"ImportRunRefusesConflicts", TestImportRunRefusesConflicts},
 		{"ImportRunRefusesInvalid", TestImportRunRefusesInvalid},
 		{"ImportRunStoresRootRelativePaths", TestImportRunStoresRootRelativePaths},
+		{"ItemScoresRoundTrip", TestItemScoresRoundTrip},
+		{"ItemScoresRefusesInvalid", TestItemScoresRefusesInvalid},
 		{"MarkStale", TestMarkStale},
 		{"MetricsRoundTrip", TestMetricsRoundTrip},
 		{"QueueClaimFinishAndRequeue", TestQueueClaimFinishAndRequeue},

@@ -433,34 +433,9 @@ func (db *DB) lockFreeWrite(fn func(tx *sql.Tx) error) error {
 	})
 }
 
-// ensureQueue applies the on-demand schema steps (the queue) to a file
-// opened at an older version.
-func (db *DB) ensureQueue() error {
-	if db.queueReady.Load() {
-		return nil
-	}
-	if db.readOnly {
-		return fmt.Errorf("registry: %s is open read-only", db.path)
-	}
-	if err := db.migrateTo(SchemaVersion()); err != nil {
-		return err
-	}
-	db.queueReady.Store(true)
-	return nil
-}
+// ensureQueue applies the on-demand schema steps up to the queue to a
+// file opened at an older version.
+func (db *DB) ensureQueue() error { return db.ensureSchema(queueVersion) }
 
 // hasQueue reports whether the file has the queue table yet.
-func (db *DB) hasQueue() (bool, error) {
-	if db.queueReady.Load() {
-		return true, nil
-	}
-	v, err := db.schemaVersion()
-	if err != nil {
-		return false, err
-	}
-	if v >= SchemaVersion() {
-		db.queueReady.Store(true)
-		return true, nil
-	}
-	return false, nil
-}
+func (db *DB) hasQueue() (bool, error) { return db.hasSchema(queueVersion) }

@@ -1,6 +1,9 @@
 package registry
 
-import "database/sql"
+import (
+	"database/sql"
+	"fmt"
+)
 
 // migrations holds the schema, one step per entry. Entry i moves the file
 // from user_version i to i+1; each runs in its own transaction together with
@@ -219,6 +222,23 @@ CREATE TABLE queue (
 );
 CREATE INDEX queue_state ON queue (state, id);
 `, OnDemand: true},
+	// 4: per-document scores of eval runs, compact (one row per task,
+	// filter and metric: the values in doc_id order, gzip-compressed
+	// little-endian float64, and a digest of the documents scored), so the
+	// paired comparisons over documents work from the registry alone.
+	// Applied on demand, like the queue.
+	{SQL: `
+CREATE TABLE item_scores (
+	run_id     INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+	task       TEXT NOT NULL CHECK (length(task) > 0),
+	filter     TEXT NOT NULL,
+	metric     TEXT NOT NULL CHECK (length(metric) > 0),
+	docs       INTEGER NOT NULL CHECK (docs > 0),
+	doc_digest TEXT NOT NULL CHECK (length(doc_digest) = 64),
+	vals       BLOB NOT NULL,
+	PRIMARY KEY (run_id, task, filter, metric)
+);
+`, OnDemand: true},
 }
 
 // migration is one schema step: SQL, then an optional Go data rewrite in
@@ -246,4 +266,41 @@ func requiredVersion() int {
 		v--
 	}
 	return v
+}
+
+// The schema versions that add the on-demand tables.
+const (
+	queueVersion = 3 // the work queue
+	itemsVersion = 4 // per-document item scores of eval runs
+)
+
+// ensureSchema applies the on-demand schema steps up to version to a
+// file opened at an older version (a read-only registry cannot be).
+func (db *DB) ensureSchema(version int) error {
+	if ok, err := db.hasSchema(version); err != nil || ok {
+		return err
+	}
+	if db.readOnly {
+		return fmt.Errorf("registry: %s is open read-only", db.path)
+	}
+	return db.migrateTo(version)
+}
+
+// hasSchema reports whether the file is at version or later (whether it
+// has the tables that step adds).
+func (db *DB) hasSchema(version int) (bool, error) {
+	if int(db.schemaSeen.Load()) >= version {
+		return true, nil
+	}
+	v, err := db.schemaVersion()
+	if err != nil {
+		return false, err
+	}
+	for {
+		old := db.schemaSeen.Load()
+		if int64(v) <= old || db.schemaSeen.CompareAndSwap(old, int64(v)) {
+			break
+		}
+	}
+	return v >= version, nil
 }
