@@ -61,9 +61,16 @@ func packPanelAVX512(dst, src []float32, base, ld int, contiguous bool, lanes, w
 //go:noescape
 func packRowsAVX512(dst, src *float32, lds, rows, width, panels int, lmask uint32)
 
-// packBlockAVX512 packs contiguous lanes row by row, so that the source is
-// read in sequential streams rather than one short piece per page, and
-// strided lanes panel by panel with in-register transposes.
+// wholeLine is the panel width (in floats) from which a contiguous block is
+// packed panel by panel: each source row then gives whole cache lines, and
+// the panel is written sequentially. Narrower panels are packed row by row
+// across all panels, so that the source is read in sequential streams
+// rather than one short piece per row.
+const wholeLine = 16
+
+// packBlockAVX512 packs contiguous lanes with masked vector copies (see
+// wholeLine for the order) and strided lanes panel by panel with
+// in-register transposes.
 func packBlockAVX512(dst, src []float32, base, ld int, contiguous bool, n, width, kc int) {
 	if !contiguous || n < 1 || kc < 1 || width > 32 {
 		packBlockGo(packPanelAVX512)(dst, src, base, ld, contiguous, n, width, kc)
@@ -72,6 +79,12 @@ func packBlockAVX512(dst, src []float32, base, ld int, contiguous bool, n, width
 	panels := (n + width - 1) / width
 	_ = dst[panels*width*kc-1]
 	_ = src[base+(kc-1)*ld+n-1]
+	if width >= wholeLine {
+		for q := 0; q < panels; q++ {
+			packRowsAVX512(&dst[q*width*kc], &src[base+q*width], ld, kc, width, 1, laneMask(min(width, n-q*width)))
+		}
+		return
+	}
 	packRowsAVX512(&dst[0], &src[base], ld, kc, width, panels, laneMask(n-(panels-1)*width))
 }
 
@@ -106,8 +119,8 @@ func packPanelAVX2(dst, src []float32, base, ld int, contiguous bool, lanes, wid
 	}
 }
 
-// packBlockAVX2 packs contiguous lanes row by row and strided lanes panel
-// by panel.
+// packBlockAVX2 packs contiguous lanes with vector copies (see wholeLine
+// for the order) and strided lanes panel by panel.
 func packBlockAVX2(dst, src []float32, base, ld int, contiguous bool, n, width, kc int) {
 	if !contiguous || n < 1 || kc < 1 || width > 16 {
 		packBlockGo(packPanelAVX2)(dst, src, base, ld, contiguous, n, width, kc)
@@ -116,6 +129,12 @@ func packBlockAVX2(dst, src []float32, base, ld int, contiguous bool, n, width, 
 	panels := (n + width - 1) / width
 	_ = dst[panels*width*kc-1]
 	_ = src[base+(kc-1)*ld+n-1]
+	if width >= wholeLine {
+		for q := 0; q < panels; q++ {
+			packRowsAVX2(&dst[q*width*kc], &src[base+q*width], ld, kc, width, 1, min(width, n-q*width))
+		}
+		return
+	}
 	packRowsAVX2(&dst[0], &src[base], ld, kc, width, panels, n-(panels-1)*width)
 }
 

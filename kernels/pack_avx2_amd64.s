@@ -82,6 +82,13 @@ rl2:
 	TESTQ CX, CX
 	JZ r2done
 	DECQ R10
+	// Widths 16 and 6 (the AVX2 set's nr and mr) store with plain moves:
+	// VMASKMOVPS stores are microcoded and slow on some CPUs.
+	MOVQ width+32(FP), AX
+	CMPQ AX, $16
+	JEQ r16loop
+	CMPQ AX, $6
+	JEQ r6loop
 r2loop:
 	MOVQ SI, AX
 	MOVQ DI, BX
@@ -106,6 +113,56 @@ r2last:
 	ADDQ R9, DI
 	DECQ CX
 	JNZ r2loop
+	JMP r2done
+r16loop:
+	MOVQ SI, AX
+	MOVQ DI, BX
+	MOVQ R10, DX
+	TESTQ DX, DX
+	JZ r16last
+r16panel:
+	VMOVUPS (AX), Y0
+	VMOVUPS 32(AX), Y1
+	VMOVUPS Y0, (BX)
+	VMOVUPS Y1, 32(BX)
+	ADDQ R9, AX
+	ADDQ R11, BX
+	DECQ DX
+	JNZ r16panel
+r16last:
+	VMASKMOVPS (AX), Y14, Y0
+	VMASKMOVPS 32(AX), Y15, Y1
+	VMOVUPS Y0, (BX)
+	VMOVUPS Y1, 32(BX)
+	ADDQ R8, SI
+	ADDQ R9, DI
+	DECQ CX
+	JNZ r16loop
+	JMP r2done
+r6loop:
+	MOVQ SI, AX
+	MOVQ DI, BX
+	MOVQ R10, DX
+	TESTQ DX, DX
+	JZ r6last
+r6panel:
+	VMOVUPS (AX), X0
+	VMOVQ 16(AX), X1
+	VMOVUPS X0, (BX)
+	VMOVQ X1, 16(BX)
+	ADDQ R9, AX
+	ADDQ R11, BX
+	DECQ DX
+	JNZ r6panel
+r6last:
+	VMASKMOVPS (AX), Y14, Y0
+	VMOVUPS X0, (BX)
+	VEXTRACTF128 $1, Y0, X1
+	VMOVQ X1, 16(BX)
+	ADDQ R8, SI
+	ADDQ R9, DI
+	DECQ CX
+	JNZ r6loop
 r2done:
 	VZEROUPPER
 	RET
@@ -213,6 +270,13 @@ t2shuffle:
 	VPERM2F128 $0x31, Y6, Y2, Y14
 	VPERM2F128 $0x20, Y7, Y3, Y11
 	VPERM2F128 $0x31, Y7, Y3, Y15
+	// Eight or six stored lanes (the AVX2 set's panels) use plain moves:
+	// VMASKMOVPS stores are microcoded and slow on some CPUs.
+	MOVQ slanes+48(FP), AX
+	CMPQ AX, $8
+	JEQ t2store8
+	CMPQ AX, $6
+	JEQ t2store6
 	VMOVDQU (R13), Y0
 	VMASKMOVPS Y8, Y0, (DI)
 	ADDQ R12, DI
@@ -243,6 +307,86 @@ t2shuffle:
 	CMPQ CX, $7
 	JLE t2next
 	VMASKMOVPS Y15, Y0, (DI)
+	ADDQ R12, DI
+	JMP t2next
+t2store8:
+	VMOVUPS Y8, (DI)
+	ADDQ R12, DI
+	CMPQ CX, $1
+	JLE t2next
+	VMOVUPS Y9, (DI)
+	ADDQ R12, DI
+	CMPQ CX, $2
+	JLE t2next
+	VMOVUPS Y10, (DI)
+	ADDQ R12, DI
+	CMPQ CX, $3
+	JLE t2next
+	VMOVUPS Y11, (DI)
+	ADDQ R12, DI
+	CMPQ CX, $4
+	JLE t2next
+	VMOVUPS Y12, (DI)
+	ADDQ R12, DI
+	CMPQ CX, $5
+	JLE t2next
+	VMOVUPS Y13, (DI)
+	ADDQ R12, DI
+	CMPQ CX, $6
+	JLE t2next
+	VMOVUPS Y14, (DI)
+	ADDQ R12, DI
+	CMPQ CX, $7
+	JLE t2next
+	VMOVUPS Y15, (DI)
+	ADDQ R12, DI
+	JMP t2next
+t2store6:
+	VMOVUPS X8, (DI)
+	VEXTRACTF128 $1, Y8, X0
+	VMOVQ X0, 16(DI)
+	ADDQ R12, DI
+	CMPQ CX, $1
+	JLE t2next
+	VMOVUPS X9, (DI)
+	VEXTRACTF128 $1, Y9, X0
+	VMOVQ X0, 16(DI)
+	ADDQ R12, DI
+	CMPQ CX, $2
+	JLE t2next
+	VMOVUPS X10, (DI)
+	VEXTRACTF128 $1, Y10, X0
+	VMOVQ X0, 16(DI)
+	ADDQ R12, DI
+	CMPQ CX, $3
+	JLE t2next
+	VMOVUPS X11, (DI)
+	VEXTRACTF128 $1, Y11, X0
+	VMOVQ X0, 16(DI)
+	ADDQ R12, DI
+	CMPQ CX, $4
+	JLE t2next
+	VMOVUPS X12, (DI)
+	VEXTRACTF128 $1, Y12, X0
+	VMOVQ X0, 16(DI)
+	ADDQ R12, DI
+	CMPQ CX, $5
+	JLE t2next
+	VMOVUPS X13, (DI)
+	VEXTRACTF128 $1, Y13, X0
+	VMOVQ X0, 16(DI)
+	ADDQ R12, DI
+	CMPQ CX, $6
+	JLE t2next
+	VMOVUPS X14, (DI)
+	VEXTRACTF128 $1, Y14, X0
+	VMOVQ X0, 16(DI)
+	ADDQ R12, DI
+	CMPQ CX, $7
+	JLE t2next
+	VMOVUPS X15, (DI)
+	VEXTRACTF128 $1, Y15, X0
+	VMOVQ X0, 16(DI)
 	ADDQ R12, DI
 t2next:
 	ADDQ $32, SI
