@@ -8,11 +8,29 @@ import (
 )
 
 // attention is causal grouped-query attention with RoPE on q and k.
+//
+// Training and scoring never hold a T×T matrix: each worker takes one
+// (sequence, head) at a time and walks its query rows in strips of tile
+// rows (attnTile), keeping only a strip's scores and probabilities
+// (tile×T). The backward pass recomputes each strip's probabilities from
+// q and k. Every product is the GEMM's chain over its K dimension in
+// ascending order, and a strip only restricts the rows (or, for the
+// reductions over query rows such as dV += Pᵀ·dO, splits the chain into
+// consecutive segments that start from the stored partial), so the result
+// is bit for bit that of the whole T×T computation, for any tile size and
+// thread count (TestTiledAttentionBits pins this against the materialised
+// form).
 type attention struct {
 	dim, nh, nkv, hd int
 	wq, wk, wv, wo   *bitLinear
 	rope             *ropeTable
+	tile             int // query rows per strip; 0 = attnTile
 }
+
+// attnTile is the default strip height: a multiple of every micro-kernel's
+// row count (12, 6 and 4) and the GEMM's row block (96), so the strip
+// products run whole tiles.
+const attnTile = 96
 
 // ropeTable holds cos and sin of pos·θ^(−2i/hd) for every position and pair.
 type ropeTable struct {
@@ -59,7 +77,6 @@ func (t *ropeTable) rotateBack(x []float32, pos int) {
 type attnActs struct {
 	lq, lk, lv, lo linearActs
 	q, k, v        []float32 // post-RoPE q, k; v
-	att            []float32 // batch × nh × T × T probabilities
 	out            []float32 // rows × nh·hd, input of wo
 	dq, dk, dv     []float32
 	dout           []float32
@@ -71,8 +88,8 @@ func (m *attention) newActs(batch, seqLen int) attnActs {
 	return attnActs{
 		lq: m.wq.newActs(rows), lk: m.wk.newActs(rows), lv: m.wv.newActs(rows), lo: m.wo.newActs(rows),
 		q: make([]float32, rows*qd), k: make([]float32, rows*kd), v: make([]float32, rows*kd),
-		att: make([]float32, batch*m.nh*seqLen*seqLen), out: make([]float32, rows*qd),
-		dq: make([]float32, rows*qd), dk: make([]float32, rows*kd), dv: make([]float32, rows*kd),
+		out: make([]float32, rows*qd),
+		dq:  make([]float32, rows*qd), dk: make([]float32, rows*kd), dv: make([]float32, rows*kd),
 		dout: make([]float32, rows*qd),
 	}
 }
@@ -117,13 +134,29 @@ func (m *attention) attendRow(q, k, v []float32, stride, t int, probs, out []flo
 	}
 }
 
-// headScratch is one worker's contiguous copies of a head's tensors.
-type headScratch struct{ q, k, v, o, do, dq, dk, dv, dp []float32 }
+// headScratch is one worker's contiguous copies of a head's tensors and
+// two strips of tile×T scores.
+type headScratch struct{ q, k, v, o, do, dq, dk, dv, p, dp []float32 }
 
-func newHeadScratch(seqLen, hd int) *headScratch {
+func newHeadScratch(seqLen, hd, tile int, backward bool) *headScratch {
 	f := func(n int) []float32 { return make([]float32, n) }
 	n := seqLen * hd
-	return &headScratch{q: f(n), k: f(n), v: f(n), o: f(n), do: f(n), dq: f(n), dk: f(n), dv: f(n), dp: f(seqLen * seqLen)}
+	w := &headScratch{q: f(n), k: f(n), v: f(n), p: f(tile * seqLen)}
+	if backward {
+		w.do, w.dq, w.dk, w.dv, w.dp = f(n), f(n), f(n), f(n), f(tile*seqLen)
+	} else {
+		w.o = f(n)
+	}
+	return w
+}
+
+// tileRows is the strip height for seqLen rows.
+func (m *attention) tileRows(seqLen int) int {
+	t := m.tile
+	if t <= 0 {
+		t = attnTile
+	}
+	return min(t, seqLen)
 }
 
 // gather copies head column block [off, off+hd) of seqLen rows with the
@@ -140,17 +173,38 @@ func scatter(dst, src []float32, seqLen, stride, off, hd int) {
 	}
 }
 
-// softmaxRows turns the scores s (T×T) into causal probabilities in place:
-// row t keeps columns ≤ t (scaled), the rest become 0. The arithmetic per
-// row matches attendRow.
-func softmaxRows(s []float32, seqLen int, scale float32) {
-	for t := 0; t < seqLen; t++ {
-		row := s[t*seqLen : t*seqLen+seqLen]
-		vec.Scale(row[:t+1], row[:t+1], scale)
-		sum := expShiftRow(row[:t+1], row[:t+1], vec.Max(row[:t+1]))
-		vec.ScaleF64(row[:t+1], 1/sum)
-		clear(row[t+1:])
+// softmaxRow turns the scores row[:t+1] into causal probabilities in place
+// (scaled, shifted by the row maximum, normalised by the float64 sum); the
+// arithmetic matches attendRow.
+func softmaxRow(row []float32, scale float32) {
+	vec.Scale(row, row, scale)
+	sum := expShiftRow(row, row, vec.Max(row))
+	vec.ScaleF64(row, 1/sum)
+}
+
+// widen moves the n rows of a strip from row stride w to row stride T in
+// place (the last row first, so no row overwrites one still to move), and
+// zeroes each row t0+i past column t0+i, the causal mask. T ≥ w.
+func widen(s []float32, t0, n, w, T int) {
+	for i := n - 1; i >= 0; i-- {
+		t := t0 + i
+		copy(s[i*T:i*T+t+1], s[i*w:i*w+t+1])
+		clear(s[i*T+t+1 : i*T+T])
 	}
+}
+
+// probStrip writes the causal probabilities of query rows [t0, t0+n) into
+// p (n×T, zero past the diagonal) from the head's q and k (T×hd): the
+// scores are computed for the key columns the strip can see, [0, t0+n),
+// each one the GEMM's chain over hd, then every row's softmax as
+// softmaxRow.
+func probStrip(p, q, k []float32, t0, n, T, hd int, scale float32) {
+	w := t0 + n
+	kernels.MatMulNT(1, p[:n*w], q[t0*hd:w*hd], k, n, hd, w, false)
+	for i := 0; i < n; i++ {
+		softmaxRow(p[i*w:i*w+t0+i+1], scale)
+	}
+	widen(p, t0, n, w, T)
 }
 
 // forward writes y (rows×dim) from the normalized input x.
@@ -172,8 +226,9 @@ func (m *attention) forward(threads int, a *attnActs, y, x []float32, batch, seq
 	grp := m.nh / m.nkv
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	T := seqLen
+	tile := m.tileRows(T)
 	kernels.Parallel(threads, batch*m.nh, func(lo, hi int) {
-		w := newHeadScratch(T, hd)
+		w := newHeadScratch(T, hd, tile, false)
 		for bh := lo; bh < hi; bh++ {
 			b, h := bh/m.nh, bh%m.nh
 			kv := h / grp
@@ -181,17 +236,21 @@ func (m *attention) forward(threads int, a *attnActs, y, x []float32, batch, seq
 			gather(w.q, a.q[base*qd:], T, qd, h*hd, hd)
 			gather(w.k, a.k[base*kd:], T, kd, kv*hd, hd)
 			gather(w.v, a.v[base*kd:], T, kd, kv*hd, hd)
-			p := a.att[bh*T*T : (bh+1)*T*T]
-			kernels.MatMulNT(1, p, w.q, w.k, T, hd, T, false)
-			softmaxRows(p, T, scale)
-			kernels.MatMul(1, w.o, p, w.v, T, T, hd, false)
+			for t0 := 0; t0 < T; t0 += tile {
+				n := min(tile, T-t0)
+				probStrip(w.p, w.q, w.k, t0, n, T, hd, scale)
+				kernels.MatMul(1, w.o[t0*hd:], w.p, w.v, n, T, hd, false) // O = P·V
+			}
 			scatter(a.out[base*qd:], w.o, T, qd, h*hd, hd)
 		}
 	})
 	m.wo.forward(threads, &a.lo, y, a.out, rows)
 }
 
-// backward accumulates dx from dy.
+// backward accumulates dx from dy. Per (sequence, key-value head) one
+// worker runs the heads of the group in order and, within each, the query
+// strips in ascending order: dK and dV accumulate over heads and strips in
+// the order of the materialised form's chains.
 func (m *attention) backward(threads int, a *attnActs, dy, dx []float32, batch, seqLen int) {
 	rows := batch * seqLen
 	qd, kd, hd := m.nh*m.hd, m.nkv*m.hd, m.hd
@@ -200,8 +259,9 @@ func (m *attention) backward(threads int, a *attnActs, dy, dx []float32, batch, 
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	grp := m.nh / m.nkv
 	T := seqLen
+	tile := m.tileRows(T)
 	kernels.Parallel(threads, batch*m.nkv, func(lo, hi int) {
-		w := newHeadScratch(T, hd)
+		w := newHeadScratch(T, hd, tile, true)
 		for bk := lo; bk < hi; bk++ {
 			b, kv := bk/m.nkv, bk%m.nkv
 			base := b * T
@@ -210,23 +270,30 @@ func (m *attention) backward(threads int, a *attnActs, dy, dx []float32, batch, 
 			clear(w.dk)
 			clear(w.dv)
 			for h := kv * grp; h < (kv+1)*grp; h++ {
-				bh := b*m.nh + h
-				p := a.att[bh*T*T : (bh+1)*T*T]
 				gather(w.q, a.q[base*qd:], T, qd, h*hd, hd)
 				gather(w.do, a.dout[base*qd:], T, qd, h*hd, hd)
-				kernels.MatMulNT(1, w.dp, w.do, w.v, T, hd, T, false) // dP = dO·Vᵀ
-				kernels.MatMulTN(1, w.dv, p, w.do, T, T, hd, true)    // dV += Pᵀ·dO
-				for t := 0; t < T; t++ {
-					pr, dr := p[t*T:t*T+T], w.dp[t*T:t*T+T]
-					var s float64
-					for u := 0; u <= t; u++ {
-						s += float64(float64(pr[u]) * float64(dr[u]))
+				for t0 := 0; t0 < T; t0 += tile {
+					n := min(tile, T-t0)
+					p, dp := w.p, w.dp
+					probStrip(p, w.q, w.k, t0, n, T, hd, scale)
+					dos := w.do[t0*hd : (t0+n)*hd]
+					kernels.MatMulTN(1, w.dv, p, dos, T, n, hd, true) // dV += Pᵀ·dO
+					// dP = dO·Vᵀ over the visible keys, then dS in place.
+					vis := t0 + n
+					kernels.MatMulNT(1, dp[:n*vis], dos, w.v, n, hd, vis, false)
+					for i := 0; i < n; i++ {
+						t := t0 + i
+						pr, dr := p[i*T:i*T+t+1], dp[i*vis:i*vis+t+1]
+						var s float64
+						for u := range pr {
+							s += float64(float64(pr[u]) * float64(dr[u]))
+						}
+						vec.SoftmaxBack(dr, pr, float32(s), scale)
 					}
-					vec.SoftmaxBack(dr[:t+1], pr[:t+1], float32(s), scale)
-					clear(dr[t+1:])
+					widen(dp, t0, n, vis, T)
+					kernels.MatMul(1, w.dq[t0*hd:], dp, w.k, n, T, hd, false)           // dQ = dS·K
+					kernels.MatMulTN(1, w.dk, dp, w.q[t0*hd:(t0+n)*hd], T, n, hd, true) // dK += dSᵀ·Q
 				}
-				kernels.MatMul(1, w.dq, w.dp, w.k, T, T, hd, false)  // dQ = dS·K
-				kernels.MatMulTN(1, w.dk, w.dp, w.q, T, T, hd, true) // dK += dSᵀ·Q
 				scatter(a.dq[base*qd:], w.dq, T, qd, h*hd, hd)
 			}
 			scatter(a.dk[base*kd:], w.dk, T, kd, kv*hd, hd)

@@ -8,8 +8,17 @@ import (
 )
 
 // workspace holds the activations of one (batch, seqLen) shape.
+//
+// With stored activations every layer has its own block activations (n1,
+// attn or mamba, mid, n2, ffn at index l). With recomputation (see
+// SetRecompute) they have one entry, shared by every layer: the forward
+// pass keeps only the residual stream res at block boundaries, and the
+// backward pass reruns each block's forward from res[l] into the shared
+// entry before its backward.
 type workspace struct {
 	batch, seqLen, rows int
+	recompute           bool
+	live                int // the layer whose activations the block entries hold (−1: none)
 
 	res   [][]float32 // res[l]: input of layer l; res[n]: final residual
 	mid   [][]float32 // residual after layer l's mixer (FFN input)
@@ -26,33 +35,51 @@ type workspace struct {
 	dres, dn        []float32
 }
 
+// slot is the index of layer l's block activations.
+func (w *workspace) slot(l int) int {
+	if w.recompute {
+		return 0
+	}
+	return l
+}
+
 func (m *Model) workspace(batch, seqLen int) *workspace {
-	if w := m.ws; w != nil && w.batch == batch && w.seqLen == seqLen {
+	if w := m.ws; w != nil && w.batch == batch && w.seqLen == seqLen && w.recompute == m.recompute {
 		return w
 	}
 	m.ws = nil // release the old one before allocating
 	rows, D, L := batch*seqLen, m.arch.mc.DModel, len(m.layers)
 	f := func(n int) []float32 { return make([]float32, n) }
-	w := &workspace{batch: batch, seqLen: seqLen, rows: rows,
-		res: make([][]float32, L+1), mid: make([][]float32, L), n1: make([]normActs, L), n2: make([]normActs, L),
-		attn: make([]attnActs, L), mamba: make([]mambaActs, L), ffn: make([]ffnActs, L),
+	slots := L
+	if m.recompute {
+		slots = 1
+	}
+	w := &workspace{batch: batch, seqLen: seqLen, rows: rows, recompute: m.recompute, live: -1,
+		res: make([][]float32, L+1), mid: make([][]float32, slots), n1: make([]normActs, slots), n2: make([]normActs, slots),
+		attn: make([]attnActs, slots), mamba: make([]mambaActs, slots), ffn: make([]ffnActs, slots),
 		fin: newNormActs(rows, D), tmp: f(rows * D), lossR: make([]float64, rows),
 		logits: f(rows * m.arch.mc.Vocab), dlogits: f(rows * m.arch.mc.Vocab), dres: f(rows * D), dn: f(rows * D)}
-	for l, b := range m.layers {
+	for l := range m.layers {
 		w.res[l] = f(rows * D)
-		w.n1[l] = newNormActs(rows, D)
-		if b.attn != nil {
-			w.attn[l] = b.attn.newActs(batch, seqLen)
-		} else {
-			w.mamba[l] = b.mamba.newActs(rows)
-		}
-		if b.ffn != nil {
-			w.mid[l] = f(rows * D)
-			w.n2[l] = newNormActs(rows, D)
-			w.ffn[l] = b.ffn.newActs(rows)
-		}
 	}
 	w.res[L] = f(rows * D)
+	for l, b := range m.layers {
+		i := w.slot(l)
+		if w.n1[i].out == nil {
+			w.n1[i] = newNormActs(rows, D)
+		}
+		if b.attn != nil && w.attn[i].q == nil {
+			w.attn[i] = b.attn.newActs(batch, seqLen)
+		}
+		if b.mamba != nil && w.mamba[i].zx == nil {
+			w.mamba[i] = b.mamba.newActs(rows)
+		}
+		if b.ffn != nil && w.mid[i] == nil {
+			w.mid[i] = f(rows * D)
+			w.n2[i] = newNormActs(rows, D)
+			w.ffn[i] = b.ffn.newActs(rows)
+		}
+	}
 	m.ws = w
 	return w
 }
@@ -96,30 +123,44 @@ func (m *Model) forward(w *workspace, tokens []int32) {
 	parRows(th, w.rows, func(r int) {
 		copy(w.res[0][r*D:r*D+D], E[int(tokens[r])*D:int(tokens[r])*D+D])
 	})
+	for l := range m.layers {
+		m.blockForward(w, l, true)
+	}
+	m.normF.forward(th, &w.fin, w.res[len(m.layers)], w.rows)
+	kernels.MatMulNT(th, w.logits, w.fin.out, E, w.rows, D, V, false)
+}
+
+// blockForward runs layer l from w.res[l] into its block activations and,
+// when out is true, writes w.res[l+1]; the backward pass of a recomputing
+// workspace reruns it with out false (it needs the activations only).
+func (m *Model) blockForward(w *workspace, l int, out bool) {
+	th, D := m.threads, m.arch.mc.DModel
+	b, i := m.layers[l], w.slot(l)
 	add := func(dst, a, b []float32) {
 		kernels.Parallel(th, w.rows, func(lo, hi int) {
 			vec.Add(dst[lo*D:hi*D], a[lo*D:hi*D], b[lo*D:hi*D])
 		})
 	}
-	for l, b := range m.layers {
-		x := w.res[l]
-		b.norm1.forward(th, &w.n1[l], x, w.rows)
-		if b.attn != nil {
-			b.attn.forward(th, &w.attn[l], w.tmp, w.n1[l].out, w.batch, w.seqLen)
-		} else {
-			b.mamba.forward(th, &w.mamba[l], w.tmp, w.n1[l].out, w.batch, w.seqLen)
-		}
-		if b.ffn == nil {
-			add(w.res[l+1], x, w.tmp)
-			continue
-		}
-		add(w.mid[l], x, w.tmp)
-		b.norm2.forward(th, &w.n2[l], w.mid[l], w.rows)
-		b.ffn.forward(th, &w.ffn[l], w.tmp, w.n2[l].out, w.rows)
-		add(w.res[l+1], w.mid[l], w.tmp)
+	x := w.res[l]
+	b.norm1.forward(th, &w.n1[i], x, w.rows)
+	if b.attn != nil {
+		b.attn.forward(th, &w.attn[i], w.tmp, w.n1[i].out, w.batch, w.seqLen)
+	} else {
+		b.mamba.forward(th, &w.mamba[i], w.tmp, w.n1[i].out, w.batch, w.seqLen)
 	}
-	m.normF.forward(th, &w.fin, w.res[len(m.layers)], w.rows)
-	kernels.MatMulNT(th, w.logits, w.fin.out, E, w.rows, D, V, false)
+	w.live = l
+	if b.ffn == nil {
+		if out {
+			add(w.res[l+1], x, w.tmp)
+		}
+		return
+	}
+	add(w.mid[i], x, w.tmp)
+	b.norm2.forward(th, &w.n2[i], w.mid[i], w.rows)
+	b.ffn.forward(th, &w.ffn[i], w.tmp, w.n2[i].out, w.rows)
+	if out {
+		add(w.res[l+1], w.mid[i], w.tmp)
+	}
 }
 
 // crossEntropy fills w.lossR (0 for ignored rows) and, when grad is true,
@@ -171,19 +212,25 @@ func (m *Model) backward(w *workspace, tokens []int32) {
 	clear(w.dres)
 	m.normF.backward(th, &w.fin, w.dn, w.dres, w.rows)
 	for l := len(m.layers) - 1; l >= 0; l-- {
-		b := m.layers[l]
+		if w.recompute && w.live != l {
+			m.blockForward(w, l, false) // recompute the block's activations
+		}
+		b, i := m.layers[l], w.slot(l)
 		if b.ffn != nil {
 			clear(w.dn)
-			b.ffn.backward(th, &w.ffn[l], w.dres, w.dn, w.rows)
-			b.norm2.backward(th, &w.n2[l], w.dn, w.dres, w.rows)
+			b.ffn.backward(th, &w.ffn[i], w.dres, w.dn, w.rows)
+			b.norm2.backward(th, &w.n2[i], w.dn, w.dres, w.rows)
 		}
 		clear(w.dn)
 		if b.attn != nil {
-			b.attn.backward(th, &w.attn[l], w.dres, w.dn, w.batch, w.seqLen)
+			b.attn.backward(th, &w.attn[i], w.dres, w.dn, w.batch, w.seqLen)
 		} else {
-			b.mamba.backward(th, &w.mamba[l], w.dres, w.dn, w.batch, w.seqLen)
+			b.mamba.backward(th, &w.mamba[i], w.dres, w.dn, w.batch, w.seqLen)
 		}
-		b.norm1.backward(th, &w.n1[l], w.dn, w.dres, w.rows)
+		b.norm1.backward(th, &w.n1[i], w.dn, w.dres, w.rows)
+		if w.recompute {
+			w.live = -1 // the backward pass overwrote the shared entry's scratch
+		}
 	}
 	// Embedding gradient: rows in order for every column.
 	kernels.Parallel(th, D, func(lo, hi int) {

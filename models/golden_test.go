@@ -78,9 +78,19 @@ func goldenTrainCases() []goldenTrainCase {
 // gradients accumulate) with the given thread count and hashes every result.
 func goldenTrainHash(t *testing.T, c goldenTrainCase, threads int) string {
 	t.Helper()
+	return goldenTrainHashWith(t, c, threads, nil)
+}
+
+// goldenTrainHashWith is goldenTrainHash with setup applied to the model
+// first (when not nil).
+func goldenTrainHashWith(t *testing.T, c goldenTrainCase, threads int, setup func(*Model)) string {
+	t.Helper()
 	m, err := New(c.mc, c.qc, 11)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(m)
 	}
 	m.SetThreads(threads)
 	m.SetQuant(c.qs)
@@ -139,6 +149,34 @@ func TestGoldenTrainBits(t *testing.T) {
 			for _, th := range []int{1, 2, 7} {
 				if got := goldenTrainHash(t, c, th); got != c.want {
 					t.Errorf("threads %d: hash %s, want %s", th, got, c.want)
+				}
+			}
+		})
+	}
+}
+
+// TestGoldenTrainBitsRecompute: recomputing block activations in the
+// backward pass, and attention strips of other heights (ragged ones
+// included), leave every golden hash unchanged at 1, 2 and 3 threads.
+func TestGoldenTrainBitsRecompute(t *testing.T) {
+	for _, c := range goldenTrainCases() {
+		t.Run(c.name, func(t *testing.T) {
+			for _, o := range []struct {
+				recompute bool
+				tile      int
+			}{{true, 0}, {true, 4}, {false, 3}} {
+				for _, th := range []int{1, 2, 3} {
+					got := goldenTrainHashWith(t, c, th, func(m *Model) {
+						m.SetRecompute(o.recompute)
+						for _, b := range m.layers {
+							if b.attn != nil {
+								b.attn.tile = o.tile
+							}
+						}
+					})
+					if got != c.want {
+						t.Errorf("recompute %v, tile %d, threads %d: hash %s, want %s", o.recompute, o.tile, th, got, c.want)
+					}
 				}
 			}
 		})

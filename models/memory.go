@@ -23,10 +23,14 @@ type MemoryEstimate struct {
 	Optimizer   int64 // AdamW first and second moments (float32)
 	Quant       int64 // BitLinear effective-weight and scratch buffers, when a phase quantizes
 	Activations int64 // the forward/backward workspace of one micro-batch, SSD caches included
-	Attention   int64 // of Activations: the attention probabilities, micro_batch·n_heads·seq_len² per attention layer
-	Scratch     int64 // per-worker attention scratch (grows with threads and seq_len²)
+	Scratch     int64 // per-worker attention scratch: a head's q, k, v and gradients and two strips of attnTile·seq_len scores
 	Rows        int64 // micro_batch·seq_len: the rows of one micro-batch
-	Total       int64
+	// Recompute: the estimate assumes block activations are recomputed in
+	// the backward pass (Model.SetRecompute), so Activations holds the
+	// residual stream at every block boundary and one block's activations
+	// of each kind instead of every block's.
+	Recompute bool
+	Total     int64
 }
 
 // satMul returns a·b for a, b ≥ 0, or math.MaxInt64 where it would overflow
@@ -90,19 +94,25 @@ func CountParams(mc configs.ModelConfig, qc configs.QuantConfig) (int64, error) 
 	return n, nil
 }
 
-// EstimateTrainMemory estimates the peak memory of training c with the
-// given number of worker threads (0 = train.threads, or all cores when that
-// is 0 too): parameters,
-// gradients, AdamW moments, quantized weight buffers and the activations of
-// one micro-batch of train.micro_batch × data.seq_len tokens (gradients are
-// accumulated over micro-batches, so only one is live). Evaluation scores
-// batches no larger than that. The token streams of the data and Go's
-// runtime overhead are not counted. The config must validate.
+// EstimateTrainMemory estimates the peak memory of training c with stored
+// activations (Model.SetRecompute off) and the given number of worker
+// threads (0 = train.threads, or all cores when that is 0 too):
+// parameters, gradients, AdamW moments, quantized weight buffers and the
+// activations of one micro-batch of train.micro_batch × data.seq_len tokens
+// (gradients are accumulated over micro-batches, so only one is live).
+// Evaluation scores batches no larger than that. The token streams of the
+// data and Go's runtime overhead are not counted. The config must validate.
 func EstimateTrainMemory(c *configs.Config, threads int) (MemoryEstimate, error) {
+	return EstimateTrainMemoryWith(c, threads, false)
+}
+
+// EstimateTrainMemoryWith is EstimateTrainMemory with block activations
+// stored (recompute false) or recomputed in the backward pass.
+func EstimateTrainMemoryWith(c *configs.Config, threads int, recompute bool) (MemoryEstimate, error) {
 	if err := c.Validate(); err != nil {
 		return MemoryEstimate{}, err
 	}
-	var e MemoryEstimate
+	e := MemoryEstimate{Recompute: recompute}
 	var err error
 	if e.Params, err = CountParams(c.Model, c.Quant); err != nil {
 		return MemoryEstimate{}, err
@@ -155,15 +165,23 @@ func EstimateTrainMemory(c *configs.Config, threads int) (MemoryEstimate, error)
 			nMamba++
 		}
 	}
+	// Every layer's block activations, or one of each kind when recomputed.
+	copies := func(n int64) int64 {
+		if recompute {
+			return min(n, 1)
+		}
+		return n
+	}
+	fl = sum(fl, prod(copies(L), norm(D))) // norm1
 	var attnScratch int64
 	if a.hasAttention {
 		hd := int64(a.hd)
 		qd, kd := int64(mc.NHeads)*hd, int64(mc.NKVHeads)*hd
-		probs := prod(B, int64(mc.NHeads), T, T)
-		layer := sum(norm(D), prod(3, lin(D)), lin(qd), prod(4, R, qd), prod(4, R, kd), probs)
-		fl = sum(fl, prod(nAttn, layer))
-		e.Attention = prod(f32, nAttn, probs)
-		attnScratch = sum(prod(8, T, hd), prod(T, T)) // newHeadScratch
+		layer := sum(prod(3, lin(D)), lin(qd), prod(4, R, qd), prod(4, R, kd))
+		fl = sum(fl, prod(copies(nAttn), layer))
+		// newHeadScratch of the backward pass (the forward's is smaller).
+		tile := min(int64(attnTile), T)
+		attnScratch = sum(prod(8, T, hd), prod(2, tile, T))
 		attnScratch = prod(min(int64(threadsOf(c, threads)), prod(B, int64(mc.NHeads))), attnScratch)
 		fl = sum(fl, prod(int64(mc.Context), hd)) // RoPE cos and sin tables
 	}
@@ -173,7 +191,7 @@ func EstimateTrainMemory(c *configs.Config, threads int) (MemoryEstimate, error)
 		Q := int64(mc.Chunk)
 		nc := (T + Q - 1) / Q
 		cache := sum(prod(B, nc+1, H, int64(mc.HeadDim), int64(mc.DState)), prod(B, int64(mc.NGroups), nc, Q, Q))
-		layer := sum(norm(D), lin(D), lin(dIn),
+		layer := sum(lin(D), lin(dIn),
 			prod(2, R, dProj),              // zx, dzx
 			prod(3, R, cConv),              // pre, spre, dpre
 			prod(9, R, dIn),                // sz, x, y, g, dx, dy, dg, dn and the norm output
@@ -183,12 +201,12 @@ func EstimateTrainMemory(c *configs.Config, threads int) (MemoryEstimate, error)
 			prod(2, H),                     // a, da
 			prod(cConv, int64(mc.DConv)+1), // convWT and ones
 			cache)
-		fl = sum(fl, prod(nMamba, layer))
+		fl = sum(fl, prod(copies(nMamba), layer))
 	}
 	if mc.FFN {
 		hid := int64(mc.DFF)
 		layer := sum(prod(R, D), norm(D), prod(2, lin(D)), lin(hid), prod(7, R, hid))
-		fl = sum(fl, prod(L, layer))
+		fl = sum(fl, prod(copies(L), layer))
 	}
 	e.Activations = prod(f32, fl)
 	e.Scratch = prod(f32, attnScratch)
@@ -241,10 +259,38 @@ func parseMemTotal(r io.Reader) (int64, bool) {
 	return 0, false
 }
 
+// Training keeps every block's activations while their estimate is at most
+// storedNum/storedDen of the physical memory: above it AutoRecompute turns
+// recomputation on, leaving room below MemTotal for the token streams, Go's
+// collector and the rest of the system. Stored activations save about one
+// forward pass per step.
+const storedNum, storedDen = 3, 4
+
+// AutoRecompute reports whether training c with the given threads (as
+// EstimateTrainMemory) should recompute block activations in the backward
+// pass (Model.SetRecompute): when its stored-activation estimate exceeds
+// three quarters of this machine's physical memory. Where /proc/meminfo
+// cannot be read it is false. Recomputation changes no bits, so the choice
+// may differ between machines without changing a run.
+func AutoRecompute(c *configs.Config, threads int) bool {
+	total, ok := MemTotal()
+	if !ok {
+		return false
+	}
+	return autoRecompute(c, threads, total)
+}
+
+func autoRecompute(c *configs.Config, threads int, memTotal int64) bool {
+	e, err := EstimateTrainMemory(c, threads)
+	return err == nil && satMul(storedDen, e.Total) > satMul(storedNum, memTotal)
+}
+
 // CheckTrainMemory refuses a config whose estimated training memory (see
-// EstimateTrainMemory; threads as there) exceeds the machine's physical
-// memory, with the estimate and what to change. Where /proc/meminfo cannot
-// be read the check is skipped. Call it before starting a training run.
+// EstimateTrainMemoryWith; threads as there) exceeds the machine's
+// physical memory, with the estimate and what to change. The estimate is
+// the one of the activation mode AutoRecompute picks on this machine. Where
+// /proc/meminfo cannot be read the check is skipped. Call it before
+// starting a training run.
 func CheckTrainMemory(c *configs.Config, threads int) error {
 	total, ok := MemTotal()
 	if !ok {
@@ -254,7 +300,7 @@ func CheckTrainMemory(c *configs.Config, threads int) error {
 }
 
 func checkTrainMemory(c *configs.Config, threads int, memTotal int64) error {
-	e, err := EstimateTrainMemory(c, threads)
+	e, err := EstimateTrainMemoryWith(c, threads, autoRecompute(c, threads, memTotal))
 	if err != nil {
 		return err
 	}
@@ -265,19 +311,21 @@ func checkTrainMemory(c *configs.Config, threads int, memTotal int64) error {
 	state := sum(e.Weights, e.Optimizer, e.Quant)
 	var advice string
 	switch {
-	case act >= state && e.Attention*2 >= e.Activations:
-		advice = fmt.Sprintf("lower data.seq_len (%d; attention probabilities grow with its square) or train.micro_batch (%d; it must divide train.batch_size, which keeps the optimizer step the same), or use fewer attention layers (model.attn_layers)", c.Data.SeqLen, c.Train.MicroBatch)
 	case act >= state:
 		advice = fmt.Sprintf("lower train.micro_batch (%d; it must divide train.batch_size, which keeps the optimizer step the same) or data.seq_len (%d)", c.Train.MicroBatch, c.Data.SeqLen)
 	default:
 		advice = fmt.Sprintf("make the model smaller: model.d_model (%d), model.n_layers (%d), model.vocab (%d) or model.d_ff (%d)", c.Model.DModel, c.Model.NLayers, c.Model.Vocab, c.Model.DFF)
 	}
-	return fmt.Errorf("config needs an estimated %s to train, more than this machine's %s (MemTotal in /proc/meminfo): "+
+	mode := "every block's activations stored"
+	if e.Recompute {
+		mode = "block activations recomputed in the backward pass"
+	}
+	return fmt.Errorf("config needs an estimated %s to train (%s), more than this machine's %s (MemTotal in /proc/meminfo): "+
 		"%d parameters take %s (weights and gradients %s, AdamW moments %s, quantized weight buffers %s); "+
-		"one micro-batch of train.micro_batch·data.seq_len = %d·%d = %d rows takes %s of activations (%s of them attention probabilities) and %s of per-thread scratch. "+
+		"one micro-batch of train.micro_batch·data.seq_len = %d·%d = %d rows takes %s of activations and %s of per-thread scratch. "+
 		"To fit, %s",
-		gib(e.Total), gib(memTotal), e.Params, gib(state), gib(e.Weights), gib(e.Optimizer), gib(e.Quant),
-		c.Train.MicroBatch, c.Data.SeqLen, e.Rows, gib(e.Activations), gib(e.Attention), gib(e.Scratch), advice)
+		gib(e.Total), mode, gib(memTotal), e.Params, gib(state), gib(e.Weights), gib(e.Optimizer), gib(e.Quant),
+		c.Train.MicroBatch, c.Data.SeqLen, e.Rows, gib(e.Activations), gib(e.Scratch), advice)
 }
 
 // gib renders a byte count in GiB (MiB below one GiB).

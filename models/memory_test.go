@@ -94,21 +94,25 @@ func TestCountParamsMatchesDescribe(t *testing.T) {
 
 // TestEstimateMatchesAllocation measures what a model and one training
 // micro-batch really allocate and compares it with the estimate (without
-// the optimizer, which lives in package train).
+// the optimizer, which lives in package train), with activations stored
+// and recomputed.
 func TestEstimateMatchesAllocation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocates a few tens of MB")
 	}
 	for _, c := range []struct {
-		name string
-		sets []string
+		name      string
+		sets      []string
+		recompute bool
 	}{
-		{"hybrid", []string{"train.micro_batch=4", "data.seq_len=128"}},
-		{"no subln, no act quant, no ffn", []string{"train.micro_batch=2", "quant.subln=false", "quant.act_bits=0", "model.ffn=false"}},
+		{"hybrid", []string{"train.micro_batch=4", "data.seq_len=128"}, false},
+		{"hybrid recomputed", []string{"train.micro_batch=4", "data.seq_len=128"}, true},
+		{"no subln, no act quant, no ffn", []string{"train.micro_batch=2", "quant.subln=false", "quant.act_bits=0", "model.ffn=false"}, false},
+		{"no subln, no act quant, no ffn, recomputed", []string{"train.micro_batch=2", "quant.subln=false", "quant.act_bits=0", "model.ffn=false"}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := loadPreset(t, "tiny", c.sets...)
-			e, err := EstimateTrainMemory(cfg, 1)
+			e, err := EstimateTrainMemoryWith(cfg, 1, c.recompute)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,6 +131,7 @@ func TestEstimateMatchesAllocation(t *testing.T) {
 				t.Fatal(err)
 			}
 			m.SetThreads(1)
+			m.SetRecompute(c.recompute)
 			m.SetQuant(QuantState{From: Int4, To: Ternary, Lambda: 0.5})
 			if _, err := m.ForwardBackward(tokens, targets, B, T, 1); err != nil {
 				t.Fatal(err)
@@ -146,7 +151,8 @@ func TestEstimateMatchesAllocation(t *testing.T) {
 }
 
 // TestEstimateNano checks the parts of the nano preset's estimate that
-// follow directly from its shapes.
+// follow directly from its shapes, and that the report's shape (4×2048)
+// fits in 8 GiB with recomputation at 2 threads.
 func TestEstimateNano(t *testing.T) {
 	c := loadPreset(t, "nano")
 	e, err := EstimateTrainMemory(c, 4)
@@ -160,21 +166,53 @@ func TestEstimateNano(t *testing.T) {
 	if e.Params != info.Total || e.Weights != 8*info.Total || e.Optimizer != 8*info.Total {
 		t.Errorf("params %d weights %d optimizer %d, Describe total %d", e.Params, e.Weights, e.Optimizer, info.Total)
 	}
-	// 3 attention layers × micro_batch 4 × 8 heads × 2048² float32.
-	if want := int64(3 * 4 * 8 * 2048 * 2048 * 4); e.Attention != want {
-		t.Errorf("attention probabilities %d bytes, want %d", e.Attention, want)
-	}
-	// 4 workers, each 8 seq_len×head_dim buffers and one seq_len² buffer.
-	if want := int64(4 * (8*2048*64 + 2048*2048) * 4); e.Scratch != want {
+	// 4 workers, each 8 seq_len×head_dim buffers and two strips of 96 rows.
+	if want := int64(4 * (8*2048*64 + 2*96*2048) * 4); e.Scratch != want {
 		t.Errorf("scratch %d bytes, want %d", e.Scratch, want)
 	}
-	if e.Rows != 4*2048 {
-		t.Errorf("rows %d", e.Rows)
+	if e.Rows != 4*2048 || e.Recompute {
+		t.Errorf("rows %d, recompute %v", e.Rows, e.Recompute)
 	}
-	if e.Total != e.Weights+e.Optimizer+e.Quant+e.Activations+e.Scratch || e.Activations <= e.Attention {
+	if e.Total != e.Weights+e.Optimizer+e.Quant+e.Activations+e.Scratch {
 		t.Errorf("inconsistent estimate %+v", e)
 	}
-	t.Logf("nano: %+v (%s)", e, gib(e.Total))
+	r, err := EstimateTrainMemoryWith(c, 2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Recomputed: the stored estimate less 23 of the 24 layers' block
+	// activations (one Mamba and one attention layer stay).
+	if !r.Recompute || r.Activations >= e.Activations/3 || r.Weights != e.Weights {
+		t.Errorf("recomputed activations %d, stored %d", r.Activations, e.Activations)
+	}
+	if r.Total > 8<<30 {
+		t.Errorf("nano 4×2048 recomputed at 2 threads: %s, want at most 8 GiB", gib(r.Total))
+	}
+	t.Logf("nano stored: %+v (%s); recomputed: %s", e, gib(e.Total), gib(r.Total))
+}
+
+// TestAutoRecompute: recomputation is chosen exactly when the stored
+// estimate exceeds three quarters of the memory.
+func TestAutoRecompute(t *testing.T) {
+	c := loadPreset(t, "nano")
+	e, err := EstimateTrainMemory(c, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []struct {
+		mem  int64
+		want bool
+	}{
+		{1 << 40, false},
+		{(4*e.Total + 2) / 3, false}, // 3/4 of it is at least the estimate
+		{(4*e.Total+2)/3 - 1, true},
+		{e.Total, true},
+		{1 << 30, true},
+	} {
+		if got := autoRecompute(c, 2, x.mem); got != x.want {
+			t.Errorf("memory %d (stored estimate %d): recompute %v, want %v", x.mem, e.Total, got, x.want)
+		}
+	}
 }
 
 func TestCheckTrainMemory(t *testing.T) {
@@ -192,11 +230,12 @@ func TestCheckTrainMemory(t *testing.T) {
 	}{
 		{"micro fits", loadPreset(t, "micro"), GiB, nil, nil},
 		{"nano fits 1 TiB", loadPreset(t, "nano"), 1024 * GiB, nil, nil},
-		{"nano on 1 GiB", loadPreset(t, "nano"), GiB, []string{"config needs an estimated", "more than this machine's 1.0 GiB", "MemTotal",
-			"train.micro_batch·data.seq_len = 4·2048 = 8192 rows", "lower train.micro_batch (4;", "data.seq_len (2048)"}, []string{"make the model smaller", "attention probabilities grow"}},
-		{"long sequences", loadPreset(t, "micro", "model.context=4096", "data.seq_len=4096", "train.micro_batch=1", "train.batch_size=1", "train.tokens=4096"), 128 << 20,
-			[]string{"more than this machine's 128.0 MiB", "lower data.seq_len (4096; attention probabilities grow with its square)", "model.attn_layers"}, []string{"make the model smaller"}},
-		{"no attention", loadPreset(t, "nano", "model.attn_layers=[]"), GiB, []string{"lower train.micro_batch (4"}, []string{"attention probabilities grow"}},
+		{"nano fits 8 GiB recomputed", loadPreset(t, "nano"), 8 * GiB, nil, nil},
+		{"nano on 1 GiB", loadPreset(t, "nano"), GiB, []string{"config needs an estimated", "(block activations recomputed in the backward pass)", "more than this machine's 1.0 GiB", "MemTotal",
+			"train.micro_batch·data.seq_len = 4·2048 = 8192 rows", "lower train.micro_batch (4;", "data.seq_len (2048)"}, []string{"make the model smaller"}},
+		{"long sequences", loadPreset(t, "micro", "model.context=65536", "data.seq_len=65536", "train.micro_batch=1", "train.batch_size=1", "train.tokens=65536"), 128 << 20,
+			[]string{"more than this machine's 128.0 MiB", "lower train.micro_batch (1;", "data.seq_len (65536)"}, []string{"make the model smaller"}},
+		{"no attention", loadPreset(t, "nano", "model.attn_layers=[]"), GiB, []string{"lower train.micro_batch (4"}, nil},
 		{"parameters dominate", loadPreset(t, "micro", huge...), 64 * GiB, []string{"make the model smaller", "model.d_model (16384)", "model.vocab (1048576)"}, []string{"lower train.micro_batch"}},
 		{"invalid config", nanRate, 1024 * GiB, []string{"train.lr = NaN"}, nil},
 	}

@@ -14,9 +14,10 @@ import (
 // Model is a NanoMamba-Edge network with its parameters and activation
 // workspaces. It is not safe for concurrent use.
 type Model struct {
-	arch    arch
-	q       *quantizer
-	threads int
+	arch      arch
+	q         *quantizer
+	threads   int
+	recompute bool
 
 	params []*Param
 	byName map[string]*Param
@@ -146,6 +147,19 @@ func (m *Model) Param(name string) *Param { return m.byName[name] }
 // SetThreads sets the number of worker goroutines (at least 1). Results do
 // not depend on it.
 func (m *Model) SetThreads(n int) { m.threads = max(n, 1) }
+
+// SetRecompute chooses how training keeps activations: off (the default)
+// stores every block's activations from the forward pass for the backward
+// pass; on keeps only the residual stream at block boundaries and reruns
+// each block's forward from its input just before its backward, so that
+// one block's activations are live at a time (about one extra forward pass
+// of work). Results are bit for bit the same either way, like the thread
+// count, so it is a runtime choice outside the config hash.
+func (m *Model) SetRecompute(on bool) { m.recompute = on }
+
+// Recompute reports whether training recomputes block activations (see
+// SetRecompute).
+func (m *Model) Recompute() bool { return m.recompute }
 
 // SetQuant sets the QAT state of every BitLinear. Lambda is clamped to
 // [0, 1] (NaN counts as 0); unknown quantizers count as Float.
