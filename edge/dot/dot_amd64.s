@@ -403,3 +403,57 @@ h4:
 	JNZ  h4
 	VZEROUPPER
 	RET
+
+DATA c80<>+0(SB)/4, $0x80808080
+GLOBL c80<>(SB), RODATA|NOPTR, $4
+
+// func q8RowsDivVNNI(out *float32, w *byte, d *float32, qu *uint8, nb, rows int, s float32)
+// q8RowsVNNI with the activations offset to unsigned bytes, qu = q + 128,
+// so that VPDPBUSD takes the weights straight from memory as its signed
+// operand: Σ qu·w − Σ 128·w = Σ q·w exactly in int32. The block scales
+// come as float32 (exact conversions of the fp16 scales) and are broadcast
+// from memory; the reduced row is divided by s (VDIVSS).
+TEXT ·q8RowsDivVNNI(SB), NOSPLIT, $0-52
+	MOVQ out+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ d+16(FP), R11
+	MOVQ qu+24(FP), DX
+	MOVQ nb+32(FP), CX
+	MOVQ rows+40(FP), R8
+	VBROADCASTSS s+48(FP), X14
+	VPBROADCASTD c80<>(SB), Y15
+
+dvrow:
+	VXORPS Y0, Y0, Y0
+	MOVQ DX, R9
+	MOVQ CX, R10
+
+dvblock:
+	VMOVDQU (R9), Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPDPBUSD 2(SI), Y3, Y4
+	VPDPBUSD 2(SI), Y15, Y5
+	VPSUBD Y5, Y4, Y4
+	VCVTDQ2PS Y4, Y4
+	VMULPS.BCST (R11), Y4, Y4
+	VADDPS Y4, Y0, Y0
+	ADDQ $34, SI
+	ADDQ $32, R9
+	ADDQ $4, R11
+	DECQ R10
+	JNZ dvblock
+
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVHLPS X0, X0, X1
+	VADDPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VADDSS X1, X0, X0
+	VDIVSS X14, X0, X0
+	VMOVSS X0, (DI)
+	ADDQ $4, DI
+	DECQ R8
+	JNZ dvrow
+	VZEROUPPER
+	RET

@@ -288,6 +288,37 @@ func TestHeadRows(t *testing.T) {
 	})
 }
 
+// Q8RowsDiv is Q8Rows followed by a float32 division, bit for bit, with
+// the oracle's rows (and a −128 activation, which takes the Go loop).
+func TestHeadRowsDiv(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	eachSet(t, func(t *testing.T) {
+		for _, nb := range []int{1, 2, 4, 16, 17} {
+			for _, rows := range []int{1, 2, 5, 9} {
+				for _, f := range []fill{random, low, high, mixed} {
+					for _, s := range []float32{1, 3.7, 1e-3, 127 / 0.0123} {
+						w := headWeights(r, gguf.Q8_0, nb, rows, f)
+						q := actValues(r, nb*32, f, -127)
+						if f == mixed && rows == 5 {
+							q[nb*32-1] = -128
+						}
+						want := oracleHead(gguf.Q8_0, w, q, nb, rows)
+						qu := make([]uint8, len(q))
+						OffsetActs(qu, q)
+						got := make([]float32, rows)
+						Q8RowsDiv(got, w, Q8Scales(w), q, qu, nb, s)
+						for i := range got {
+							if want := want[i] / s; math.Float32bits(got[i]) != math.Float32bits(want) {
+								t.Fatalf("nb=%d rows=%d fill=%d s=%v: row %d = %v, oracle %v", nb, rows, f, s, i, got[i], want)
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
 // A −128 activation takes the Go loop and still matches the oracle.
 func TestHeadMinActivation(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))

@@ -231,25 +231,28 @@ func (m *Model) logitsInt8(out, x []float32) {
 	s := float32(127) / max(vec.AbsMax(x), minScale)
 	q := m.ws.q[:m.D]
 	dot.Quantize(q, x, s, -127, 127)
-	if th := min(m.threads, max(1, m.V*m.D/(1<<16))); th > 1 {
-		kernels.Parallel(th, m.V, func(lo, hi int) { m.int8HeadRows(out, q, lo, hi) })
-	} else {
-		m.int8HeadRows(out, q, 0, m.V)
+	if m.embed.typ == gguf.Q8_0 {
+		dot.OffsetActs(m.ws.qu[:m.D], q)
 	}
-	for v := range out {
-		out[v] /= s
+	if th := min(m.threads, max(1, m.V*m.D/(1<<16))); th > 1 {
+		kernels.Parallel(th, m.V, func(lo, hi int) { m.int8HeadRows(out, q, s, lo, hi) })
+	} else {
+		m.int8HeadRows(out, q, s, 0, m.V)
 	}
 }
 
 // int8HeadRows sets out[lo:hi] to the block products of embedding rows
-// [lo, hi) with the quantized hidden state q.
-func (m *Model) int8HeadRows(out []float32, q []int8, lo, hi int) {
+// [lo, hi) with the quantized hidden state q, divided by s.
+func (m *Model) int8HeadRows(out []float32, q []int8, s float32, lo, hi int) {
 	e := m.embed
 	nb := m.D / 32
 	if e.typ == gguf.Q8_0 {
-		dot.Q8Rows(out[lo:hi], e.data[lo*e.rowBytes:hi*e.rowBytes], q, nb)
-	} else {
-		dot.Q4Rows(out[lo:hi], e.data[lo*e.rowBytes:hi*e.rowBytes], q, nb)
+		dot.Q8RowsDiv(out[lo:hi], e.data[lo*e.rowBytes:hi*e.rowBytes], m.headD[lo*nb:hi*nb], q, m.ws.qu, nb, s)
+		return
+	}
+	dot.Q4Rows(out[lo:hi], e.data[lo*e.rowBytes:hi*e.rowBytes], q, nb)
+	for v := range out[lo:hi] {
+		out[lo+v] /= s
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nanomamba-edge/harness/data"
 	"github.com/nanomamba-edge/harness/edge"
+	"github.com/nanomamba-edge/harness/edge/dot"
 	"github.com/nanomamba-edge/harness/edge/gguf"
 	"github.com/nanomamba-edge/harness/kernels"
 )
@@ -24,6 +25,7 @@ type Model struct {
 
 	embed  tensor
 	headT  []uint16 // F16 embedding interleaved for the float head (dot.F16HeadT), built on first use
+	headD  []float32 // Q8_0 embedding block scales as float32 for the int8 head (dot.Q8RowsDiv), built by SetHead
 	normF  []float32
 	layers []layer
 	tok    *data.Tokenizer
@@ -439,6 +441,9 @@ func (m *Model) SetHead(h Head) error {
 	case HeadInt8:
 		if m.embed.typ != gguf.Q8_0 && m.embed.typ != gguf.Q4_0 {
 			return fmt.Errorf("engine: the int8 head needs a Q8_0 or Q4_0 embedding; this file's is %s", m.embed.typ)
+		}
+		if m.embed.typ == gguf.Q8_0 && m.headD == nil {
+			m.headD = dot.Q8Scales(m.embed.data)
 		}
 	default:
 		return fmt.Errorf("engine: unknown head %d", h)
