@@ -24,7 +24,7 @@ type Model struct {
 	head                   Head
 
 	embed  tensor
-	headT  []uint16 // F16 embedding interleaved for the float head (dot.F16HeadT), built on first use
+	headT  []uint16  // F16 embedding interleaved for the float head (dot.F16HeadT), built on first use
 	headD  []float32 // Q8_0 embedding block scales as float32 for the int8 head (dot.Q8RowsDiv), built by SetHead
 	normF  []float32
 	layers []layer
