@@ -95,6 +95,9 @@ func newTrainer(o Options) (*trainer, error) {
 		return nil, fmt.Errorf("build model: %w", err)
 	}
 	t.model.SetThreads(o.Threads)
+	// Recompute block activations where storing them would not fit; it
+	// changes no bits, so it is not part of the config (or its hash).
+	t.model.SetRecompute(models.AutoRecompute(&c, o.Threads))
 	t.params = t.model.Params()
 	t.opt, err = NewAdamW(t.params, c.Train)
 	if err != nil {
