@@ -135,7 +135,15 @@ func (a *app) ablatePlan(m *ablations.Matrix, sets []string) error {
 		if db != nil {
 			if _, err := db.DoneRun(mb.RunHash); err == nil {
 				status = "done"
-				done++
+				if len(def.Tasks) > 0 {
+					eh, _ := experiment.EvalRequest{Model: mb.RunHash, Tasks: def.Tasks, Shots: -1, Limit: def.Limit}.Hash()
+					if _, err := db.DoneRun(eh); err != nil {
+						status = "trained, to evaluate (eval " + eh[:12] + ")"
+					}
+				}
+				if status == "done" {
+					done++
+				}
 			} else if r, err := db.LatestRun(mb.RunHash); err == nil {
 				status = "to run (last attempt " + r.Status + ", resumes from its checkpoint)"
 			}
