@@ -77,7 +77,7 @@ type loraActs struct {
 	// scaled by 1/(1−p), or dropped); dropped says whether it applies.
 	// The dropped-out input is rebuilt from x and keep when backward needs
 	// it, bit for bit what forward multiplied.
-	keep    []bool
+	keep    []uint8 // 1: kept, 0: dropped
 	dropped bool
 	hs, dh  []float32 // rows×r: scale·x·Aᵀ and its gradient
 }
@@ -254,19 +254,37 @@ func (ad *loraAdapter) acts(a *linearActs, rows int) *loraActs {
 	return a.ad
 }
 
-// applyMask writes dst = x·m elementwise, m being 1/(1−p) where keep is
-// true and 0 where it is false: the products of a float mask, so the bits
-// are those of vec.Mul with it.
-func (ad *loraAdapter) applyMask(threads int, dst, x []float32, keep []bool, rows int) {
+// applyMask writes dst = x·m elementwise, m being 1/(1−p) where keep is 1
+// and 0 where it is 0: the products of a float mask, so the bits are those
+// of vec.Mul with it. The factor is looked up, not branched on (the mask
+// is random).
+func (ad *loraAdapter) applyMask(threads int, dst, x []float32, keep []uint8, rows int) {
 	in := ad.mod.In
-	k := float32(1 / (1 - ad.dropout))
+	tbl := [2]float32{0, float32(1 / (1 - ad.dropout))}
 	kernels.Parallel(threads, rows, func(lo, hi int) {
-		for i := lo * in; i < hi*in; i++ {
-			m := float32(0)
-			if keep[i] {
-				m = k
-			}
-			dst[i] = x[i] * m
+		d, xs, ks := dst[lo*in:hi*in], x[lo*in:hi*in], keep[lo*in:hi*in]
+		for i := range d {
+			d[i] = xs[i] * tbl[ks[i]&1]
+		}
+	})
+}
+
+// dropMask sets keep[i] = 1 where the stream's i-th uniform u_i (its
+// Float64) satisfies u_i ≥ p, else 0, threads splitting the rows (the
+// stream is counter-based: a row block starts at its counter). u_i ≥ p is
+// decided on the 53-bit integer k_i = u_i·2⁵³ as k_i ≥ ⌈p·2⁵³⌉, exactly
+// the float comparison (u_i and p·2⁵³ are exact in float64), without a
+// branch.
+func dropMask(threads int, keep []uint8, st rng.Stream, p float64, rows, in int) {
+	t := uint64(math.Ceil(p * (1 << 53)))
+	c0 := st.Counter
+	kernels.Parallel(threads, rows, func(lo, hi int) {
+		s := st
+		s.Counter = c0 + uint64(lo*in)
+		ks := keep[lo*in : hi*in]
+		for i := range ks {
+			k := s.Uint64() >> 11
+			ks[i] = 1 ^ uint8((k-t)>>63) // k < t: k−t wraps to a top bit of 1
 		}
 	})
 }
@@ -280,12 +298,10 @@ func (ad *loraAdapter) forward(threads int, a *linearActs, y, x []float32, rows 
 	xin := s.x
 	if ad.drop.on && ad.dropout > 0 {
 		if len(s.keep) != n {
-			s.keep = make([]bool, n)
+			s.keep = make([]uint8, n)
 		}
 		st := rng.New(ad.drop.seed, fmt.Sprintf("lora/dropout/%s/%d/%d", ad.mod.Module, ad.drop.step, ad.drop.micro))
-		for i := range s.keep {
-			s.keep[i] = st.Float64() >= ad.dropout
-		}
+		dropMask(threads, s.keep, *st, ad.dropout, rows, in)
 		s.dropped = true
 		xin = scratch(&ad.drop.u, n)
 		ad.applyMask(threads, xin, s.x, s.keep, rows)

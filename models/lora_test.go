@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/rng"
 )
 
 func loraModel(t *testing.T, subln bool, dropout float64, actBits int) *Model {
@@ -315,6 +316,34 @@ func TestFreezeBase(t *testing.T) {
 		for _, p := range append(m.LoRAParams(), m.Param("norm_f"), m.Param("tok_embed")) {
 			if !nonzero(p.Grad) {
 				t.Errorf("frozen %v: %s got no gradient", frozen, p.Name)
+			}
+		}
+	}
+}
+
+// TestDropMask: the branchless, row-parallel mask keeps exactly the
+// elements whose sequential Float64 draw is ≥ p, at any thread count,
+// including probabilities whose p·2⁵³ is not an integer.
+func TestDropMask(t *testing.T) {
+	const rows, in = 13, 37
+	for _, p := range []float64{0.1, 0.25, 0.5, 1.0 / 3, 0.999, 1e-300} {
+		want := make([]uint8, rows*in)
+		st := rng.New(5, "test/dropmask")
+		for i := range want {
+			if st.Float64() >= p {
+				want[i] = 1
+			}
+		}
+		for _, th := range []int{1, 2, 5} {
+			got := make([]uint8, rows*in)
+			for i := range got {
+				got[i] = 7 // overwritten
+			}
+			dropMask(th, got, *rng.New(5, "test/dropmask"), p, rows, in)
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("p %v threads %d: element %d kept %d, want %d", p, th, i, got[i], want[i])
+				}
 			}
 		}
 	}
