@@ -14,6 +14,9 @@ func tq2RowsVNNI(out *int32, w *byte, q *int8, nb, rows int)
 func tq2Rows128VNNI(out *int32, w *byte, q *int8, rows int)
 
 //go:noescape
+func tq2Rows256VNNI(out *int32, w *byte, q *int8, rows int)
+
+//go:noescape
 func tq2RowsAVX2(out *int32, w *byte, q *int8, nb, rows int)
 
 //go:noescape
@@ -33,9 +36,20 @@ func q4RowsAVX2(out *float32, w *byte, q *int8, nb, rows int)
 
 var vnniSet = kernelSet{
 	name: "avx512vnni",
-	tq2:  func(out []int32, w []byte, q []int8, nb int) { tq2RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
-	q8:   func(out []float32, w []byte, q []int8, nb int) { q8RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
-	q4:   func(out []float32, w []byte, q []int8, nb int) { q4RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
+	tq2: func(out []int32, w []byte, q []int8, nb int) {
+		r4 := 0
+		if nb == 1 {
+			// One-block rows four at a time.
+			if r4 = len(out) &^ 3; r4 > 0 {
+				tq2Rows256VNNI(&out[0], &w[0], &q[0], r4)
+			}
+		}
+		if r4 < len(out) {
+			tq2RowsVNNI(&out[r4], &w[r4*nb*TQ2Block], &q[0], nb, len(out)-r4)
+		}
+	},
+	q8: func(out []float32, w []byte, q []int8, nb int) { q8RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
+	q4: func(out []float32, w []byte, q []int8, nb int) { q4RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
 	q8div: func(out []float32, w []byte, d []float32, qu []uint8, nb int, s float32) {
 		q8RowsDivVNNI(&out[0], &w[0], &d[0], &qu[0], nb, len(out), s)
 	},

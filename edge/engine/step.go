@@ -35,8 +35,8 @@ type work struct {
 	x64            []float64 // the float head's input, widened
 	u64, bv64      []float64 // SSM step: dt·x per head, B and C widened
 	cv64           []float64
-	zx, pre, xs    []float32
-	bm, cm, dt     []float32
+	zx, pre, act   []float32 // act = SiLU(pre): xs, bm, cm
+	xs, bm, cm, dt []float32
 	y, g, sig, nrm []float32
 	h1, h3         []float32
 	logits         []float32
@@ -58,11 +58,12 @@ func (m *Model) newWork() *work {
 	if m.layers[0].w1 != nil {
 		dff = m.layers[0].w1.out
 	}
+	act := f(m.cConv)
 	return &work{
 		x: f(m.D), tmp: f(m.D), n: f(m.D), sub: f(maxIn), q: make([]int8, maxPad), qu: make([]uint8, m.D), acc: make([]int32, maxOut),
 		q8: f(m.nh * m.hd), att: f(m.nh * m.hd), probs: f(padContext(m.Context)), knew: f(m.nkv * m.hd), x64: make([]float64, m.D),
 		u64: make([]float64, m.headDim), bv64: make([]float64, gn), cv64: make([]float64, gn),
-		zx: f(m.dProj), pre: f(m.cConv), xs: f(m.dIn), bm: f(gn), cm: f(gn), dt: f(m.heads),
+		zx: f(m.dProj), pre: f(m.cConv), act: act, xs: act[:m.dIn], bm: act[m.dIn : m.dIn+gn], cm: act[m.dIn+gn:], dt: f(m.heads),
 		y: f(m.dIn), g: f(m.dIn), sig: f(max(m.dIn, m.cConv, dff)), nrm: f(m.dIn),
 		h1: f(dff), h3: f(dff), logits: f(m.V),
 	}
@@ -186,7 +187,7 @@ func (m *Model) Prefill(st *State, tokens []int32) ([]float32, error) {
 func (m *Model) mambaStep(l *layer, conv, ssmState []float32) {
 	w := m.ws
 	m.forward(l.inProj, w.zx, w.n)
-	K, C, dIn, gn := m.dconv, m.cConv, m.dIn, m.groups*m.state
+	K, C, dIn := m.dconv, m.cConv, m.dIn
 	in := w.zx[dIn : dIn+C]
 	var wb, xb [8][]float32
 	ws, xs := wb[:0], xb[:0]
@@ -203,9 +204,8 @@ func (m *Model) mambaStep(l *layer, conv, ssmState []float32) {
 		copy(conv, conv[C:])
 		copy(conv[(K-2)*C:], in)
 	}
-	vec.SiLU(w.xs, w.sig[:dIn], w.pre[:dIn])
-	vec.SiLU(w.bm, w.sig[:gn], w.pre[dIn:dIn+gn])
-	vec.SiLU(w.cm, w.sig[:gn], w.pre[dIn+gn:])
+	// x, B and C lie side by side in pre and in act: one SiLU call.
+	vec.SiLU(w.act, w.sig[:C], w.pre)
 	raw := w.zx[dIn+C:]
 	for h := 0; h < m.heads; h++ {
 		w.dt[h] = kernels.Softplus32(raw[h] + l.dtBias[h])
