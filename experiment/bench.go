@@ -91,6 +91,14 @@ type TrainRow struct {
 	PeakSource      string
 	// BestGemmGFLOPS is the best GEMM rate at this thread count in this run.
 	BestGemmGFLOPS float64
+	// Recompute: block activations recomputed in the backward pass
+	// (models.Model.SetRecompute; the same bits, about one more forward
+	// pass of work, which the FLOPs and MFU do not count).
+	Recompute bool `json:",omitempty"`
+	// PeakRSSBytes is the peak resident set (VmHWM) of the child process
+	// that ran this measurement alone (0: measured in-process, not
+	// reported).
+	PeakRSSBytes int64 `json:",omitempty"`
 	// The same training step with every GEMM routed through a reference
 	// BLAS (RefName), everything else unchanged; Speedup = ours / ref.
 	RefName         string  `json:",omitempty"`
@@ -119,9 +127,18 @@ type BenchOptions struct {
 	Presets    []string
 	Batch      map[string][2]int // preset → (batch, seq len); default (16, 128), nano (1, 512)
 	TrainSteps int
-	// TrainRef, when set, also times each training step with every GEMM
-	// routed through this reference (a generic-Go baseline).
+	// TrainRef, when set, also times each training step with stored
+	// activations with every GEMM routed through this reference (a
+	// generic-Go baseline).
 	TrainRef *Reference
+	// Recompute lists the activation modes timed for every preset and
+	// thread count: false stores every block's activations, true
+	// recomputes them in the backward pass. Empty means stored only.
+	Recompute []bool
+	// TrainChild, when set, runs each training measurement in a separate
+	// process (see BenchTrainChild) so that its peak resident memory is
+	// that measurement's alone; nil runs them in this process.
+	TrainChild func(TrainSpec) (*TrainChildResult, error)
 	// Decode, when set, also runs the decode bench.
 	Decode *DecodeOptions
 	Log    io.Writer
@@ -186,26 +203,50 @@ func Bench(o BenchOptions) (*BenchReport, error) {
 			}
 		}
 	}
+	modes := o.Recompute
+	if len(modes) == 0 {
+		modes = []bool{false}
+	}
 	for _, p := range o.Presets {
+		bt, err := benchShape(p, o)
+		if err != nil {
+			return nil, err
+		}
 		for _, th := range o.Threads {
-			row, err := benchTrain(p, th, o)
-			if err != nil {
-				return nil, err
+			for _, rc := range modes {
+				spec := TrainSpec{Preset: p, Batch: bt[0], SeqLen: bt[1], Threads: th, Steps: o.TrainSteps, Recompute: rc, Kernels: kernels.KernelSet()}
+				if o.TrainRef != nil && !rc {
+					spec.TrainRef = o.TrainRef.Name
+				}
+				var row TrainRow
+				if o.TrainChild != nil {
+					res, err := o.TrainChild(spec)
+					if err != nil {
+						return nil, fmt.Errorf("bench: training %s %d×%d, %d thread(s), recompute %v: %w", p, bt[0], bt[1], th, rc, err)
+					}
+					row = res.Row
+					row.PeakRSSBytes = res.PeakRSSBytes
+				} else if row, err = benchTrain(spec, o.TrainRef); err != nil {
+					return nil, err
+				}
+				row.BestGemmGFLOPS = best[th]
+				row.PeakGFLOPS, row.PeakSource = rep.Peak[th], rep.PeakLoop
+				if row.PeakGFLOPS == 0 {
+					row.PeakGFLOPS, row.PeakSource = best[th], "best GEMM"
+				}
+				if row.PeakGFLOPS > 0 {
+					row.MFU = row.GFLOPS / row.PeakGFLOPS
+				}
+				rep.Train = append(rep.Train, row)
+				logf(o.Log, "train %s B=%d T=%d threads %d recompute %v: %.0f tokens/s, %.2f GFLOP/s, MFU %.1f%%", p, row.Batch, row.SeqLen, th, rc, row.TokensPerSec, row.GFLOPS, 100*row.MFU)
+				if row.PeakRSSBytes > 0 {
+					logf(o.Log, ", peak RSS %.2f GiB", float64(row.PeakRSSBytes)/(1<<30))
+				}
+				if row.RefName != "" {
+					logf(o.Log, "; with %s GEMMs %.0f tokens/s (x%.2f)", row.RefName, row.RefTokensPerSec, row.Speedup)
+				}
+				logf(o.Log, "\n")
 			}
-			row.BestGemmGFLOPS = best[th]
-			row.PeakGFLOPS, row.PeakSource = rep.Peak[th], rep.PeakLoop
-			if row.PeakGFLOPS == 0 {
-				row.PeakGFLOPS, row.PeakSource = best[th], "best GEMM"
-			}
-			if row.PeakGFLOPS > 0 {
-				row.MFU = row.GFLOPS / row.PeakGFLOPS
-			}
-			rep.Train = append(rep.Train, row)
-			logf(o.Log, "train %s B=%d T=%d threads %d: %.0f tokens/s, %.2f GFLOP/s, MFU %.1f%%", p, row.Batch, row.SeqLen, th, row.TokensPerSec, row.GFLOPS, 100*row.MFU)
-			if row.RefName != "" {
-				logf(o.Log, "; with %s GEMMs %.0f tokens/s (x%.2f)", row.RefName, row.RefTokensPerSec, row.Speedup)
-			}
-			logf(o.Log, "\n")
 		}
 	}
 	if o.Decode != nil {
@@ -267,10 +308,13 @@ func randMat(n int, seed int64) []float32 {
 	return out
 }
 
-func benchTrain(preset string, threads int, o BenchOptions) (TrainRow, error) {
+// benchShape is the batch and sequence length a preset's training step is
+// timed at: o.Batch's, else nano 1×512, else the preset's batch size and
+// sequence length.
+func benchShape(preset string, o BenchOptions) ([2]int, error) {
 	c, err := configs.Load(configs.Options{Preset: preset, Env: []string{}})
 	if err != nil {
-		return TrainRow{}, err
+		return [2]int{}, err
 	}
 	bt := [2]int{c.Train.BatchSize, c.Data.SeqLen}
 	if preset == "nano" {
@@ -279,11 +323,70 @@ func benchTrain(preset string, threads int, o BenchOptions) (TrainRow, error) {
 	if x, ok := o.Batch[preset]; ok {
 		bt = x
 	}
+	if bt[0] < 1 || bt[1] < 1 || bt[1] > c.Model.Context {
+		return [2]int{}, fmt.Errorf("bench: %s at %d×%d: batch must be positive and the sequence length in [1, model.context = %d]", preset, bt[0], bt[1], c.Model.Context)
+	}
+	return bt, nil
+}
+
+// TrainSpec is one training measurement: a preset's step at a batch,
+// sequence length, thread count and activation mode, Steps timed steps
+// after a warm-up one (0: the warm-up step is the timed one), with the
+// GEMMs of the kernel set Kernels, and again with those of the reference
+// named TrainRef when it is not empty.
+type TrainSpec struct {
+	Preset                        string
+	Batch, SeqLen, Threads, Steps int
+	Recompute                     bool
+	Kernels, TrainRef             string
+}
+
+// TrainChildResult is what a training measurement's child process reports.
+type TrainChildResult struct {
+	Row TrainRow
+	// PeakRSSBytes is the child's VmHWM (/proc/self/status) after the
+	// measurement.
+	PeakRSSBytes int64
+}
+
+// BenchTrainChild runs one training measurement in this process, the child
+// of BenchOptions.TrainChild: refs are the references TrainRef may name.
+// It selects the kernel set, so the process should do nothing else.
+func BenchTrainChild(spec TrainSpec, refs []Reference) (*TrainChildResult, error) {
+	if err := kernels.Use(spec.Kernels); err != nil {
+		return nil, err
+	}
+	var ref *Reference
+	if spec.TrainRef != "" {
+		for i := range refs {
+			if refs[i].Name == spec.TrainRef {
+				ref = &refs[i]
+			}
+		}
+		if ref == nil {
+			return nil, fmt.Errorf("bench: training reference %q is not one of this build's", spec.TrainRef)
+		}
+	}
+	row, err := benchTrain(spec, ref)
+	if err != nil {
+		return nil, err
+	}
+	return &TrainChildResult{Row: row, PeakRSSBytes: PeakRSS()}, nil
+}
+
+// benchTrain times spec in this process (ref: spec.TrainRef's GEMMs).
+func benchTrain(spec TrainSpec, ref *Reference) (TrainRow, error) {
+	preset, threads := spec.Preset, spec.Threads
+	c, err := configs.Load(configs.Options{Preset: preset, Env: []string{}})
+	if err != nil {
+		return TrainRow{}, err
+	}
 	m, err := models.New(c.Model, c.Quant, 1)
 	if err != nil {
 		return TrainRow{}, err
 	}
 	m.SetThreads(threads)
+	m.SetRecompute(spec.Recompute)
 	last := c.QAT.Phases[len(c.QAT.Phases)-1].Weights
 	wq, _ := models.ParseWeightQuant(last)
 	m.SetQuant(models.QuantState{From: wq, To: wq, Lambda: 1})
@@ -292,7 +395,7 @@ func benchTrain(preset string, threads int, o BenchOptions) (TrainRow, error) {
 		return TrainRow{}, err
 	}
 	opt.Threads = threads
-	B, T := bt[0], bt[1]
+	B, T := spec.Batch, spec.SeqLen
 	s := rng.New(1, "bench/tokens")
 	toks := make([]int32, B*T)
 	tgts := make([]int32, B*T)
@@ -319,8 +422,8 @@ func benchTrain(preset string, threads int, o BenchOptions) (TrainRow, error) {
 			if err = step(); err != nil {
 				return
 			}
-			if o.TrainSteps > 0 {
-				steps = o.TrainSteps
+			if spec.Steps > 0 {
+				steps = spec.Steps
 				t0 = time.Now()
 				for i := 0; i < steps && err == nil; i++ {
 					err = step()
@@ -339,13 +442,13 @@ func benchTrain(preset string, threads int, o BenchOptions) (TrainRow, error) {
 		return TrainRow{}, err
 	}
 	tps := float64(B*T*steps) / el
-	row := TrainRow{Preset: preset, Batch: B, SeqLen: T, Threads: threads, Steps: steps, TokensPerSec: tps, FLOPsPerToken: fpt, GFLOPS: fpt * tps / 1e9}
-	if o.TrainRef != nil {
-		kernels.WithGEMM(o.TrainRef.Gemm, func() { el, steps, err = timeSteps() })
+	row := TrainRow{Preset: preset, Batch: B, SeqLen: T, Threads: threads, Steps: steps, TokensPerSec: tps, FLOPsPerToken: fpt, GFLOPS: fpt * tps / 1e9, Recompute: spec.Recompute}
+	if ref != nil {
+		kernels.WithGEMM(ref.Gemm, func() { el, steps, err = timeSteps() })
 		if err != nil {
-			return TrainRow{}, fmt.Errorf("training step with %s GEMMs: %w", o.TrainRef.Name, err)
+			return TrainRow{}, fmt.Errorf("training step with %s GEMMs: %w", ref.Name, err)
 		}
-		row.RefName = o.TrainRef.Name
+		row.RefName = ref.Name
 		row.RefTokensPerSec = float64(B*T*steps) / el
 		row.Speedup = tps / row.RefTokensPerSec
 	}
@@ -402,6 +505,14 @@ func (o BenchOptions) Identity(kernelSet string) map[string]any {
 		"schema": configs.SchemaVersion, "kind": "bench", "kernels": kernelSet, "cpu": registry.CPUModel(),
 		"threads": o.Threads, "min_time_ns": o.MinTime.Nanoseconds(), "shapes": shapes, "refs": refs,
 		"presets": o.Presets, "batch": batch, "train_steps": o.TrainSteps, "train_ref": trainRef,
+	}
+	// Keys added later appear only when set, so earlier identities keep
+	// their hashes.
+	if len(o.Recompute) > 0 && !(len(o.Recompute) == 1 && !o.Recompute[0]) {
+		id["recompute"] = o.Recompute
+	}
+	if o.TrainChild != nil {
+		id["train_child"] = true
 	}
 	if d := o.Decode; d != nil {
 		vs := make([]string, len(d.Variants))

@@ -188,3 +188,46 @@ func TestDecodeBench(t *testing.T) {
 		t.Fatalf("recorded summary %v: %+v", err, back.Decode)
 	}
 }
+
+// TestBenchTrainModes times the micro preset's step with stored and with
+// recomputed activations through a TrainChild (here in this process): one
+// row per mode, the reference GEMMs only on the stored row, and the
+// child's peak resident memory in each row.
+func TestBenchTrainModes(t *testing.T) {
+	var specs []TrainSpec
+	bo := BenchOptions{
+		Threads: []int{1}, MinTime: time.Millisecond, Presets: []string{"micro"}, TrainSteps: 0,
+		Batch: map[string][2]int{"micro": {2, 32}}, TrainRef: &GonumReference, Recompute: []bool{false, true},
+		TrainChild: func(s TrainSpec) (*TrainChildResult, error) {
+			specs = append(specs, s)
+			return BenchTrainChild(s, []Reference{GonumReference})
+		},
+	}
+	rep, err := Bench(bo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Train) != 2 || len(specs) != 2 {
+		t.Fatalf("got %d rows from %d children, want 2", len(rep.Train), len(specs))
+	}
+	for i, rc := range []bool{false, true} {
+		r, s := rep.Train[i], specs[i]
+		if r.Recompute != rc || s.Recompute != rc || s.Batch != 2 || s.SeqLen != 32 || s.Kernels != kernels.KernelSet() || !(r.TokensPerSec > 0) {
+			t.Errorf("row %d: %+v from spec %+v", i, r, s)
+		}
+		if wantRef := !rc; (r.RefName == "gonum") != wantRef || (s.TrainRef == "gonum") != wantRef {
+			t.Errorf("row %d (recompute %v): reference %q, spec %q", i, rc, r.RefName, s.TrainRef)
+		}
+		if PeakRSS() > 0 && r.PeakRSSBytes <= 0 {
+			t.Errorf("row %d: no peak RSS", i)
+		}
+	}
+	id, stored := bo.Identity("x"), bo
+	stored.Recompute, stored.TrainChild = nil, nil
+	if _, ok := id["recompute"]; !ok || len(stored.Identity("x")) != len(id)-2 {
+		t.Errorf("identity %v: want the modes and the child recorded, and absent for the stored default", id)
+	}
+	if _, err := BenchTrainChild(TrainSpec{Preset: "micro", Batch: 1, SeqLen: 8, Threads: 1, TrainRef: "blis"}, []Reference{GonumReference}); err == nil || !strings.Contains(err.Error(), `"blis"`) {
+		t.Errorf("unknown reference: %v", err)
+	}
+}

@@ -23,7 +23,9 @@ import (
 	"github.com/nanomamba-edge/harness/kernels"
 )
 
-func init() { extraCommands = append(extraCommands, (*app).benchCmd, (*app).benchDecodeChildCmd) }
+func init() {
+	extraCommands = append(extraCommands, (*app).benchCmd, (*app).benchDecodeChildCmd, (*app).benchTrainChildCmd)
+}
 
 // benchRefs are the GEMM references measured next to ours; an openblas
 // build adds OpenBLAS.
@@ -42,7 +44,8 @@ func (a *app) benchCmd() *cobra.Command {
 	var decodePrompt, decodeReps int
 	var triadMB int64
 	var nmrunPath string
-	var lean bool
+	var lean, inProcess bool
+	var recompute string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "GEMM GFLOP/s on LM shapes (with reference ratios) and training tokens/s and MFU, recorded as a bench run",
@@ -98,8 +101,34 @@ func (a *app) benchCmd() *cobra.Command {
 					return fmt.Errorf("--train-ref %q: not a reference of this build (valid: %s, or \"\" for none)", trainRef, strings.Join(names, ", "))
 				}
 			}
+			var modes []bool
+			switch recompute {
+			case "":
+				modes = []bool{false}
+				if len(batch) > 0 {
+					modes = []bool{false, true}
+				}
+			case "off":
+				modes = []bool{false}
+			case "on":
+				modes = []bool{true}
+			case "both":
+				modes = []bool{false, true}
+			default:
+				return fmt.Errorf("--recompute %q: want off, on or both (default: both when a --shape is given, else off)", recompute)
+			}
 			bo := experiment.BenchOptions{
 				Threads: threads, MinTime: minTime, Shapes: shapes, Refs: benchRefs, Presets: presets, TrainSteps: steps, Log: os.Stderr, Batch: batch, TrainRef: tref,
+				Recompute: modes,
+			}
+			if !inProcess {
+				exe, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("bench: %w", err)
+				}
+				bo.TrainChild = func(spec experiment.TrainSpec) (*experiment.TrainChildResult, error) {
+					return trainChild(exe, spec)
+				}
 			}
 			rep, err := experiment.Bench(bo)
 			if err != nil {
@@ -124,16 +153,23 @@ func (a *app) benchCmd() *cobra.Command {
 			w.Flush()
 			fmt.Println()
 			w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(w, "preset\tbatch×seq\tthreads\ttokens/s\tMFLOP/token\tGFLOP/s\tpeak GFLOP/s\tMFU\tbest GEMM\tref GEMMs\tref tokens/s\tspeedup\t")
+			fmt.Fprintln(w, "preset\tbatch×seq\tthreads\trecompute\ttokens/s\tpeak RSS GiB\tMFLOP/token\tGFLOP/s\tpeak GFLOP/s\tMFU\tbest GEMM\tref GEMMs\tref tokens/s\tspeedup\t")
 			for _, t := range rep.Train {
-				ref, rt, sp := "-", "-", "-"
+				ref, rt, sp, rss, rc := "-", "-", "-", "-", "off"
 				if t.RefName != "" {
 					ref, rt, sp = t.RefName, fmt.Sprintf("%.0f", t.RefTokensPerSec), fmt.Sprintf("%.2fx", t.Speedup)
 				}
-				fmt.Fprintf(w, "%s\t%d×%d\t%d\t%.0f\t%.2f\t%.2f\t%.1f\t%.1f%%\t%.1f\t%s\t%s\t%s\t\n", t.Preset, t.Batch, t.SeqLen, t.Threads, t.TokensPerSec, t.FLOPsPerToken/1e6, t.GFLOPS, t.PeakGFLOPS, 100*t.MFU, t.BestGemmGFLOPS, ref, rt, sp)
+				if t.PeakRSSBytes > 0 {
+					rss = fmt.Sprintf("%.2f", float64(t.PeakRSSBytes)/(1<<30))
+				}
+				if t.Recompute {
+					rc = "on"
+				}
+				fmt.Fprintf(w, "%s\t%d×%d\t%d\t%s\t%.0f\t%s\t%.2f\t%.2f\t%.1f\t%.1f%%\t%.1f\t%s\t%s\t%s\t\n", t.Preset, t.Batch, t.SeqLen, t.Threads, rc, t.TokensPerSec, rss, t.FLOPsPerToken/1e6, t.GFLOPS, t.PeakGFLOPS, 100*t.MFU, t.BestGemmGFLOPS, ref, rt, sp)
 			}
 			w.Flush()
-			fmt.Println("\nMFU = training model FLOPs per second / the FMA peak measured in this run at the same thread count.")
+			fmt.Println("\nMFU = training model FLOPs per second / the FMA peak measured in this run at the same thread count (the recomputed forward passes are not counted as model FLOPs).")
+			fmt.Println("recompute on: block activations recomputed in the backward pass (the same bits); peak RSS: the VmHWM of the child process that ran the measurement alone.")
 			if trainRef != "" {
 				fmt.Printf("ref tokens/s: the same training step with every GEMM routed through %s (everything else unchanged).\n", trainRef)
 			}
@@ -162,6 +198,8 @@ func (a *app) benchCmd() *cobra.Command {
 	cmd.Flags().StringVar(&kernelSet, "kernels", "", "GEMM kernel set to measure, e.g. avx2 on an AVX-512 machine (default: the fastest this CPU runs; all give the same bits)")
 	cmd.Flags().StringVar(&trainRef, "train-ref", "gonum", "also time each training step with its GEMMs routed through this reference BLAS (gonum, or openblas in an openblas build; \"\" for none)")
 	cmd.Flags().BoolVar(&noGemm, "no-gemm", false, "skip the GEMM table (only training throughput)")
+	cmd.Flags().StringVar(&recompute, "recompute", "", "training activation modes: off (stored), on (recomputed in the backward pass) or both (default: both when a --shape is given, else off)")
+	cmd.Flags().BoolVar(&inProcess, "train-in-process", false, "time training in this process instead of one child process per measurement (no peak RSS)")
 	cmd.Flags().BoolVar(&decode, "decode", false, "instead: batch-1 decode of the float32 training path and the packed engine, file size, peak memory and the decode roofline")
 	cmd.Flags().StringSliceVar(&decodePresets, "decode-presets", []string{"tiny", "nano"}, "presets decoded by --decode (random ternary weights)")
 	cmd.Flags().StringSliceVar(&decodeVariants, "variants", nil, "packed variants weights/embed/head for --decode (default tq2_0/f16/float,tq2_0/q8_0/int8,tq2_0/q4_0/int8)")
@@ -334,6 +372,49 @@ func (a *app) benchDecodeChildCmd() *cobra.Command {
 			return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
 		},
 	}
+}
+
+// benchTrainChildCmd is the child process of a training measurement of
+// `bench`: it reads a TrainSpec (JSON) on stdin, measures and writes a
+// TrainChildResult.
+func (a *app) benchTrainChildCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    "bench-train-child",
+		Short:  "internal: one training measurement of bench (spec on stdin, result on stdout)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var spec experiment.TrainSpec
+			if err := json.NewDecoder(os.Stdin).Decode(&spec); err != nil {
+				return fmt.Errorf("bench-train-child: %w", err)
+			}
+			res, err := experiment.BenchTrainChild(spec, benchRefs)
+			if err != nil {
+				return err
+			}
+			return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
+		},
+	}
+}
+
+// trainChild runs one training measurement in exe bench-train-child.
+func trainChild(exe string, spec experiment.TrainSpec) (*experiment.TrainChildResult, error) {
+	js, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	c := exec.Command(exe, "bench-train-child")
+	c.Stdin = bytes.NewReader(js)
+	c.Stderr = os.Stderr
+	out, err := c.Output()
+	if err != nil {
+		return nil, fmt.Errorf("child: %w", err)
+	}
+	var res experiment.TrainChildResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		return nil, fmt.Errorf("child output: %w", err)
+	}
+	return &res, nil
 }
 
 // decodeChild measures one spec in this process.
