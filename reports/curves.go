@@ -47,9 +47,17 @@ func tokensPerStep(c *configs.Config) float64 {
 	return float64(c.Train.BatchSize) * float64(c.Data.SeqLen)
 }
 
-// armMean averages a metric over an arm's done seeds at the steps every
-// seed logged, and returns it with x in training tokens.
-func armMean(db *registry.DB, a *Ablation, arm, metric string) (plotter.XYs, error) {
+// armBand is one metric of one arm over its done seeds, at the steps
+// every seed logged: the mean and the minimum and maximum over seeds, with
+// x in training tokens.
+type armBand struct {
+	x, mean, lo, hi []float64
+	seeds           int
+}
+
+// armSeries collects a metric of an arm's done seeds (see armBand); an
+// arm without any logged value gives seeds == 0.
+func armSeries(db *registry.DB, a *Ablation, arm, metric string) (armBand, error) {
 	var runs []series
 	tps := 0.0
 	for _, m := range a.Members {
@@ -59,7 +67,7 @@ func armMean(db *registry.DB, a *Ablation, arm, metric string) (plotter.XYs, err
 		}
 		s, err := loadSeries(db, run, metric)
 		if err != nil {
-			return nil, err
+			return armBand{}, err
 		}
 		if len(s.steps) == 0 {
 			continue
@@ -68,30 +76,65 @@ func armMean(db *registry.DB, a *Ablation, arm, metric string) (plotter.XYs, err
 		tps = tokensPerStep(m.Config)
 	}
 	if len(runs) == 0 {
-		return nil, nil
+		return armBand{}, nil
 	}
-	count := map[int64]int{}
-	sum := map[int64]float64{}
+	type acc struct {
+		n           int
+		sum, lo, hi float64
+	}
+	at := map[int64]*acc{}
 	for _, s := range runs {
 		for i, st := range s.steps {
-			count[st]++
-			sum[st] += s.values[i]
+			v := s.values[i]
+			e := at[st]
+			if e == nil {
+				e = &acc{lo: v, hi: v}
+				at[st] = e
+			}
+			// Summation in member (seed) order per step, fixed by the
+			// registry.
+			e.n++
+			e.sum += v
+			e.lo, e.hi = math.Min(e.lo, v), math.Max(e.hi, v)
 		}
 	}
 	var steps []int64
-	for st, n := range count {
-		if n == len(runs) {
+	for st, e := range at {
+		if e.n == len(runs) {
 			steps = append(steps, st)
 		}
 	}
 	sort.Slice(steps, func(i, j int) bool { return steps[i] < steps[j] })
-	xys := make(plotter.XYs, len(steps))
-	for i, st := range steps {
-		// Summation in seed order per step: sum[st] was accumulated in
-		// member order, which is fixed by the registry.
-		xys[i] = plotter.XY{X: float64(st) * tps, Y: sum[st] / float64(len(runs))}
+	b := armBand{seeds: len(runs)}
+	for _, st := range steps {
+		e := at[st]
+		b.x = append(b.x, float64(st)*tps)
+		b.mean = append(b.mean, e.sum/float64(len(runs)))
+		b.lo = append(b.lo, e.lo)
+		b.hi = append(b.hi, e.hi)
 	}
-	return xys, nil
+	return b, nil
+}
+
+func (b armBand) meanXYs() plotter.XYs {
+	xys := make(plotter.XYs, len(b.x))
+	for i := range b.x {
+		xys[i] = plotter.XY{X: b.x[i], Y: b.mean[i]}
+	}
+	return xys
+}
+
+// polygon is the band's outline: the maxima forward, the minima back.
+func (b armBand) polygon() plotter.XYs {
+	n := len(b.x)
+	xys := make(plotter.XYs, 0, 2*n)
+	for i := 0; i < n; i++ {
+		xys = append(xys, plotter.XY{X: b.x[i], Y: b.hi[i]})
+	}
+	for i := n - 1; i >= 0; i-- {
+		xys = append(xys, plotter.XY{X: b.x[i], Y: b.lo[i]})
+	}
+	return xys
 }
 
 // phaseBand is one QAT phase over a token range.
@@ -100,17 +143,17 @@ type phaseBand struct {
 	label    string
 }
 
-// phaseBands derives the QAT phases of the baseline arm's first done run
-// from its "phase" metric.
-func phaseBands(db *registry.DB, a *Ablation) ([]phaseBand, string, error) {
+// phaseBands derives the QAT phases of an arm's first done run from its
+// "phase" metric (the arms of one matrix may schedule them differently).
+func phaseBands(db *registry.DB, a *Ablation, arm string) ([]phaseBand, error) {
 	for _, m := range a.Members {
 		run := a.TrainRuns[m.Hash]
-		if m.Arm != a.Table.Baseline || run == nil || m.Config == nil {
+		if m.Arm != arm || run == nil || m.Config == nil {
 			continue
 		}
 		s, err := loadSeries(db, run, "phase")
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		tps := tokensPerStep(m.Config)
 		var bands []phaseBand
@@ -133,9 +176,9 @@ func phaseBands(db *registry.DB, a *Ablation) ([]phaseBand, string, error) {
 		if len(bands) > 0 {
 			bands[len(bands)-1].to = math.Max(bands[len(bands)-1].to, float64(m.Config.Train.Tokens))
 		}
-		return bands, m.Arm, nil
+		return bands, nil
 	}
-	return nil, "", nil
+	return nil, nil
 }
 
 func phaseLabel(c *configs.Config, idx int) string {
@@ -168,227 +211,148 @@ func (bs bands) Plot(c draw.Canvas, p *plot.Plot) {
 	}
 }
 
-// curveFigure plots one metric per arm against training tokens, with the
-// baseline's QAT phases shaded.
-func curveFigure(db *registry.DB, a *Ablation, metric, title, ylabel string) (*figure, error) {
-	p := newPlot(title, "training tokens", ylabel)
-	p.X.Tick.Marker = siTicks{}
-	bs, baseArm, err := phaseBands(db, a)
-	if err != nil {
-		return nil, err
+// gridCols is the number of columns for n panels: one row up to three,
+// then two or three columns.
+func gridCols(n int) int {
+	switch {
+	case n <= 3:
+		return max(n, 1)
+	case n == 4:
+		return 2
 	}
-	lg := newLegend()
-	lo, hi := math.Inf(1), math.Inf(-1)
-	var lines []plot.Plotter
+	return 3
+}
+
+// gridHeight is the height of a figure with rows rows of panels each
+// rowH high, plus the title and note.
+func gridHeight(rows int, rowH vg.Length) vg.Length {
+	return vg.Points(44) + vg.Length(rows)*rowH
+}
+
+// curveFigure draws one panel per arm: the metric's mean over seeds
+// against training tokens with a band from the minimum to the maximum
+// over seeds, the arm's own QAT phases shaded, and the baseline's mean as
+// a dashed reference line. The panels share their axes.
+func curveFigure(db *registry.DB, a *Ablation, metric, title, ylabel string) (*figure, error) {
+	type panel struct {
+		arm    string
+		color  int
+		band   armBand
+		phases []phaseBand
+	}
+	var ps []panel
+	var base *armBand
+	lo, hi, xmax := math.Inf(1), math.Inf(-1), 0.0
+	minSeeds, maxSeeds := math.MaxInt, 0
 	for i, arm := range a.Arms() {
-		xys, err := armMean(db, a, arm, metric)
+		b, err := armSeries(db, a, arm, metric)
 		if err != nil {
 			return nil, err
 		}
-		if len(xys) == 0 {
+		if b.seeds == 0 || len(b.x) == 0 {
 			continue
 		}
-		for _, xy := range xys {
-			lo, hi = math.Min(lo, xy.Y), math.Max(hi, xy.Y)
-		}
-		l, err := plotter.NewLine(xys)
+		phases, err := phaseBands(db, a, arm)
 		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", arm, metric, err)
+			return nil, err
 		}
-		l.Color = colorAt(i)
-		l.Width = vg.Points(1.5)
-		if len(xys) <= 30 {
-			// Few points (validation passes): mark each one.
-			sc, _ := plotter.NewScatter(xys)
-			sc.GlyphStyle = draw.GlyphStyle{Color: colorAt(i), Radius: vg.Points(2.5), Shape: draw.CircleGlyph{}}
-			lines = append(lines, sc)
+		for j := range b.x {
+			lo, hi = math.Min(lo, b.lo[j]), math.Max(hi, b.hi[j])
+			xmax = math.Max(xmax, b.x[j])
 		}
-		lines = append(lines, l)
-		lg.Add(arm, l)
+		for _, ph := range phases {
+			xmax = math.Max(xmax, ph.to)
+		}
+		minSeeds, maxSeeds = min(minSeeds, b.seeds), max(maxSeeds, b.seeds)
+		ps = append(ps, panel{arm: arm, color: i, band: b, phases: phases})
+		if arm == a.Table.Baseline {
+			base = &ps[len(ps)-1].band
+		}
 	}
-	if len(lines) == 0 {
+	if len(ps) == 0 {
 		return nil, nil
 	}
-	if len(bs) > 0 {
-		p.Add(bands(bs))
-		p.X.Min = 0
-		lg.Add("")
-		lg.Add(fmt.Sprintf("shaded: QAT phases (%s)", baseArm))
-	}
-	addGrid(p)
-	p.Add(lines...)
 	span := hi - lo
 	if span <= 0 {
 		span = math.Max(math.Abs(hi)*0.1, 0.1)
 	}
-	p.Y.Min = lo - 0.05*span
-	p.Y.Max = hi + 0.15*span // room for the phase labels
-	return &figure{p: p, legend: lg}, nil
-}
-
-// armValues is the (mean, ci) of one metric per arm, in arm order.
-func armValues(a *Ablation, metric string) (arms []string, mean, ci []float64, hashes []string) {
-	for _, r := range a.Table.Rows {
-		if r.Metric != metric {
-			continue
+	cols := gridCols(len(ps))
+	rows := (len(ps) + cols - 1) / cols
+	var plots []*plot.Plot
+	shaded := false
+	for k, pn := range ps {
+		name := pn.arm
+		if pn.arm == a.Table.Baseline {
+			name += " (baseline)"
 		}
-		arms = append(arms, r.Arm)
-		mean = append(mean, r.Est.Mean)
-		c := r.Est.CI95
-		if math.IsNaN(c) {
-			c = 0
+		xl, yl := "", ""
+		if k/cols == rows-1 || k+cols >= len(ps) {
+			xl = "training tokens"
 		}
-		ci = append(ci, c)
-		hashes = append(hashes, r.Hashes...)
-	}
-	return
-}
-
-// mainTaskMetric picks the task metric shown next to val_bpb: the first
-// task of the matrix other than the bits-per-byte task, with its accuracy
-// (acc_norm, then acc) or else its first metric; the bits-per-byte task
-// when it is the only one.
-func mainTaskMetric(a *Ablation) string {
-	have := map[string]bool{}
-	var all []string
-	for _, r := range a.Table.Rows {
-		if !have[r.Metric] {
-			have[r.Metric] = true
-			all = append(all, r.Metric)
+		if k%cols == 0 {
+			yl = ylabel
 		}
-	}
-	var tasks []string
-	for _, t := range a.Matrix.Tasks {
-		if t != "tinystories_bpb" {
-			tasks = append(tasks, t)
+		p := newPlot(name, xl, yl)
+		p.Title.TextStyle.Font.Size = vg.Points(10)
+		p.X.Tick.Marker = siTicks{}
+		if len(pn.phases) > 0 {
+			p.Add(bands(pn.phases))
+			shaded = true
 		}
-	}
-	tasks = append(tasks, "tinystories_bpb")
-	for _, t := range tasks {
-		for _, m := range []string{"acc_norm", "acc", "bits_per_byte"} {
-			if have[t+"/"+m] {
-				return t + "/" + m
+		addGrid(p)
+		r, g, bl, _ := colorAt(pn.color).RGBA()
+		if pn.band.seeds > 1 {
+			poly, err := plotter.NewPolygon(pn.band.polygon())
+			if err != nil {
+				return nil, fmt.Errorf("%s %s band: %w", pn.arm, metric, err)
 			}
+			poly.Color = color.NRGBA{R: uint8(r >> 8), G: uint8(g >> 8), B: uint8(bl >> 8), A: 90}
+			poly.LineStyle.Width = 0
+			p.Add(poly)
 		}
-		for _, m := range all {
-			if len(m) > len(t) && m[:len(t)+1] == t+"/" {
-				return m
+		if base != nil && pn.arm != a.Table.Baseline {
+			bline, err := plotter.NewLine(base.meanXYs())
+			if err != nil {
+				return nil, fmt.Errorf("baseline %s: %w", metric, err)
 			}
+			bline.Color = color.Gray{Y: 40}
+			bline.Width = vg.Points(1)
+			bline.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+			p.Add(bline)
 		}
-	}
-	return ""
-}
-
-// barPanel draws one metric's arm means with 95% CI error bars. The y
-// axis is zoomed to the values (said in the label) so differences show.
-func barPanel(a *Ablation, metric, ylabel string) (*plot.Plot, error) {
-	arms, mean, ci, _ := armValues(a, metric)
-	p := newPlot(metric, "", ylabel)
-	if len(arms) == 0 {
-		return nil, nil
-	}
-	addGrid(p)
-	for i := range mean {
-		// One chart per arm, coloured like the arm's curves.
-		bc, err := plotter.NewBarChart(plotter.Values{mean[i]}, vg.Points(22))
+		xys := pn.band.meanXYs()
+		l, err := plotter.NewLine(xys)
 		if err != nil {
-			return nil, fmt.Errorf("bars of %s: %w", metric, err)
+			return nil, fmt.Errorf("%s %s: %w", pn.arm, metric, err)
 		}
-		bc.XMin = float64(i)
-		bc.Color = colorAt(i)
-		bc.LineStyle.Width = 0
-		p.Add(bc)
+		l.Color = colorAt(pn.color)
+		l.Width = vg.Points(1.5)
+		p.Add(l)
+		if len(xys) <= 30 {
+			// Few points (validation passes): mark each one.
+			sc, _ := plotter.NewScatter(xys)
+			sc.GlyphStyle = draw.GlyphStyle{Color: colorAt(pn.color), Radius: vg.Points(2), Shape: draw.CircleGlyph{}}
+			p.Add(sc)
+		}
+		p.X.Min, p.X.Max = 0, xmax
+		p.Y.Min = lo - 0.05*span
+		p.Y.Max = hi + 0.15*span // room for the phase labels
+		plots = append(plots, p)
 	}
-	xys := make(plotter.XYs, len(mean))
-	errs := make(plotter.YErrors, len(mean))
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for i := range mean {
-		xys[i] = plotter.XY{X: float64(i), Y: mean[i]}
-		errs[i] = struct{ Low, High float64 }{ci[i], ci[i]}
-		lo, hi = math.Min(lo, mean[i]-ci[i]), math.Max(hi, mean[i]+ci[i])
+	seeds := fmt.Sprint(maxSeeds)
+	if minSeeds != maxSeeds {
+		seeds = fmt.Sprintf("%d–%d", minSeeds, maxSeeds)
 	}
-	eb, err := plotter.NewYErrorBars(struct {
-		plotter.XYer
-		plotter.YErrorer
-	}{xys, errs})
-	if err != nil {
-		return nil, fmt.Errorf("error bars of %s: %w", metric, err)
+	note := fmt.Sprintf("Line: mean over %s seed(s); band: minimum to maximum over seeds", seeds)
+	if base != nil && len(ps) > 1 {
+		note += fmt.Sprintf("; dashed: the baseline (%s) mean", a.Table.Baseline)
 	}
-	eb.LineStyle.Width = vg.Points(1.2)
-	eb.CapWidth = vg.Points(8)
-	p.Add(eb)
-	span := hi - lo
-	if span <= 0 {
-		span = math.Max(math.Abs(hi)*0.05, 0.01)
+	if shaded {
+		note += "; shading: each arm's own QAT phases"
 	}
-	if lo-0.3*span > 0 {
-		p.Y.Min = lo - 0.3*span
-		p.Y.Label.Text = ylabel + " (axis zoomed)"
-	} else {
-		p.Y.Min = math.Min(0, lo)
+	rowH := vg.Points(190)
+	if rows > 1 {
+		rowH = vg.Points(150)
 	}
-	p.Y.Max = hi + 0.15*span
-	p.NominalX(arms...)
-	p.X.Min, p.X.Max = -0.6, float64(len(arms))-0.4
-	p.X.Tick.Label.Rotation = math.Pi / 6
-	p.X.Tick.Label.XAlign = draw.XRight
-	p.X.Tick.Label.YAlign = draw.YCenter
-	return p, nil
+	return &figure{draw: panelGrid(title, note+".", plots, cols), height: gridHeight(rows, rowH)}, nil
 }
-
-// barFigure shows val_bpb and the main task metric side by side.
-func barFigure(a *Ablation) (*figure, []string, error) {
-	left, err := barPanel(a, "val_bpb", "validation bits per byte")
-	if err != nil || left == nil {
-		return nil, nil, err
-	}
-	task := mainTaskMetric(a)
-	var right *plot.Plot
-	if task != "" {
-		if right, err = barPanel(a, task, taskUnit(task)); err != nil {
-			return nil, nil, err
-		}
-	}
-	_, _, _, hs := armValues(a, "val_bpb")
-	if task != "" {
-		_, _, _, th := armValues(a, task)
-		hs = append(hs, th...)
-		for _, h := range th {
-			if r := a.EvalRuns[h]; r != nil {
-				hs = append(hs, r.Hash)
-			}
-		}
-	}
-	title := fmt.Sprintf("Ablation %s: mean over %d seed(s), error bars 95%% CI", a.Matrix.Name, len(a.Matrix.Seeds))
-	f := &figure{draw: func(c draw.Canvas) {
-		st := draw.TextStyle{Color: color.Black, Handler: plot.DefaultTextHandler, XAlign: draw.XCenter, YAlign: draw.YTop}
-		st.Font = font.From(plot.DefaultFont, vg.Points(11))
-		c.FillText(st, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y - vg.Points(4)}, title)
-		body := c
-		body.Max.Y -= vg.Points(22)
-		if right == nil {
-			left.Draw(body)
-			return
-		}
-		l, r := body, body
-		l.Max.X = (c.Min.X + c.Max.X) / 2
-		r.Min.X = l.Max.X + vg.Points(6)
-		left.Draw(l)
-		right.Draw(r)
-	}}
-	return f, hs, nil
-}
-
-func taskUnit(metric string) string {
-	switch {
-	case hasSuffix(metric, "/acc"), hasSuffix(metric, "/acc_norm"):
-		return "accuracy (fraction)"
-	case hasSuffix(metric, "bits_per_byte"):
-		return "bits per byte"
-	case hasSuffix(metric, "perplexity"):
-		return "perplexity"
-	}
-	return "value"
-}
-
-func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }

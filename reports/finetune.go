@@ -210,7 +210,7 @@ func (r *renderer) finetune() error {
 		gtex += "\\input{tables/finetune}\n"
 		r.md["finetune"] = md
 	} else {
-		gtex += fmt.Sprintf("\\begin{table}[t]\n\\centering\n\\scriptsize\n\\input{tables/finetune}\n\\caption{%s}\n\\end{table}\n", texEscape(finetuneCaption))
+		gtex += fmt.Sprintf("\\begin{table}[tbp]\n\\centering\n\\scriptsize\n\\fitwidth{\\input{tables/finetune}}\n\\caption{%s}\n\\end{table}\n", texEscape(finetuneCaption))
 		r.md["finetune"] = md + "\n*" + finetuneCaption + "*\n"
 		for _, f := range rows {
 			hs = append(hs, f.Run.Hash, f.Config.LoRA.Base)
@@ -243,7 +243,7 @@ func (r *renderer) finetune() error {
 		r.add(Output{ID: "table finetune_bench", Title: "fine-tuning step time and peak memory, LoRA vs full (newest bench-finetune run)",
 			Files: []string{"tables/finetune_bench.md", "tables/finetune_bench.tex"}, Hashes: []string{brun.Hash}})
 		r.md["finetune"] += "\n#### Cost: LoRA vs full fine-tuning\n\n" + bmd + "\n*" + cap2 + "*\n"
-		gtex += fmt.Sprintf("\\begin{table}[t]\n\\centering\n\\scriptsize\n\\input{tables/finetune_bench}\n\\caption{%s}\n\\end{table}\n", texEscape(cap2))
+		gtex += fmt.Sprintf("\\begin{table}[tbp]\n\\centering\n\\scriptsize\n\\fitwidth{\\input{tables/finetune_bench}}\n\\caption{%s}\n\\end{table}\n", texEscape(cap2))
 		bh := []string{brun.Hash}
 		for _, th := range brep.Threads {
 			f, okF := brep.Row(experiment.FinetuneModeFull, th)

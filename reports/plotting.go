@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -55,6 +56,97 @@ type figure struct {
 	legend *plot.Legend
 	// draw replaces the default drawing (several panels).
 	draw func(c draw.Canvas)
+	// height overrides figHeight (panel grids grow with their rows).
+	height vg.Length
+}
+
+// size is the figure's width and height.
+func (f *figure) size() (vg.Length, vg.Length) {
+	if f.height > 0 {
+		return figWidth, f.height
+	}
+	return figWidth, figHeight
+}
+
+// fitText breaks s into lines that fit width w: one line at the largest
+// of the sizes (points) that fits, or else lines wrapped at words at the
+// smallest size. Titles are never clipped.
+func fitText(s string, w vg.Length, sizes ...float64) (draw.TextStyle, []string) {
+	st := draw.TextStyle{Color: color.Black, Handler: plot.DefaultTextHandler, XAlign: draw.XCenter, YAlign: draw.YTop}
+	for _, sz := range sizes {
+		st.Font = font.From(plot.DefaultFont, vg.Points(sz))
+		if st.Width(s) <= w {
+			return st, []string{s}
+		}
+	}
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		try := word
+		if line != "" {
+			try = line + " " + word
+		}
+		if line != "" && st.Width(try) > w {
+			lines = append(lines, line)
+			line = word
+			continue
+		}
+		line = try
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return st, lines
+}
+
+// drawText draws lines centred at the top of c and returns the height used.
+func drawText(c draw.Canvas, st draw.TextStyle, lines []string) vg.Length {
+	h := st.Handler.Extents(st.Font).Height * 1.15
+	mid := (c.Min.X + c.Max.X) / 2
+	for i, l := range lines {
+		c.FillText(st, vg.Point{X: mid, Y: c.Max.Y - vg.Length(i)*h}, l)
+	}
+	return vg.Length(len(lines)) * h
+}
+
+// panelGrid draws a title, an optional note and plots in a grid of cols
+// columns, row by row; titles and notes are fitted to the width.
+func panelGrid(title, note string, panels []*plot.Plot, cols int) func(c draw.Canvas) {
+	return func(c draw.Canvas) {
+		w := c.Max.X - c.Min.X
+		st, lines := fitText(title, w, 11, 10, 9)
+		used := drawText(c, st, lines)
+		if note != "" {
+			nst, nlines := fitText(note, w, 8, 7)
+			nst.Color = color.Gray{Y: 60}
+			sub := c
+			sub.Max.Y -= used + vg.Points(2)
+			used += vg.Points(2) + drawText(sub, nst, nlines)
+		}
+		body := c
+		body.Max.Y -= used + vg.Points(6)
+		if cols < 1 {
+			cols = 1
+		}
+		rows := (len(panels) + cols - 1) / cols
+		if rows == 0 {
+			return
+		}
+		pw := (body.Max.X - body.Min.X) / vg.Length(cols)
+		ph := (body.Max.Y - body.Min.Y) / vg.Length(rows)
+		for i, p := range panels {
+			r, k := i/cols, i%cols
+			pc := body
+			pc.Min.X = body.Min.X + vg.Length(k)*pw
+			pc.Max.X = pc.Min.X + pw - vg.Points(4)
+			pc.Max.Y = body.Max.Y - vg.Length(r)*ph
+			pc.Min.Y = pc.Max.Y - ph + vg.Points(4)
+			for sz := p.Title.TextStyle.Font.Size; sz > vg.Points(6) && p.Title.TextStyle.Width(p.Title.Text) > pw-vg.Points(8); sz -= vg.Points(0.5) {
+				p.Title.TextStyle.Font.Size = sz - vg.Points(0.5)
+			}
+			p.Draw(pc)
+		}
+	}
 }
 
 func newPlot(title, xlabel, ylabel string) *plot.Plot {
@@ -147,7 +239,24 @@ func (f *figure) render(c draw.Canvas) {
 		f.draw(c)
 		return
 	}
+	fitPlotTitle(c, f.p, f.legend)
 	drawWithLegend(c, f.p, f.legend)
+}
+
+// fitPlotTitle shrinks a plot's title (down to 8 points) so that it fits
+// the width the plot is drawn in, beside its legend if it has one.
+func fitPlotTitle(c draw.Canvas, p *plot.Plot, l *plot.Legend) {
+	if p == nil || p.Title.Text == "" {
+		return
+	}
+	w := c.Max.X - c.Min.X
+	if l != nil {
+		r := l.Rectangle(c)
+		w -= r.Max.X - r.Min.X + vg.Points(12)
+	}
+	for sz := 11.0; sz > 8 && p.Title.TextStyle.Width(p.Title.Text) > w; sz-- {
+		p.Title.TextStyle.Font.Size = vg.Points(sz - 1)
+	}
 }
 
 // drawWithLegend draws p in c, leaving a right margin for l.
@@ -173,7 +282,8 @@ func writeFigure(dir, name string, f *figure) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("figure %s: %w", name, err)
 	}
-	img := vgimg.NewWith(vgimg.UseWH(figWidth, figHeight), vgimg.UseDPI(figDPI))
+	fw, fh := f.size()
+	img := vgimg.NewWith(vgimg.UseWH(fw, fh), vgimg.UseDPI(figDPI))
 	dc := draw.New(img)
 	// An opaque white background: transparent PNGs read badly in dark mode.
 	dc.SetColor(color.White)
@@ -183,7 +293,7 @@ func writeFigure(dir, name string, f *figure) ([]string, error) {
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&png); err != nil {
 		return nil, fmt.Errorf("figure %s: png: %w", name, err)
 	}
-	pc := vgpdf.New(figWidth, figHeight)
+	pc := vgpdf.New(fw, fh)
 	f.render(draw.New(pc))
 	var pdf bytes.Buffer
 	if _, err := pc.WriteTo(&pdf); err != nil {

@@ -271,8 +271,11 @@ func (r *renderer) ablation(name string, a *Ablation) error {
 		if err := r.write("tables/"+tableID+".tex", []byte(tex)); err != nil {
 			return err
 		}
-		r.add(Output{ID: "table " + tableID, Title: "ablation " + name + " summary", Files: []string{"tables/" + tableID + ".md", "tables/" + tableID + ".tex"}, Note: note})
-		for _, fig := range []struct{ kind, title string }{{"loss", "training loss"}, {"valbpb", "validation bits per byte"}, {"bars", "arm means with 95% CI"}} {
+		if err := r.write("tables/"+tableID+"_full.tex", []byte(tex)); err != nil {
+			return err
+		}
+		r.add(Output{ID: "table " + tableID, Title: "ablation " + name + " summary", Files: []string{"tables/" + tableID + ".md", "tables/" + tableID + ".tex", "tables/" + tableID + "_full.tex"}, Note: note})
+		for _, fig := range []struct{ kind, title string }{{"loss", "training loss per arm"}, {"effects", "paired differences to the baseline"}} {
 			files, err := r.figure(fig.kind+"_"+s, messageFigure(fmt.Sprintf("Ablation %s: %s", name, fig.title), "No finished runs recorded yet.", fmt.Sprintf("Run `harness ablate %s`, then `harness paper`.", name)))
 			if err != nil {
 				return err
@@ -283,59 +286,56 @@ func (r *renderer) ablation(name string, a *Ablation) error {
 	}
 	r.md["status_"+name] = fmt.Sprintf("%d of %d member runs done", done, len(a.Members))
 	hs := a.Hashes()
-	md, tex := a.Table.Markdown(), a.Table.LaTeX()
+	md, tex := a.Table.Markdown(), a.Table.LaTeX(mainMetrics(a)...)
+	full := a.Table.LaTeXFull(fmt.Sprintf("Ablation %s, every metric: mean $\\pm$ 95%% CI over seeds; Δ = arm − %s paired over seeds.", name, a.Table.Baseline), "tab:full-"+s)
 	if a.Provenance != "" {
 		r.md["status_"+name] += "; " + a.Provenance
 		md += fmt.Sprintf("\n*Recorded matrix: %s.*\n", a.Provenance)
-		tex += fmt.Sprintf("\n\\noindent\\emph{Recorded matrix: %s.}\n", texEscape(strings.ReplaceAll(a.Provenance, "`", "")))
+		rec := fmt.Sprintf("\n\\noindent{\\footnotesize\\emph{Recorded matrix: %s.}}\n", texEscape(strings.ReplaceAll(a.Provenance, "`", "")))
+		tex += rec
+		full += rec
 	}
 	r.md[tableID] = md
-	if err := r.write("tables/"+tableID+".md", []byte(md)); err != nil {
-		return err
+	for _, f := range []struct{ rel, body string }{{"tables/" + tableID + ".md", md}, {"tables/" + tableID + ".tex", tex}, {"tables/" + tableID + "_full.tex", full}} {
+		if err := r.write(f.rel, []byte(f.body)); err != nil {
+			return err
+		}
 	}
-	if err := r.write("tables/"+tableID+".tex", []byte(tex)); err != nil {
-		return err
-	}
-	r.add(Output{ID: "table " + tableID, Title: "ablation " + name + " summary (" + a.Matrix.Description + ")", Files: []string{"tables/" + tableID + ".md", "tables/" + tableID + ".tex"}, Hashes: hs})
+	r.add(Output{ID: "table " + tableID, Title: "ablation " + name + " summary (" + a.Matrix.Description + ")", Files: []string{"tables/" + tableID + ".md", "tables/" + tableID + ".tex", "tables/" + tableID + "_full.tex"}, Hashes: hs})
 
 	trainHashes := make([]string, 0, len(a.TrainRuns))
 	for h := range a.TrainRuns {
 		trainHashes = append(trainHashes, h)
 	}
-	curves := []struct{ kind, metric, title, ylabel string }{
-		{"loss", "loss", "training loss (mean over seeds)", "train loss (nats/token)"},
-		{"valbpb", "val_bpb", "validation bits per byte (mean over seeds)", "validation bits per byte"},
-	}
-	for _, cv := range curves {
-		f, err := curveFigure(r.db, a, cv.metric, fmt.Sprintf("Ablation %s: %s", name, cv.title), cv.ylabel)
-		if err != nil {
-			return fmt.Errorf("reports: ablation %s %s: %w", name, cv.kind, err)
-		}
-		note := ""
-		if f == nil {
-			note = fmt.Sprintf("no %q series recorded for the done runs", cv.metric)
-			f = messageFigure(fmt.Sprintf("Ablation %s: %s", name, cv.title), "The done runs recorded no "+cv.metric+" series.")
-		}
-		files, err := r.figure(cv.kind+"_"+s, f)
-		if err != nil {
-			return err
-		}
-		r.add(Output{ID: "figure " + cv.kind + "_" + s, Title: "ablation " + name + ": " + cv.title, Files: files, Hashes: trainHashes, Note: note})
-	}
-	f, barHashes, err := barFigure(a)
+	title := fmt.Sprintf("Ablation %s: training loss per arm", name)
+	f, err := curveFigure(r.db, a, "loss", title, "train loss (nats/token)")
 	if err != nil {
-		return fmt.Errorf("reports: ablation %s bars: %w", name, err)
+		return fmt.Errorf("reports: ablation %s loss: %w", name, err)
 	}
 	note := ""
 	if f == nil {
-		note = "no val_bpb recorded"
-		f = messageFigure(fmt.Sprintf("Ablation %s: arm means", name), "No val_bpb recorded for the done runs.")
+		note = `no "loss" series recorded for the done runs`
+		f = messageFigure(title, "The done runs recorded no loss series.")
 	}
-	files, err := r.figure("bars_"+s, f)
+	files, err := r.figure("loss_"+s, f)
 	if err != nil {
 		return err
 	}
-	r.add(Output{ID: "figure bars_" + s, Title: "ablation " + name + ": arm means with 95% CI", Files: files, Hashes: barHashes, Note: note})
+	r.add(Output{ID: "figure loss_" + s, Title: "ablation " + name + ": training loss per arm (mean, min–max band over seeds, QAT phases)", Files: files, Hashes: trainHashes, Note: note})
+	f, effHashes, err := effectsFigure(a)
+	if err != nil {
+		return fmt.Errorf("reports: ablation %s effects: %w", name, err)
+	}
+	note = ""
+	if f == nil {
+		note = "no arm compared with the baseline yet"
+		f = messageFigure(fmt.Sprintf("Ablation %s: paired differences to the baseline", name), "No arm has a paired difference to the baseline yet.")
+	}
+	files, err = r.figure("effects_"+s, f)
+	if err != nil {
+		return err
+	}
+	r.add(Output{ID: "figure effects_" + s, Title: "ablation " + name + ": paired differences to the baseline with 95% intervals", Files: files, Hashes: effHashes, Note: note})
 
 	for _, row := range a.Table.Rows {
 		desc := fmt.Sprintf("%s: %s mean %s over %d seed(s)", name, row.Arm, row.Metric, row.Est.N)
@@ -401,7 +401,7 @@ func (r *renderer) studies() error {
 		r.paper.Numbers.set(MacroName("hpo", s.Name, "best"), bestVal, "HPO study "+s.Name+": best objective value", bestHash)
 		caption := fmt.Sprintf("HPO study %s: %d trials (%d complete, %d pruned); best objective %s. Dots: complete trials; crosses: pruned trials at their last reported value; dashed: best so far.", s.Name, len(s.Trials), complete, pruned, bestVal)
 		fmt.Fprintf(&md, "![%s](figures/%s.png)\n\n*%s*\n\n", caption, name, caption)
-		fmt.Fprintf(&tex, "\\begin{figure}[t]\n\\centering\n\\includegraphics[width=\\linewidth]{figures/%s}\n\\caption{%s}\n\\end{figure}\n", name, texEscape(caption))
+		fmt.Fprintf(&tex, "\\begin{figure}[tbp]\n\\centering\n\\includegraphics[width=\\linewidth]{figures/%s}\n\\caption{%s}\n\\end{figure}\n", name, texEscape(caption))
 	}
 	r.md["hpo"] = md.String()
 	return r.write("generated/hpo.tex", []byte(tex.String()))
@@ -478,7 +478,7 @@ func (r *renderer) bench() error {
 	r.add(Output{ID: "figure bench", Title: "benchmark throughput", Files: files, Hashes: hs})
 	caption := fmt.Sprintf("Training throughput (tokens/s) of %d timed configuration(s) from runs of kind bench.", len(bs))
 	r.md["bench"] = fmt.Sprintf("![%s](figures/bench.png)\n\n*%s*\n", caption, caption)
-	tex := fmt.Sprintf("%% generated by `harness paper` from registry.db; do not edit\n\\begin{figure}[t]\n\\centering\n\\includegraphics[width=\\linewidth]{figures/bench}\n\\caption{%s}\n\\end{figure}\n", texEscape(caption))
+	tex := fmt.Sprintf("%% generated by `harness paper` from registry.db; do not edit\n\\begin{figure}[tbp]\n\\centering\n\\includegraphics[width=\\linewidth]{figures/bench}\n\\caption{%s}\n\\end{figure}\n", texEscape(caption))
 	run, rep, err := latestBench(r.db)
 	if err != nil {
 		return fmt.Errorf("reports: %w", err)
@@ -499,7 +499,7 @@ func (r *renderer) bench() error {
 		r.benchNumbers(run, rep)
 		cap2 := fmt.Sprintf("GEMM rates on the LM shapes (best of repeated runs, with each reference timed in alternation in the same run) from the newest bench run %s, attempt %d (kernel set %s), and the training throughput of every recorded bench run; rows of different runs differ as much as the shared machine's speed did. MFU is model FLOPs per second over the FMA peak measured in the same run.", short(run.Hash), run.Attempt, rep.KernelSet)
 		r.md["bench"] += "\n" + md + "\n*" + cap2 + "*\n"
-		tex += fmt.Sprintf("\\begin{table}[t]\n\\centering\n\\scriptsize\n\\input{tables/bench}\n\\caption{%s}\n\\end{table}\n", texEscape(cap2))
+		tex += fmt.Sprintf("\\begin{table}[tbp]\n\\centering\n\\scriptsize\n\\fitwidth{\\input{tables/bench}}\n\\caption{%s}\n\\end{table}\n", texEscape(cap2))
 	}
 	return r.write("generated/bench.tex", []byte(tex))
 }

@@ -23,7 +23,7 @@ import (
 
 // svgBytes renders f as an SVG document on an opaque white background.
 func svgBytes(f *figure) ([]byte, error) {
-	c := vgsvg.New(figWidth, figHeight)
+	c := vgsvg.New(f.size())
 	dc := draw.New(c)
 	dc.SetColor(color.White)
 	dc.Fill(dc.Rectangle.Path())
@@ -41,9 +41,12 @@ func MessageSVG(title string, lines ...string) ([]byte, error) {
 	return svgBytes(messageFigure(title, lines...))
 }
 
-// AblationFigureKinds are the paper's figures of an ablation, by the name
-// Render gives them: "loss" (training loss curves), "valbpb" (validation
-// bits-per-byte curves) and "bars" (arm means with 95% CI).
+// AblationFigureKinds are the figures of an ablation: "loss" (the paper's
+// training-loss panels: per arm the mean over seeds, a min–max band and
+// the arm's QAT phases), "valbpb" (the same for validation bits per byte,
+// for the web view only) and "bars" (the paper's effects figure: paired
+// differences to the baseline with 95% intervals; the name is kept for
+// the web view's addresses).
 var AblationFigureKinds = []string{"loss", "valbpb", "bars"}
 
 // AblationFigureSVG renders one of an ablation's paper figures (kind in
@@ -54,7 +57,7 @@ func AblationFigureSVG(db *registry.DB, a *Ablation, kind string) ([]byte, error
 		return nil, errors.New("reports: ablation figure: no ablation")
 	}
 	name := a.Matrix.Name
-	titles := map[string]string{"loss": "training loss", "valbpb": "validation bits per byte", "bars": "arm means with 95% CI"}
+	titles := map[string]string{"loss": "training loss per arm", "valbpb": "validation bits per byte per arm", "bars": "paired differences to the baseline"}
 	if _, ok := titles[kind]; !ok {
 		return nil, fmt.Errorf("reports: ablation figure %q: unknown kind (want loss, valbpb or bars)", kind)
 	}
@@ -65,9 +68,9 @@ func AblationFigureSVG(db *registry.DB, a *Ablation, kind string) ([]byte, error
 	var err error
 	switch kind {
 	case "loss", "valbpb":
-		metric, title, ylabel := "loss", "training loss (mean over seeds)", "train loss (nats/token)"
+		metric, title, ylabel := "loss", titles[kind], "train loss (nats/token)"
 		if kind == "valbpb" {
-			metric, title, ylabel = "val_bpb", "validation bits per byte (mean over seeds)", "validation bits per byte"
+			metric, ylabel = "val_bpb", "validation bits per byte"
 		}
 		f, err = curveFigure(db, a, metric, fmt.Sprintf("Ablation %s: %s", name, title), ylabel)
 		if err != nil {
@@ -77,12 +80,12 @@ func AblationFigureSVG(db *registry.DB, a *Ablation, kind string) ([]byte, error
 			f = messageFigure(fmt.Sprintf("Ablation %s: %s", name, title), "The done runs recorded no "+metric+" series.")
 		}
 	case "bars":
-		f, _, err = barFigure(a)
+		f, _, err = effectsFigure(a)
 		if err != nil {
-			return nil, fmt.Errorf("reports: ablation %s bars: %w", name, err)
+			return nil, fmt.Errorf("reports: ablation %s effects: %w", name, err)
 		}
 		if f == nil {
-			f = messageFigure(fmt.Sprintf("Ablation %s: arm means", name), "No val_bpb recorded for the done runs.")
+			f = messageFigure(fmt.Sprintf("Ablation %s: %s", name, titles[kind]), "No arm has a paired difference to the baseline yet.")
 		}
 	}
 	return svgBytes(f)
