@@ -16,18 +16,28 @@ import (
 // hyper-parameter keys.
 const Arch = "nanomamba"
 
+// FloatWeights reports whether t stores float (not ternary) projection
+// weights.
+func FloatWeights(t gguf.Type) bool { return t == gguf.F16 || t == gguf.Q8_0 }
+
 // RowMultiple is the multiple ternary rows are padded to (ggml's QK_K).
 const RowMultiple = gguf.QK_K
 
 // llama.cpp's general.file_type values (LLAMA_FTYPE_MOSTLY_*).
 const (
+	fileTypeF16   = 1
+	fileTypeQ8_0  = 7
 	fileTypeTQ1_0 = 36
 	fileTypeTQ2_0 = 37
 )
 
 // Options select the storage types of an export.
 type Options struct {
-	// Weights is gguf.TQ2_0 (default) or gguf.TQ1_0.
+	// Weights is gguf.TQ2_0 (default) or gguf.TQ1_0 for ternary BitLinear
+	// weights, or gguf.F16 / gguf.Q8_0 for a model whose weights are not
+	// quantized (quant state Float, no activation quantization: e.g. an
+	// imported llama2.c checkpoint), stored as they are (rows padded with
+	// zeros to the block size) under quant.weights = "float".
 	Weights gguf.Type
 	// Embed is gguf.F32 (the zero value), gguf.F16, gguf.Q8_0 or gguf.Q4_0.
 	Embed gguf.Type
@@ -47,8 +57,10 @@ func (o *Options) fill() error {
 	if o.Weights == 0 {
 		o.Weights = gguf.TQ2_0
 	}
-	if o.Weights != gguf.TQ2_0 && o.Weights != gguf.TQ1_0 {
-		return fmt.Errorf("edge: weights type %s: BitLinear weights are exported as TQ2_0 or TQ1_0", o.Weights)
+	switch o.Weights {
+	case gguf.TQ2_0, gguf.TQ1_0, gguf.F16, gguf.Q8_0:
+	default:
+		return fmt.Errorf("edge: weights type %s: BitLinear weights are exported as TQ2_0 or TQ1_0 (ternary) or F16 or Q8_0 (float models)", o.Weights)
 	}
 	switch o.Embed {
 	case gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0:
@@ -125,10 +137,16 @@ func Export(m *models.Model, qc configs.QuantConfig, tok *data.Tokenizer, o Opti
 	kv("general.name", gguf.String(o.Name))
 	kv("general.alignment", gguf.Uint32(gguf.DefaultAlignment))
 	kv("general.quantization_version", gguf.Uint32(gguf.QuantizationVersion))
-	ft := uint32(fileTypeTQ2_0)
-	if o.Weights == gguf.TQ1_0 {
-		ft = fileTypeTQ1_0
+	float := FloatWeights(o.Weights)
+	if float {
+		if q := m.Quant(); q.From != models.Float || q.To != models.Float {
+			return nil, fmt.Errorf("edge: weights type %s stores float weights, but the model's weights are quantized (from %s to %s); use tq2_0 or tq1_0", o.Weights, q.From, q.To)
+		}
+		if qc.ActBits != 0 {
+			return nil, fmt.Errorf("edge: weights type %s: float weights run without activation quantization, but quant.act_bits is %d", o.Weights, qc.ActBits)
+		}
 	}
+	ft := map[gguf.Type]uint32{gguf.TQ2_0: fileTypeTQ2_0, gguf.TQ1_0: fileTypeTQ1_0, gguf.F16: fileTypeF16, gguf.Q8_0: fileTypeQ8_0}[o.Weights]
 	kv("general.file_type", gguf.Uint32(ft))
 
 	// Layer kinds from the parameters themselves.
@@ -174,7 +192,7 @@ func Export(m *models.Model, qc configs.QuantConfig, tok *data.Tokenizer, o Opti
 		u("ssm.head_dim", mc.HeadDim)
 		u("ssm.chunk_size", mc.Chunk)
 	}
-	a("quant.weights", gguf.String("ternary"))
+	a("quant.weights", gguf.String(map[bool]string{false: "ternary", true: "float"}[float]))
 	a("quant.weight_scale", gguf.String(qc.Scale))
 	a("quant.subln", gguf.Bool(qc.SubLN))
 	u("quant.act_bits", qc.ActBits)
@@ -274,16 +292,23 @@ func Export(m *models.Model, qc configs.QuantConfig, tok *data.Tokenizer, o Opti
 	return f, nil
 }
 
-// addBitLinear writes X.weight (ternary, rows padded to RowMultiple),
-// X.scale and, with SubLN, X.sub_norm.weight.
+// addBitLinear writes X.weight (ternary, rows padded to RowMultiple, or
+// float, rows padded to the type's block size), X.scale (1 for float) and, with SubLN, X.sub_norm.weight.
 func addBitLinear(f *gguf.File, m *models.Model, qc configs.QuantConfig, pname, gname string, wt gguf.Type) error {
 	p := m.Param(pname)
 	if p == nil || len(p.Shape) != 2 {
 		return fmt.Errorf("edge: the model has no BitLinear %s", pname)
 	}
 	out, in := p.Shape[0], p.Shape[1]
-	t, g, err := TernaryWeight(m, pname)
-	if err != nil {
+	var t []float32
+	var g float32
+	var err error
+	if FloatWeights(wt) {
+		// Float weights, γ = 1: the effective weight as it is.
+		if t, g = m.EffectiveWeight(pname), 1; t == nil {
+			return fmt.Errorf("edge: %s is not a BitLinear weight of the model", pname)
+		}
+	} else if t, g, err = TernaryWeight(m, pname); err != nil {
 		return err
 	}
 	pad := gguf.PaddedWidth(wt, in)

@@ -58,6 +58,10 @@ func (m *Model) forwardRS(l *linear, y, x []float32, rs float32) {
 		vec.ScaleMul(ws.sub[:l.in], src, l.subln, rs)
 		src = ws.sub[:l.in]
 	}
+	if l.wf != nil {
+		floatRows(y[:l.out], l.wf, src)
+		return
+	}
 	if m.actBits == 0 {
 		m.forwardFloat(l, y, src)
 		return
@@ -93,6 +97,22 @@ func ternaryRows(l *linear, acc []int32, q []int8, lo, hi int) {
 // rowThreads uses one goroutine per ~64k packed weights.
 func (m *Model) rowThreads(l *linear) int {
 	return min(m.threads, max(1, l.out*l.w.width/(1<<16)))
+}
+
+// floatRows sets y[o] = float32(Σ_k w[o,k]·x[k]) for float weights, the
+// products of two float32 exact in float64 and summed in ascending k in
+// float64 (explicit conversions: no fused multiply-add on any machine), then
+// rounded once.
+func floatRows(y, w, x []float32) {
+	in := len(x)
+	for o := range y {
+		row := w[o*in : o*in+in]
+		var s float64
+		for k, v := range row {
+			s += float64(float64(v) * float64(x[k]))
+		}
+		y[o] = float32(s)
+	}
 }
 
 // forwardFloat is the BitLinear without activation quantization:

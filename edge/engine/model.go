@@ -22,6 +22,7 @@ type Model struct {
 	actBits                int
 	threads                int
 	head                   Head
+	floatW                 bool // projection weights are float (F16/Q8_0), not ternary
 
 	embed  tensor
 	headT  []uint16  // F16 embedding interleaved for the float head (dot.F16HeadT), built on first use
@@ -56,6 +57,7 @@ type linear struct {
 	in, out int // true in-features; inPad = w.width
 	scale   float32
 	subln   []float32
+	wf      []float32 // float weights (out × in), de-quantized; nil for ternary
 }
 
 type layer struct {
@@ -121,6 +123,14 @@ func New(f *gguf.File) (*Model, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	wq, err := f.GetString(edge.Arch + ".quant.weights")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	m.floatW = wq == "float"
+	if len(errs) == 0 && wq != "ternary" && wq != "float" {
+		return nil, fmt.Errorf("engine: quant.weights %q: this engine runs ternary or float weights", wq)
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("engine: %w", errs[0])
 	}
@@ -131,6 +141,9 @@ func New(f *gguf.File) (*Model, error) {
 		if kv.v <= 0 || kv.v > 1<<24 {
 			return nil, fmt.Errorf("engine: %s.%s = %d is out of range", edge.Arch, kv.k, kv.v)
 		}
+	}
+	if m.floatW && m.actBits != 0 {
+		return nil, fmt.Errorf("engine: float weights with quant.act_bits %d: float files run without activation quantization", m.actBits)
 	}
 	if m.actBits != 0 && (m.actBits < 2 || m.actBits > 8) {
 		return nil, fmt.Errorf("engine: quant.act_bits %d: the int8 engine supports 0 or 2..8", m.actBits)
@@ -332,6 +345,9 @@ func (m *Model) tensor2(name string, width, rows int, types ...gguf.Type) (tenso
 // linear loads a BitLinear: X.weight (ternary, rows padded to 256), X.scale
 // and X.sub_norm.weight.
 func (m *Model) linear(name string, out, in int, subln bool) (*linear, error) {
+	if m.floatW {
+		return m.floatLinear(name, out, in, subln)
+	}
 	pad := (in + gguf.QK_K - 1) / gguf.QK_K * gguf.QK_K
 	w, err := m.tensor2(name+".weight", pad, out, gguf.TQ2_0, gguf.TQ1_0)
 	if err != nil {
@@ -362,6 +378,52 @@ func (m *Model) linear(name string, out, in int, subln bool) (*linear, error) {
 	l := &linear{w: w, in: in, out: out, scale: sc[0]}
 	if zeroBlocks(w) {
 		l.w = normalizeZeroBlocks(w)
+	}
+	if subln {
+		if l.subln, err = m.vector(name+".sub_norm.weight", in); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// floatLinear loads a float projection: X.weight (F32, F16 or Q8_0, rows
+// padded with zeros to the block size), de-quantized once to float32 (exact:
+// an fp16 value, or an int8 times an fp16 scale, is a float32), with
+// X.scale = 1 and X.sub_norm.weight.
+func (m *Model) floatLinear(name string, out, in int, subln bool) (*linear, error) {
+	t := m.File.Tensor(name + ".weight")
+	if t == nil {
+		return nil, fmt.Errorf("engine: tensor %s.weight is missing", name)
+	}
+	pad := gguf.PaddedWidth(t.Type, in)
+	w, err := m.tensor2(name+".weight", pad, out, gguf.F32, gguf.F16, gguf.Q8_0)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkBlockScales(w); err != nil {
+		return nil, fmt.Errorf("%w (in %s.weight)", err, name)
+	}
+	v, err := gguf.Dequantize(w.typ, w.data, pad*out)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %s.weight: %w", name, err)
+	}
+	l := &linear{w: w, in: in, out: out, scale: 1, wf: make([]float32, out*in)}
+	for o := 0; o < out; o++ {
+		row := v[o*pad : o*pad+in]
+		for k, x := range row {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return nil, fmt.Errorf("engine: %s.weight row %d value %d is %v", name, o, k, x)
+			}
+		}
+		copy(l.wf[o*in:], row)
+	}
+	sc, err := m.vector(name+".scale", 1)
+	if err != nil {
+		return nil, err
+	}
+	if sc[0] != 1 {
+		return nil, fmt.Errorf("engine: %s.scale is %v; float weights have scale 1", name, sc[0])
 	}
 	if subln {
 		if l.subln, err = m.vector(name+".sub_norm.weight", in); err != nil {
