@@ -206,38 +206,49 @@ func (d *distiller) miniLLM(m *models.Model, step int64, mi int, tokens, targets
 // sample returns the micro-batch with every window's tokens after the
 // prompt replaced by a continuation drawn token by token from
 // α·p + (1−α)·q (temperature 1, no top-k or top-p), the student and the
-// teacher decoding incrementally. The uniforms come from the stream
+// teacher decoding incrementally, all windows of the micro-batch stepped
+// together (models.BatchDecoder: each window's logits are bit for bit
+// those of decoding it alone). The uniforms come from the stream
 // (train.seed, "distill/minillm/<step>/<micro>/<row>"), so a resumed run or
 // another thread count draws the same tokens.
 func (d *distiller) sample(m *models.Model, step int64, mi int, tokens []int32, p plan) ([]int32, error) {
-	L, P := p.seqLen, d.prompt
+	L, P, B, V := p.seqLen, d.prompt, p.micro, d.vocab
 	seqs := append([]int32(nil), tokens...)
-	for b := 0; b < p.micro; b++ {
-		ss, ts := m.NewState(), d.teacher.NewState()
-		var sl, tl []float32
-		var err error
-		for i := 0; i < P; i++ {
-			if sl, err = m.Step(ss, seqs[b*L+i]); err != nil {
-				return nil, fmt.Errorf("sample: student: %w", err)
-			}
-			if tl, err = d.teacher.Step(ts, seqs[b*L+i]); err != nil {
-				return nil, fmt.Errorf("sample: teacher: %w", err)
-			}
+	sd, err := m.NewBatchDecoder(B)
+	if err != nil {
+		return nil, fmt.Errorf("sample: student: %w", err)
+	}
+	td, err := d.teacher.NewBatchDecoder(B)
+	if err != nil {
+		return nil, fmt.Errorf("sample: teacher: %w", err)
+	}
+	streams := make([]*rng.Stream, B)
+	for b := range streams {
+		streams[b] = rng.New(d.seed, fmt.Sprintf("distill/minillm/%d/%d/%d", step, mi, b))
+	}
+	col := make([]int32, B)
+	// Feeding position i gives the distributions of position i+1; the
+	// positions from P on are drawn, one uniform each, in order.
+	for i := 0; i < L-1; i++ {
+		for b := range col {
+			col[b] = seqs[b*L+i]
 		}
-		r := rng.New(d.seed, fmt.Sprintf("distill/minillm/%d/%d/%d", step, mi, b))
-		for i := P; i < L; i++ {
-			y := SampleMixed(sl, tl, d.cfg.TeacherMix, r.Float64())
-			seqs[b*L+i] = y
-			if i == L-1 {
-				break
-			}
-			if sl, err = m.Step(ss, y); err != nil {
-				return nil, fmt.Errorf("sample: student: %w", err)
-			}
-			if tl, err = d.teacher.Step(ts, y); err != nil {
-				return nil, fmt.Errorf("sample: teacher: %w", err)
-			}
+		sl, err := sd.Step(col)
+		if err != nil {
+			return nil, fmt.Errorf("sample: student: %w", err)
 		}
+		tl, err := td.Step(col)
+		if err != nil {
+			return nil, fmt.Errorf("sample: teacher: %w", err)
+		}
+		if i+1 < P {
+			continue
+		}
+		kernels.Parallel(d.threads, B, func(lo, hi int) {
+			for b := lo; b < hi; b++ {
+				seqs[b*L+i+1] = SampleMixed(sl[b*V:b*V+V], tl[b*V:b*V+V], d.cfg.TeacherMix, streams[b].Float64())
+			}
+		})
 	}
 	return seqs, nil
 }

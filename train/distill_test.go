@@ -5,6 +5,8 @@ import (
 	"math"
 	"testing"
 
+	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/models"
 	"github.com/nanomamba-edge/harness/rng"
 )
 
@@ -298,5 +300,88 @@ func TestDistillErrors(t *testing.T) {
 	}
 	if _, err := MiniLLMSequence(nil, s, s, 5, []int32{1}, MiniLLMOptions{}, 1); err == nil {
 		t.Error("row/token count mismatch accepted")
+	}
+}
+
+// sampleOneByOne is the MiniLLM sampler decoding each window alone with
+// Model.Step: the reference of the batched sampler.
+func sampleOneByOne(t *testing.T, d *distiller, m *models.Model, step int64, mi int, tokens []int32, p plan) []int32 {
+	t.Helper()
+	L, P := p.seqLen, d.prompt
+	seqs := append([]int32(nil), tokens...)
+	for b := 0; b < p.micro; b++ {
+		ss, ts := m.NewState(), d.teacher.NewState()
+		var sl, tl []float32
+		var err error
+		feed := func(tok int32) {
+			if sl, err = m.Step(ss, tok); err != nil {
+				t.Fatal(err)
+			}
+			if tl, err = d.teacher.Step(ts, tok); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := 0; i < P; i++ {
+			feed(seqs[b*L+i])
+		}
+		r := rng.New(d.seed, fmt.Sprintf("distill/minillm/%d/%d/%d", step, mi, b))
+		for i := P; i < L; i++ {
+			y := SampleMixed(sl, tl, d.cfg.TeacherMix, r.Float64())
+			seqs[b*L+i] = y
+			if i < L-1 {
+				feed(y)
+			}
+		}
+	}
+	return seqs
+}
+
+// TestMiniLLMSampleBatched: the batched sampler draws the tokens of
+// decoding every window alone, at 1 and 3 threads, and keeps the prompts.
+func TestMiniLLMSampleBatched(t *testing.T) {
+	mc := configs.ModelConfig{DModel: 16, NLayers: 3, AttnLayers: []int{1}, NHeads: 4, NKVHeads: 2, RopeTheta: 10000,
+		DState: 8, Expand: 2, HeadDim: 8, NGroups: 1, DConv: 4, Chunk: 4, FFN: true, DFF: 24, Vocab: 40, Context: 24, NormEps: 1e-5, InitStd: 0.5}
+	qc := configs.QuantConfig{SubLN: true, Scale: "absmean", ActBits: 8, Alpha4: 3, Alpha2: 1.5}
+	student, err := models.New(mc, qc, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	student.SetQuant(models.QuantState{From: models.Ternary, To: models.Ternary, Lambda: 1})
+	tmc := mc
+	tmc.DModel, tmc.DFF = 32, 48
+	teacher, err := models.New(tmc, configs.QuantConfig{Scale: "absmean", Alpha4: 3, Alpha2: 1.5}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := plan{micro: 4, seqLen: 20, nMicro: 1}
+	r := rng.New(9, "test/minillm-tokens")
+	tokens := make([]int32, p.micro*p.seqLen)
+	for i := range tokens {
+		tokens[i] = int32(r.Intn(mc.Vocab))
+	}
+	for _, th := range []int{1, 3} {
+		student.SetThreads(th)
+		teacher.SetThreads(th)
+		d := &distiller{cfg: configs.DistillConfig{TeacherMix: 0.2}, loss: configs.DistillMiniLLM, teacher: teacher, prompt: 7, threads: th, vocab: mc.Vocab, seed: 4}
+		want := sampleOneByOne(t, d, student, 3, 1, tokens, p)
+		got, err := d.sample(student, 3, 1, tokens, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := 0
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("threads %d: token %d (row %d position %d) %d, decoding alone %d", th, i, i/p.seqLen, i%p.seqLen, got[i], want[i])
+			}
+			if i%p.seqLen < d.prompt && got[i] != tokens[i] {
+				t.Fatalf("threads %d: prompt token %d changed", th, i)
+			}
+			if got[i] != tokens[i] {
+				changed++
+			}
+		}
+		if changed == 0 {
+			t.Fatalf("threads %d: nothing was sampled", th)
+		}
 	}
 }
