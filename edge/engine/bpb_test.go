@@ -2,7 +2,11 @@ package engine
 
 import (
 	"math"
+	"os"
 	"testing"
+
+	"github.com/nanomamba-edge/harness/experiment"
+	"github.com/nanomamba-edge/harness/registry"
 
 	"github.com/nanomamba-edge/harness/edge"
 	"github.com/nanomamba-edge/harness/edge/gguf"
@@ -18,7 +22,32 @@ import (
 // scored targets' text, separators counting none, as train's validation
 // does.
 func TestEmbeddingBPB(t *testing.T) {
-	tr := microTrained(t)
+	embeddingBPB(t, microTrained(t))
+}
+
+// TestEmbeddingBPBRun is TestEmbeddingBPB for a finished training run of a
+// registry: EDGE_BPB_RUN=<hash> EDGE_BPB_REGISTRY=<a copy of registry.db>
+// EDGE_BPB_ROOT=<project root with runs/ and datasets/>. The registry copy
+// is opened read-write by the registry package, so point it at a copy.
+func TestEmbeddingBPBRun(t *testing.T) {
+	hash, reg, root := os.Getenv("EDGE_BPB_RUN"), os.Getenv("EDGE_BPB_REGISTRY"), os.Getenv("EDGE_BPB_ROOT")
+	if hash == "" || reg == "" || root == "" {
+		t.Skip("set EDGE_BPB_RUN, EDGE_BPB_REGISTRY and EDGE_BPB_ROOT to measure a trained run")
+	}
+	db, err := registry.Open(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	env := &experiment.Env{Root: root, DB: db, Threads: 2, CacheDir: t.TempDir()}
+	tr, err := env.LoadTrained(hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	embeddingBPB(t, tr)
+}
+
+func embeddingBPB(t *testing.T, tr *experiment.Trained) {
 	val := tr.Dataset.Val
 	seq := tr.Config.Data.SeqLen
 	avail := len(val) - 1
@@ -46,7 +75,7 @@ func TestEmbeddingBPB(t *testing.T) {
 			t.Fatal(err)
 		}
 		results[et.String()] = bpb(sum)
-		t.Logf("embedding %s, training path (exact head): val bpb %.4f over %d tokens, %d bytes", et, bpb(sum), nSeq*seq, bytes)
+		t.Logf("embedding %s, training path (exact head): val bpb %.5f over %d tokens, %d bytes", et, bpb(sum), nSeq*seq, bytes)
 		if et != gguf.Q8_0 && et != gguf.Q4_0 {
 			continue
 		}
@@ -74,7 +103,7 @@ func TestEmbeddingBPB(t *testing.T) {
 			}
 		}
 		results[et.String()+" int8 head"] = bpb(nats)
-		t.Logf("embedding %s, packed engine with the int8 head: val bpb %.4f", et, bpb(nats))
+		t.Logf("embedding %s, packed engine with the int8 head: val bpb %.5f", et, bpb(nats))
 	}
 	for k, v := range results {
 		if !(v > 0) || math.IsInf(v, 0) {
