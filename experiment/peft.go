@@ -188,8 +188,10 @@ func (e *Env) LoadFinetuned(hash string) (*Trained, error) {
 }
 
 // GenerateInstruct answers an instruction with a fine-tune (or any
-// trained run): the Alpaca template, then up to n greedy tokens, stopping
-// at EOS or the context. It returns the response text.
+// trained run: the "before" of a fine-tune is its base answering the same
+// template): the Alpaca template, then up to n greedy tokens from the
+// models' decoding loop (Model.Greedy), stopping at EOS or the context. It
+// returns the response text.
 func GenerateInstruct(t *Trained, instruction, input string, n int) (string, error) {
 	tok := t.Tokenizer
 	sep := tok.BOS()
@@ -210,25 +212,9 @@ func GenerateInstruct(t *Trained, instruction, input string, n int) (string, err
 			return "", fmt.Errorf("generate: %w", err)
 		}
 	}
-	var out []int32
-	for len(out) < n && st.Pos() < ctxLen {
-		best := 0
-		for i, v := range logits {
-			if v > logits[best] {
-				best = i
-			}
-		}
-		next := int32(best)
-		if next == tok.EOS() {
-			break
-		}
-		out = append(out, next)
-		if st.Pos() >= ctxLen {
-			break
-		}
-		if logits, err = m.Step(st, next); err != nil {
-			return "", fmt.Errorf("generate: %w", err)
-		}
+	out, err := m.Greedy(st, logits, n, tok.EOS(), nil)
+	if err != nil {
+		return "", fmt.Errorf("generate: %w", err)
 	}
 	return strings.TrimSpace(tok.Decode(out)), nil
 }

@@ -293,6 +293,7 @@ func (a *app) generateCmd() *cobra.Command {
 	var steps int
 	var temp float64
 	var seed int64
+	var alpaca bool
 	cmd := &cobra.Command{
 		Use:   "generate [run-hash | model.gguf | hf-folder]",
 		Short: "Generate text from a trained run or an imported llama2.c checkpoint",
@@ -303,6 +304,9 @@ func (a *app) generateCmd() *cobra.Command {
 			}
 			if !(temp >= 0) || temp > 100 {
 				return fmt.Errorf("--temperature %v: must be in [0, 100] (0 = greedy)", temp)
+			}
+			if alpaca && (len(args) == 0 || strings.HasSuffix(args[0], ".gguf")) {
+				return errors.New("--alpaca: give the hash of a trained run (a fine-tune's base)")
 			}
 			if ckpt == "" {
 				ckpt = filepath.Join(a.root, "datasets", "llama2c", "stories260K.bin")
@@ -383,9 +387,23 @@ func (a *app) generateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if alpaca {
+				// A base answering an instruction as its fine-tunes do.
+				if temp != 0 {
+					return errors.New("--temperature: --alpaca decodes greedily, as a fine-tune does; drop the flag")
+				}
+				tr.Model.SetThreads(a.threadCount())
+				text, err := experiment.GenerateInstruct(tr, prompt, "", steps)
+				if err != nil {
+					return err
+				}
+				fmt.Println(text)
+				return nil
+			}
 			return generateFrom(tr.Model, tr.Tokenizer, prompt, steps, temp, seed, a.threadCount())
 		},
 	}
+	cmd.Flags().BoolVar(&alpaca, "alpaca", false, "a trained run answers --prompt as an instruction in the Alpaca template, greedily (what a fine-tune of it does; its output before fine-tuning)")
 	cmd.Flags().StringVar(&ckpt, "checkpoint", "", "llama2.c checkpoint (used when no run hash is given; default <root>/datasets/llama2c/stories260K.bin)")
 	cmd.Flags().StringVar(&tok, "tokenizer", "", "llama2.c tokenizer for --checkpoint (default <root>/datasets/llama2c/tok512.bin)")
 	cmd.Flags().StringVar(&prompt, "prompt", "", "text to continue")

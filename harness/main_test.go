@@ -64,6 +64,7 @@ func TestCLIErrors(t *testing.T) {
 		{"no jobs", []string{"ablate", "subln", "--jobs", "0", "--dry-run", "--registry", reg, "--root", ".."}, []string{"--jobs 0"}},
 		{"negative steps", []string{"generate", "--steps", "-5", "--root", ".."}, []string{"--steps -5"}},
 		{"negative temperature", []string{"generate", "--temperature", "-1", "--root", ".."}, []string{"--temperature -1"}},
+		{"alpaca without a run", []string{"generate", "--alpaca", "--prompt", "Name a color.", "--root", ".."}, []string{"--alpaca", "trained run"}},
 		{"negative limit", []string{"eval", "../datasets/llama2c/stories260K.bin", "--tasks", "piqa", "--limit", "-5", "--registry", reg, "--root", ".."}, []string{"limit -5"}},
 		{"unknown task", []string{"eval", "../datasets/llama2c/stories260K.bin", "--tasks", "piqa,nosuch", "--registry", reg, "--root", ".."}, []string{"nosuch"}},
 		{"unknown hash", []string{"show", "abcdef12", "--registry", reg}, []string{`"abcdef12"`}},
