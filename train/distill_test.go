@@ -305,7 +305,7 @@ func TestDistillErrors(t *testing.T) {
 
 // sampleOneByOne is the MiniLLM sampler decoding each window alone with
 // Model.Step: the reference of the batched sampler.
-func sampleOneByOne(t *testing.T, d *distiller, m *models.Model, step int64, mi int, tokens []int32, p plan) []int32 {
+func sampleOneByOne(t testing.TB, d *distiller, m *models.Model, step int64, mi int, tokens []int32, p plan) []int32 {
 	t.Helper()
 	L, P := p.seqLen, d.prompt
 	seqs := append([]int32(nil), tokens...)
