@@ -251,7 +251,7 @@ func (m *Model) logitsInt8(out, x []float32) {
 	s := float32(127) / max(vec.AbsMax(x), minScale)
 	q := m.ws.q[:m.D]
 	dot.Quantize(q, x, s, -127, 127)
-	if m.embed.typ == gguf.Q8_0 {
+	if m.headD != nil {
 		dot.OffsetActs(m.ws.qu[:m.D], q)
 	}
 	if th := min(m.threads, max(1, m.V*m.D/(1<<16))); th > 1 {
@@ -266,11 +266,15 @@ func (m *Model) logitsInt8(out, x []float32) {
 func (m *Model) int8HeadRows(out []float32, q []int8, s float32, lo, hi int) {
 	e := m.embed
 	nb := m.D / 32
-	if e.typ == gguf.Q8_0 {
+	if m.headD != nil {
 		dot.Q8RowsDiv(out[lo:hi], e.data[lo*e.rowBytes:hi*e.rowBytes], m.headD[lo*nb:hi*nb], q, m.ws.qu, nb, s)
 		return
 	}
-	dot.Q4Rows(out[lo:hi], e.data[lo*e.rowBytes:hi*e.rowBytes], q, nb)
+	if e.typ == gguf.Q8_0 {
+		dot.Q8Rows(out[lo:hi], e.data[lo*e.rowBytes:hi*e.rowBytes], q, nb)
+	} else {
+		dot.Q4Rows(out[lo:hi], e.data[lo*e.rowBytes:hi*e.rowBytes], q, nb)
+	}
 	for v := range out[lo:hi] {
 		out[lo+v] /= s
 	}

@@ -504,7 +504,11 @@ func (m *Model) SetHead(h Head) error {
 		if m.embed.typ != gguf.Q8_0 && m.embed.typ != gguf.Q4_0 {
 			return fmt.Errorf("engine: the int8 head needs a Q8_0 or Q4_0 embedding; this file's is %s", m.embed.typ)
 		}
-		if m.embed.typ == gguf.Q8_0 && m.headD == nil {
+		// dot.Q8RowsDiv streams a float32 copy of the block scales beside
+		// the embedding: faster while the embedding is cache-resident
+		// (tiny), slower when it streams from L3 (nano), where dot.Q8Rows
+		// converts the fp16 scales in place.
+		if m.embed.typ == gguf.Q8_0 && m.headD == nil && len(m.embed.data) <= headDivMaxBytes {
 			m.headD = dot.Q8Scales(m.embed.data)
 		}
 	default:
@@ -513,6 +517,10 @@ func (m *Model) SetHead(h Head) error {
 	m.head = h
 	return nil
 }
+
+// headDivMaxBytes is the largest Q8_0 embedding the int8 head runs with
+// dot.Q8RowsDiv (about an L2 cache).
+const headDivMaxBytes = 1 << 20
 
 // HeadMode is the output head in use.
 func (m *Model) HeadMode() Head { return m.head }
