@@ -89,7 +89,11 @@ type FinetuneBenchReport struct {
 	// alternating; a row keeps the repetition with the lowest mean step
 	// time and the highest peak RSS of all.
 	Reps int `json:",omitempty"`
-	Rows []FinetuneBenchRow
+	// FrozenBase says the LoRA rows froze the base (models.FreezeBase: no
+	// weight-gradient GEMMs or buffers for its BitLinear weights); false in
+	// reports recorded before the base was frozen.
+	FrozenBase bool `json:",omitempty"`
+	Rows       []FinetuneBenchRow
 }
 
 // FinetuneBenchSummary is the recorded summary of a fine-tuning bench run:
@@ -280,7 +284,7 @@ func FinetuneBench(o FinetuneBenchOptions) (*FinetuneBenchReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &FinetuneBenchReport{Preset: o.Preset, Rank: c.LoRA.Rank, Alpha: c.LoRA.Alpha, Targets: c.LoRA.Targets, Steps: o.Steps, Threads: o.Threads, Reps: o.Reps,
+	rep := &FinetuneBenchReport{Preset: o.Preset, Rank: c.LoRA.Rank, Alpha: c.LoRA.Alpha, Targets: c.LoRA.Targets, Steps: o.Steps, Threads: o.Threads, Reps: o.Reps, FrozenBase: true,
 		Weights: fmt.Sprintf("random (models.New seed %d) at the preset's last QAT phase (%s); fine-tune train section (lr %g, batch %d×%d)",
 			o.Seed, c.QAT.Phases[len(c.QAT.Phases)-1].Weights, c.Train.LR, c.Train.BatchSize, c.Data.SeqLen)}
 	run := o.Child

@@ -126,5 +126,5 @@ func printFinetuneBench(out io.Writer, r *experiment.FinetuneBenchReport) {
 			fmt.Fprintf(out, "%d thread(s): LoRA step time %.2f× full fine-tuning's, peak RSS %.2f×\n", th, l.StepSeconds/f.StepSeconds, float64(l.PeakRSSBytes)/float64(f.PeakRSSBytes))
 		}
 	}
-	fmt.Fprintln(out, "Each row runs in its own process; peak RSS is its VmHWM. Both modes compute the base's weight gradients (models' BitLinear backward); LoRA's optimizer holds the adapters' moments only.")
+	fmt.Fprintln(out, "Each row runs in its own process; peak RSS is its VmHWM. LoRA freezes the base: no weight gradients (GEMMs or buffers) for its BitLinear weights, input gradients only; its optimizer holds the adapters' moments only.")
 }

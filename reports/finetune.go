@@ -187,8 +187,16 @@ func finetuneBenchTables(run *registry.Run, rep *experiment.FinetuneBenchReport)
 func finetuneBenchCaption(run *registry.Run, rep *experiment.FinetuneBenchReport) string {
 	return fmt.Sprintf("Fine-tuning cost from bench run %s, attempt %d: preset %s, %s; LoRA rank %d, α %g, targets %s; mean and best of %d timed optimizer steps after a warm-up step, the fastest of %d alternating repetitions (peak RSS: the highest). "+
 		"Each row runs in its own process; peak RSS is that process's VmHWM. Full fine-tuning updates every parameter (QAT continues on the latent weights); "+
-		"LoRA updates the adapters only, but the base's weight gradients are still computed, so its step is not cheaper.",
-		short(run.Hash), run.Attempt, rep.Preset, rep.Weights, rep.Rank, rep.Alpha, targetsLabel(rep.Targets), rep.Steps, max(rep.Reps, 1))
+		"%s",
+		short(run.Hash), run.Attempt, rep.Preset, rep.Weights, rep.Rank, rep.Alpha, targetsLabel(rep.Targets), rep.Steps, max(rep.Reps, 1), loraCost(rep))
+}
+
+// loraCost says what a LoRA row of the bench computes.
+func loraCost(rep *experiment.FinetuneBenchReport) string {
+	if rep.FrozenBase {
+		return "LoRA updates the adapters only and freezes the base: its BitLinear weights get no gradient (no weight-gradient GEMMs or buffers), only input gradients pass through them."
+	}
+	return "LoRA updates the adapters only, but the base's weight gradients are still computed, so its step is not cheaper."
 }
 
 // finetune renders tables/finetune.{md,tex} and generated/finetune.tex
