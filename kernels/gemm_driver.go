@@ -19,11 +19,14 @@ type kernelSet struct {
 
 // Cache blocking. KC bounds the length of one chain segment between a store
 // and a reload of C (this changes no bits: the stored float32 partial is the
-// exact chain state). A packed A micro-panel (mr×KC) stays in L1, the packed
-// B block (KC×NC) in L2.
+// exact chain state). A packed A micro-panel (mr×KC) stays in L1 while the
+// B micro-panels stream past it from the packed B block (KC×NC, L2 and L3).
+// NC is wide because A is packed again for every NC columns: from a large
+// row-major A (strided reads that miss the caches) that repacking cost 8%
+// of 2048³ at NC = 512.
 const (
 	blockK = 256
-	blockN = 512
+	blockN = 2048
 	blockM = 96
 )
 
@@ -105,9 +108,12 @@ type packBuffers struct {
 
 var packPool sync.Pool
 
-func getBuffers(ks kernelSet) *packBuffers {
-	needA := roundUp(blockM, ks.mr) * blockK
-	needB := roundUp(blockN, ks.nr) * blockK
+// getBuffers returns scratch space for the blocks of g: a pooled set when it
+// is large enough, else a new one.
+func getBuffers(ks kernelSet, g gemmArgs) *packBuffers {
+	kc := min(blockK, g.k)
+	needA := roundUp(min(blockM, g.m), ks.mr) * kc
+	needB := roundUp(min(blockN, g.n), ks.nr) * kc
 	if p, ok := packPool.Get().(*packBuffers); ok && len(p.a) >= needA && len(p.b) >= needB && len(p.tile) >= ks.mr*ks.nr {
 		return p
 	}
@@ -122,7 +128,7 @@ func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
 // gemmBlock runs the blocked product on one thread.
 func gemmBlock(ks kernelSet, g gemmArgs) {
-	buf := getBuffers(ks)
+	buf := getBuffers(ks, g)
 	defer packPool.Put(buf)
 	mr, nr := ks.mr, ks.nr
 	mc := roundUp(blockM, mr)

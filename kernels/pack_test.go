@@ -149,7 +149,7 @@ func BenchmarkPackBlock(b *testing.B) {
 			ld         int
 			contiguous bool
 		}{
-			{"A-NN", ks.mr, blockM, 512, false}, {"A-TN", ks.mr, blockM, 512, true},
+			{"A-NN", ks.mr, blockM, 512, false}, {"A-NN2048", ks.mr, blockM, 2048, false}, {"A-TN", ks.mr, blockM, 512, true},
 			{"B-NN", ks.nr, blockN, 1536, true}, {"B-NT", ks.nr, blockN, 512, false},
 		} {
 			b.Run(ks.name+"/"+tc.name, func(b *testing.B) {
