@@ -8,6 +8,10 @@
 // [Param] values (weights are [out, in], PyTorch and llama2.c layout);
 // activations live in a workspace allocated once per (batch, seqLen) shape
 // and reused. Backward passes accumulate parameter gradients into Param.Grad.
+// Attention works on strips of query rows and never holds a T×T matrix; with
+// [Model.SetRecompute] the workspace keeps only the residual stream at block
+// boundaries and the backward pass reruns each block's forward first. Both
+// give the same bits as storing everything.
 //
 // # Quantization
 //
