@@ -59,6 +59,17 @@ type loraShared struct {
 	seed, step int64
 	micro      int
 	u, du      []float32
+	hsT, bT    []float32 // r×rows and r×out: transposed operands (lora.go's GEMMs)
+	bgT        []float32 // r×out: B's gradient, transposed while it accumulates
+}
+
+// transpose writes dst (cols×rows) = src (rows×cols)ᵀ.
+func transpose(dst, src []float32, rows, cols int) {
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			dst[j*rows+i] = src[i*cols+j]
+		}
+	}
 }
 
 // scratch returns the first n elements of *buf, grown when it is shorter.
@@ -79,7 +90,7 @@ type loraActs struct {
 	// it, bit for bit what forward multiplied.
 	keep    []uint8 // 1: kept, 0: dropped
 	dropped bool
-	hs, dh  []float32 // rows×r: scale·x·Aᵀ and its gradient
+	hs, dh  []float32 // rows×r: scale·x·Aᵀ; r×rows: its gradient, transposed
 }
 
 // AttachLoRA adds adapters to every BitLinear projection of the target
@@ -306,7 +317,12 @@ func (ad *loraAdapter) forward(threads int, a *linearActs, y, x []float32, rows 
 		xin = scratch(&ad.drop.u, n)
 		ad.applyMask(threads, xin, s.x, s.keep, rows)
 	}
-	kernels.MatMulNT(threads, s.hs, xin, ad.mod.A.Data, rows, in, r, false)
+	// hs = x·Aᵀ as hsᵀ = A·xᵀ: the same chain per element (the GEMM's
+	// order runs over K only), with the rank on the GEMM's row side,
+	// where a thin operand fills the micro-kernel's tile better.
+	hsT := scratch(&ad.drop.hsT, r*rows)
+	kernels.MatMulNT(threads, hsT, ad.mod.A.Data, xin, r, in, rows, false)
+	transpose(s.hs, hsT, r, rows)
 	vec.Scale(s.hs, s.hs, ad.scale)
 	kernels.MatMulNT(threads, y[:rows*out], s.hs, ad.mod.B.Data, rows, r, out, true)
 }
@@ -323,12 +339,23 @@ func (ad *loraAdapter) backward(threads int, a *linearActs, dy, dx []float32, ro
 		xin = scratch(&ad.drop.u, n)
 		ad.applyMask(threads, xin, s.x, s.keep, rows)
 	}
-	kernels.MatMulTN(threads, ad.mod.B.Grad, dy, s.hs, out, rows, r, true)
-	kernels.MatMul(threads, s.dh, dy, ad.mod.B.Data, rows, out, r, false)
-	vec.Scale(s.dh, s.dh, ad.scale)
-	kernels.MatMulTN(threads, ad.mod.A.Grad, s.dh, xin, r, rows, in, true)
+	// The products with the rank as the output's thin side run transposed
+	// (rank on the row side): the same chain per element, so the same bits.
+	// dBᵀ += hsᵀ·dy, from and back to B's gradient layout.
+	bgT := scratch(&ad.drop.bgT, r*out)
+	transpose(bgT, ad.mod.B.Grad, out, r)
+	kernels.MatMulTN(threads, bgT, s.hs, dy, r, rows, out, true)
+	transpose(ad.mod.B.Grad, bgT, r, out)
+	// dhᵀ = Bᵀ·dyᵀ (r×rows), scaled.
+	bT := scratch(&ad.drop.bT, r*out)
+	transpose(bT, ad.mod.B.Data, out, r)
+	dhT := s.dh
+	kernels.MatMulNT(threads, dhT, bT, dy, r, out, rows, false)
+	vec.Scale(dhT, dhT, ad.scale)
+	// dA += dh^T·x = dhᵀ·x; du = dh·A = (dhᵀ)ᵀ·A.
+	kernels.MatMul(threads, ad.mod.A.Grad, dhT, xin, r, rows, in, true)
 	du := scratch(&ad.drop.du, n)
-	kernels.MatMul(threads, du, s.dh, ad.mod.A.Data, rows, r, in, false)
+	kernels.MatMulTN(threads, du, dhT, ad.mod.A.Data, rows, r, in, false)
 	if s.dropped {
 		ad.applyMask(threads, du, du, s.keep, rows)
 	}
