@@ -84,12 +84,13 @@ func testShapes() []gemmShape {
 			}
 		}
 	}
-	// Larger ragged shapes crossing the K (256), M (96) and N (512) blocks.
+	// Larger ragged shapes crossing the K (256), M (96) and N (2048) blocks.
 	return append(shapes,
 		gemmShape{64, 64, 64}, gemmShape{100, 100, 100}, gemmShape{257, 65, 257},
 		gemmShape{257, 33, 100}, gemmShape{17, 257, 64}, gemmShape{100, 65, 257},
 		gemmShape{3, 600, 7}, gemmShape{7, 17, 600}, gemmShape{1, 257, 1100},
 		gemmShape{130, 520, 65}, gemmShape{2, 100, 257}, gemmShape{150, 300, 530},
+		gemmShape{5, 300, 2100}, gemmShape{33, 40, 4200},
 	)
 }
 
@@ -98,7 +99,7 @@ func testShapes() []gemmShape {
 func TestGemmMatchesReference(t *testing.T) {
 	shapes := testShapes()
 	if testing.Short() {
-		shapes = shapes[:len(shapes)-8]
+		shapes = shapes[:len(shapes)-10]
 	}
 	sets := availableKernels()
 	for si, sh := range shapes {
@@ -282,5 +283,30 @@ func TestUseSelectsKernelSet(t *testing.T) {
 	}
 	if err := Use("sse9"); err == nil || !strings.Contains(err.Error(), `"sse9"`) || !strings.Contains(err.Error(), "purego") {
 		t.Fatalf("Use(sse9) error = %v, want one naming the set and the available ones", err)
+	}
+}
+
+// TestSplitRows checks the two-thread split choice on shapes where one
+// answer is clearly right.
+func TestSplitRows(t *testing.T) {
+	wide := kernelSet{name: "12x32", mr: 12, nr: 32}
+	for _, tc := range []struct {
+		name    string
+		m, k, n int
+		rows    bool
+	}{
+		{"tall: each thread packs the small B", 4096, 512, 512, true},
+		{"wide: each thread packs the small A", 512, 512, 1536, false},
+		{"one row of tiles", 12, 512, 4096, false},
+		{"one column of tiles", 4096, 512, 32, true},
+		// 43 row tiles split 22/21, 16 column tiles 8/8.
+		{"square: columns split evenly", 512, 512, 512, false},
+		// 172 row tiles split 86/86; 26 column tiles 13/13 but each thread
+		// packs all of a 4096×512 A.
+		{"tall square-ish", 2064, 512, 832, true},
+	} {
+		if got := splitRows(wide, 2, tc.m, tc.k, tc.n); got != tc.rows {
+			t.Errorf("%s: splitRows(%d×%d×%d) = %v, want %v", tc.name, tc.m, tc.k, tc.n, got, tc.rows)
+		}
 	}
 }
