@@ -188,6 +188,9 @@ func loadAblation(db *registry.DB, rec registry.Ablation) (*Ablation, error) {
 		}
 		ar.Eval = &experiment.EvalResult{Hash: eh, RunID: erun.ID, Results: &res, Reused: true}
 		a.EvalRuns[mb.RunHash] = erun
+		// The per-document scores in the registry (if the eval recorded
+		// them) give the task metrics the bootstrap over documents.
+		ar.Items, ar.ItemsErr = experiment.LoadItemScores(db, erun.ID)
 	}
 	baseline := m.Baseline
 	if baseline == "" && (len(m.Axes) > 0 || len(m.Arms) > 0) {

@@ -164,6 +164,9 @@ func (r *renderer) all() error {
 	if err := r.ablations(); err != nil {
 		return err
 	}
+	if err := r.budget(); err != nil {
+		return err
+	}
 	if err := r.studies(); err != nil {
 		return err
 	}
