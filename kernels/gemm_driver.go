@@ -1,6 +1,9 @@
 package kernels
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // microKernel updates one mr×nr tile of C (row stride ldc) from a packed A
 // micro-panel (kc steps of mr values) and a packed B micro-panel (kc steps of
@@ -43,8 +46,10 @@ type gemmArgs struct {
 	acc            bool
 }
 
-// gemm splits C into blocks of whole micro-tiles, one block per thread, and
-// runs the blocked product on each. Threads never split K.
+// gemm runs the blocked product on one thread, or on several with the
+// operand that all workers read packed once and shared (sharedGemm). Each
+// element of C is computed by exactly one worker, whatever the split, so the
+// thread count never changes bits.
 func gemm(ks kernelSet, threads int, g gemmArgs) {
 	if g.m == 0 || g.n == 0 {
 		return
@@ -63,43 +68,101 @@ func gemm(ks kernelSet, threads int, g gemmArgs) {
 	mTiles := (g.m + ks.mr - 1) / ks.mr
 	nTiles := (g.n + ks.nr - 1) / ks.nr
 	if threads == 1 || mTiles*nTiles == 1 {
-		gemmBlock(ks, g)
+		gemmBlock(ks, g, nil, nil)
 		return
 	}
-	if splitRows(ks, threads, g.m, g.k, g.n) {
-		Parallel(threads, mTiles, func(lo, hi int) {
-			gemmBlock(ks, g.rows(lo*ks.mr, min(hi*ks.mr, g.m)))
-		})
-		return
+	sharedGemm(ks, threads, g, mTiles >= nTiles)
+}
+
+// sharedGemm is the multi-threaded product. With byRows, B is packed once
+// (the threads share its panels) and the workers take strips of whole row
+// tiles of C from a shared counter; otherwise A is packed once and the
+// workers take strips of column tiles. The strips shrink towards the end
+// (guided scheduling), so a worker slowed by the machine leaves little
+// behind, and no worker repacks what another packed.
+func sharedGemm(ks kernelSet, threads int, g gemmArgs, byRows bool) {
+	// A shared operand larger than sharedFloats is packed and used one
+	// range of K blocks at a time, so that it stays in the last-level
+	// cache; C holds the exact chain state between the ranges.
+	lanes, width := g.m, ks.mr
+	if byRows {
+		lanes, width = g.n, ks.nr
 	}
-	Parallel(threads, nTiles, func(lo, hi int) {
-		gemmBlock(ks, g.cols(lo*ks.nr, min(hi*ks.nr, g.n)))
+	kPhase := max(sharedFloats/roundUp(lanes, width)/blockK, 1) * blockK
+	for p0 := 0; p0 < g.k; p0 += kPhase {
+		sharedPhase(ks, threads, g.kRange(p0, min(p0+kPhase, g.k)), byRows)
+	}
+}
+
+// sharedFloats bounds the shared packed operand of one phase (4 MiB).
+const sharedFloats = 1 << 20
+
+// sharedPhase runs sharedGemm on one range of K.
+func sharedPhase(ks kernelSet, threads int, g gemmArgs, byRows bool) {
+	// The shared operand has lanes in panels of width; the workers' strips
+	// are made of tiles of the other dimension.
+	width, lanes, tiles := ks.mr, g.m, (g.n+ks.nr-1)/ks.nr
+	pack := packA
+	if byRows {
+		width, lanes, tiles = ks.nr, g.n, (g.m+ks.mr-1)/ks.mr
+		pack = func(ks kernelSet, dst []float32, g gemmArgs, lo, n, pc, kc int) { packB(ks, dst, g, pc, kc, lo, n) }
+	}
+	panels := (lanes + width - 1) / width
+	// The shared operand: for each K block at pc, all its lanes as panels
+	// (the layout of packA or packB over the whole dimension) from pc*ld,
+	// so that the block of lanes from l starts at pc*ld + l*kc.
+	ld := roundUp(lanes, width)
+	shared := getShared(ld * g.k)
+	defer sharedPool.Put(shared)
+	const group = 8 // panels per packing task
+	groups := (panels + group - 1) / group
+	kBlocks := (g.k + blockK - 1) / blockK
+	Parallel(threads, kBlocks*groups, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			pc, l := t/groups*blockK, t%groups*group*width
+			kc := min(blockK, g.k-pc)
+			pack(ks, (*shared)[pc*ld+l*kc:], g, l, min(group*width, lanes-l), pc, kc)
+		}
+	})
+	var next atomic.Int64
+	Parallel(threads, threads, func(int, int) {
+		for {
+			t := int(next.Load())
+			if t >= tiles {
+				return
+			}
+			size := min(max((tiles-t)/(2*threads), 1), stripTiles(ks, byRows))
+			if !next.CompareAndSwap(int64(t), int64(t+size)) {
+				continue
+			}
+			if byRows {
+				gemmBlock(ks, g.rows(t*ks.mr, min((t+size)*ks.mr, g.m)), nil, *shared)
+			} else {
+				gemmBlock(ks, g.cols(t*ks.nr, min((t+size)*ks.nr, g.n)), *shared, nil)
+			}
+		}
 	})
 }
 
-// packFlops is what packing one element costs, in FLOPs of the
-// micro-kernel's rate (about 0.15 ns per element against 100 GFLOP/s).
-const packFlops = 16
+// stripTiles is the most tiles a worker takes at once: an A block's rows,
+// or eight column tiles (across which an A micro-panel from the shared A is
+// reused).
+func stripTiles(ks kernelSet, byRows bool) int {
+	if byRows {
+		return max(blockM/ks.mr, 1)
+	}
+	return 8
+}
 
-// splitRows reports whether threads should split C by rows (each thread
-// then packs all of B) rather than by columns (each packs all of A): the
-// split whose busiest thread has the least work, counting its FMAs on whole
-// micro-tiles and the elements it packs.
-func splitRows(ks kernelSet, threads, m, k, n int) bool {
-	mTiles := (m + ks.mr - 1) / ks.mr
-	nTiles := (n + ks.nr - 1) / ks.nr
-	if mTiles < 2 || nTiles < 2 {
-		return nTiles < 2
+var sharedPool sync.Pool
+
+// getShared returns a pooled buffer of at least n floats.
+func getShared(n int) *[]float32 {
+	if p, ok := sharedPool.Get().(*[]float32); ok && len(*p) >= n {
+		return p
 	}
-	// cost is the busiest thread's work with rows×cols of C.
-	cost := func(rows, cols int) int {
-		aPacks := (cols + blockN - 1) / blockN // A is packed once per NC columns
-		return 2*rows*k*cols + packFlops*(rows*k*aPacks+k*cols)
-	}
-	busiest := func(tiles, size, tile int) int {
-		return min(size, (tiles+threads-1)/threads*tile)
-	}
-	return cost(busiest(mTiles, m, ks.mr), n) <= cost(m, busiest(nTiles, n, ks.nr))
+	b := make([]float32, n)
+	return &b
 }
 
 // rows restricts the product to rows [lo,hi) of C.
@@ -111,6 +174,24 @@ func (g gemmArgs) rows(lo, hi int) gemmArgs {
 		g.a = g.a[lo*g.lda:]
 	}
 	g.m = hi - lo
+	return g
+}
+
+// kRange restricts the product to the steps [lo,hi) of K, continuing the
+// chains stored in C when lo > 0.
+func (g gemmArgs) kRange(lo, hi int) gemmArgs {
+	if g.transA {
+		g.a = g.a[lo*g.lda:]
+	} else {
+		g.a = g.a[lo:]
+	}
+	if g.transB {
+		g.b = g.b[lo:]
+	} else {
+		g.b = g.b[lo*g.ldb:]
+	}
+	g.k = hi - lo
+	g.acc = g.acc || lo > 0
 	return g
 }
 
@@ -133,12 +214,17 @@ type packBuffers struct {
 
 var packPool sync.Pool
 
-// getBuffers returns scratch space for the blocks of g: a pooled set when it
-// is large enough, else a new one.
-func getBuffers(ks kernelSet, g gemmArgs) *packBuffers {
+// getBuffers returns scratch space for the blocks of g (none for an operand
+// that is shared): a pooled set when it is large enough, else a new one.
+func getBuffers(ks kernelSet, g gemmArgs, packA, packB bool) *packBuffers {
 	kc := min(blockK, g.k)
-	needA := roundUp(min(blockM, g.m), ks.mr) * kc
-	needB := roundUp(min(blockN, g.n), ks.nr) * kc
+	var needA, needB int
+	if packA {
+		needA = roundUp(min(blockM, g.m), ks.mr) * kc
+	}
+	if packB {
+		needB = roundUp(min(blockN, g.n), ks.nr) * kc
+	}
 	if p, ok := packPool.Get().(*packBuffers); ok && len(p.a) >= needA && len(p.b) >= needB && len(p.tile) >= ks.mr*ks.nr {
 		return p
 	}
@@ -151,26 +237,39 @@ func getBuffers(ks kernelSet, g gemmArgs) *packBuffers {
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
-// gemmBlock runs the blocked product on one thread.
-func gemmBlock(ks kernelSet, g gemmArgs) {
-	buf := getBuffers(ks, g)
+// gemmBlock runs the blocked product on one thread. sharedA and sharedB,
+// when not nil, hold op(A) or op(B) already packed over all of g's rows or
+// columns in sharedGemm's layout; otherwise the blocks are packed here.
+func gemmBlock(ks kernelSet, g gemmArgs, sharedA, sharedB []float32) {
+	buf := getBuffers(ks, g, sharedA == nil, sharedB == nil)
 	defer packPool.Put(buf)
 	mr, nr := ks.mr, ks.nr
 	mc := roundUp(blockM, mr)
+	ldA, ldB := roundUp(g.m, mr), roundUp(g.n, nr)
 	for jc := 0; jc < g.n; jc += blockN {
 		nc := min(blockN, g.n-jc)
 		for pc := 0; pc < g.k; pc += blockK {
 			kc := min(blockK, g.k-pc)
-			packB(ks, buf.b, g, pc, kc, jc, nc)
+			bBlock := buf.b
+			if sharedB != nil {
+				bBlock = sharedB[pc*ldB+jc*kc:]
+			} else {
+				packB(ks, bBlock, g, pc, kc, jc, nc)
+			}
 			load := g.acc || pc > 0
 			for ic := 0; ic < g.m; ic += mc {
 				mcc := min(mc, g.m-ic)
-				packA(ks, buf.a, g, ic, mcc, pc, kc)
+				aBlock := buf.a
+				if sharedA != nil {
+					aBlock = sharedA[pc*ldA+ic*kc:]
+				} else {
+					packA(ks, aBlock, g, ic, mcc, pc, kc)
+				}
 				for ir := 0; ir < mcc; ir += mr {
-					ap := buf.a[ir*kc : (ir+mr)*kc]
+					ap := aBlock[ir*kc : (ir+mr)*kc]
 					rowsLeft := min(mr, mcc-ir)
 					for jr := 0; jr < nc; jr += nr {
-						bp := buf.b[jr*kc : (jr+nr)*kc]
+						bp := bBlock[jr*kc : (jr+nr)*kc]
 						colsLeft := min(nr, nc-jr)
 						off := (ic+ir)*g.ldc + jc + jr
 						if rowsLeft == mr && colsLeft == nr {

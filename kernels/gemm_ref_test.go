@@ -78,6 +78,11 @@ func refGemm(variant string, c, a, b []float32, m, k, n int, acc bool) {
 
 // gemmWith runs one public variant through the given kernel set.
 func gemmWith(ks kernelSet, variant string, threads int, c, a, b []float32, m, k, n int, acc bool) {
+	gemm(ks, threads, variantArgs(variant, c, a, b, m, k, n, acc))
+}
+
+// variantArgs describes one variant's product on dense row-major operands.
+func variantArgs(variant string, c, a, b []float32, m, k, n int, acc bool) gemmArgs {
 	g := gemmArgs{c: c, ldc: n, a: a, lda: k, b: b, ldb: n, m: m, k: k, n: n, acc: acc}
 	switch variant {
 	case "NT":
@@ -85,5 +90,5 @@ func gemmWith(ks kernelSet, variant string, threads int, c, a, b []float32, m, k
 	case "TN":
 		g.lda, g.transA = m, true
 	}
-	gemm(ks, threads, g)
+	return g
 }

@@ -286,27 +286,31 @@ func TestUseSelectsKernelSet(t *testing.T) {
 	}
 }
 
-// TestSplitRows checks the two-thread split choice on shapes where one
-// answer is clearly right.
-func TestSplitRows(t *testing.T) {
-	wide := kernelSet{name: "12x32", mr: 12, nr: 32}
-	for _, tc := range []struct {
-		name    string
-		m, k, n int
-		rows    bool
-	}{
-		{"tall: each thread packs the small B", 4096, 512, 512, true},
-		{"wide: each thread packs the small A", 512, 512, 1536, false},
-		{"one row of tiles", 12, 512, 4096, false},
-		{"one column of tiles", 4096, 512, 32, true},
-		// 43 row tiles split 22/21, 16 column tiles 8/8.
-		{"square: columns split evenly", 512, 512, 512, false},
-		// 172 row tiles split 86/86; 26 column tiles 13/13 but each thread
-		// packs all of a 4096×512 A.
-		{"tall square-ish", 2064, 512, 832, true},
-	} {
-		if got := splitRows(wide, 2, tc.m, tc.k, tc.n); got != tc.rows {
-			t.Errorf("%s: splitRows(%d×%d×%d) = %v, want %v", tc.name, tc.m, tc.k, tc.n, got, tc.rows)
+// TestSharedGemmBothSplits runs the multi-threaded product with B shared
+// (row strips) and with A shared (column strips) on shapes that cross the K
+// and N blocks, whichever split gemm would choose, and compares the bits
+// with the one-thread product.
+func TestSharedGemmBothSplits(t *testing.T) {
+	for _, sh := range []gemmShape{{13, 300, 2100}, {70, 260, 90}, {1, 513, 40}, {97, 7, 1}} {
+		s := &testStream{state: uint64(sh.m*31 + sh.k*7 + sh.n)}
+		for _, variant := range variants {
+			for _, ks := range availableKernels() {
+				a := adversarialData(s, sh.m*sh.k)
+				b := adversarialData(s, sh.k*sh.n)
+				c0 := normalData(s, sh.m*sh.n)
+				want := slices.Clone(c0)
+				g := variantArgs(variant, want, a, b, sh.m, sh.k, sh.n, true)
+				gemmBlock(ks, g, nil, nil)
+				for _, byRows := range []bool{true, false} {
+					for _, threads := range []int{2, 3} {
+						got := slices.Clone(c0)
+						sharedGemm(ks, threads, variantArgs(variant, got, a, b, sh.m, sh.k, sh.n, true), byRows)
+						if i := firstDiff(got, want); i >= 0 {
+							t.Fatalf("%s %s %d×%d×%d byRows=%v threads=%d: C[%d] = %g, want %g", ks.name, variant, sh.m, sh.k, sh.n, byRows, threads, i, got[i], want[i])
+						}
+					}
+				}
+			}
 		}
 	}
 }
