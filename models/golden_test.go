@@ -22,6 +22,14 @@ func wideConfig() configs.ModelConfig {
 
 // goldenTrainCase is one recorded training step: a model, a quant state
 // and the SHA-256 over the bits of the logits, the loss and every gradient.
+// tinyWidthsConfig is the tiny preset's widths with a smaller vocabulary
+// and context, so that a golden case runs in milliseconds.
+func tinyWidthsConfig() configs.ModelConfig {
+	mc := tinyBenchConfig()
+	mc.Vocab, mc.Context, mc.InitStd = 96, 128, 0.1
+	return mc
+}
+
 type goldenTrainCase struct {
 	name          string
 	mc            configs.ModelConfig
@@ -70,6 +78,21 @@ func goldenTrainCases() []goldenTrainCase {
 			mc:   wideConfig(), qc: quantConfig(false, 0), qs: QuantState{Float, Float, 0},
 			batch: 1, seqLen: 23,
 			want: "84a8761eec0b5f6f085713a7b1ac197b1b7141af32c52dedcabfdc57806cbcdc",
+		},
+		// tiny's widths (head dim 32, chunk 32, d_model 128): the vector
+		// paths that need whole 16-lane rows. Recorded from the code before
+		// the fused row kernels.
+		{
+			name: "tiny_widths_float_ternary_full",
+			mc:   tinyWidthsConfig(), qc: quantConfig(true, 8), qs: QuantState{Float, Ternary, 1},
+			batch: 2, seqLen: 70,
+			want: "262086c012919de316295da56c4325044161415157777a98491d5f98d198e2f0",
+		},
+		{
+			name: "tiny_widths_int4_ternary_half",
+			mc:   tinyWidthsConfig(), qc: quantConfig(true, 8), qs: QuantState{Int4, Ternary, 0.5},
+			batch: 3, seqLen: 33,
+			want: "6ded1d0e97025a4e5df99b0646b3e6e9281655cd26f050cb877e0d0a390e7db9",
 		},
 	}
 }
