@@ -22,8 +22,9 @@ type kernelSet struct {
 	tq2  func(out []int32, w []byte, q []int8, nb int)
 	q8   func(out []float32, w []byte, q []int8, nb int)
 	q4   func(out []float32, w []byte, q []int8, nb int)
-	// q8div, where set, is Q8RowsDiv's kernel (nil: q8 and a division).
-	q8div func(out []float32, w []byte, d []float32, qu []uint8, nb int, s float32)
+	// q8head, where set, is Q8Head.HeadRowsDiv's kernel for a multiple of
+	// eight rows (nil: the Go twin).
+	q8head func(out []float32, wu []uint8, d []float32, q []int8, k []int32, nb int, s float32)
 
 	// tq2half, where set, is tq2 for one-block rows whose activations
 	// 128..255 are zero (it may skip those elements).
@@ -129,43 +130,9 @@ func Q8Rows(out []float32, w []byte, q []int8, nb int) {
 	active.q8(out, w, q, nb)
 }
 
-// Q8Scales returns the block scales of Q8_0 rows as float32 (the exact
-// conversions of their fp16 values), in block order, for Q8RowsDiv.
-func Q8Scales(w []byte) []float32 {
-	d := make([]float32, len(w)/Q8Block)
-	for b := range d {
-		d[b] = gguf.FP16ToFP32(binary.LittleEndian.Uint16(w[b*Q8Block:]))
-	}
-	return d
-}
-
-// OffsetActs sets qu[j] = q[j] + 128 (the activations as unsigned bytes),
-// Q8RowsDiv's second form of the activations.
-func OffsetActs(qu []uint8, q []int8) {
-	qu = qu[:len(q)]
-	for j, v := range q {
-		qu[j] = uint8(v) ^ 0x80
-	}
-}
-
-// Q8RowsDiv sets out[r] = Q8Rows' product of row r divided by s (one
-// float32 division): the same bits as Q8Rows followed by out[r] /= s. d
-// holds the rows' block scales from Q8Scales (d[r·nb+b]), qu the
-// activations offset by OffsetActs; q must lie in [−127, 127].
-func Q8RowsDiv(out []float32, w []byte, d []float32, q []int8, qu []uint8, nb int, s float32) {
-	check(len(out), len(w), len(q), nb, Q8Block, 32)
-	if len(d) < len(out)*nb || len(qu) < nb*32 {
-		panic(fmt.Sprintf("dot.Q8RowsDiv: %d rows of %d blocks need %d scales and %d offset activations, got %d and %d", len(out), nb, len(out)*nb, nb*32, len(d), len(qu)))
-	}
-	if active.q8div == nil || len(out) == 0 || nb == 0 || hasMin(q[:nb*32]) {
-		Q8Rows(out, w, q, nb)
-		for i := range out {
-			out[i] /= s
-		}
-		return
-	}
-	active.q8div(out, w, d, qu, nb, s)
-}
+// HeadKernel reports whether the active set runs Q8Head.HeadRowsDiv in
+// vector code (otherwise Q8Rows is the faster way to the same bits).
+func HeadKernel() bool { return active.q8head != nil }
 
 // Q4Rows is Q8Rows for Q4_0 rows (18 bytes per block, w = nibble − 8).
 func Q4Rows(out []float32, w []byte, q []int8, nb int) {

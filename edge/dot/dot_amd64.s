@@ -404,60 +404,6 @@ h4:
 	VZEROUPPER
 	RET
 
-DATA c80<>+0(SB)/4, $0x80808080
-GLOBL c80<>(SB), RODATA|NOPTR, $4
-
-// func q8RowsDivVNNI(out *float32, w *byte, d *float32, qu *uint8, nb, rows int, s float32)
-// q8RowsVNNI with the activations offset to unsigned bytes, qu = q + 128,
-// so that VPDPBUSD takes the weights straight from memory as its signed
-// operand: Σ qu·w − Σ 128·w = Σ q·w exactly in int32. The block scales
-// come as float32 (exact conversions of the fp16 scales) and are broadcast
-// from memory; the reduced row is divided by s (VDIVSS).
-TEXT ·q8RowsDivVNNI(SB), NOSPLIT, $0-52
-	MOVQ out+0(FP), DI
-	MOVQ w+8(FP), SI
-	MOVQ d+16(FP), R11
-	MOVQ qu+24(FP), DX
-	MOVQ nb+32(FP), CX
-	MOVQ rows+40(FP), R8
-	VBROADCASTSS s+48(FP), X14
-	VPBROADCASTD c80<>(SB), Y15
-
-dvrow:
-	VXORPS Y0, Y0, Y0
-	MOVQ DX, R9
-	MOVQ CX, R10
-
-dvblock:
-	VMOVDQU (R9), Y3
-	VPXOR Y4, Y4, Y4
-	VPXOR Y5, Y5, Y5
-	VPDPBUSD 2(SI), Y3, Y4
-	VPDPBUSD 2(SI), Y15, Y5
-	VPSUBD Y5, Y4, Y4
-	VCVTDQ2PS Y4, Y4
-	VMULPS.BCST (R11), Y4, Y4
-	VADDPS Y4, Y0, Y0
-	ADDQ $34, SI
-	ADDQ $32, R9
-	ADDQ $4, R11
-	DECQ R10
-	JNZ dvblock
-
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VMOVHLPS X0, X0, X1
-	VADDPS X1, X0, X0
-	VMOVSHDUP X0, X1
-	VADDSS X1, X0, X0
-	VDIVSS X14, X0, X0
-	VMOVSS X0, (DI)
-	ADDQ $4, DI
-	DECQ R8
-	JNZ dvrow
-	VZEROUPPER
-	RET
-
 // func tq2Rows256VNNI(out *int32, w *byte, q *int8, rows int)
 // tq2Rows128VNNI for whole one-block rows (256 activations): four rows at a
 // time, the second half of each block into its own accumulators.
@@ -574,5 +520,120 @@ f4:
 	ADDQ $264, SI
 	SUBQ $4, R8
 	JNZ  f4
+	VZEROUPPER
+	RET
+
+// Lane order of the eight row sums after q8HeadVNNI's reduction.
+DATA headperm<>+0(SB)/4, $0
+DATA headperm<>+4(SB)/4, $4
+DATA headperm<>+8(SB)/4, $1
+DATA headperm<>+12(SB)/4, $5
+DATA headperm<>+16(SB)/4, $2
+DATA headperm<>+20(SB)/4, $6
+DATA headperm<>+24(SB)/4, $3
+DATA headperm<>+28(SB)/4, $7
+GLOBL headperm<>(SB), RODATA|NOPTR, $32
+
+// One row of q8HeadVNNI's block step: T = k_b + Σ (w+128)·q (the exact
+// lane products), then acc += float32(float32(T)·d).
+#define HEADROW(wmem, dmem, W, T, ACC) \
+	VMOVDQU32    wmem, W    \
+	VMOVDQA32    Y9, T      \
+	VPDPBUSD     Y8, W, T   \
+	VCVTDQ2PS    T, T       \
+	VMULPS.BCST  dmem, T, T \
+	VADDPS       T, ACC, ACC
+
+// func q8HeadVNNI(out *float32, wu *uint8, d *float32, q *int8, k *int32, nb, rows int, s float32)
+// Eight rows of a Q8Head at a time (rows a multiple of 8): per block the
+// activations and offsets are loaded once, the weights are VPDPBUSD's
+// unsigned operand. The eight rows' lanes are then reduced together in
+// laneSum's order, ((f0+f4)+(f2+f6))+((f1+f5)+(f3+f7)), and divided by s
+// with one VDIVPS.
+TEXT ·q8HeadVNNI(SB), NOSPLIT, $0-60
+	MOVQ out+0(FP), DI
+	MOVQ wu+8(FP), SI
+	MOVQ d+16(FP), R11
+	MOVQ q+24(FP), DX
+	MOVQ k+32(FP), BX
+	MOVQ nb+40(FP), CX
+	MOVQ rows+48(FP), R8
+	VBROADCASTSS s+56(FP), Y31
+	VMOVDQU32 headperm<>(SB), Y30
+	MOVQ CX, R12
+	SHLQ $5, R12              // row stride of wu
+	LEAQ (R12)(R12*2), R13    // 3 rows
+	MOVQ CX, R15
+	SHLQ $2, R15              // row stride of d
+	LEAQ (R15)(R15*2), AX     // 3 rows
+
+hgrp:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	XORQ R9, R9
+
+hblk:
+	VMOVDQU (DX)(R9*1), Y8
+	VMOVDQU (BX)(R9*1), Y9
+	LEAQ (SI)(R12*4), R14
+	LEAQ (R11)(R15*4), R10
+	HEADROW((SI), (R11), Y16, Y24, Y0)
+	HEADROW((SI)(R12*1), (R11)(R15*1), Y17, Y25, Y1)
+	HEADROW((SI)(R12*2), (R11)(R15*2), Y18, Y26, Y2)
+	HEADROW((SI)(R13*1), (R11)(AX*1), Y19, Y27, Y3)
+	HEADROW((R14), (R10), Y20, Y28, Y4)
+	HEADROW((R14)(R12*1), (R10)(R15*1), Y21, Y29, Y5)
+	HEADROW((R14)(R12*2), (R10)(R15*2), Y22, Y24, Y6)
+	HEADROW((R14)(R13*1), (R10)(AX*1), Y23, Y25, Y7)
+	ADDQ $32, SI
+	ADDQ $4, R11
+	ADDQ $32, R9
+	CMPQ R9, R12
+	JNE  hblk
+
+	// Next eight rows: 7 more row strides on.
+	LEAQ (SI)(R13*2), SI
+	ADDQ R12, SI
+	LEAQ (R11)(AX*2), R11
+	ADDQ R15, R11
+
+	// g = lo + hi halves (f_l + f_{l+4}), two rows per vector.
+	VPERM2F128 $0x20, Y1, Y0, Y8
+	VPERM2F128 $0x31, Y1, Y0, Y9
+	VADDPS     Y9, Y8, Y8         // [g(0) | g(1)]
+	VPERM2F128 $0x20, Y3, Y2, Y10
+	VPERM2F128 $0x31, Y3, Y2, Y11
+	VADDPS     Y11, Y10, Y10      // [g(2) | g(3)]
+	VPERM2F128 $0x20, Y5, Y4, Y12
+	VPERM2F128 $0x31, Y5, Y4, Y13
+	VADDPS     Y13, Y12, Y12      // [g(4) | g(5)]
+	VPERM2F128 $0x20, Y7, Y6, Y14
+	VPERM2F128 $0x31, Y7, Y6, Y15
+	VADDPS     Y15, Y14, Y14      // [g(6) | g(7)]
+
+	// h0 = g0 + g2, h1 = g1 + g3.
+	VSHUFPS $0x44, Y10, Y8, Y9
+	VSHUFPS $0xEE, Y10, Y8, Y11
+	VADDPS  Y11, Y9, Y9           // [h0 h1 (0), h0 h1 (2) | rows 1, 3]
+	VSHUFPS $0x44, Y14, Y12, Y13
+	VSHUFPS $0xEE, Y14, Y12, Y15
+	VADDPS  Y15, Y13, Y13         // [rows 4, 6 | rows 5, 7]
+
+	// out = h0 + h1.
+	VSHUFPS $0x88, Y13, Y9, Y10
+	VSHUFPS $0xDD, Y13, Y9, Y11
+	VADDPS  Y11, Y10, Y10         // [o0 o2 o4 o6 | o1 o3 o5 o7]
+	VPERMPS Y10, Y30, Y10
+	VDIVPS  Y31, Y10, Y10
+	VMOVUPS Y10, (DI)
+	ADDQ    $32, DI
+	SUBQ    $8, R8
+	JNZ     hgrp
 	VZEROUPPER
 	RET

@@ -288,28 +288,32 @@ func TestHeadRows(t *testing.T) {
 	})
 }
 
-// Q8RowsDiv is Q8Rows followed by a float32 division, bit for bit, with
-// the oracle's rows (and a −128 activation, which takes the Go loop).
+// Q8Head.HeadRowsDiv is Q8Rows followed by a float32 division, bit for
+// bit, with the oracle's rows (−128 activations and weights included), for
+// every row range and split of a matrix.
 func TestHeadRowsDiv(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	eachSet(t, func(t *testing.T) {
 		for _, nb := range []int{1, 2, 4, 16, 17} {
-			for _, rows := range []int{1, 2, 5, 9} {
+			for _, rows := range []int{1, 5, 8, 9, 16, 23} {
 				for _, f := range []fill{random, low, high, mixed} {
 					for _, s := range []float32{1, 3.7, 1e-3, 127 / 0.0123} {
 						w := headWeights(r, gguf.Q8_0, nb, rows, f)
-						q := actValues(r, nb*32, f, -127)
-						if f == mixed && rows == 5 {
-							q[nb*32-1] = -128
-						}
+						q := actValues(r, nb*32, f, -128)
 						want := oracleHead(gguf.Q8_0, w, q, nb, rows)
-						qu := make([]uint8, len(q))
-						OffsetActs(qu, q)
-						got := make([]float32, rows)
-						Q8RowsDiv(got, w, Q8Scales(w), q, qu, nb, s)
-						for i := range got {
-							if want := want[i] / s; math.Float32bits(got[i]) != math.Float32bits(want) {
-								t.Fatalf("nb=%d rows=%d fill=%d s=%v: row %d = %v, oracle %v", nb, rows, f, s, i, got[i], want)
+						h, err := NewQ8Head(w, rows, nb)
+						if err != nil {
+							t.Fatal(err)
+						}
+						k := make([]int32, nb*8)
+						HeadActs(k, q)
+						for _, lo := range []int{0, 1, rows / 2} {
+							got := make([]float32, rows-lo)
+							h.HeadRowsDiv(got, lo, q, k, s)
+							for i := range got {
+								if want := want[lo+i] / s; math.Float32bits(got[i]) != math.Float32bits(want) {
+									t.Fatalf("nb=%d rows=%d fill=%d s=%v from %d: row %d = %v, oracle %v", nb, rows, f, s, lo, lo+i, got[i], want)
+								}
 							}
 						}
 					}
@@ -317,6 +321,9 @@ func TestHeadRowsDiv(t *testing.T) {
 			}
 		}
 	})
+	if _, err := NewQ8Head(make([]byte, 33), 1, 1); err == nil {
+		t.Error("NewQ8Head accepted 33 bytes for one block")
+	}
 }
 
 // A −128 activation takes the Go loop and still matches the oracle.

@@ -251,8 +251,8 @@ func (m *Model) logitsInt8(out, x []float32) {
 	s := float32(127) / max(vec.AbsMax(x), minScale)
 	q := m.ws.q[:m.D]
 	dot.Quantize(q, x, s, -127, 127)
-	if m.headD != nil {
-		dot.OffsetActs(m.ws.qu[:m.D], q)
+	if m.headQ != nil && dot.HeadKernel() {
+		dot.HeadActs(m.ws.hk, q)
 	}
 	if th := min(m.threads, max(1, m.V*m.D/(1<<16))); th > 1 {
 		kernels.Parallel(th, m.V, func(lo, hi int) { m.int8HeadRows(out, q, s, lo, hi) })
@@ -266,8 +266,8 @@ func (m *Model) logitsInt8(out, x []float32) {
 func (m *Model) int8HeadRows(out []float32, q []int8, s float32, lo, hi int) {
 	e := m.embed
 	nb := m.D / 32
-	if m.headD != nil {
-		dot.Q8RowsDiv(out[lo:hi], e.data[lo*e.rowBytes:hi*e.rowBytes], m.headD[lo*nb:hi*nb], q, m.ws.qu, nb, s)
+	if m.headQ != nil && dot.HeadKernel() {
+		m.headQ.HeadRowsDiv(out[lo:hi], lo, q, m.ws.hk, s)
 		return
 	}
 	if e.typ == gguf.Q8_0 {

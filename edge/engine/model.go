@@ -26,7 +26,7 @@ type Model struct {
 
 	embed  tensor
 	headT  []uint16  // F16 embedding interleaved for the float head (dot.F16HeadT), built on first use
-	headD  []float32 // Q8_0 embedding block scales as float32 for the int8 head (dot.Q8RowsDiv), built by SetHead
+	headQ  *dot.Q8Head // Q8_0 embedding in the int8 head's layout (dot.Q8Head), built by SetHead
 	normF  []float32
 	layers []layer
 	tok    *data.Tokenizer
@@ -504,12 +504,16 @@ func (m *Model) SetHead(h Head) error {
 		if m.embed.typ != gguf.Q8_0 && m.embed.typ != gguf.Q4_0 {
 			return fmt.Errorf("engine: the int8 head needs a Q8_0 or Q4_0 embedding; this file's is %s", m.embed.typ)
 		}
-		// dot.Q8RowsDiv streams a float32 copy of the block scales beside
-		// the embedding: faster while the embedding is cache-resident
-		// (tiny), slower when it streams from L3 (nano), where dot.Q8Rows
-		// converts the fp16 scales in place.
-		if m.embed.typ == gguf.Q8_0 && m.headD == nil && len(m.embed.data) <= headDivMaxBytes {
-			m.headD = dot.Q8Scales(m.embed.data)
+		// dot.Q8Head holds a copy of the embedding (weights offset to
+		// unsigned bytes, float32 block scales): faster while the
+		// embedding is cache-resident (tiny); nano's streams from L3, where
+		// dot.Q8Rows reads the mapped file once instead of a second copy.
+		if m.embed.typ == gguf.Q8_0 && m.headQ == nil && len(m.embed.data) <= headCopyMaxBytes {
+			q, err := dot.NewQ8Head(m.embed.data, m.V, m.D/gguf.QK8_0)
+			if err != nil {
+				return fmt.Errorf("engine: int8 head: %w", err)
+			}
+			m.headQ = q
 		}
 	default:
 		return fmt.Errorf("engine: unknown head %d", h)
@@ -518,9 +522,9 @@ func (m *Model) SetHead(h Head) error {
 	return nil
 }
 
-// headDivMaxBytes is the largest Q8_0 embedding the int8 head runs with
-// dot.Q8RowsDiv (about an L2 cache).
-const headDivMaxBytes = 1 << 20
+// headCopyMaxBytes is the largest Q8_0 embedding the int8 head copies into
+// a dot.Q8Head (about an L2 cache).
+const headCopyMaxBytes = 1 << 20
 
 // HeadMode is the output head in use.
 func (m *Model) HeadMode() Head { return m.head }

@@ -28,7 +28,7 @@ type work struct {
 	x, tmp, n      []float32 // D
 	sub            []float32 // largest in-features
 	q              []int8    // largest padded in-features
-	qu             []uint8   // the int8 head's activations offset by 128
+	hk             []int32   // the int8 head's per-token offsets (dot.HeadActs)
 	acc            []int32   // largest out-features
 	q8, att, probs []float32
 	knew           []float32 // the new token's keys
@@ -60,7 +60,7 @@ func (m *Model) newWork() *work {
 	}
 	act := f(m.cConv)
 	return &work{
-		x: f(m.D), tmp: f(m.D), n: f(m.D), sub: f(maxIn), q: make([]int8, maxPad), qu: make([]uint8, m.D), acc: make([]int32, maxOut),
+		x: f(m.D), tmp: f(m.D), n: f(m.D), sub: f(maxIn), q: make([]int8, maxPad), hk: make([]int32, m.D/4+8), acc: make([]int32, maxOut),
 		q8: f(m.nh * m.hd), att: f(m.nh * m.hd), probs: f(padContext(m.Context)), knew: f(m.nkv * m.hd), x64: make([]float64, m.D),
 		u64: make([]float64, m.headDim), bv64: make([]float64, gn), cv64: make([]float64, gn),
 		zx: f(m.dProj), pre: f(m.cConv), act: act, xs: act[:m.dIn], bm: act[m.dIn : m.dIn+gn], cm: act[m.dIn+gn:], dt: f(m.heads),
