@@ -25,7 +25,7 @@ type Model struct {
 	floatW                 bool // projection weights are float (F16/Q8_0), not ternary
 
 	embed  tensor
-	headT  []uint16  // F16 embedding interleaved for the float head (dot.F16HeadT), built on first use
+	headT  []uint16    // F16 embedding interleaved for the float head (dot.F16HeadT), built on first use
 	headQ  *dot.Q8Head // Q8_0 embedding in the int8 head's layout (dot.Q8Head), built by SetHead
 	normF  []float32
 	layers []layer
