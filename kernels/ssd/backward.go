@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/kernels/vec"
 )
 
 // gradChunk extends the forward scratch with the buffers of the reverse pass.
@@ -218,12 +219,8 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dy, x, dt, A, Bm, C
 	for l := 0; l < q; l++ {
 		i := ((t0+l)*H + h) * P
 		src := dy[i : i+P]
-		dst, edst := w.dy[l*P:l*P+P], eDy[l*P:l*P+P]
-		e := w.eA[l]
-		for p, v := range src {
-			dst[p] = v
-			edst[p] = e * v
-		}
+		copy(w.dy[l*P:l*P+P], src)
+		vec.Scale(eDy[l*P:l*P+P], src, w.eA[l])
 	}
 	last := w.dec[(q-1)*q : q*q]
 	eEnd := w.eA[q-1]
@@ -234,11 +231,7 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dy, x, dt, A, Bm, C
 	u, dX := w.u[:q*P], w.dX[:q*P]
 	kernels.MatMulNT(1, u, bs, dS, q, N, P, false)
 	for s := 0; s < q; s++ {
-		ls := last[s]
-		src, dst := u[s*P:s*P+P], dX[s*P:s*P+P]
-		for p, v := range src {
-			dst[p] = ls * v
-		}
+		vec.Scale(dX[s*P:s*P+P], u[s*P:s*P+P], last[s])
 	}
 	kernels.MatMulTN(1, dX, m, dyc, q, q, P, true)
 	// dM = dy·Xᵀ; M = CB∘L gives dCB = dM∘L and, with L = exp(Sg),
@@ -248,8 +241,8 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dy, x, dt, A, Bm, C
 	for l := 0; l < q; l++ {
 		dMr, decr, mr := dM[l*q:l*q+l+1], dec[l*q:l*q+l+1], m[l*q:l*q+l+1]
 		dCBr, sgr := dCB[l*q:l*q+l+1], w.dSg[l*Q:l*Q+l+1]
+		vec.Mul(dCBr, dMr, decr)
 		for s, v := range dMr {
-			dCBr[s] = v * decr[s]
 			sgr[s] = float64(float64(v) * float64(mr[s]))
 		}
 		clear(dCB[l*q+l+1 : l*q+q])
@@ -278,29 +271,21 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dy, x, dt, A, Bm, C
 		}
 	}
 	for l := 0; l < q; l++ {
-		e := w.eA[l]
 		vl := dCc[l*N : l*N+N]
-		for n, vv := range vl {
-			vl[n] = e * vv
-		}
+		vec.Scale(vl, vl, w.eA[l])
 	}
 	kernels.MatMul(1, dCc, dCB, bs, q, q, N, true)
 	// dB = diag(L[last,:])·(X·dS_out) + dCBᵀ·C.
 	kernels.MatMul(1, dBc, xs, dS, q, P, N, false)
 	for s := 0; s < q; s++ {
-		ls := last[s]
 		row := dBc[s*N : s*N+N]
-		for n, vv := range row {
-			row[n] = ls * vv
-		}
+		vec.Scale(row, row, last[s])
 	}
 	kernels.MatMulTN(1, dBc, dCB, cs, q, q, N, true)
 	// Gradient of the whole-chunk decay, then of the entering state:
 	// dS_in = exp(Acs_last)·dS_out + (diag(eA)·dy)ᵀ·C.
 	dEnd := float64(float64(eEnd) * dot(dS, sIn))
-	for i, vv := range dS {
-		dS[i] = eEnd * vv
-	}
+	vec.Scale(dS, dS, eEnd)
 	kernels.MatMulTN(1, dS, eDy, cs, P, q, N, true)
 
 	// da_k = dEnd + Σ_{l≥k} dOff[l] + Σ_{l≥k} Σ_{s<k} dSg[l,s]: a_k lies in

@@ -12,6 +12,9 @@ var benchShapes = []struct {
 }{
 	// A small training shape.
 	{"B4xL256xH8xP32xN32", Dims{Batch: 4, Len: 256, Heads: 8, HeadDim: 32, Groups: 1, State: 32, Chunk: 64}},
+	// One layer of the tiny preset at its training shape: D=128, E=2,
+	// P=32 → H=8, N=32, Q=32, batch 16 × 128 tokens.
+	{"tiny_B16xL128xH8xP32xN32", Dims{Batch: 16, Len: 128, Heads: 8, HeadDim: 32, Groups: 1, State: 32, Chunk: 32}},
 	// One layer of the nano preset: D=512, E=2, P=64 → H=16, N=96, Q=64.
 	{"nano_B1xL2048xH16xP64xN96", Dims{Batch: 1, Len: 2048, Heads: 16, HeadDim: 64, Groups: 1, State: 96, Chunk: 64}},
 }

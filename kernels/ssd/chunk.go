@@ -1,6 +1,9 @@
 package ssd
 
-import "github.com/nanomamba-edge/harness/kernels"
+import (
+	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/kernels/vec"
+)
 
 // chunk is the per-worker scratch for one (batch, head) pair's chunks. The
 // matrices of the current chunk (length q ≤ Q) are stored densely with row
@@ -55,11 +58,7 @@ func (w *chunk) loadInputs(b, h, c int, x, dt, A, Bm, Cm []float32) {
 		dts := dt[t*H+h]
 		w.a[s] = float64(float64(dts) * ah)
 		xr := x[(t*H+h)*P : (t*H+h)*P+P]
-		xd := w.xs[s*P : s*P+P]
-		xd = xd[:len(xr)]
-		for p, v := range xr {
-			xd[p] = dts * v
-		}
+		vec.Scale(w.xs[s*P:s*P+len(xr)], xr, dts)
 	}
 	w.bs, w.cs = groupRows(d, b, g, c, Bm, Cm, w.bBuf, w.cBuf)
 }

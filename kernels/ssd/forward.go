@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/nanomamba-edge/harness/kernels"
+	"github.com/nanomamba-edge/harness/kernels/vec"
 )
 
 // Cache holds what Backward needs from a Forward call: the chunk-boundary
@@ -75,23 +76,34 @@ func ForwardReuse(reuse *Cache, threads int, d Dims, y, x, dt, A, Bm, Cm, init, 
 	}
 	c.computeScores(threads, Bm, Cm)
 
-	pn := d.HeadDim * d.State
-	kernels.Parallel(threads, d.Batch*d.Heads, func(lo, hi int) {
+	pn, H := d.HeadDim*d.State, d.Heads
+	kernels.Parallel(threads, d.Batch*H, func(lo, hi int) {
 		w := getChunk(d)
 		defer chunks.Put(w)
-		for bh := lo; bh < hi; bh++ {
-			b, h := bh/d.Heads, bh%d.Heads
-			s0 := c.stateAt(b, 0, h)
-			if init != nil {
-				copy(s0, init[bh*pn:bh*pn+pn])
-			} else {
-				clear(s0)
+		// A worker's pairs of one batch row walk the chunks together (the
+		// heads of a chunk read the same rows of x, B and C); every pair
+		// still runs its own chunks in ascending order.
+		for b := lo / H; b*H < hi; b++ {
+			h0, h1 := max(lo-b*H, 0), min(hi-b*H, H)
+			for h := h0; h < h1; h++ {
+				bh := b*H + h
+				s0 := c.stateAt(b, 0, h)
+				if init != nil {
+					copy(s0, init[bh*pn:bh*pn+pn])
+				} else {
+					clear(s0)
+				}
 			}
 			for k := 0; k < nc; k++ {
-				w.forwardChunk(c, b, h, k, y, x, dt, A, Bm, Cm)
+				for h := h0; h < h1; h++ {
+					w.forwardChunk(c, b, h, k, y, x, dt, A, Bm, Cm)
+				}
 			}
 			if final != nil {
-				copy(final[bh*pn:bh*pn+pn], c.stateAt(b, nc, h))
+				for h := h0; h < h1; h++ {
+					bh := b*H + h
+					copy(final[bh*pn:bh*pn+pn], c.stateAt(b, nc, h))
+				}
 			}
 		}
 	})
@@ -141,11 +153,8 @@ func (w *chunk) forwardChunk(c *Cache, b, h, k int, y, x, dt, A, Bm, Cm []float3
 	// State → output, then the intra-chunk (attention-like) part.
 	kernels.MatMulNT(1, yc, w.cs, sIn, q, N, P, false)
 	for l := 0; l < q; l++ {
-		e := w.eA[l]
 		row := yc[l*P : l*P+P]
-		for p, v := range row {
-			row[p] = e * v
-		}
+		vec.Scale(row, row, w.eA[l])
 	}
 	kernels.MatMul(1, yc, w.m[:q*q], w.xs[:q*P], q, q, P, true)
 	for l := 0; l < q; l++ {
@@ -155,16 +164,10 @@ func (w *chunk) forwardChunk(c *Cache, b, h, k int, y, x, dt, A, Bm, Cm []float3
 	// Chunk state: decay the entering state, add the chunk's inputs.
 	eEnd := w.eA[q-1]
 	next := c.stateAt(b, k+1, h)
-	for i, v := range sIn {
-		next[i] = eEnd * v
-	}
+	vec.Scale(next, sIn, eEnd)
 	last := w.dec[(q-1)*q : q*q]
 	for s := 0; s < q; s++ {
-		ls := last[s]
-		src, dst := w.xs[s*P:s*P+P], w.wx[s*P:s*P+P]
-		for p, v := range src {
-			dst[p] = ls * v
-		}
+		vec.Scale(w.wx[s*P:s*P+P], w.xs[s*P:s*P+P], last[s])
 	}
 	kernels.MatMulTN(1, next, w.wx[:q*P], w.bs, P, q, N, true)
 }
