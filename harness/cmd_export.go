@@ -17,6 +17,8 @@ import (
 	"github.com/nanomamba-edge/harness/edge/hf"
 	"github.com/nanomamba-edge/harness/edge/onnx"
 	"github.com/nanomamba-edge/harness/experiment"
+	"github.com/nanomamba-edge/harness/models"
+	"github.com/nanomamba-edge/harness/models/llama2c"
 	"github.com/nanomamba-edge/harness/registry"
 	"github.com/nanomamba-edge/harness/repro"
 )
@@ -27,12 +29,15 @@ func (a *app) exportCmd() *cobra.Command {
 	var format, weights, embed, out string
 	var force bool
 	cmd := &cobra.Command{
-		Use:   "export <run-hash>",
-		Short: "Export a trained ternary run for deployment (GGUF) and record the file as an artifact of the run",
+		Use:   "export <run-hash | llama2c.bin>",
+		Short: "Export a trained run for deployment (GGUF) and record the file as an artifact of the run",
 		Long: "export writes the final checkpoint of a done run as GGUF: BitLinear weights as ggml TQ2_0 or TQ1_0 blocks " +
-			"with a float32 scale per tensor, the tied embedding as F16, Q8_0, Q4_0 or F32, the tokenizer as tokenizer.ggml.* " +
-			"and the run hash, config and code commit as provenance. The same run always gives the same bytes. " +
-			"The default output is runs/<hash>/model-<weights>-<embed>.gguf under the project root.",
+			"with a float32 scale per tensor (a ternary run), or as F16 or Q8_0 (a run whose weights stay float, " +
+			"qat.phases of float only with quant.act_bits 0), the tied embedding as F16, Q8_0, Q4_0 or F32, the tokenizer as " +
+			"tokenizer.ggml.* and the run hash, config and code commit as provenance. The same run always gives the same bytes. " +
+			"The default output is runs/<hash>/model-<weights>-<embed>.gguf under the project root. " +
+			"A llama2.c checkpoint (a .bin file, e.g. datasets/llama2c/stories260K.bin) has float weights: it is exported " +
+			"at f16 or q8_0 to -o, without a tokenizer and without a registry record.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch strings.ToLower(format) {
@@ -60,13 +65,21 @@ func (a *app) exportCmd() *cobra.Command {
 			default:
 				return fmt.Errorf("--format %q: use gguf, onnx or hf", format)
 			}
-			wt, err := gguf.ParseType(weights)
-			if err != nil || (wt != gguf.TQ2_0 && wt != gguf.TQ1_0) {
-				return fmt.Errorf("--weights %q: use tq2_0 or tq1_0", weights)
+			wt, err := parseExportWeights(weights)
+			if err != nil {
+				return err
 			}
 			et, err := gguf.ParseType(embed)
 			if err != nil || (et != gguf.F16 && et != gguf.Q8_0 && et != gguf.Q4_0 && et != gguf.F32) {
 				return fmt.Errorf("--embed %q: use f16, q8_0, q4_0 or f32", embed)
+			}
+			if strings.HasSuffix(args[0], ".bin") {
+				res, err := exportCheckpoint(a.registryPath(), args[0], edge.Options{Weights: wt, Embed: et}, out, force)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s\t%d bytes\tsha256 %s\n", res.Path, res.Bytes, res.SHA256)
+				return nil
 			}
 			db, h, err := a.openResolved(args[0])
 			if err != nil {
@@ -82,7 +95,7 @@ func (a *app) exportCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "gguf", "output format: gguf (one file), onnx (a decode-step graph, runs/<hash>/model.onnx) or hf (a Hugging Face-style folder, runs/<hash>/hf/)")
-	cmd.Flags().StringVar(&weights, "weights", "tq2_0", "ternary weight blocks: tq2_0 (2.06 bits/weight) or tq1_0 (1.69 bits/weight)")
+	cmd.Flags().StringVar(&weights, "weights", "", "projection weights: tq2_0 (2.06 bits/weight) or tq1_0 (1.69 bits/weight) for a ternary run, f16 or q8_0 for a float-weight run (default tq2_0 or f16, by the run's weights)")
 	cmd.Flags().StringVar(&embed, "embed", "f16", "embedding / output head type: f16, q8_0, q4_0 or f32")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "output file (default runs/<hash>/model-<weights>-<embed>.gguf)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing output file with other bytes (never the registry)")
@@ -152,6 +165,81 @@ func defaultExportName(o edge.Options) string {
 	return fmt.Sprintf("model-%s-%s.gguf", strings.ToLower(w.String()), strings.ToLower(e.String()))
 }
 
+// parseExportWeights parses --weights: "" (chosen by the run) or one of
+// the four projection types.
+func parseExportWeights(s string) (gguf.Type, error) {
+	if s == "" {
+		return 0, nil
+	}
+	t, err := gguf.ParseType(s)
+	if err != nil || (t != gguf.TQ2_0 && t != gguf.TQ1_0 && !edge.FloatWeights(t)) {
+		return 0, fmt.Errorf("--weights %q: use tq2_0 or tq1_0 (ternary runs) or f16 or q8_0 (float-weight runs)", s)
+	}
+	return t, nil
+}
+
+// exportWeights checks the projection type w against the weights of the
+// model being exported (what names it in errors) and fills the default:
+// tq2_0 for ternary weights, f16 for float ones.
+func exportWeights(what string, q models.QuantState, w gguf.Type) (gguf.Type, error) {
+	name := strings.ToLower(w.String())
+	if q.From == models.Float && q.To == models.Float {
+		switch {
+		case w == 0:
+			return gguf.F16, nil
+		case !edge.FloatWeights(w):
+			return 0, fmt.Errorf("export: %s has float weights (not quantized): --weights %s stores ternary weights; use f16 or q8_0", what, name)
+		}
+		return w, nil
+	}
+	format := q.To.String()
+	if q.From != q.To {
+		format = fmt.Sprintf("%s→%s (λ %v)", q.From, q.To, q.Lambda)
+	}
+	switch {
+	case w == 0:
+		return gguf.TQ2_0, nil
+	case edge.FloatWeights(w):
+		return 0, fmt.Errorf("export: %s has %s weights: --weights %s is for float-weight runs; use tq2_0 or tq1_0", what, format, name)
+	}
+	return w, nil
+}
+
+// exportCheckpoint writes the GGUF file of a llama2.c checkpoint (float
+// weights, no tokenizer in the file) to out (never the registry at
+// registryPath); nothing is recorded.
+func exportCheckpoint(registryPath, path string, o edge.Options, out string, force bool) (*exportResult, error) {
+	if out == "" {
+		return nil, fmt.Errorf("export %s: a llama2.c checkpoint has no run directory; name the output with -o", path)
+	}
+	m, _, err := llama2c.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if o.Weights, err = exportWeights("the llama2.c checkpoint "+path, m.Quant(), o.Weights); err != nil {
+		return nil, err
+	}
+	if o.Name == "" {
+		o.Name = strings.TrimSuffix(filepath.Base(path), ".bin")
+	}
+	f, err := edge.Export(m, llama2c.QuantConfig(), nil, o, edge.Provenance{})
+	if err != nil {
+		return nil, err
+	}
+	b, err := f.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	if err := repro.WriteFile(registryPath, out, b, force); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	return &exportResult{Path: out, Record: out, SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(b))}, nil
+}
+
 // exportRun loads the final checkpoint of a done run, writes its GGUF file to
 // out (default <root>/runs/<hash>/defaultExportName) and records it as an
 // artifact of the run with its sha256 and size.
@@ -162,6 +250,9 @@ func exportRun(env *experiment.Env, hash string, o edge.Options, out string, for
 	}
 	run, err := env.DB.DoneRun(hash)
 	if err != nil {
+		return nil, err
+	}
+	if o.Weights, err = exportWeights("run "+hash[:min(12, len(hash))], tr.Model.Quant(), o.Weights); err != nil {
 		return nil, err
 	}
 	name := o.Name

@@ -99,3 +99,128 @@ func TestExportAndRunGGUF(t *testing.T) {
 		}
 	}
 }
+
+// TestExportFloatWeights exports a run whose weights stay float (float-only
+// QAT, no activation quantization) with --weights f16 / q8_0 and runs the
+// files; ternary types are refused for it, float types for a ternary run
+// (the errors name the run's weights and the valid choices), and a llama2.c
+// checkpoint exports at f16 / q8_0 to -o.
+func TestExportFloatWeights(t *testing.T) {
+	root := t.TempDir()
+	ds, _ := filepath.Abs(filepath.Join("..", "datasets"))
+	if err := os.Symlink(ds, filepath.Join(root, "datasets")); err != nil {
+		t.Fatal(err)
+	}
+	reg := filepath.Join(root, "registry.db")
+	g := []string{"--root", root, "--registry", reg, "--threads", "2"}
+	train := func(sets ...string) string {
+		t.Helper()
+		args := []string{"train", "--preset", "micro", "--set", "train.tokens=4096"}
+		for _, s := range sets {
+			args = append(args, "--set", s)
+		}
+		out, err := run(t, append(args, g...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := registry.Open(reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		runs, err := db.Runs(registry.RunFilter{Status: "done"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range runs {
+			if strings.Contains(out, r.Hash[:12]) {
+				return r.Hash
+			}
+		}
+		t.Fatalf("no done run named in the train output %q (runs %+v)", out, runs)
+		return ""
+	}
+	float := train("qat.phases=[{weights: float, start: 0, ramp: 0}]", "quant.act_bits=0")
+	ternary := train("qat.phases=[{weights: ternary, start: 0, ramp: 0}]")
+	cases := []struct {
+		hash, weights string
+		file          string    // written under runs/<hash>/
+		typ           gguf.Type // of the projections
+		errs          []string  // in the error, when refused
+	}{
+		{float, "", "model-f16-q8_0.gguf", gguf.F16, nil},
+		{float, "f16", "model-f16-q8_0.gguf", gguf.F16, nil},
+		{float, "q8_0", "model-q8_0-q8_0.gguf", gguf.Q8_0, nil},
+		{float, "tq2_0", "", 0, []string{"float weights", "--weights tq2_0", "use f16 or q8_0"}},
+		{float, "tq1_0", "", 0, []string{"float weights", "use f16 or q8_0"}},
+		{ternary, "", "model-tq2_0-q8_0.gguf", gguf.TQ2_0, nil},
+		{ternary, "f16", "", 0, []string{"ternary weights", "--weights f16", "use tq2_0 or tq1_0"}},
+		{ternary, "q8_0", "", 0, []string{"ternary weights", "use tq2_0 or tq1_0"}},
+		{float, "q4_0", "", 0, []string{`--weights "q4_0"`, "tq2_0 or tq1_0", "f16 or q8_0"}},
+	}
+	for _, c := range cases {
+		args := []string{"export", c.hash, "--embed", "q8_0"}
+		if c.weights != "" {
+			args = append(args, "--weights", c.weights)
+		}
+		out, err := run(t, append(args, g...)...)
+		if c.errs != nil {
+			if err == nil {
+				t.Errorf("%v succeeded: %q", args, out)
+				continue
+			}
+			for _, e := range c.errs {
+				if !strings.Contains(err.Error(), e) {
+					t.Errorf("%v: error %q does not say %q", args, err, e)
+				}
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%v: %v", args, err)
+			continue
+		}
+		path := filepath.Join(root, "runs", c.hash, c.file)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v printed %q: %v", args, out, err)
+		}
+		f, err := gguf.Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := f.Tensor("blk.0.ssm_in.weight"); w == nil || w.Type != c.typ {
+			t.Errorf("%v: blk.0.ssm_in.weight is %+v, want type %s", args, w, c.typ)
+		}
+		if got, err := run(t, append([]string{"run-gguf", path, "--prompt", "Once upon a time", "--steps", "8"}, g...)...); err != nil || !strings.HasPrefix(got, "Once upon a time") {
+			t.Errorf("run-gguf %s: %q, %v", c.file, got, err)
+		}
+	}
+	ck := filepath.Join(ds, "llama2c", "stories260K.bin")
+	for _, w := range []string{"f16", "q8_0"} {
+		out := filepath.Join(t.TempDir(), "s.gguf")
+		if _, err := run(t, append([]string{"export", ck, "--weights", w, "--embed", w, "-o", out}, g...)...); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := gguf.Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wt, _ := gguf.ParseType(w); f.Tensor("blk.0.attn_q.weight") == nil || f.Tensor("blk.0.attn_q.weight").Type != wt {
+			t.Errorf("stories260K at %s: attn_q is %+v", w, f.Tensor("blk.0.attn_q.weight"))
+		}
+	}
+	for _, bad := range [][]string{
+		{"export", ck, "--weights", "tq2_0", "-o", filepath.Join(root, "x.gguf")},
+		{"export", ck},
+		{"export", ck, "-o", reg},
+	} {
+		if _, err := run(t, append(bad, g...)...); err == nil {
+			t.Errorf("%v succeeded", bad)
+		}
+	}
+}
