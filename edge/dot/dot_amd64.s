@@ -534,6 +534,33 @@ DATA headperm<>+24(SB)/4, $3
 DATA headperm<>+28(SB)/4, $7
 GLOBL headperm<>(SB), RODATA|NOPTR, $32
 
+// REDUCE8 reduces the eight lanes of each of Y0..Y7 (rows 0..7) in
+// laneSum's order, ((f0+f4)+(f2+f6))+((f1+f5)+(f3+f7)), into the eight row
+// sums in Y10, in row order (Y30 holds headperm); it uses Y8..Y15.
+#define REDUCE8 \
+	VPERM2F128 $0x20, Y1, Y0, Y8 \
+	VPERM2F128 $0x31, Y1, Y0, Y9 \
+	VADDPS     Y9, Y8, Y8 \
+	VPERM2F128 $0x20, Y3, Y2, Y10 \
+	VPERM2F128 $0x31, Y3, Y2, Y11 \
+	VADDPS     Y11, Y10, Y10 \
+	VPERM2F128 $0x20, Y5, Y4, Y12 \
+	VPERM2F128 $0x31, Y5, Y4, Y13 \
+	VADDPS     Y13, Y12, Y12 \
+	VPERM2F128 $0x20, Y7, Y6, Y14 \
+	VPERM2F128 $0x31, Y7, Y6, Y15 \
+	VADDPS     Y15, Y14, Y14 \
+	VSHUFPS $0x44, Y10, Y8, Y9 \
+	VSHUFPS $0xEE, Y10, Y8, Y11 \
+	VADDPS  Y11, Y9, Y9 \
+	VSHUFPS $0x44, Y14, Y12, Y13 \
+	VSHUFPS $0xEE, Y14, Y12, Y15 \
+	VADDPS  Y15, Y13, Y13 \
+	VSHUFPS $0x88, Y13, Y9, Y10 \
+	VSHUFPS $0xDD, Y13, Y9, Y11 \
+	VADDPS  Y11, Y10, Y10 \
+	VPERMPS Y10, Y30, Y10
+
 // One row of q8HeadVNNI's block step: T = k_b + Σ (w+128)·q (the exact
 // lane products), then acc += float32(float32(T)·d).
 #define HEADROW(wmem, dmem, W, T, ACC) \
@@ -603,33 +630,7 @@ hblk:
 	LEAQ (R11)(AX*2), R11
 	ADDQ R15, R11
 
-	// g = lo + hi halves (f_l + f_{l+4}), two rows per vector.
-	VPERM2F128 $0x20, Y1, Y0, Y8
-	VPERM2F128 $0x31, Y1, Y0, Y9
-	VADDPS     Y9, Y8, Y8         // [g(0) | g(1)]
-	VPERM2F128 $0x20, Y3, Y2, Y10
-	VPERM2F128 $0x31, Y3, Y2, Y11
-	VADDPS     Y11, Y10, Y10      // [g(2) | g(3)]
-	VPERM2F128 $0x20, Y5, Y4, Y12
-	VPERM2F128 $0x31, Y5, Y4, Y13
-	VADDPS     Y13, Y12, Y12      // [g(4) | g(5)]
-	VPERM2F128 $0x20, Y7, Y6, Y14
-	VPERM2F128 $0x31, Y7, Y6, Y15
-	VADDPS     Y15, Y14, Y14      // [g(6) | g(7)]
-
-	// h0 = g0 + g2, h1 = g1 + g3.
-	VSHUFPS $0x44, Y10, Y8, Y9
-	VSHUFPS $0xEE, Y10, Y8, Y11
-	VADDPS  Y11, Y9, Y9           // [h0 h1 (0), h0 h1 (2) | rows 1, 3]
-	VSHUFPS $0x44, Y14, Y12, Y13
-	VSHUFPS $0xEE, Y14, Y12, Y15
-	VADDPS  Y15, Y13, Y13         // [rows 4, 6 | rows 5, 7]
-
-	// out = h0 + h1.
-	VSHUFPS $0x88, Y13, Y9, Y10
-	VSHUFPS $0xDD, Y13, Y9, Y11
-	VADDPS  Y11, Y10, Y10         // [o0 o2 o4 o6 | o1 o3 o5 o7]
-	VPERMPS Y10, Y30, Y10
+	REDUCE8
 	VDIVPS  Y31, Y10, Y10
 	VMOVUPS Y10, (DI)
 	ADDQ    $32, DI

@@ -265,7 +265,7 @@ func TestHeadRows(t *testing.T) {
 	eachSet(t, func(t *testing.T) {
 		for _, typ := range []gguf.Type{gguf.Q8_0, gguf.Q4_0} {
 			for _, nb := range []int{1, 2, 3, 4, 16, 17} {
-				for _, rows := range []int{1, 2, 5, 9} {
+				for _, rows := range []int{1, 2, 5, 9, 16, 27} {
 					for _, f := range []fill{random, low, high, mixed} {
 						w := headWeights(r, typ, nb, rows, f)
 						q := actValues(r, nb*32, f, -127)

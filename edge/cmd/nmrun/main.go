@@ -9,6 +9,8 @@
 //	nmrun [-prompt text] [-steps n] [-threads n] [-head float|int8] [-logits] model.gguf
 //	nmrun -bench [-prompt-tokens n] [-steps n] [-reps n] [-threads n,m] [-head h] model.gguf
 //
+// -cpuprofile file writes a CPU profile of either mode (go tool pprof).
+//
 // -bench times decoding (engine.TimeDecode: a fixed prompt of
 // -prompt-tokens ids fed one step each, then -steps greedy steps, best of
 // -reps) and prints an engine.BenchResult as JSON, with this small
@@ -35,6 +37,7 @@ import (
 	"hash/fnv"
 	"math"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -85,22 +88,42 @@ func main() {
 	promptTokens := flag.Int("prompt-tokens", 32, "-bench: prompt length in tokens")
 	reps := flag.Int("reps", 3, "-bench: repetitions (the best is kept)")
 	benchThreads := flag.String("bench-threads", "", "-bench: comma-separated thread counts (default -threads)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile (runtime/pprof) of the run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "nmrun: -cpuprofile:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if *bench && flag.NArg() == 1 {
 		if err := runBench(flag.Arg(0), *head, *benchThreads, *threads, *promptTokens, *steps, *reps); err != nil {
 			fmt.Fprintln(os.Stderr, "nmrun:", err)
-			os.Exit(1)
+			exit(1)
 		}
 		return
 	}
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: nmrun [-prompt text] [-steps n] [-threads n] [-head float|int8] [-logits] model.gguf")
-		os.Exit(2)
+		exit(2)
 	}
 	if err := run(flag.Arg(0), *prompt, *steps, *threads, *head, *logits); err != nil {
 		fmt.Fprintln(os.Stderr, "nmrun:", err)
-		os.Exit(1)
+		exit(1)
 	}
+}
+
+// exit stops a CPU profile in progress (its deferred stop does not run
+// under os.Exit) and exits with code.
+func exit(code int) {
+	pprof.StopCPUProfile()
+	os.Exit(code)
 }
 
 func run(path, prompt string, steps, threads int, head string, logits bool) error {
