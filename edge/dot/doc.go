@@ -29,4 +29,12 @@
 // the eight-lane vector code and the Go loop agree bit for bit. The
 // activation range excludes −128 because the vector code applies the sign
 // of w to q (VPSIGNB); Q8Rows falls back to the Go loop when q holds −128.
+//
+// Q8Head holds a copy of a Q8_0 matrix for a cache-resident head: the
+// weights offset to unsigned bytes (w + 128, VPDPBUSD's unsigned operand)
+// and the scales as float32. HeadRowsDiv subtracts the per-token terms
+// 128·Σ q of HeadActs inside the integer sums, runs eight rows at a time,
+// reduces their lanes together in the order above and divides by the
+// activation scale: the bits of Q8Rows followed by a float32 division, for
+// any int8 activations.
 package dot
