@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -116,16 +117,24 @@ func sharedPhase(ks kernelSet, threads int, g gemmArgs, byRows bool) {
 	defer sharedPool.Put(shared)
 	const group = 8 // panels per packing task
 	groups := (panels + group - 1) / group
-	kBlocks := (g.k + blockK - 1) / blockK
-	Parallel(threads, kBlocks*groups, func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			pc, l := t/groups*blockK, t%groups*group*width
+	packTasks := int64((g.k+blockK-1)/blockK) * int64(groups)
+	var packNext, packDone, next atomic.Int64
+	Parallel(threads, threads, func(int, int) {
+		// Pack tasks first, taken from a counter by whichever workers
+		// run, then strips once every task is done.
+		for {
+			t := packNext.Add(1) - 1
+			if t >= packTasks {
+				break
+			}
+			pc, l := int(t)/groups*blockK, int(t)%groups*group*width
 			kc := min(blockK, g.k-pc)
 			pack(ks, (*shared)[pc*ld+l*kc:], g, l, min(group*width, lanes-l), pc, kc)
+			packDone.Add(1)
 		}
-	})
-	var next atomic.Int64
-	Parallel(threads, threads, func(int, int) {
+		for packDone.Load() < packTasks {
+			runtime.Gosched()
+		}
 		for {
 			t := int(next.Load())
 			if t >= tiles {

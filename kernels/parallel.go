@@ -20,7 +20,9 @@ func Parallel(threads, n int, fn func(lo, hi int)) {
 	}
 	var wg sync.WaitGroup
 	per := (n + threads - 1) / threads
-	for lo := 0; lo < n; lo += per {
+	// The first block runs on the calling goroutine, whose thread is
+	// already running; the others start first.
+	for lo := per; lo < n; lo += per {
 		hi := lo + per
 		if hi > n {
 			hi = n
@@ -31,5 +33,6 @@ func Parallel(threads, n int, fn func(lo, hi int)) {
 			fn(lo, hi)
 		}(lo, hi)
 	}
+	fn(0, min(per, n))
 	wg.Wait()
 }
