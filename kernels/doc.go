@@ -24,14 +24,22 @@
 // # GEMM implementation
 //
 // MatMul, MatMulNT and MatMulTN share one blocked driver. It packs op(B) in
-// blocks of 256 steps of K by 512 columns into micro-panels of nr columns,
+// blocks of 256 steps of K by 2048 columns into micro-panels of nr columns,
 // and op(A) in blocks of 256 steps by about 96 rows into micro-panels of mr
 // rows, so both transposed variants reach the micro-kernel in the same
 // contiguous layout. Packing moves values and computes nothing; the AVX-512
-// and AVX2 sets pack with masked vector moves, reading a block row by row
-// so the source streams sequentially, and with in-register 16×16 (8×8)
+// and AVX2 sets pack with vector moves (masked only at ragged edges on AVX2,
+// whose masked stores are microcoded on AMD), narrow panels row by row
+// across the block so the source streams sequentially and panels of a whole
+// cache line one after another, and with in-register 16×16 (8×8)
 // transposes for the transposed operands (gathers are avoided: with the
-// gather-sampling mitigation they cost tens of cycles each). The
+// gather-sampling mitigation they cost tens of cycles each). On more than
+// one thread the operand every worker reads (B when C is split by rows, A
+// when by columns) is packed once into shared panels, by tasks taken from a
+// counter, and the workers then take strips of row or column tiles of C
+// from another counter, strips shrinking towards the end; a shared operand
+// over 4 MiB is handled one range of K blocks at a time, C carrying the
+// chain state between ranges as it does between K blocks. The
 // micro-kernel keeps an mr×nr tile of C in vector
 // registers, lanes across the columns, and runs the K steps of the block in
 // ascending order, one FMA per element and step. Blocking K only stores the
