@@ -177,22 +177,47 @@ func HierarchicalBootstrap(d [][][]float64, draws int, seed int64, threads int) 
 			}
 		}
 	}
-	stat := func(pick func(n int) int) float64 {
+	// A stratum with few distinct values (accuracy differences take at
+	// most three) is resampled through its value counts: the number of
+	// picks of each value is multinomial, drawn as a chain of binomials,
+	// which has exactly the distribution of picking items one by one at a
+	// cost independent of the item count. Other strata pick items.
+	cs := make([][]countedStratum, len(d))
+	for s, strata := range d {
+		cs[s] = make([]countedStratum, len(strata))
+		for k, xs := range strata {
+			cs[s][k] = compressStratum(xs, maxDistinctForCounts)
+		}
+	}
+	stat := func(st *rng.Stream) float64 {
 		tot := 0.0
-		for range d {
-			s := pick(len(d))
-			strata := d[s]
+		for range cs {
+			strata := cs[st.Intn(len(cs))]
 			sm := 0.0
-			for _, xs := range strata {
+			for _, c := range strata {
+				n := len(c.xs)
 				m := 0.0
-				for range xs {
-					m += xs[pick(len(xs))]
+				if c.vals == nil {
+					for range c.xs {
+						m += c.xs[st.Intn(n)]
+					}
+				} else {
+					rem, left := n, n
+					for j, v := range c.vals {
+						k := rem
+						if j < len(c.vals)-1 && rem > 0 {
+							k = int(distuv.Binomial{N: float64(rem), P: float64(c.counts[j]) / float64(left), Src: st}.Rand())
+						}
+						m += v * float64(k)
+						rem -= k
+						left -= c.counts[j]
+					}
 				}
-				sm += m / float64(len(xs))
+				sm += m / float64(n)
 			}
 			tot += sm / float64(len(strata))
 		}
-		return tot / float64(len(d))
+		return tot / float64(len(cs))
 	}
 	mean := 0.0 // the statistic on the data: every seed and item once
 	for _, strata := range d {
@@ -216,7 +241,7 @@ func HierarchicalBootstrap(d [][][]float64, draws int, seed int64, threads int) 
 			defer wg.Done()
 			for b := w; b < draws; b += threads {
 				st := rng.New(seed, "hierarchical-bootstrap "+strconv.Itoa(b))
-				out[b] = stat(st.Intn)
+				out[b] = stat(st)
 			}
 		}(w)
 	}
@@ -233,6 +258,40 @@ func HierarchicalBootstrap(d [][][]float64, draws int, seed int64, threads int) 
 		res.P = math.Min(1, 2*float64(other)/float64(draws))
 	}
 	return res, nil
+}
+
+// maxDistinctForCounts is the largest number of distinct values a
+// stratum is resampled through its value counts with.
+var maxDistinctForCounts = 16
+
+// countedStratum is one stratum's items and, when they take few values,
+// the distinct values (ascending) with their counts.
+type countedStratum struct {
+	xs     []float64
+	vals   []float64 // nil: resample by picking items
+	counts []int
+}
+
+// compressStratum returns xs with its distinct values and their counts
+// when it has at most maxDistinct of them.
+func compressStratum(xs []float64, maxDistinct int) (c countedStratum) {
+	c.xs = xs
+	seen := map[float64]int{}
+	for _, x := range xs {
+		if _, ok := seen[x]; !ok && len(seen) == maxDistinct {
+			return c
+		}
+		seen[x]++
+	}
+	c.vals = make([]float64, 0, len(seen))
+	for v := range seen {
+		c.vals = append(c.vals, v)
+	}
+	sort.Float64s(c.vals)
+	for _, v := range c.vals {
+		c.counts = append(c.counts, seen[v])
+	}
+	return c
 }
 
 // percentile interpolates linearly between the order statistics of a
