@@ -233,7 +233,7 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dy, x, dt, A, Bm, C
 	for s := 0; s < q; s++ {
 		vec.Scale(dX[s*P:s*P+P], u[s*P:s*P+P], last[s])
 	}
-	kernels.MatMulTN(1, dX, m, dyc, q, q, P, true)
+	mulTN(dX, m, dyc, q, q, P, true)
 	// dM = dy·Xᵀ; M = CB∘L gives dCB = dM∘L and, with L = exp(Sg),
 	// dSg = dM∘M. The chunk state adds X_s·u_s·L[last,s] to row last.
 	dM, dCB := w.dM[:q*q], w.dCB[:q*q]
@@ -260,7 +260,7 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dy, x, dt, A, Bm, C
 	// dC = diag(eA)·(dy·S_in) + dCB·B, and the gradient of the log-decay
 	// exp(Acs_l) of the state → output path.
 	dBc, dCc = dBc[:q*N], dCc[:q*N]
-	kernels.MatMul(1, dCc, dyc, sIn, q, P, N, false)
+	mulNN(dCc, dyc, sIn, q, P, N, false)
 	for l := 0; l < q; l += 2 {
 		if l+1 == q {
 			w.dOff[l] = float64(float64(w.eA[l]) * dot(cs[l*N:l*N+N], dCc[l*N:l*N+N]))
@@ -274,19 +274,19 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dy, x, dt, A, Bm, C
 		vl := dCc[l*N : l*N+N]
 		vec.Scale(vl, vl, w.eA[l])
 	}
-	kernels.MatMul(1, dCc, dCB, bs, q, q, N, true)
+	mulNN(dCc, dCB, bs, q, q, N, true)
 	// dB = diag(L[last,:])·(X·dS_out) + dCBᵀ·C.
-	kernels.MatMul(1, dBc, xs, dS, q, P, N, false)
+	mulNN(dBc, xs, dS, q, P, N, false)
 	for s := 0; s < q; s++ {
 		row := dBc[s*N : s*N+N]
 		vec.Scale(row, row, last[s])
 	}
-	kernels.MatMulTN(1, dBc, dCB, cs, q, q, N, true)
+	mulTN(dBc, dCB, cs, q, q, N, true)
 	// Gradient of the whole-chunk decay, then of the entering state:
 	// dS_in = exp(Acs_last)·dS_out + (diag(eA)·dy)ᵀ·C.
 	dEnd := float64(float64(eEnd) * dot(dS, sIn))
 	vec.Scale(dS, dS, eEnd)
-	kernels.MatMulTN(1, dS, eDy, cs, P, q, N, true)
+	mulTN(dS, eDy, cs, P, q, N, true)
 
 	// da_k = dEnd + Σ_{l≥k} dOff[l] + Σ_{l≥k} Σ_{s<k} dSg[l,s]: a_k lies in
 	// every segment sum Sg[l,s] with s < k ≤ l.

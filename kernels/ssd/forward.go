@@ -156,7 +156,7 @@ func (w *chunk) forwardChunk(c *Cache, b, h, k int, y, x, dt, A, Bm, Cm []float3
 		row := yc[l*P : l*P+P]
 		vec.Scale(row, row, w.eA[l])
 	}
-	kernels.MatMul(1, yc, w.m[:q*q], w.xs[:q*P], q, q, P, true)
+	mulNN(yc, w.m[:q*q], w.xs[:q*P], q, q, P, true)
 	for l := 0; l < q; l++ {
 		i := ((b*d.Len+k*Q+l)*H + h) * P
 		copy(y[i:i+P], yc[l*P:l*P+P])
@@ -169,5 +169,5 @@ func (w *chunk) forwardChunk(c *Cache, b, h, k int, y, x, dt, A, Bm, Cm []float3
 	for s := 0; s < q; s++ {
 		vec.Scale(w.wx[s*P:s*P+P], w.xs[s*P:s*P+P], last[s])
 	}
-	kernels.MatMulTN(1, next, w.wx[:q*P], w.bs, P, q, N, true)
+	mulTN(next, w.wx[:q*P], w.bs, P, q, N, true)
 }
