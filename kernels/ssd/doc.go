@@ -50,7 +50,9 @@
 //
 // Arithmetic inside a chunk is float32: the chunk's small matrix products
 // (C·S_inᵀ, M·X, Xᵀ·B and the eight products of the reverse pass) run
-// through kernels.MatMul, MatMulNT and MatMulTN, so every element is one
+// through kernels.MatMulNT, or, for the untransposed and Aᵀ·B forms, an
+// AVX-512 kernel that reads the operands in place (kernels.MatMul and
+// MatMulTN where it does not apply), so every element is one
 // chain of single-rounding float32 FMAs over the reduction index in
 // ascending order, continuing from a stored first term (the decayed state
 // path) where the formula adds one. The q×q matrices are stored lower
