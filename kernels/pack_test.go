@@ -16,7 +16,9 @@ import (
 func TestPackersAgree(t *testing.T) {
 	special := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-45, -3.4e38}
 	for _, ks := range availableKernels() {
-		for _, width := range []int{ks.mr, ks.nr} {
+		// The set's own widths take the fast paths; 3, 8 and 12 the
+		// general ones.
+		for _, width := range []int{ks.mr, ks.nr, 3, 8, 12} {
 			for _, lanes := range []int{1, width / 2, width - 1, width} {
 				for _, kc := range []int{1, 5, 16, 17, 33, 256} {
 					for _, contiguous := range []bool{true, false} {
@@ -96,7 +98,9 @@ func BenchmarkPack(b *testing.B) {
 func TestBlockPackersAgree(t *testing.T) {
 	ref := packBlockGo(packPanelGo)
 	for _, ks := range availableKernels() {
-		for _, width := range []int{ks.mr, ks.nr} {
+		// The set's own widths take the fast paths; 3, 8 and 12 the
+		// general ones.
+		for _, width := range []int{ks.mr, ks.nr, 3, 8, 12} {
 			for _, n := range []int{1, width - 1, width, width + 1, 3*width + 5, 96} {
 				for _, kc := range []int{1, 7, 16, 40} {
 					for _, contiguous := range []bool{true, false} {
