@@ -261,6 +261,7 @@ func (r *renderer) ablation(name string, a *Ablation) error {
 				r.paper.Numbers.placeholder(MacroName(name, arm.Name, metric), fmt.Sprintf("%s: %s mean %s (not recorded)", name, arm.Name, metric))
 				if arm.Name != pm.BaselineArm() {
 					r.paper.Numbers.placeholder(MacroName(name, arm.Name, "delta", metric), fmt.Sprintf("%s: %s − baseline, %s (not recorded)", name, arm.Name, metric))
+					r.paper.Numbers.placeholder(MacroName(name, arm.Name, "p", metric), fmt.Sprintf("%s: paired t-test p, %s vs baseline, %s (not recorded)", name, arm.Name, metric))
 				}
 			}
 		}
