@@ -350,11 +350,11 @@ func (w *gradChunk) backwardChunk(c *Cache, b, h, k int, dS, dy, x, dt, A, Bm, C
 	return gA
 }
 
-// inputGrads2 runs the chain to the inputs of two time steps at once: for
-// each step it adds dt·dX to dx and returns Σ_p x_p·dX_p summed in float64
-// in ascending p from +0. The two sums are independent chains, interleaved
-// to overlap their latencies.
-func inputGrads2(dts0, dts1 float32, x0, x1, dX0, dX1, dx0, dx1 []float32) (float64, float64) {
+// inputGrads2Go runs the chain to the inputs of two time steps at once: for
+// each step it adds float32(dt·dX) to dx and returns Σ_p x_p·dX_p summed in
+// float64 in ascending p from +0. The two sums are independent chains,
+// interleaved to overlap their latencies.
+func inputGrads2Go(dts0, dts1 float32, x0, x1, dX0, dX1, dx0, dx1 []float32) (float64, float64) {
 	n := len(dX0)
 	x0, x1, dX1, dx0, dx1 = x0[:n], x1[:n], dX1[:n], dx0[:n], dx1[:n]
 	var g0, g1 float64
@@ -362,8 +362,8 @@ func inputGrads2(dts0, dts1 float32, x0, x1, dX0, dX1, dx0, dx1 []float32) (floa
 		v1 := dX1[p]
 		g0 += float64(float64(x0[p]) * float64(v0))
 		g1 += float64(float64(x1[p]) * float64(v1))
-		dx0[p] += dts0 * v0
-		dx1[p] += dts1 * v1
+		dx0[p] += float32(dts0 * v0)
+		dx1[p] += float32(dts1 * v1)
 	}
 	return g0, g1
 }

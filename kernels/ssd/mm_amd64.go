@@ -32,3 +32,17 @@ func mmAsm(c, a, b []float32, m, k, n, sai, sak int, acc bool) bool {
 	mmAVX512(&c[0], 4*n, &a[0], 4*sai, 4*sak, &b[0], 4*n, m, k, n/16, f)
 	return true
 }
+
+//go:noescape
+func inputGrads2AVX512(dts0, dts1 float32, x0, x1, dX0, dX1, dx0, dx1 *float32, n int) (g0, g1 float64)
+
+// inputGrads2 is inputGrads2Go, in AVX-512 where the CPU has it and the
+// rows are whole multiples of eight.
+func inputGrads2(dts0, dts1 float32, x0, x1, dX0, dX1, dx0, dx1 []float32) (float64, float64) {
+	n := len(dX0)
+	if !hasAVX512 || n%8 != 0 || n == 0 {
+		return inputGrads2Go(dts0, dts1, x0, x1, dX0, dX1, dx0, dx1)
+	}
+	x0, x1, dX1, dx0, dx1 = x0[:n], x1[:n], dX1[:n], dx0[:n], dx1[:n]
+	return inputGrads2AVX512(dts0, dts1, &x0[0], &x1[0], &dX0[0], &dX1[0], &dx0[0], &dx1[0], n)
+}

@@ -123,3 +123,83 @@ k1:
 done:
 	VZEROUPPER
 	RET
+
+// func inputGrads2AVX512(dts0, dts1 float32, x0, x1, dX0, dX1, dx0, dx1 *float32, n int) (g0, g1 float64)
+//
+// n is a positive multiple of 8. For each of the two steps: dx += float32(dts·dX)
+// lane by lane, and g = Σ_p float64(x_p)·float64(dX_p), the exact products
+// added one at a time in ascending p from +0 (the two sums interleaved).
+TEXT ·inputGrads2AVX512(SB), NOSPLIT, $0-80
+	VBROADCASTSS dts0+0(FP), Y14
+	VBROADCASTSS dts1+4(FP), Y15
+	MOVQ x0+8(FP), SI
+	MOVQ x1+16(FP), DI
+	MOVQ dX0+24(FP), R8
+	MOVQ dX1+32(FP), R9
+	MOVQ dx0+40(FP), R10
+	MOVQ dx1+48(FP), R11
+	MOVQ n+56(FP), CX
+	VXORPD X0, X0, X0
+	VXORPD X1, X1, X1
+	SHRQ $3, CX
+
+igloop:
+	VCVTPS2PD (SI), Z2
+	VCVTPS2PD (R8), Z3
+	VMULPD    Z3, Z2, Z2 // exact products of step 0
+	VCVTPS2PD (DI), Z4
+	VCVTPS2PD (R9), Z5
+	VMULPD    Z5, Z4, Z4 // step 1
+	VMOVUPS   (R8), Y6
+	VMULPS    Y14, Y6, Y6
+	VADDPS    (R10), Y6, Y6
+	VMOVUPS   Y6, (R10)
+	VMOVUPS   (R9), Y7
+	VMULPS    Y15, Y7, Y7
+	VADDPS    (R11), Y7, Y7
+	VMOVUPS   Y7, (R11)
+
+	VADDSD        X2, X0, X0
+	VADDSD        X4, X1, X1
+	VPERMILPD     $1, X2, X8
+	VPERMILPD     $1, X4, X9
+	VADDSD        X8, X0, X0
+	VADDSD        X9, X1, X1
+	VEXTRACTF64X2 $1, Z2, X8
+	VEXTRACTF64X2 $1, Z4, X9
+	VADDSD        X8, X0, X0
+	VADDSD        X9, X1, X1
+	VPERMILPD     $1, X8, X8
+	VPERMILPD     $1, X9, X9
+	VADDSD        X8, X0, X0
+	VADDSD        X9, X1, X1
+	VEXTRACTF64X2 $2, Z2, X8
+	VEXTRACTF64X2 $2, Z4, X9
+	VADDSD        X8, X0, X0
+	VADDSD        X9, X1, X1
+	VPERMILPD     $1, X8, X8
+	VPERMILPD     $1, X9, X9
+	VADDSD        X8, X0, X0
+	VADDSD        X9, X1, X1
+	VEXTRACTF64X2 $3, Z2, X8
+	VEXTRACTF64X2 $3, Z4, X9
+	VADDSD        X8, X0, X0
+	VADDSD        X9, X1, X1
+	VPERMILPD     $1, X8, X8
+	VPERMILPD     $1, X9, X9
+	VADDSD        X8, X0, X0
+	VADDSD        X9, X1, X1
+
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $32, R10
+	ADDQ $32, R11
+	DECQ CX
+	JNZ  igloop
+
+	VMOVSD X0, g0+64(FP)
+	VMOVSD X1, g1+72(FP)
+	VZEROUPPER
+	RET

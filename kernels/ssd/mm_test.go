@@ -57,3 +57,33 @@ func TestMulMatchesKernels(t *testing.T) {
 		}
 	}
 }
+
+// TestInputGrads2MatchesGo: the dispatched inputGrads2 gives
+// inputGrads2Go's bits (sums and updated dx) for row lengths on and off the
+// vector path.
+func TestInputGrads2MatchesGo(t *testing.T) {
+	for _, n := range []int{1, 5, 8, 16, 32, 40, 64} {
+		v := func(seed uint32) []float32 {
+			x := make([]float32, n)
+			h := seed
+			for i := range x {
+				h = h*1664525 + 1013904223
+				x[i] = float32(int32(h>>8)-1<<23) / (1 << 21)
+			}
+			return x
+		}
+		x0, x1, dX0, dX1 := v(1), v(2), v(3), v(4)
+		a0, a1 := v(5), v(6)
+		b0, b1 := append([]float32(nil), a0...), append([]float32(nil), a1...)
+		g0, g1 := inputGrads2(0.37, 1.9, x0, x1, dX0, dX1, a0, a1)
+		w0, w1 := inputGrads2Go(0.37, 1.9, x0, x1, dX0, dX1, b0, b1)
+		if math.Float64bits(g0) != math.Float64bits(w0) || math.Float64bits(g1) != math.Float64bits(w1) {
+			t.Fatalf("n=%d: sums %v, %v, want %v, %v", n, g0, g1, w0, w1)
+		}
+		for i := range a0 {
+			if math.Float32bits(a0[i]) != math.Float32bits(b0[i]) || math.Float32bits(a1[i]) != math.Float32bits(b1[i]) {
+				t.Fatalf("n=%d: dx[%d] = %v, %v, want %v, %v", n, i, a0[i], a1[i], b0[i], b1[i])
+			}
+		}
+	}
+}
