@@ -207,12 +207,35 @@ func probStrip(p, q, k []float32, t0, n, T, hd int, scale float32) {
 	widen(p, t0, n, w, T)
 }
 
-// forward writes y (rows×dim) from the normalized input x.
-func (m *attention) forward(threads int, a *attnActs, y, x []float32, batch, seqLen int) {
+// forward writes y (rows×dim) from the normalized input x. pre (may be
+// nil) runs first in the row pass that prepares the inputs of wq, wk and
+// wv: a caller that writes x row by row (the block's norm) does so there.
+func (m *attention) forward(threads int, a *attnActs, y, x []float32, batch, seqLen int, pre func(r0, r1 int)) {
 	rows := batch * seqLen
-	m.wq.forward(threads, &a.lq, a.q, x, rows)
-	m.wk.forward(threads, &a.lk, a.k, x, rows)
-	m.wv.forward(threads, &a.lv, a.v, x, rows)
+	lins := [3]*bitLinear{m.wq, m.wk, m.wv}
+	acts := [3]*linearActs{&a.lq, &a.lk, &a.lv}
+	var prep [3]bool
+	any := pre != nil
+	for j, l := range lins {
+		prep[j] = l.hasPrep()
+		any = any || prep[j]
+		l.bindPrep(acts[j], x)
+	}
+	if any {
+		rowBlocks(threads, rows, func(r0, r1 int) {
+			if pre != nil {
+				pre(r0, r1)
+			}
+			for j, l := range lins {
+				if prep[j] {
+					l.prepRows(acts[j], r0, r1)
+				}
+			}
+		})
+	}
+	m.wq.product(threads, &a.lq, a.q, x, rows)
+	m.wk.product(threads, &a.lk, a.k, x, rows)
+	m.wv.product(threads, &a.lv, a.v, x, rows)
 	qd, kd, hd := m.nh*m.hd, m.nkv*m.hd, m.hd
 	parRows(threads, rows, func(r int) {
 		pos := r % seqLen

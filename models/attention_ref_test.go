@@ -138,7 +138,7 @@ func runAttention(m *Model, at *attention, ref bool, threads, batch, seqLen int,
 		refAttnForward(at, threads, &a, att, y, x, batch, seqLen)
 		refAttnBackward(at, threads, &a, att, dy, dx, batch, seqLen)
 	} else {
-		at.forward(threads, &a, y, x, batch, seqLen)
+		at.forward(threads, &a, y, x, batch, seqLen, nil)
 		at.backward(threads, &a, dy, dx, batch, seqLen)
 	}
 	r := attnResult{y: y, dx: dx}

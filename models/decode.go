@@ -106,7 +106,7 @@ func (m *Model) Step(st *State, token int32) ([]float32, error) {
 		}
 		if b.ffn != nil {
 			b.norm2.forward(th, &w.n2, w.x, 1)
-			b.ffn.forward(th, &w.ffn[l], w.tmp, w.n2.out, 1)
+			b.ffn.forward(th, &w.ffn[l], w.tmp, w.n2.out, 1, nil)
 			for i := range w.x {
 				w.x[i] += w.tmp[i]
 			}

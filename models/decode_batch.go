@@ -99,7 +99,7 @@ func (d *BatchDecoder) Step(tokens []int32) ([]float32, error) {
 		add()
 		if b.ffn != nil {
 			b.norm2.forward(th, &w.n2, w.x, n)
-			b.ffn.forward(th, &w.ffn[l], w.tmp, w.n2.out, n)
+			b.ffn.forward(th, &w.ffn[l], w.tmp, w.n2.out, n, nil)
 			add()
 		}
 	}

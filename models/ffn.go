@@ -1,7 +1,6 @@
 package models
 
 import (
-	"github.com/nanomamba-edge/harness/kernels"
 	"github.com/nanomamba-edge/harness/kernels/vec"
 )
 
@@ -29,29 +28,83 @@ func (f *swiGLU) newActs(rows int) ffnActs {
 
 func (f *swiGLU) linears() []*bitLinear { return []*bitLinear{f.w1, f.w3, f.w2} }
 
-// forward writes y (rows×dim) from x (rows×dim).
-func (f *swiGLU) forward(threads int, a *ffnActs, y, x []float32, rows int) {
-	f.w1.forward(threads, &a.l1, a.g, x, rows)
-	f.w3.forward(threads, &a.l3, a.u, x, rows)
+// forward writes y (rows×dim) from x (rows×dim). pre (may be nil) runs
+// first in the row pass that prepares w1's and w3's inputs: a caller whose
+// rows of x are written row by row (the residual add and norm) produces
+// them there, and each row block is then read from cache.
+func (f *swiGLU) forward(threads int, a *ffnActs, y, x []float32, rows int, pre func(r0, r1 int)) {
+	p1, p3 := f.w1.hasPrep(), f.w3.hasPrep()
+	f.w1.bindPrep(&a.l1, x)
+	f.w3.bindPrep(&a.l3, x)
+	if pre != nil || p1 || p3 {
+		rowBlocks(threads, rows, func(r0, r1 int) {
+			if pre != nil {
+				pre(r0, r1)
+			}
+			if p1 {
+				f.w1.prepRows(&a.l1, r0, r1)
+			}
+			if p3 {
+				f.w3.prepRows(&a.l3, r0, r1)
+			}
+		})
+	}
+	f.w1.product(threads, &a.l1, a.g, x, rows)
+	f.w3.product(threads, &a.l3, a.u, x, rows)
+	// SiLU(g)⊙u and w2's input preparation in one row pass.
 	hd := f.hidden
-	parRows(threads, rows, func(r int) {
-		h := a.h[r*hd : r*hd+hd]
-		siluRow(h, a.sg[r*hd:r*hd+hd], a.g[r*hd:r*hd+hd])
-		vec.Mul(h, h, a.u[r*hd:r*hd+hd])
+	p2 := f.w2.hasPrep()
+	f.w2.bindPrep(&a.l2, a.h)
+	rowBlocks(threads, rows, func(r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			h := a.h[r*hd : r*hd+hd]
+			siluRow(h, a.sg[r*hd:r*hd+hd], a.g[r*hd:r*hd+hd])
+			vec.Mul(h, h, a.u[r*hd:r*hd+hd])
+		}
+		if p2 {
+			f.w2.prepRows(&a.l2, r0, r1)
+		}
 	})
-	f.w2.forward(threads, &a.l2, y, a.h, rows)
+	f.w2.product(threads, &a.l2, y, a.h, rows)
 }
 
-// backward accumulates dx from dy.
+// backward accumulates dx from dy. With SubLN on w2, its input gradient
+// and the SwiGLU gradient run in one row pass (dh never leaves the cache);
+// with SubLN on w1 and w3 their input gradients reach dx in one row pass,
+// w1's before w3's in every row as in running the two one after the other.
 func (f *swiGLU) backward(threads int, a *ffnActs, dy, dx []float32, rows int) {
 	hd := f.hidden
-	clear(a.dh[:rows*hd])
-	f.w2.backward(threads, &a.l2, dy, a.dh, rows)
 	// du = dh·(g·σ), dg = (dh·u)·siluGradSig(g, σ).
-	kernels.Parallel(threads, rows, func(lo, hi int) {
-		i, j := lo*hd, hi*hd
+	gate := func(r0, r1 int) {
+		i, j := r0*hd, r1*hd
 		vec.SiLUGrad(a.dg[i:j], a.du[i:j], a.dh[i:j], a.g[i:j], a.sg[i:j], a.u[i:j])
+	}
+	if sub := f.w2.subln; sub != nil {
+		f.w2.backwardProducts(threads, &a.l2, dy, nil, rows)
+		acc := gainAcc(threads, sub)
+		rowBlocks(threads, rows, func(r0, r1 int) {
+			sub.backwardRows(&a.l2.sub, a.l2.dxa, a.dh, r0, r1, acc, true)
+			gate(r0, r1)
+		})
+		sub.finishGain(threads, acc, &a.l2.sub, a.l2.dxa, rows)
+	} else {
+		clear(a.dh[:rows*hd])
+		f.w2.backward(threads, &a.l2, dy, a.dh, rows)
+		rowBlocks(threads, rows, gate)
+	}
+	s1, s3 := f.w1.subln, f.w3.subln
+	if s1 == nil || s3 == nil {
+		f.w1.backward(threads, &a.l1, a.dg, dx, rows)
+		f.w3.backward(threads, &a.l3, a.du, dx, rows)
+		return
+	}
+	f.w1.backwardProducts(threads, &a.l1, a.dg, nil, rows)
+	f.w3.backwardProducts(threads, &a.l3, a.du, nil, rows)
+	acc1, acc3 := gainAcc(threads, s1), gainAcc(threads, s3)
+	rowBlocks(threads, rows, func(r0, r1 int) {
+		s1.backwardRows(&a.l1.sub, a.l1.dxa, dx, r0, r1, acc1, false)
+		s3.backwardRows(&a.l3.sub, a.l3.dxa, dx, r0, r1, acc3, false)
 	})
-	f.w1.backward(threads, &a.l1, a.dg, dx, rows)
-	f.w3.backward(threads, &a.l3, a.du, dx, rows)
+	s1.finishGain(threads, acc1, &a.l1.sub, a.l1.dxa, rows)
+	s3.finishGain(threads, acc3, &a.l3.sub, a.l3.dxa, rows)
 }

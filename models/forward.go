@@ -142,11 +142,15 @@ func (m *Model) blockForward(w *workspace, l int, out bool) {
 		})
 	}
 	x := w.res[l]
-	b.norm1.forward(th, &w.n1[i], x, w.rows)
+	// Each norm runs in the row pass that prepares the projections reading
+	// its output.
+	n1 := &w.n1[i]
+	n1.in = x
+	norm1 := func(r0, r1 int) { b.norm1.forwardRows(n1, r0, r1) }
 	if b.attn != nil {
-		b.attn.forward(th, &w.attn[i], w.tmp, w.n1[i].out, w.batch, w.seqLen)
+		b.attn.forward(th, &w.attn[i], w.tmp, n1.out, w.batch, w.seqLen, norm1)
 	} else {
-		b.mamba.forward(th, &w.mamba[i], w.tmp, w.n1[i].out, w.batch, w.seqLen)
+		b.mamba.forward(th, &w.mamba[i], w.tmp, n1.out, w.batch, w.seqLen, norm1)
 	}
 	w.live = l
 	if b.ffn == nil {
@@ -155,9 +159,12 @@ func (m *Model) blockForward(w *workspace, l int, out bool) {
 		}
 		return
 	}
-	add(w.mid[i], x, w.tmp)
-	b.norm2.forward(th, &w.n2[i], w.mid[i], w.rows)
-	b.ffn.forward(th, &w.ffn[i], w.tmp, w.n2[i].out, w.rows)
+	mid, n2 := w.mid[i], &w.n2[i]
+	n2.in = mid
+	b.ffn.forward(th, &w.ffn[i], w.tmp, n2.out, w.rows, func(r0, r1 int) {
+		vec.Add(mid[r0*D:r1*D], x[r0*D:r1*D], w.tmp[r0*D:r1*D])
+		b.norm2.forwardRows(n2, r0, r1)
+	})
 	if out {
 		add(w.res[l+1], w.mid[i], w.tmp)
 	}

@@ -27,6 +27,7 @@ type quantizer struct {
 // linearActs holds one BitLinear's activations for a given row count.
 type linearActs struct {
 	sub normActs  // SubLN (when on)
+	x   []float32 // the input of the last bindPrep
 	xq  []float32 // activation-quantized input buffer (when on)
 	xa  []float32 // the activation multiplied by W_eff (aliases an input when no op applies)
 	dxa []float32 // gradient w.r.t. xa
@@ -75,32 +76,60 @@ func (l *bitLinear) refreshRange(lo, hi int, m float32) {
 
 // forward computes y (rows×out) from x (rows×in). refresh must have run.
 func (l *bitLinear) forward(threads int, a *linearActs, y, x []float32, rows int) {
-	in := x[:rows*l.in]
+	if l.hasPrep() {
+		l.bindPrep(a, x)
+		rowBlocks(threads, rows, func(r0, r1 int) { l.prepRows(a, r0, r1) })
+	}
+	l.product(threads, a, y, x, rows)
+}
+
+// hasPrep reports whether the GEMM input is not x itself: SubLN or
+// activation quantization applies.
+func (l *bitLinear) hasPrep() bool {
+	return l.subln != nil || (l.q.spec.actBits > 0 && l.q.state.actLambda() != 0)
+}
+
+// bindPrep points the activations at the input x before prepRows runs.
+func (l *bitLinear) bindPrep(a *linearActs, x []float32) {
+	a.x = x
+	if l.subln != nil {
+		a.sub.in = x
+	}
+}
+
+// prepRows writes rows [r0, r1) of the GEMM input: SubLN and activation
+// quantization of the rows of the input given to bindPrep, row block by
+// row block so that the quantizer reads the normalized rows from cache. A
+// caller may run it over any split of the rows (each row's values depend
+// on that row only) as part of its own row pass, once the rows of the
+// input are written.
+func (l *bitLinear) prepRows(a *linearActs, r0, r1 int) {
 	lam := l.q.state.actLambda()
 	quant := l.q.spec.actBits > 0 && lam != 0
-	// SubLN and activation quantization row block by row block, so that
-	// the quantizer reads the normalized rows from cache.
-	if l.subln != nil || quant {
-		src := in
+	src := a.x
+	if l.subln != nil {
+		src = a.sub.out
+	}
+	for b0 := r0; b0 < r1; b0 += 4 {
+		b1 := min(b0+4, r1)
 		if l.subln != nil {
-			a.sub.in = in
-			src = a.sub.out
+			l.subln.forwardRows(&a.sub, b0, b1)
 		}
-		kernels.Parallel(threads, rows, func(lo, hi int) {
-			for r0 := lo; r0 < hi; r0 += 4 {
-				r1 := min(r0+4, hi)
-				if l.subln != nil {
-					l.subln.forwardRows(&a.sub, r0, r1)
-				}
-				if quant {
-					quantizeActRows(a.xq, src, r0, r1, l.in, l.q.spec.actBits, lam)
-				}
-			}
-		})
-		in = src
 		if quant {
-			in = a.xq
+			quantizeActRows(a.xq, src, b0, b1, l.in, l.q.spec.actBits, lam)
 		}
+	}
+}
+
+// product runs y = xa·W_effᵀ (and the LoRA branch) once prepRows has
+// covered every row (or when hasPrep is false).
+func (l *bitLinear) product(threads int, a *linearActs, y, x []float32, rows int) {
+	in := x[:rows*l.in]
+	if l.subln != nil {
+		in = a.sub.out[:rows*l.in]
+	}
+	if l.q.spec.actBits > 0 && l.q.state.actLambda() != 0 {
+		in = a.xq[:rows*l.in]
 	}
 	a.xa = in
 	kernels.MatMulNT(threads, y, in, l.eff, rows, l.in, l.out, false)
@@ -113,6 +142,20 @@ func (l *bitLinear) forward(threads int, a *linearActs, y, x []float32, rows int
 // from dy (rows×out). The input gradient does not depend on W's gradient,
 // so freezing changes none of its bits.
 func (l *bitLinear) backward(threads int, a *linearActs, dy, dx []float32, rows int) {
+	if l.subln == nil {
+		l.backwardProducts(threads, a, dy, dx, rows)
+		return
+	}
+	l.backwardProducts(threads, a, dy, nil, rows)
+	l.subln.backward(threads, &a.sub, a.dxa, dx, rows)
+}
+
+// backwardProducts runs the GEMMs of the backward pass: W's gradient
+// (unless frozen) and, with SubLN, a.dxa = dy·W_eff plus the LoRA branch's
+// share, which the caller passes through SubLN's backward (backward, or
+// its own row pass with backwardBlock); without SubLN it adds the input
+// gradient to dx.
+func (l *bitLinear) backwardProducts(threads int, a *linearActs, dy, dx []float32, rows int) {
 	if !l.frozen {
 		kernels.MatMulTN(threads, l.w.Grad, dy, a.xa, l.out, rows, l.in, true)
 	}
@@ -127,5 +170,14 @@ func (l *bitLinear) backward(threads int, a *linearActs, dy, dx []float32, rows 
 	if l.lora != nil {
 		l.lora.backward(threads, a, dy, a.dxa, rows)
 	}
-	l.subln.backward(threads, &a.sub, a.dxa, dx, rows)
+}
+
+// rowBlocks runs fn over [0, rows) split over threads, in blocks of at most
+// four rows.
+func rowBlocks(threads, rows int, fn func(r0, r1 int)) {
+	kernels.Parallel(threads, rows, func(lo, hi int) {
+		for r0 := lo; r0 < hi; r0 += 4 {
+			fn(r0, min(r0+4, hi))
+		}
+	})
 }

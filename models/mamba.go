@@ -128,10 +128,24 @@ func (m *mamba2) setA(a *mambaActs) {
 	}
 }
 
-// forward writes out (rows×dim) from the normalized input u.
-func (m *mamba2) forward(threads int, a *mambaActs, out, u []float32, batch, seqLen int) {
+// forward writes out (rows×dim) from the normalized input u. pre (may be
+// nil) runs first in the row pass that prepares in_proj's input: a caller
+// that writes u row by row (the block's norm) does so there.
+func (m *mamba2) forward(threads int, a *mambaActs, out, u []float32, batch, seqLen int, pre func(r0, r1 int)) {
 	rows := batch * seqLen
-	m.inProj.forward(threads, &a.lin, a.zx, u, rows)
+	prep := m.inProj.hasPrep()
+	m.inProj.bindPrep(&a.lin, u)
+	if pre != nil || prep {
+		rowBlocks(threads, rows, func(r0, r1 int) {
+			if pre != nil {
+				pre(r0, r1)
+			}
+			if prep {
+				m.inProj.prepRows(&a.lin, r0, r1)
+			}
+		})
+	}
+	m.inProj.product(threads, &a.lin, a.zx, u, rows)
 	a.convWT = m.convWeightsT(a.convWT)
 	kernels.Parallel(threads, rows, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -149,34 +163,59 @@ func (m *mamba2) forward(threads int, a *mambaActs, out, u []float32, batch, seq
 	})
 	m.setA(a)
 	a.cache = scanForward(a.cache, threads, m.dims(batch, seqLen), a.y, a.x, a.dt, a.a, a.bm, a.cm, nil, nil)
-	parRows(threads, rows, func(r int) { m.finishRow(a, r) })
-	m.norm.forward(threads, &a.nrm, a.g, rows)
-	m.outProj.forward(threads, &a.lout, out, a.nrm.out, rows)
+	// The gate, the gated norm and out_proj's input preparation in one row
+	// pass.
+	a.nrm.in = a.g
+	prep = m.outProj.hasPrep()
+	m.outProj.bindPrep(&a.lout, a.nrm.out)
+	rowBlocks(threads, rows, func(r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			m.finishRow(a, r)
+		}
+		m.norm.forwardRows(&a.nrm, r0, r1)
+		if prep {
+			m.outProj.prepRows(&a.lout, r0, r1)
+		}
+	})
+	m.outProj.product(threads, &a.lout, out, a.nrm.out, rows)
 }
 
 // backward accumulates du (rows×dim) from dout.
 func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, seqLen int) {
 	rows := batch * seqLen
 	P, H, gn := m.headDim, m.heads, m.groups*m.state
-	clear(a.dn[:rows*m.dIn])
-	m.outProj.backward(threads, &a.lout, dout, a.dn, rows)
-	clear(a.dg[:rows*m.dIn])
-	m.norm.backward(threads, &a.nrm, a.dn, a.dg, rows)
 	// Gate backward: dy = dg·(z·σ(z)), dz = (dg·y)·siluGradSig(z, σ(z)),
 	// and the D skip's dx = dy·D.
-	parRows(threads, rows, func(r int) {
-		j := r * m.dIn
-		dy := a.dy[j : j+m.dIn]
-		vec.SiLUGrad(a.dzx[r*m.dProj:r*m.dProj+m.dIn], dy, a.dg[j:j+m.dIn],
-			a.zx[r*m.dProj:r*m.dProj+m.dIn], a.sz[j:j+m.dIn], a.y[j:j+m.dIn])
-		dx := a.dx[j : j+m.dIn]
-		for h := 0; h < H; h++ {
-			dh := m.d.Data[h]
-			for p, v := range dy[h*P : h*P+P] {
-				dx[h*P+p] = v * dh
+	gate := func(r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			j := r * m.dIn
+			dy := a.dy[j : j+m.dIn]
+			vec.SiLUGrad(a.dzx[r*m.dProj:r*m.dProj+m.dIn], dy, a.dg[j:j+m.dIn],
+				a.zx[r*m.dProj:r*m.dProj+m.dIn], a.sz[j:j+m.dIn], a.y[j:j+m.dIn])
+			dx := a.dx[j : j+m.dIn]
+			for h := 0; h < H; h++ {
+				vec.Scale(dx[h*P:h*P+P], dy[h*P:h*P+P], m.d.Data[h])
 			}
 		}
-	})
+	}
+	if sub := m.outProj.subln; sub != nil {
+		// out_proj's SubLN, the gated norm and the gate in one row pass.
+		m.outProj.backwardProducts(threads, &a.lout, dout, nil, rows)
+		acc1, acc2 := gainAcc(threads, sub), gainAcc(threads, m.norm)
+		rowBlocks(threads, rows, func(r0, r1 int) {
+			sub.backwardRows(&a.lout.sub, a.lout.dxa, a.dn, r0, r1, acc1, true)
+			m.norm.backwardRows(&a.nrm, a.dn, a.dg, r0, r1, acc2, true)
+			gate(r0, r1)
+		})
+		sub.finishGain(threads, acc1, &a.lout.sub, a.lout.dxa, rows)
+		m.norm.finishGain(threads, acc2, &a.nrm, a.dn, rows)
+	} else {
+		clear(a.dn[:rows*m.dIn])
+		m.outProj.backward(threads, &a.lout, dout, a.dn, rows)
+		clear(a.dg[:rows*m.dIn])
+		m.norm.backward(threads, &a.nrm, a.dn, a.dg, rows)
+		rowBlocks(threads, rows, gate)
+	}
 	// D skip: dD[h] = Σ_{r,p} dy·x in row order.
 	kernels.Parallel(threads, H, func(lo, hi int) {
 		s := make([]float64, hi-lo)

@@ -30,7 +30,7 @@ func moduleCases(t *testing.T, m *Model, batch, seqLen int) []moduleCase {
 		if at := b.attn; at != nil {
 			aa := at.newActs(batch, seqLen)
 			cs = append(cs, moduleCase{"attention", D, D, lineParams(at.linears()),
-				func(y, x []float32) { at.forward(th, &aa, y, x, batch, seqLen) },
+				func(y, x []float32) { at.forward(th, &aa, y, x, batch, seqLen, nil) },
 				func(dy, dx []float32) { at.backward(th, &aa, dy, dx, batch, seqLen) }})
 			lin := at.wq
 			la := lin.newActs(rows)
@@ -42,13 +42,13 @@ func moduleCases(t *testing.T, m *Model, batch, seqLen int) []moduleCase {
 			ma := mb.newActs(rows)
 			ps := append(lineParams(mb.linears()), mb.convW, mb.convB, mb.dtBias, mb.aLog, mb.d, mb.norm.gain)
 			cs = append(cs, moduleCase{fmt.Sprintf("mamba%d", l), D, D, ps,
-				func(y, x []float32) { mb.forward(th, &ma, y, x, batch, seqLen) },
+				func(y, x []float32) { mb.forward(th, &ma, y, x, batch, seqLen, nil) },
 				func(dy, dx []float32) { mb.backward(th, &ma, dy, dx, batch, seqLen) }})
 		}
 		if f := b.ffn; f != nil && l == 0 {
 			fa := f.newActs(rows)
 			cs = append(cs, moduleCase{"swiglu", D, D, lineParams(f.linears()),
-				func(y, x []float32) { f.forward(th, &fa, y, x, rows) },
+				func(y, x []float32) { f.forward(th, &fa, y, x, rows, nil) },
 				func(dy, dx []float32) { f.backward(th, &fa, dy, dx, rows) }})
 		}
 	}
