@@ -117,9 +117,10 @@ func TestPeakGFLOPS(t *testing.T) {
 		}
 		return
 	}
-	// A vector FMA loop does at least 8 FLOPs per cycle per core, and no
-	// core clocks below 0.5 GHz.
-	if name == "" || g1 < 4 {
-		t.Fatalf("PeakGFLOPS(1) = %v, %q; want a named loop of at least 4 GFLOP/s", g1, name)
+	// A measured rate, not a speed floor: a loaded machine may deschedule
+	// the loop for most of its window, so only its sign and finiteness are
+	// checked (speed belongs in benchmarks).
+	if name == "" || !(g1 > 0) || math.IsInf(g1, 0) {
+		t.Fatalf("PeakGFLOPS(1) = %v, %q; want a named loop and a positive, finite rate", g1, name)
 	}
 }
