@@ -7,7 +7,7 @@ import (
 )
 
 func TestShippedMatricesExpand(t *testing.T) {
-	want := map[string]int{"subln": 2, "qat": 5, "scaling": 2, "hidden": 4, "attention": 3, "state": 3, "distill": 4}
+	want := map[string]int{"subln": 2, "qat": 5, "scaling": 2, "hidden": 4, "attention": 3, "state": 3, "distill": 4, "tuned": 2}
 	for _, name := range Names() {
 		m, err := Load(name)
 		if err != nil {
