@@ -156,25 +156,10 @@ func configIn(q querier, hash string) (string, error) {
 func readRunRows(q querier, r *BundleRun, withItems bool) error {
 	r.ItemScores = nil
 	if withItems {
-		err := eachRow(q, `SELECT task, filter, metric, docs, doc_digest, vals FROM item_scores WHERE run_id = ? ORDER BY task, filter, metric`, r.ID, func(s scanner) error {
-			var it ItemScores
-			var n int
-			var blob []byte
-			if err := s.Scan(&it.Task, &it.Filter, &it.Metric, &n, &it.DocDigest, &blob); err != nil {
-				return err
-			}
-			vs, err := decodeItemValues(blob, n)
-			if err != nil {
-				return fmt.Errorf("%s/%s: %w", it.Task, it.Metric, err)
-			}
-			it.Values = vs
-			r.ItemScores = append(r.ItemScores, it)
-			return nil
-		})
-		if err != nil {
+		var err error
+		if r.ItemScores, err = itemScoresIn(q, r.ID); err != nil {
 			return fmt.Errorf("item scores: %w", err)
 		}
-		sortItemScores(r.ItemScores)
 	}
 	r.Metrics, r.TaskResults, r.Artifacts = []Metric{}, []TaskResult{}, []BundleArtifact{}
 	err := eachRow(q, `SELECT name, step, value FROM metrics WHERE run_id = ? ORDER BY name, step`, r.ID, func(s scanner) error {

@@ -145,22 +145,31 @@ func (db *DB) ItemScores(runID int64) ([]ItemScores, error) {
 	}
 	var out []ItemScores
 	err = db.snapshot(func(q querier) error {
-		out = out[:0]
-		return eachRow(q, `SELECT task, filter, metric, docs, doc_digest, vals FROM item_scores WHERE run_id = ? ORDER BY task, filter, metric`, runID, func(r scanner) error {
-			var s ItemScores
-			var n int
-			var blob []byte
-			if err := r.Scan(&s.Task, &s.Filter, &s.Metric, &n, &s.DocDigest, &blob); err != nil {
-				return err
-			}
-			vs, err := decodeItemValues(blob, n)
-			if err != nil {
-				return fmt.Errorf("registry: item scores of run %d, %s/%s: %w", runID, s.Task, s.Metric, err)
-			}
-			s.Values = vs
-			out = append(out, s)
-			return nil
-		})
+		var err error
+		out, err = itemScoresIn(q, runID)
+		return err
+	})
+	return out, err
+}
+
+// itemScoresIn reads a run's item scores through q, ordered by task,
+// filter and metric.
+func itemScoresIn(q querier, runID int64) ([]ItemScores, error) {
+	var out []ItemScores
+	err := eachRow(q, `SELECT task, filter, metric, docs, doc_digest, vals FROM item_scores WHERE run_id = ?`, runID, func(r scanner) error {
+		var s ItemScores
+		var n int
+		var blob []byte
+		if err := r.Scan(&s.Task, &s.Filter, &s.Metric, &n, &s.DocDigest, &blob); err != nil {
+			return err
+		}
+		vs, err := decodeItemValues(blob, n)
+		if err != nil {
+			return fmt.Errorf("registry: item scores of run %d, %s/%s: %w", runID, s.Task, s.Metric, err)
+		}
+		s.Values = vs
+		out = append(out, s)
+		return nil
 	})
 	sortItemScores(out)
 	return out, err
