@@ -22,8 +22,12 @@ import (
 // and after every step measures the FMA peak for 20 ms. On a shared machine
 // the best step and the best peak are the least disturbed ones, so it
 // reports the best step's tokens/s, its MFU against the best peak of the
-// same run (mfu%), and tokens per CPU second of the least CPU-hungry step
-// (cpu-tokens/s, which other processes disturb less than wall time).
+// same run (mfu%), tokens per CPU second of the least CPU-hungry step
+// (cpu-tokens/s, which other processes disturb less than wall time), the
+// MFU of that CPU time against the same peak (cpu-mfu%; on one thread a
+// step's CPU time is its time on the core, so where other jobs take the
+// core away it is the figure that measures the step), and the peak itself
+// (peak-GFLOP/s).
 func BenchmarkTrainStepMFU(b *testing.B) {
 	for _, bc := range []struct {
 		preset string
@@ -90,6 +94,8 @@ func benchStepMFU(b *testing.B, preset string, B, T int) {
 	b.ReportMetric(tokens/bestCPU.Seconds(), "cpu-tokens/s")
 	if peak > 0 {
 		b.ReportMetric(100*fpt*tokens/bestWall.Seconds()/1e9/peak, "mfu%")
+		b.ReportMetric(100*fpt*tokens/bestCPU.Seconds()/1e9/peak/float64(threads), "cpu-mfu%")
+		b.ReportMetric(peak, "peak-GFLOP/s")
 	}
 }
 
