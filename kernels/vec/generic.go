@@ -41,6 +41,13 @@ func expShiftGo(sum float64, d, x []float32, mx float32) float64 {
 	return sum
 }
 
+func sumExpNonPosGo(sum float64, x []float32, mx float32) float64 {
+	for _, xv := range x {
+		sum += kernels.ExpNonPos(float64(xv - mx))
+	}
+	return sum
+}
+
 func absMaxGo(x []float32) float32 {
 	var m0, m1, m2, m3 float32
 	i := 0

@@ -42,6 +42,29 @@ func ExpShift(d, x []float32, mx float32) float64 {
 	return expShiftGo(sum, d, x[i:], mx)
 }
 
+// SumExpNonPos returns Σ_j kernels.ExpNonPos(float64(x[j] − mx)) in
+// float64, summed in ascending j, with the difference formed in float32:
+// the softmax denominator of a row shifted by its maximum mx, bit for bit
+// the scalar loop. The assembly form computes blocks of 8 whose arguments
+// all lie in [−708, 0]; any other block (an argument above 0, below −708,
+// or NaN) is left to kernels.ExpNonPos itself.
+func SumExpNonPos(x []float32, mx float32) float64 {
+	var sum float64
+	i := 0
+	if hasAsm {
+		for n8 := len(x) &^ 7; i < n8; {
+			var done int
+			sum, done = sumExpNonPosAsm(&x[i], n8-i, mx, sum, &expConsts[0])
+			i += done
+			if i < n8 {
+				sum = sumExpNonPosGo(sum, x[i:i+8], mx)
+				i += 8
+			}
+		}
+	}
+	return sumExpNonPosGo(sum, x[i:], mx)
+}
+
 // AbsMax returns max_i |x_i| (0 for an empty x), NaN when some x_i is NaN.
 func AbsMax(x []float32) float32 {
 	if hasAsm && len(x) >= 16 {

@@ -16,6 +16,13 @@ func siluAsm(silu, sig, x *float32, n int, c *float64)
 //go:noescape
 func expShiftAsm(d, x *float32, n int, mx float32, c *float64) float64
 
+// sumExpNonPosAsm is SumExpNonPos from sum for the blocks of 8 up to the
+// first block with an argument outside [−708, 0] or NaN (n a multiple of
+// 8); it returns the sum and the number of elements done.
+//
+//go:noescape
+func sumExpNonPosAsm(x *float32, n int, mx float32, sum float64, c *float64) (s float64, done int)
+
 //go:noescape
 func absMaxBitsAsm(x *float32, n int) uint32
 

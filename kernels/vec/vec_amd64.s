@@ -989,3 +989,90 @@ dtstore:
 dtdone:
 	VZEROUPPER
 	RET
+
+// func sumExpNonPosAsm(x *float32, n int, mx float32, sum float64, c *float64) (s float64, done int)
+// Adds to sum, in ascending j, e**float64(x[j] − mx) as kernels.ExpNonPos
+// computes it (the Horner polynomial, each product and sum rounded), for
+// blocks of 8 while every lane's argument lies in [−708, 0]; it stops
+// before the first block holding another argument (or a NaN) and returns
+// the sum so far and the number of elements done (a multiple of 8).
+TEXT ·sumExpNonPosAsm(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ c+32(FP), AX
+	LOAD_EXP_CONSTS(AX)
+	VBROADCASTSS mx+16(FP), Y8
+	VXORPD       Z10, Z10, Z10 // 0
+	VMOVSD       sum+24(FP), X0
+	XORQ         DX, DX        // done
+	SHRQ         $3, CX
+	JZ           sxdone
+
+sxloop:
+	VMOVUPS   (SI), Y1
+	VSUBPS    Y8, Y1, Y1 // x − mx in float32
+	VCVTPS2PD Y1, Z1
+	VCMPPD    $0x1d, Z16, Z1, K2     // x ≥ −708 (false for NaN)
+	VCMPPD    $0x12, Z10, Z1, K2, K3 // and x ≤ 0
+	KMOVB     K3, AX
+	CMPB      AX, $0xff
+	JNE       sxdone
+	VMULPD    Z18, Z1, Z2
+	VADDPD    Z19, Z2, Z2 // kd
+	VSUBPD    Z19, Z2, Z3 // k
+	VMULPD    Z20, Z3, Z4
+	VSUBPD    Z4, Z1, Z4
+	VMULPD    Z21, Z3, Z5
+	VSUBPD    Z5, Z4, Z4  // r
+	VMULPD    Z27, Z4, Z6 // p = 1/720 · r
+	VADDPD    Z26, Z6, Z6 // + 1/120
+	VMULPD    Z4, Z6, Z6
+	VADDPD    Z25, Z6, Z6 // + 1/24
+	VMULPD    Z4, Z6, Z6
+	VADDPD    Z24, Z6, Z6 // + 1/6
+	VMULPD    Z4, Z6, Z6
+	VADDPD    Z23, Z6, Z6 // + 0.5
+	VMULPD    Z4, Z6, Z6
+	VADDPD    Z22, Z6, Z6 // + 1
+	VMULPD    Z4, Z6, Z6
+	VADDPD    Z22, Z6, Z6 // + 1
+	VPSLLQ    $13, Z2, Z9
+	VPSRAQ    $13, Z9, Z9 // ki
+	VPSRAQ    $5, Z9, Z7
+	VPADDQ    Z14, Z7, Z7
+	VPSLLQ    $52, Z7, Z7 // scale 2**m
+	VMOVDQA64 Z9, Z11
+	VPERMI2PD Z29, Z28, Z11 // table[ki&15]
+	VMOVDQA64 Z9, Z12
+	VPERMI2PD Z31, Z30, Z12 // table[16 + ki&15]
+	VPTESTMQ  Z13, Z9, K1
+	VMOVAPD   Z12, K1, Z11  // table[ki&31]
+	VMULPD    Z6, Z11, Z11
+	VMULPD    Z7, Z11, Z11
+
+	// sum += e_0, …, e_7 in ascending order
+	VADDSD        X11, X0, X0
+	VPERMILPD     $1, X11, X12
+	VADDSD        X12, X0, X0
+	VEXTRACTF64X2 $1, Z11, X12
+	VADDSD        X12, X0, X0
+	VPERMILPD     $1, X12, X12
+	VADDSD        X12, X0, X0
+	VEXTRACTF64X2 $2, Z11, X12
+	VADDSD        X12, X0, X0
+	VPERMILPD     $1, X12, X12
+	VADDSD        X12, X0, X0
+	VEXTRACTF64X2 $3, Z11, X12
+	VADDSD        X12, X0, X0
+	VPERMILPD     $1, X12, X12
+	VADDSD        X12, X0, X0
+	ADDQ          $32, SI
+	ADDQ          $8, DX
+	DECQ          CX
+	JNZ           sxloop
+
+sxdone:
+	VMOVSD X0, s+40(FP)
+	MOVQ   DX, done+48(FP)
+	VZEROUPPER
+	RET
