@@ -149,15 +149,13 @@ func (l *ModelLM) Score(reqs []tasks.ScoreRequest) ([]tasks.ScoreResult, error) 
 }
 
 // logSoftmaxAt returns log softmax(row)[t] (float64 accumulation in index
-// order, shifted by the row's maximum row[vec.Argmax(row)]) and whether t is
-// the row's argmax (vec.Argmax: the first maximum on ties).
+// order of kernels.ExpNonPos(float64(v − mx)), shifted by the row's maximum
+// mx = row[vec.Argmax(row)]: vec.SumExpNonPos, bit for bit that loop) and
+// whether t is the row's argmax (vec.Argmax: the first maximum on ties).
 func logSoftmaxAt(row []float32, t int) (float64, bool) {
 	arg := vec.Argmax(row)
 	mx := row[arg]
-	var s float64
-	for _, v := range row {
-		s += kernels.ExpNonPos(float64(v - mx))
-	}
+	s := vec.SumExpNonPos(row, mx)
 	return float64(row[t]-mx) - kernels.Log(s), arg == t
 }
 
