@@ -30,11 +30,14 @@
 // activation range excludes −128 because the vector code applies the sign
 // of w to q (VPSIGNB); Q8Rows falls back to the Go loop when q holds −128.
 //
-// Q8Head holds a copy of a Q8_0 matrix for a cache-resident head: the
-// weights offset to unsigned bytes (w + 128, VPDPBUSD's unsigned operand)
-// and the scales as float32. HeadRowsDiv subtracts the per-token terms
-// 128·Σ q of HeadActs inside the integer sums, runs eight rows at a time,
-// reduces their lanes together in the order above and divides by the
-// activation scale: the bits of Q8Rows followed by a float32 division, for
-// any int8 activations.
+// Q8Head holds a Q8_0 matrix in the int8 head's layout: eight rows to a
+// group, interleaved block by block (the 32 weights of each row, offset to
+// unsigned bytes w + 128, VPDPBUSD's unsigned operand, then the group's
+// fp16 scales), so the head reads one sequential stream of the file's 34
+// bytes per block; from 2 MiB on it lives in huge pages on linux.
+// HeadRowsDiv subtracts the per-token terms 128·Σ q of HeadActs inside the
+// integer sums, runs a pair of rows per 512-bit vector and a group at a
+// time, reduces the group's lanes together in the order above and divides
+// by the activation scale: the bits of Q8Rows followed by a float32
+// division, for any int8 activations.
 package dot

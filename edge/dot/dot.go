@@ -22,9 +22,9 @@ type kernelSet struct {
 	tq2  func(out []int32, w []byte, q []int8, nb int)
 	q8   func(out []float32, w []byte, q []int8, nb int)
 	q4   func(out []float32, w []byte, q []int8, nb int)
-	// q8head, where set, is Q8Head.HeadRowsDiv's kernel for a multiple of
-	// eight rows (nil: the Go twin).
-	q8head func(out []float32, wu []uint8, d []float32, q []int8, k []int32, nb int, s float32)
+	// q8head, where set, is Q8Head.HeadRowsDiv's kernel for whole groups
+	// of eight rows (nil: the Go twin).
+	q8head func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32)
 
 	// tq2half, where set, is tq2 for one-block rows whose activations
 	// 128..255 are zero (it may skip those elements).
@@ -131,7 +131,7 @@ func Q8Rows(out []float32, w []byte, q []int8, nb int) {
 }
 
 // HeadKernel reports whether the active set runs Q8Head.HeadRowsDiv in
-// vector code (otherwise Q8Rows is the faster way to the same bits).
+// vector code (otherwise its Go twin runs).
 func HeadKernel() bool { return active.q8head != nil }
 
 // Q4Rows is Q8Rows for Q4_0 rows (18 bytes per block, w = nibble − 8).

@@ -561,80 +561,117 @@ GLOBL headperm<>(SB), RODATA|NOPTR, $32
 	VADDPS  Y11, Y10, Y10 \
 	VPERMPS Y10, Y30, Y10
 
-// One row of q8HeadVNNI's block step: T = k_b + Σ (w+128)·q (the exact
-// lane products), then acc += float32(float32(T)·d).
-#define HEADROW(wmem, dmem, W, T, ACC) \
-	VMOVDQU32    wmem, W    \
-	VMOVDQA32    Y9, T      \
-	VPDPBUSD     Y8, W, T   \
-	VCVTDQ2PS    T, T       \
-	VMULPS.BCST  dmem, T, T \
-	VADDPS       T, ACC, ACC
+// Scale permutations of q8HeadVNNI: for rows 2i and 2i+1 (i = 0..3), the
+// indices 2i (lanes 0..7) and 2i+1 (lanes 8..15) of the eight block scales.
+DATA headsc<>+0(SB)/8, $0x0000000000000000
+DATA headsc<>+8(SB)/8, $0x0000000000000000
+DATA headsc<>+16(SB)/8, $0x0000000000000000
+DATA headsc<>+24(SB)/8, $0x0000000000000000
+DATA headsc<>+32(SB)/8, $0x0000000100000001
+DATA headsc<>+40(SB)/8, $0x0000000100000001
+DATA headsc<>+48(SB)/8, $0x0000000100000001
+DATA headsc<>+56(SB)/8, $0x0000000100000001
+DATA headsc<>+64(SB)/8, $0x0000000200000002
+DATA headsc<>+72(SB)/8, $0x0000000200000002
+DATA headsc<>+80(SB)/8, $0x0000000200000002
+DATA headsc<>+88(SB)/8, $0x0000000200000002
+DATA headsc<>+96(SB)/8, $0x0000000300000003
+DATA headsc<>+104(SB)/8, $0x0000000300000003
+DATA headsc<>+112(SB)/8, $0x0000000300000003
+DATA headsc<>+120(SB)/8, $0x0000000300000003
+DATA headsc<>+128(SB)/8, $0x0000000400000004
+DATA headsc<>+136(SB)/8, $0x0000000400000004
+DATA headsc<>+144(SB)/8, $0x0000000400000004
+DATA headsc<>+152(SB)/8, $0x0000000400000004
+DATA headsc<>+160(SB)/8, $0x0000000500000005
+DATA headsc<>+168(SB)/8, $0x0000000500000005
+DATA headsc<>+176(SB)/8, $0x0000000500000005
+DATA headsc<>+184(SB)/8, $0x0000000500000005
+DATA headsc<>+192(SB)/8, $0x0000000600000006
+DATA headsc<>+200(SB)/8, $0x0000000600000006
+DATA headsc<>+208(SB)/8, $0x0000000600000006
+DATA headsc<>+216(SB)/8, $0x0000000600000006
+DATA headsc<>+224(SB)/8, $0x0000000700000007
+DATA headsc<>+232(SB)/8, $0x0000000700000007
+DATA headsc<>+240(SB)/8, $0x0000000700000007
+DATA headsc<>+248(SB)/8, $0x0000000700000007
+GLOBL headsc<>(SB), RODATA|NOPTR, $256
 
-// func q8HeadVNNI(out *float32, wu *uint8, d *float32, q *int8, k *int32, nb, rows int, s float32)
-// Eight rows of a Q8Head at a time (rows a multiple of 8): per block the
-// activations and offsets are loaded once, the weights are VPDPBUSD's
-// unsigned operand. The eight rows' lanes are then reduced together in
-// laneSum's order, ((f0+f4)+(f2+f6))+((f1+f5)+(f3+f7)), and divided by s
-// with one VDIVPS.
-TEXT ·q8HeadVNNI(SB), NOSPLIT, $0-60
+// HEADPAIR is one block of rows 2i and 2i+1 (one zmm, the rows in its
+// halves): T = k_b + Σ (w+128)·q (the exact lane products), then
+// acc += float32(float32(T)·d).
+#define HEADPAIR(off, D, ACC) \
+	VMOVDQU32   off(SI), Z24 \
+	VMOVDQA32   Z21, Z25     \
+	VPDPBUSD    Z20, Z24, Z25 \
+	VCVTDQ2PS   Z25, Z25     \
+	VMULPS      D, Z25, Z25  \
+	VADDPS      Z25, ACC, ACC
+
+// func q8HeadVNNI(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s float32)
+// Whole eight-row groups of a Q8Head (its grouped layout: per block 256
+// weight bytes, rows in order, then the group's fp16 scales). Per block the
+// activations and offsets are broadcast to both halves of a zmm and each
+// pair of rows is one VPDPBUSD; the eight fp16 scales are converted
+// together and spread over the pairs' lanes by VPERMPS. The eight rows'
+// lanes are then reduced together in laneSum's order,
+// ((f0+f4)+(f2+f6))+((f1+f5)+(f3+f7)), and divided by s with one VDIVPS.
+TEXT ·q8HeadVNNI(SB), NOSPLIT, $0-52
 	MOVQ out+0(FP), DI
-	MOVQ wu+8(FP), SI
-	MOVQ d+16(FP), R11
-	MOVQ q+24(FP), DX
-	MOVQ k+32(FP), BX
-	MOVQ nb+40(FP), CX
-	MOVQ rows+48(FP), R8
-	VBROADCASTSS s+56(FP), Y31
+	MOVQ grp+8(FP), SI
+	MOVQ q+16(FP), DX
+	MOVQ k+24(FP), BX
+	MOVQ nb+32(FP), CX
+	MOVQ groups+40(FP), R8
+	VBROADCASTSS s+48(FP), Y31
 	VMOVDQU32 headperm<>(SB), Y30
+	VMOVDQU32 headsc<>+0(SB), Z26
+	VMOVDQU32 headsc<>+64(SB), Z27
+	VMOVDQU32 headsc<>+128(SB), Z28
+	VMOVDQU32 headsc<>+192(SB), Z29
 	MOVQ CX, R12
-	SHLQ $5, R12              // row stride of wu
-	LEAQ (R12)(R12*2), R13    // 3 rows
-	MOVQ CX, R15
-	SHLQ $2, R15              // row stride of d
-	LEAQ (R15)(R15*2), AX     // 3 rows
+	SHLQ $5, R12                   // nb·32: bytes of q per row
 
 hgrp:
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	LEAQ (SI)(R12*8), R10          // the group's scales
 	XORQ R9, R9
 
 hblk:
-	VMOVDQU (DX)(R9*1), Y8
-	VMOVDQU (BX)(R9*1), Y9
-	LEAQ (SI)(R12*4), R14
-	LEAQ (R11)(R15*4), R10
-	HEADROW((SI), (R11), Y16, Y24, Y0)
-	HEADROW((SI)(R12*1), (R11)(R15*1), Y17, Y25, Y1)
-	HEADROW((SI)(R12*2), (R11)(R15*2), Y18, Y26, Y2)
-	HEADROW((SI)(R13*1), (R11)(AX*1), Y19, Y27, Y3)
-	HEADROW((R14), (R10), Y20, Y28, Y4)
-	HEADROW((R14)(R12*1), (R10)(R15*1), Y21, Y29, Y5)
-	HEADROW((R14)(R12*2), (R10)(R15*2), Y22, Y24, Y6)
-	HEADROW((R14)(R13*1), (R10)(AX*1), Y23, Y25, Y7)
-	ADDQ $32, SI
-	ADDQ $4, R11
+	VBROADCASTI64X4 (DX)(R9*1), Z20
+	VBROADCASTI64X4 (BX)(R9*1), Z21
+	VCVTPH2PS (R10), Y22
+	VPERMPS Z22, Z26, Z23
+	HEADPAIR(0, Z23, Z16)
+	VPERMPS Z22, Z27, Z23
+	HEADPAIR(64, Z23, Z17)
+	VPERMPS Z22, Z28, Z23
+	HEADPAIR(128, Z23, Z18)
+	VPERMPS Z22, Z29, Z23
+	HEADPAIR(192, Z23, Z19)
+	ADDQ $256, SI
+	ADDQ $16, R10
 	ADDQ $32, R9
 	CMPQ R9, R12
 	JNE  hblk
 
-	// Next eight rows: 7 more row strides on.
-	LEAQ (SI)(R13*2), SI
-	ADDQ R12, SI
-	LEAQ (R11)(AX*2), R11
-	ADDQ R15, R11
-
+	MOVQ R10, SI                   // next group
+	VMOVAPS Y16, Y0
+	VEXTRACTF64X4 $1, Z16, Y1
+	VMOVAPS Y17, Y2
+	VEXTRACTF64X4 $1, Z17, Y3
+	VMOVAPS Y18, Y4
+	VEXTRACTF64X4 $1, Z18, Y5
+	VMOVAPS Y19, Y6
+	VEXTRACTF64X4 $1, Z19, Y7
 	REDUCE8
 	VDIVPS  Y31, Y10, Y10
 	VMOVUPS Y10, (DI)
 	ADDQ    $32, DI
-	SUBQ    $8, R8
+	DECQ    R8
 	JNZ     hgrp
 	VZEROUPPER
 	RET

@@ -326,6 +326,48 @@ func TestHeadRowsDiv(t *testing.T) {
 	}
 }
 
+// A Q8Head filled a few rows at a time (CopyRows) holds the same matrix as
+// NewQ8Head's, and Row de-quantizes its rows exactly (gguf.Dequantize's
+// values), whatever the group the row falls in; a matrix past 2 MiB (huge
+// pages on linux) included.
+func TestQ8HeadRowsAndChunks(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, c := range []struct{ rows, nb, chunk int }{
+		{1, 1, 1}, {7, 2, 3}, {9, 3, 4}, {23, 16, 5}, {4100, 16, 1024},
+	} {
+		w := headWeights(r, gguf.Q8_0, c.nb, c.rows, random)
+		a, err := NewQ8Head(w, c.rows, c.nb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := NewQ8HeadEmpty(c.rows, c.nb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb := c.nb * Q8Block
+		for lo := 0; lo < c.rows; lo += c.chunk {
+			hi := min(lo+c.chunk, c.rows)
+			b.CopyRows(w[lo*rb:hi*rb], lo, hi)
+		}
+		if string(a.buf) != string(b.buf) {
+			t.Fatalf("rows %d nb %d: CopyRows in chunks of %d differs from NewQ8Head", c.rows, c.nb, c.chunk)
+		}
+		got := make([]float32, c.nb*32)
+		for row := 0; row < c.rows; row++ {
+			want, err := gguf.Dequantize(gguf.Q8_0, w[row*rb:(row+1)*rb], c.nb*32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Row(got, row)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("rows %d nb %d: row %d element %d = %v, want %v", c.rows, c.nb, row, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
 // A −128 activation takes the Go loop and still matches the oracle.
 func TestHeadMinActivation(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))

@@ -160,6 +160,11 @@ func (m *Model) embedRow(dst []float32, v int) {
 			dst[i] = tab[uint16(row[2*i])|uint16(row[2*i+1])<<8]
 		}
 	case gguf.Q8_0:
+		if m.headQ != nil {
+			// The head's copy (the mapped rows were let go).
+			m.headQ.Row(dst[:e.width], v)
+			return
+		}
 		for b := 0; b < e.width/gguf.QK8_0; b++ {
 			blk := row[b*34:]
 			d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(blk))
@@ -251,7 +256,7 @@ func (m *Model) logitsInt8(out, x []float32) {
 	s := float32(127) / max(vec.AbsMax(x), minScale)
 	q := m.ws.q[:m.D]
 	dot.Quantize(q, x, s, -127, 127)
-	if m.headQ != nil && dot.HeadKernel() {
+	if m.headQ != nil {
 		dot.HeadActs(m.ws.hk, q)
 	}
 	if th := min(m.threads, max(1, m.V*m.D/(1<<16))); th > 1 {
@@ -266,7 +271,7 @@ func (m *Model) logitsInt8(out, x []float32) {
 func (m *Model) int8HeadRows(out []float32, q []int8, s float32, lo, hi int) {
 	e := m.embed
 	nb := m.D / 32
-	if m.headQ != nil && dot.HeadKernel() {
+	if m.headQ != nil {
 		m.headQ.HeadRowsDiv(out[lo:hi], lo, q, m.ws.hk, s)
 		return
 	}

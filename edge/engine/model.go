@@ -504,16 +504,15 @@ func (m *Model) SetHead(h Head) error {
 		if m.embed.typ != gguf.Q8_0 && m.embed.typ != gguf.Q4_0 {
 			return fmt.Errorf("engine: the int8 head needs a Q8_0 or Q4_0 embedding; this file's is %s", m.embed.typ)
 		}
-		// dot.Q8Head holds a copy of the embedding (weights offset to
-		// unsigned bytes, float32 block scales): faster while the
-		// embedding is cache-resident (tiny); nano's streams from L3, where
-		// dot.Q8Rows reads the mapped file once instead of a second copy.
-		if m.embed.typ == gguf.Q8_0 && m.headQ == nil && len(m.embed.data) <= headCopyMaxBytes {
-			q, err := dot.NewQ8Head(m.embed.data, m.V, m.D/gguf.QK8_0)
-			if err != nil {
-				return fmt.Errorf("engine: int8 head: %w", err)
+		// dot.Q8Head holds the embedding in the head's layout (eight rows
+		// interleaved block by block, one sequential stream, the same 34
+		// bytes per block as the file): built a chunk at a time, each
+		// chunk of the mapped file leaving the resident set once copied;
+		// embedRow then reads the copy.
+		if m.embed.typ == gguf.Q8_0 && m.headQ == nil {
+			if err := m.buildHeadQ(); err != nil {
+				return err
 			}
-			m.headQ = q
 		}
 	default:
 		return fmt.Errorf("engine: unknown head %d", h)
@@ -522,9 +521,22 @@ func (m *Model) SetHead(h Head) error {
 	return nil
 }
 
-// headCopyMaxBytes is the largest Q8_0 embedding the int8 head copies into
-// a dot.Q8Head (about an L2 cache).
-const headCopyMaxBytes = 1 << 20
+// buildHeadQ copies the Q8_0 embedding into a dot.Q8Head.
+func (m *Model) buildHeadQ() error {
+	e := m.embed
+	h, err := dot.NewQ8HeadEmpty(m.V, m.D/gguf.QK8_0)
+	if err != nil {
+		return fmt.Errorf("engine: int8 head: %w", err)
+	}
+	const chunk = 1024
+	for v := 0; v < m.V; v += chunk {
+		n := min(chunk, m.V-v)
+		h.CopyRows(e.data[v*e.rowBytes:(v+n)*e.rowBytes], v, v+n)
+		m.File.Evict(e.data[v*e.rowBytes : (v+n)*e.rowBytes])
+	}
+	m.headQ = h
+	return nil
+}
 
 // HeadMode is the output head in use.
 func (m *Model) HeadMode() Head { return m.head }
