@@ -102,8 +102,10 @@ func benchStepMFU(b *testing.B, preset string, B, T int) {
 	}
 }
 
-// cpuPeak returns the FMA peak of threads threads measured against the
-// process's CPU time rather than wall time (0 where no FMA loop exists):
+// cpuPeak returns the FMA loop's FLOPs per second of the process's CPU
+// time with threads threads (one core's peak, whatever the thread count,
+// as cpu-tokens/s counts tokens per CPU second of all threads; 0 where no
+// FMA loop exists):
 // kernels.PeakGFLOPS with no minimum time runs three repetitions of 2²²
 // iterations per thread of its loop, whose FLOPs per iteration its name
 // gives (12 FMAs of 16 or 8 lanes). The best of five such measurements is
