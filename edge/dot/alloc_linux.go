@@ -11,13 +11,13 @@ import (
 // hugePage is the transparent huge page size on linux/amd64 and arm64.
 const hugePage = 2 << 20
 
-// largeBuf returns n zeroed bytes for a matrix the decoder streams through
+// LargeBytes returns n zeroed bytes for a matrix the decoder streams through
 // every token. From 2 MiB on they are a private anonymous mapping aligned
 // to 2 MiB with MADV_HUGEPAGE: huge pages leave the stream nearly free of
 // TLB misses (4 KiB pages cost one per 4 KiB, and the hardware prefetchers
 // stop at their boundaries). owner's cleanup unmaps them. Below 2 MiB, or
 // when the mapping fails, they come from the Go heap.
-func largeBuf[T any](owner *T, n int) []byte {
+func LargeBytes[T any](owner *T, n int) []byte {
 	if n < hugePage {
 		return make([]byte, n)
 	}

@@ -2,6 +2,6 @@
 
 package dot
 
-// largeBuf returns n zeroed bytes from the Go heap (linux maps them with
+// LargeBytes returns n zeroed bytes from the Go heap (linux maps them with
 // huge pages).
-func largeBuf[T any](_ *T, n int) []byte { return make([]byte, n) }
+func LargeBytes[T any](_ *T, n int) []byte { return make([]byte, n) }

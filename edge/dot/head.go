@@ -42,7 +42,7 @@ func newQ8Head(rows, nb, have int) (*Q8Head, error) {
 		return nil, fmt.Errorf("dot: %d Q8_0 rows of %d blocks need %d bytes, got %d", rows, nb, rows*nb*Q8Block, have)
 	}
 	h := &Q8Head{rows: rows, nb: nb}
-	h.buf = largeBuf(h, (rows+7)/8*q8GroupBytes(nb))
+	h.buf = LargeBytes(h, (rows+7)/8*q8GroupBytes(nb))
 	// Padding rows: w + 128 = 128 (w = 0), scale +0.
 	for r := rows; r < (rows+7)&^7; r++ {
 		g, j := r/8, r%8

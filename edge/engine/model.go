@@ -49,6 +49,7 @@ type tensor struct {
 	rows     int
 	width    int // ne[0]
 	rowBytes int
+	mapped   bool // data aliases the file's tensor data
 }
 
 // linear is one BitLinear: packed ternary rows, the scale γ and the SubLN gain.
@@ -243,8 +244,42 @@ func New(f *gguf.File) (*Model, error) {
 			return nil, fmt.Errorf("engine: the tokenizer has %d tokens, more than the vocabulary %d", m.tok.VocabSize(), m.V)
 		}
 	}
+	m.packWeights()
 	m.ws = m.newWork()
 	return m, nil
+}
+
+// packWeights copies the packed ternary rows of every projection, in the
+// order a token reads them, into one buffer (dot.LargeBytes: huge pages on
+// linux, so the stream through them costs few TLB misses), each tensor at a
+// 64-byte boundary; the mapped file's pages are let go as each is copied.
+func (m *Model) packWeights() {
+	var lins []*linear
+	for i := range m.layers {
+		l := &m.layers[i]
+		for _, x := range []*linear{l.wq, l.wk, l.wv, l.wo, l.inProj, l.outProj, l.w1, l.w3, l.w2} {
+			if x != nil && x.wf == nil {
+				lins = append(lins, x)
+			}
+		}
+	}
+	n := 0
+	for _, x := range lins {
+		n += (len(x.w.data) + 63) &^ 63
+	}
+	if n == 0 {
+		return
+	}
+	buf := dot.LargeBytes(m, n)
+	for _, x := range lins {
+		k := len(x.w.data)
+		copy(buf[:k], x.w.data)
+		if x.w.mapped {
+			m.File.Evict(x.w.data)
+		}
+		x.w.data, x.w.mapped = buf[:k:k], false
+		buf = buf[(k+63)&^63:]
+	}
 }
 
 func (m *Model) loadMamba(l *layer, p string, lin func(string, int, int) (*linear, error)) error {
@@ -339,7 +374,7 @@ func (m *Model) tensor2(name string, width, rows int, types ...gguf.Type) (tenso
 	if err != nil {
 		return tensor{}, fmt.Errorf("engine: tensor %s: %w", name, err)
 	}
-	return tensor{typ: t.Type, data: t.Data, rows: rows, width: width, rowBytes: rb}, nil
+	return tensor{typ: t.Type, data: t.Data, rows: rows, width: width, rowBytes: rb, mapped: true}, nil
 }
 
 // linear loads a BitLinear: X.weight (ternary, rows padded to 256), X.scale
@@ -461,7 +496,7 @@ func normalizeZeroBlocks(w tensor) tensor {
 			copy(data[b:b+bs], zero)
 		}
 	}
-	w.data = data
+	w.data, w.mapped = data, false
 	return w
 }
 

@@ -73,10 +73,18 @@ func (m *Model) newWork() *work {
 // score kernel (dot.FMACols).
 func padContext(n int) int { return (n + 7) &^ 7 }
 
-// NewState returns an empty state.
+// NewState returns an empty state. The SSM states of all layers lie in one
+// buffer (dot.LargeFloats: huge pages on linux), in layer order.
 func (m *Model) NewState() *State {
 	s := &State{ctx: m.Context, conv: make([][]float32, m.NLayers), ssm: make([][]float32, m.NLayers),
 		k: make([][]float32, m.NLayers), v: make([][]float32, m.NLayers), cpad: padContext(m.Context)}
+	per, n := m.heads*m.headDim*m.state, 0
+	for i := range m.layers {
+		if !m.layers[i].isAttn() {
+			n += per
+		}
+	}
+	ssm := dot.LargeFloats(s, n)
 	for i := range m.layers {
 		if m.layers[i].isAttn() {
 			kd := m.nkv * m.hd
@@ -84,7 +92,7 @@ func (m *Model) NewState() *State {
 			s.v[i] = make([]float32, m.Context*kd)
 		} else {
 			s.conv[i] = make([]float32, (m.dconv-1)*m.cConv)
-			s.ssm[i] = make([]float32, m.heads*m.headDim*m.state)
+			s.ssm[i], ssm = ssm[:per:per], ssm[per:]
 		}
 	}
 	return s
