@@ -76,7 +76,7 @@ func TestFMAColsRows(t *testing.T) {
 func TestSSMStep(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	eachSet(t, func(t *testing.T) {
-		for _, P := range []int{1, 8, 12, 16, 32, 40, 64} {
+		for _, P := range []int{1, 8, 12, 16, 32, 40, 64, 72, 104, 128} {
 			for _, N := range []int{1, 8, 32, 96} {
 				st := randF32(r, N*P)
 				x, b32, c32 := randF32(r, P), randF32(r, N), randF32(r, N)
