@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -262,6 +263,7 @@ func (r *renderer) ablation(name string, a *Ablation) error {
 				if arm.Name != pm.BaselineArm() {
 					r.paper.Numbers.placeholder(MacroName(name, arm.Name, "delta", metric), fmt.Sprintf("%s: %s − baseline, %s (not recorded)", name, arm.Name, metric))
 					r.paper.Numbers.placeholder(MacroName(name, arm.Name, "p", metric), fmt.Sprintf("%s: paired t-test p, %s vs baseline, %s (not recorded)", name, arm.Name, metric))
+					r.paper.Numbers.placeholder(MacroName(name, arm.Name, "holm", metric), fmt.Sprintf("%s: Holm-adjusted p, %s vs baseline, %s (not recorded)", name, arm.Name, metric))
 				}
 			}
 		}
@@ -359,6 +361,9 @@ func (r *renderer) ablation(name string, a *Ablation) error {
 			base := a.Table.Baseline
 			r.paper.Numbers.set(MacroName(name, row.Arm, "delta", row.Metric), fmtSigned(row.Delta.Delta.Mean), fmt.Sprintf("%s: %s − %s, %s (paired over seeds)", name, row.Arm, base, row.Metric), row.Hashes)
 			r.paper.Numbers.set(MacroName(name, row.Arm, "p", row.Metric), fmtP(row.Delta.P), fmt.Sprintf("%s: paired t-test p, %s vs %s, %s", name, row.Arm, base, row.Metric), row.Hashes)
+			if !math.IsNaN(row.PHolm) {
+				r.paper.Numbers.set(MacroName(name, row.Arm, "holm", row.Metric), fmtP(row.PHolm), fmt.Sprintf("%s: Holm–Bonferroni-adjusted p within its family, %s vs %s, %s", name, row.Arm, base, row.Metric), row.Hashes)
+			}
 		}
 	}
 	return nil
