@@ -68,6 +68,25 @@
 	VMULPD Z8, Z11, Z11      \
 	VMULPD Z10, Z11, Z11
 
+// SUM8_IN_ORDER: X0 += Z11's eight float64 lanes one at a time, lane 0
+// first (the scalar loop's order). Clobbers X12.
+#define SUM8_IN_ORDER \
+	VADDSD        X11, X0, X0  \
+	VPERMILPD     $1, X11, X12 \
+	VADDSD        X12, X0, X0  \
+	VEXTRACTF64X2 $1, Z11, X12 \
+	VADDSD        X12, X0, X0  \
+	VPERMILPD     $1, X12, X12 \
+	VADDSD        X12, X0, X0  \
+	VEXTRACTF64X2 $2, Z11, X12 \
+	VADDSD        X12, X0, X0  \
+	VPERMILPD     $1, X12, X12 \
+	VADDSD        X12, X0, X0  \
+	VEXTRACTF64X2 $3, Z11, X12 \
+	VADDSD        X12, X0, X0  \
+	VPERMILPD     $1, X12, X12 \
+	VADDSD        X12, X0, X0
+
 // func siluAsm(silu, sig, x *float32, n int, c *float64)
 TEXT ·siluAsm(SB), NOSPLIT, $0-40
 	MOVQ silu+0(FP), DI
@@ -125,21 +144,7 @@ exploop:
 
 expnostore:
 	// sum += e_0, …, e_7 in ascending order
-	VADDSD        X11, X0, X0
-	VPERMILPD     $1, X11, X12
-	VADDSD        X12, X0, X0
-	VEXTRACTF64X2 $1, Z11, X12
-	VADDSD        X12, X0, X0
-	VPERMILPD     $1, X12, X12
-	VADDSD        X12, X0, X0
-	VEXTRACTF64X2 $2, Z11, X12
-	VADDSD        X12, X0, X0
-	VPERMILPD     $1, X12, X12
-	VADDSD        X12, X0, X0
-	VEXTRACTF64X2 $3, Z11, X12
-	VADDSD        X12, X0, X0
-	VPERMILPD     $1, X12, X12
-	VADDSD        X12, X0, X0
+	SUM8_IN_ORDER
 	ADDQ          $32, SI
 	DECQ          CX
 	JNZ           exploop
@@ -1051,21 +1056,7 @@ sxloop:
 	VMULPD    Z7, Z11, Z11
 
 	// sum += e_0, …, e_7 in ascending order
-	VADDSD        X11, X0, X0
-	VPERMILPD     $1, X11, X12
-	VADDSD        X12, X0, X0
-	VEXTRACTF64X2 $1, Z11, X12
-	VADDSD        X12, X0, X0
-	VPERMILPD     $1, X12, X12
-	VADDSD        X12, X0, X0
-	VEXTRACTF64X2 $2, Z11, X12
-	VADDSD        X12, X0, X0
-	VPERMILPD     $1, X12, X12
-	VADDSD        X12, X0, X0
-	VEXTRACTF64X2 $3, Z11, X12
-	VADDSD        X12, X0, X0
-	VPERMILPD     $1, X12, X12
-	VADDSD        X12, X0, X0
+	SUM8_IN_ORDER
 	ADDQ          $32, SI
 	ADDQ          $8, DX
 	DECQ          CX
