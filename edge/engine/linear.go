@@ -191,7 +191,8 @@ func (m *Model) embedRow(dst []float32, v int) {
 // bits, s = 127/max(max|x|, 1e-5), q = RoundClip(x·s, −127, 127), and
 // logits[v] = float32(r_v / s), r_v the dot.Q8Rows / dot.Q4Rows product of
 // row v with q (integer block sums scaled by the fp16 block scales in eight
-// float32 lanes).
+// float32 lanes); a Q8_0 embedding runs through its dot.Q8Head copy
+// (Q8Head.HeadRowsDiv: the same bits, one sequential stream).
 func (m *Model) logits(out, x []float32) {
 	if m.head == HeadInt8 {
 		m.logitsInt8(out, x)
