@@ -139,3 +139,45 @@ func BenchmarkEvalARCEasy(b *testing.B) { benchEval(b, []string{"arc_easy"}, 300
 
 // BenchmarkEvalLAMBADA: 600 LAMBADA passages (600 requests).
 func BenchmarkEvalLAMBADA(b *testing.B) { benchEval(b, []string{"lambada_openai"}, 600) }
+
+// BenchmarkScoreBLiMP times ModelLM.Score alone on one replica (one
+// thread) over the score requests of BenchmarkEvalBLiMP, in the calls of
+// at most tasks.DefaultBatchSize requests the evaluation makes, longest
+// first; it reports requests per CPU-second and the model rows (padded
+// tokens) per request. The requests are collected once, outside the timer.
+func BenchmarkScoreBLiMP(b *testing.B) {
+	lm := tinyEvalLM(b, 1)
+	rec := &collectingLM{ModelLM: lm}
+	if _, err := tasks.Evaluate(benchRoot(b), rec, tasks.Options{Tasks: []string{"blimp"}, NumFewshot: -1, Limit: 100, Threads: 1, BootstrapIters: -1}); err != nil {
+		b.Fatal(err)
+	}
+	reqs := rec.reqs
+	rows := 0
+	for _, r := range reqs {
+		rows += scoreBucket(len(r.Input), lm.MaxLength())
+	}
+	b.ResetTimer()
+	cpu0 := cpuSeconds()
+	for i := 0; i < b.N; i++ {
+		for lo := 0; lo < len(reqs); lo += tasks.DefaultBatchSize {
+			if _, err := lm.Score(reqs[lo:min(lo+tasks.DefaultBatchSize, len(reqs))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	cpu := cpuSeconds() - cpu0
+	b.ReportMetric(float64(b.N*len(reqs))/cpu, "requests/cpu-s")
+	b.ReportMetric(float64(rows)/float64(len(reqs)), "rows/request")
+}
+
+// collectingLM keeps the score requests that reach it and answers them
+// with zero scores, without running the model.
+type collectingLM struct {
+	*ModelLM
+	reqs []tasks.ScoreRequest
+}
+
+func (c *collectingLM) Score(reqs []tasks.ScoreRequest) ([]tasks.ScoreResult, error) {
+	c.reqs = append(c.reqs, reqs...)
+	return make([]tasks.ScoreResult, len(reqs)), nil
+}

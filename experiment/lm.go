@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -19,6 +20,9 @@ type ModelLM struct {
 	tok      tasks.Tokenizer
 	maxLen   int
 	replicas chan *models.Model
+	// scorers holds each replica's prefix scorer (read-only once built;
+	// a replica and its scorer are used by one caller at a time).
+	scorers map[*models.Model]*models.PrefixScorer
 }
 
 // NewModelLM returns an adapter with n replicas of m (n ≥ 1).
@@ -26,15 +30,17 @@ func NewModelLM(m *models.Model, qc configs.QuantConfig, tok tasks.Tokenizer, n 
 	if n < 1 {
 		n = 1
 	}
-	lm := &ModelLM{tok: tok, maxLen: m.Config().Context, replicas: make(chan *models.Model, n)}
+	lm := &ModelLM{tok: tok, maxLen: m.Config().Context, replicas: make(chan *models.Model, n), scorers: map[*models.Model]*models.PrefixScorer{}}
 	m.SetThreads(1)
 	lm.replicas <- m
+	lm.scorers[m] = models.NewPrefixScorer(m)
 	for i := 1; i < n; i++ {
 		r, err := Replica(m, qc)
 		if err != nil {
 			return nil, err
 		}
 		lm.replicas <- r
+		lm.scorers[r] = models.NewPrefixScorer(r)
 	}
 	return lm, nil
 }
@@ -80,14 +86,18 @@ func scoreBucket(n, maxLen int) int {
 
 // Score implements tasks.LM. The requests are sorted by input length and
 // run as batched forward passes of equal padded length (scoreBucket), up to
-// scoreRows rows at a time; each input is padded at its end with token 0.
-// The scores do not depend on the batching or the padding: every
-// sequence's computation is independent of the others, the model is causal
-// (a position never reads a later one), and each value is a fixed-order
-// chain in which the padding only appends exact zero terms (attention
-// probabilities and SSD decays above the diagonal), which leave it
-// unchanged. TestScoreMatchesUnbatched checks this bit for bit on the
-// shipped tasks.
+// scoreRows rows at a time; each input is padded at its end. A pass
+// computes each distinct prefix of its inputs once (models.PrefixScorer:
+// BLiMP's minimal pairs and the choices of a multiple-choice question share
+// their beginnings) and each distinct (prefix, target) log-softmax once.
+// The scores do not depend on the batching, the padding or the sharing:
+// every sequence's computation is independent of the others, the model is
+// causal (a position never reads a later one), each position's values are
+// computed by the same per-row operations whatever row holds them, and
+// each value is a fixed-order chain in which the padding only appends
+// exact zero terms (attention probabilities and SSD decays above the
+// diagonal), which leave it unchanged. TestScoreMatchesUnbatched checks
+// this bit for bit on the shipped tasks.
 func (l *ModelLM) Score(reqs []tasks.ScoreRequest) ([]tasks.ScoreResult, error) {
 	for i, r := range reqs {
 		if len(r.Input) == 0 {
@@ -110,9 +120,12 @@ func (l *ModelLM) Score(reqs []tasks.ScoreRequest) ([]tasks.ScoreResult, error) 
 	sort.SliceStable(order, func(a, b int) bool { return len(reqs[order[a]].Input) < len(reqs[order[b]].Input) })
 	m := <-l.replicas
 	defer func() { l.replicas <- m }()
+	ps := l.scorers[m]
 	out := make([]tasks.ScoreResult, len(reqs))
 	vocab := m.Config().Vocab
 	var toks []int32
+	var lens []int
+	var stats []rowStats
 	for lo := 0; lo < len(order); {
 		T := scoreBucket(len(reqs[order[lo]].Input), l.maxLen)
 		per := max(1, scoreRows(vocab)/T)
@@ -121,23 +134,28 @@ func (l *ModelLM) Score(reqs []tasks.ScoreRequest) ([]tasks.ScoreResult, error) 
 			hi++
 		}
 		group := order[lo:hi]
-		toks = toks[:0]
+		toks, lens = toks[:0], lens[:0]
 		for _, i := range group {
 			toks = append(toks, reqs[i].Input...)
 			for k := len(reqs[i].Input); k < T; k++ {
 				toks = append(toks, 0)
 			}
+			lens = append(lens, len(reqs[i].Input))
 		}
-		logits, err := m.Logits(toks, len(group), T)
+		logits, node, err := ps.PrefixLogits(toks, lens, len(group), T)
 		if err != nil {
 			return nil, err
+		}
+		stats = slices.Grow(stats[:0], len(logits)/vocab)[:len(logits)/vocab]
+		for u := range stats {
+			stats[u].arg = -1
 		}
 		for b, i := range group {
 			r := reqs[i]
 			res := tasks.ScoreResult{Greedy: true}
 			for j, t := range r.Targets {
-				pos := b*T + r.Start + j
-				ll, greedy := logSoftmaxAt(logits[pos*vocab:(pos+1)*vocab], int(t))
+				u := node[b*T+r.Start+j]
+				ll, greedy := stats[u].logSoftmaxAt(logits[int(u)*vocab:(int(u)+1)*vocab], int(t))
 				res.LogLik += ll
 				res.Greedy = res.Greedy && greedy
 			}
@@ -146,6 +164,25 @@ func (l *ModelLM) Score(reqs []tasks.ScoreRequest) ([]tasks.ScoreResult, error) 
 		lo = hi
 	}
 	return out, nil
+}
+
+// rowStats caches what logSoftmaxAt computes of a logits row for any
+// target: its argmax (−1: not yet computed), maximum and log-denominator.
+type rowStats struct {
+	arg  int
+	mx   float32
+	logS float64
+}
+
+// logSoftmaxAt is logSoftmaxAt(row, t), computing the row's statistics on
+// first use: the same operations, so the same bits.
+func (s *rowStats) logSoftmaxAt(row []float32, t int) (float64, bool) {
+	if s.arg < 0 {
+		s.arg = vec.Argmax(row)
+		s.mx = row[s.arg]
+		s.logS = kernels.Log(vec.SumExpNonPos(row, s.mx))
+	}
+	return float64(row[t]-s.mx) - s.logS, s.arg == t
 }
 
 // logSoftmaxAt returns log softmax(row)[t] (float64 accumulation in index
