@@ -66,10 +66,11 @@ func (l *ModelLM) Tokenizer() tasks.Tokenizer { return l.tok }
 func (l *ModelLM) MaxLength() int { return l.maxLen }
 
 // scoreRows is the number of token rows (sequences × padded length) one
-// batched forward pass of Score holds at most: 2**20 logits (4 MiB, twice
-// that in the model's buffers), between 16 and 512 rows; 512 for tiny's
-// vocabulary of 2048.
-func scoreRows(vocab int) int { return max(16, min(512, (1<<20)/max(1, vocab))) }
+// batched forward pass of Score holds at most: 2**21 logits (8 MiB; the
+// distinct prefixes of a pass, whose logits it keeps, are at most as many
+// as its rows), between 16 and 1024 rows; 1024 for tiny's vocabulary of
+// 2048.
+func scoreRows(vocab int) int { return max(16, min(1024, (1<<21)/max(1, vocab))) }
 
 // scoreBucket is the padded length a request of n input tokens runs at:
 // n rounded up to a multiple of 4 up to 16, then to a quarter of the next
@@ -84,9 +85,10 @@ func scoreBucket(n, maxLen int) int {
 	return min(maxLen, (n+step-1)/step*step)
 }
 
-// Score implements tasks.LM. The requests are sorted by input length and
-// run as batched forward passes of equal padded length (scoreBucket), up to
-// scoreRows rows at a time; each input is padded at its end. A pass
+// Score implements tasks.LM. The requests are sorted by padded input length
+// (scoreBucket), then by their tokens, and run as batched forward passes of
+// equal padded length, up to scoreRows rows at a time; each input is padded
+// at its end. A pass
 // computes each distinct prefix of its inputs once (models.PrefixScorer:
 // BLiMP's minimal pairs and the choices of a multiple-choice question share
 // their beginnings) and each distinct (prefix, target) log-softmax once.
@@ -117,7 +119,16 @@ func (l *ModelLM) Score(reqs []tasks.ScoreRequest) ([]tasks.ScoreResult, error) 
 	for i := range order {
 		order[i] = i
 	}
-	sort.SliceStable(order, func(a, b int) bool { return len(reqs[order[a]].Input) < len(reqs[order[b]].Input) })
+	// By padded length, then by tokens, so that inputs sharing a beginning
+	// run in one pass.
+	bucket := func(i int) int { return scoreBucket(len(reqs[i].Input), l.maxLen) }
+	sort.SliceStable(order, func(a, b int) bool {
+		ia, ib := order[a], order[b]
+		if ta, tb := bucket(ia), bucket(ib); ta != tb {
+			return ta < tb
+		}
+		return slices.Compare(reqs[ia].Input, reqs[ib].Input) < 0
+	})
 	m := <-l.replicas
 	defer func() { l.replicas <- m }()
 	ps := l.scorers[m]
@@ -127,10 +138,10 @@ func (l *ModelLM) Score(reqs []tasks.ScoreRequest) ([]tasks.ScoreResult, error) 
 	var lens []int
 	var stats []rowStats
 	for lo := 0; lo < len(order); {
-		T := scoreBucket(len(reqs[order[lo]].Input), l.maxLen)
+		T := bucket(order[lo])
 		per := max(1, scoreRows(vocab)/T)
 		hi := lo
-		for hi < len(order) && hi-lo < per && scoreBucket(len(reqs[order[hi]].Input), l.maxLen) == T {
+		for hi < len(order) && hi-lo < per && bucket(order[hi]) == T {
 			hi++
 		}
 		group := order[lo:hi]
