@@ -61,6 +61,12 @@ func (m *Model) stepWorkspace() *stepWorkspace {
 // Loss or Logits call.
 func (m *Model) NewState() *State {
 	m.refresh()
+	return m.newState()
+}
+
+// newState returns an empty decoding state without refreshing the
+// effective weights.
+func (m *Model) newState() *State {
 	L := len(m.layers)
 	s := &State{conv: make([][]float32, L), ssm: make([][]float32, L), k: make([][]float32, L), v: make([][]float32, L)}
 	mc := m.arch.mc
@@ -76,6 +82,17 @@ func (m *Model) NewState() *State {
 		}
 	}
 	return s
+}
+
+// reset empties s (position 0, zero conv windows, SSM states and KV
+// caches), as newState returns it, keeping its storage.
+func (s *State) reset() {
+	s.pos = 0
+	for _, b := range [][][]float32{s.conv, s.ssm, s.k, s.v} {
+		for _, x := range b {
+			clear(x)
+		}
+	}
 }
 
 // Step feeds one token (batch 1) and returns a fresh slice with the logits

@@ -29,9 +29,10 @@ func (m *Model) NewBatchDecoder(n int) (*BatchDecoder, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("models: NewBatchDecoder: %d sequences, want at least 1", n)
 	}
+	m.refresh()
 	d := &BatchDecoder{m: m, states: make([]*State, n)}
 	for i := range d.states {
-		d.states[i] = m.NewState()
+		d.states[i] = m.newState()
 	}
 	mc := m.arch.mc
 	D, L := mc.DModel, len(m.layers)
@@ -53,6 +54,18 @@ func (m *Model) NewBatchDecoder(n int) (*BatchDecoder, error) {
 	}
 	d.ws, d.kbuf, d.vbuf = w, make([]float32, n*kd), make([]float32, n*kd)
 	return d, nil
+}
+
+// Reset empties every sequence, as NewBatchDecoder returns them, keeping
+// the decoder's storage (states and workspace), and like NewBatchDecoder
+// recomputes the effective weights from the current parameters and quant
+// state. A decoder reset after the model's weights changed steps exactly
+// as a new one (TestBatchDecoderReset), without allocating.
+func (d *BatchDecoder) Reset() {
+	d.m.refresh()
+	for _, s := range d.states {
+		s.reset()
+	}
 }
 
 // Len returns the number of sequences.
