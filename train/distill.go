@@ -290,8 +290,12 @@ func MiniLLMSequence(ds, s, t []float32, V int, y []int32, o MiniLLMOptions, sca
 // SampleMixed draws a token from p̃ = α·softmax(t) + (1−α)·softmax(s) by
 // inversion of the uniform u ∈ [0,1), summing in vocabulary order.
 func SampleMixed(s, t []float32, alpha, u float64) int32 {
+	return sampleMixed(newRowBuf(len(s)), s, t, alpha, u)
+}
+
+// sampleMixed is SampleMixed with the row scratch b (of len(s) values).
+func sampleMixed(b *rowBuf, s, t []float32, alpha, u float64) int32 {
 	V := len(s)
-	b := newRowBuf(V)
 	logSoftmax(b.lq, b.q, s, 1)
 	logSoftmax(b.lp, b.p, t, 1)
 	var c float64

@@ -32,6 +32,7 @@ func BenchmarkDistillMicroBatch(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	teacher.SetRecompute(true) // as newDistiller sets it
 	p := plan{micro: sc.Train.MicroBatch, seqLen: sc.Data.SeqLen, nMicro: 1}
 	r := rng.New(3, "bench/distill-tokens")
 	tokens := make([]int32, p.micro*p.seqLen)
@@ -40,10 +41,17 @@ func BenchmarkDistillMicroBatch(b *testing.B) {
 		tokens[i] = int32(r.Intn(sc.Model.Vocab))
 		targets[i] = int32(r.Intn(sc.Model.Vocab))
 	}
+	// One distiller per loss, kept across iterations as the trainer keeps
+	// it across micro-batches (the sampler's decoders are reset, not new).
+	dists := map[string]*distiller{}
 	dist := func(loss string) *distiller {
+		if d := dists[loss]; d != nil {
+			return d
+		}
 		dc := sc.Distill
 		dc.Loss, dc.Temperature, dc.KDRatio, dc.TeacherMix = loss, 2, 0.5, 0.2
-		return &distiller{cfg: dc, loss: loss, teacher: teacher, threads: 1, vocab: sc.Model.Vocab, seed: 1, prompt: p.seqLen / 2}
+		dists[loss] = &distiller{cfg: dc, loss: loss, teacher: teacher, threads: 1, vocab: sc.Model.Vocab, seed: 1, prompt: p.seqLen / 2}
+		return dists[loss]
 	}
 	for _, c := range []struct {
 		name string

@@ -23,6 +23,16 @@ type distiller struct {
 	vocab   int
 	seed    int64 // train.seed: keys the sampling streams
 
+	// MiniLLM's sampling state, kept from one micro-batch to the next
+	// (reset, not reallocated): the decoders of the student (sdm) and the
+	// teacher, one float64 row buffer per window, the streams and a column
+	// of tokens.
+	sd, td  *models.BatchDecoder
+	sdm     *models.Model
+	rowBufs []*rowBuf
+	streams []rng.Stream
+	col     []int32
+
 	// last holds the previous step's parts for the log.
 	last struct {
 		ce, kd, revKL float64
@@ -52,6 +62,10 @@ func newDistiller(o Options, student *models.Model, p plan) (*distiller, error) 
 	}
 	k := &distiller{cfg: d, loss: loss, teacher: o.Teacher, start: d.StartStep, threads: max(o.Threads, 1), vocab: sc.Vocab, seed: o.Config.Train.Seed}
 	o.Teacher.SetThreads(k.threads)
+	// The teacher only runs forward (Logits): keeping only the residual
+	// stream between blocks, not every block's activations for a backward
+	// pass it never runs, gives the same logits in a fraction of the memory.
+	o.Teacher.SetRecompute(true)
 	if loss == configs.DistillMiniLLM {
 		k.prompt = d.PromptTokens
 		if k.prompt == 0 {
@@ -214,19 +228,14 @@ func (d *distiller) miniLLM(m *models.Model, step int64, mi int, tokens, targets
 func (d *distiller) sample(m *models.Model, step int64, mi int, tokens []int32, p plan) ([]int32, error) {
 	L, P, B, V := p.seqLen, d.prompt, p.micro, d.vocab
 	seqs := append([]int32(nil), tokens...)
-	sd, err := m.NewBatchDecoder(B)
+	sd, td, err := d.decoders(m, B)
 	if err != nil {
-		return nil, fmt.Errorf("sample: student: %w", err)
+		return nil, err
 	}
-	td, err := d.teacher.NewBatchDecoder(B)
-	if err != nil {
-		return nil, fmt.Errorf("sample: teacher: %w", err)
-	}
-	streams := make([]*rng.Stream, B)
+	streams, bufs, col := d.streams, d.rowBufs, d.col
 	for b := range streams {
-		streams[b] = rng.New(d.seed, fmt.Sprintf("distill/minillm/%d/%d/%d", step, mi, b))
+		streams[b] = *rng.New(d.seed, fmt.Sprintf("distill/minillm/%d/%d/%d", step, mi, b))
 	}
-	col := make([]int32, B)
 	// Feeding position i gives the distributions of position i+1; the
 	// positions from P on are drawn, one uniform each, in order.
 	for i := 0; i < L-1; i++ {
@@ -246,9 +255,39 @@ func (d *distiller) sample(m *models.Model, step int64, mi int, tokens []int32, 
 		}
 		kernels.Parallel(d.threads, B, func(lo, hi int) {
 			for b := lo; b < hi; b++ {
-				seqs[b*L+i+1] = SampleMixed(sl[b*V:b*V+V], tl[b*V:b*V+V], d.cfg.TeacherMix, streams[b].Float64())
+				seqs[b*L+i+1] = sampleMixed(bufs[b], sl[b*V:b*V+V], tl[b*V:b*V+V], d.cfg.TeacherMix, streams[b].Float64())
 			}
 		})
 	}
 	return seqs, nil
+}
+
+// decoders returns the student's and the teacher's decoders of B empty
+// windows: made on first use (or when the student model or B changed),
+// afterwards reset, which recomputes the effective weights from the
+// current parameters as new decoders would, so every micro-batch samples
+// exactly as with new ones without reallocating their KV caches and
+// workspaces.
+func (d *distiller) decoders(m *models.Model, B int) (*models.BatchDecoder, *models.BatchDecoder, error) {
+	if d.sd != nil && d.sdm == m && d.sd.Len() == B {
+		d.sd.Reset()
+		d.td.Reset()
+		return d.sd, d.td, nil
+	}
+	d.sd, d.td, d.sdm = nil, nil, nil // release the old ones before allocating
+	sd, err := m.NewBatchDecoder(B)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sample: student: %w", err)
+	}
+	td, err := d.teacher.NewBatchDecoder(B)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sample: teacher: %w", err)
+	}
+	d.sd, d.td, d.sdm = sd, td, m
+	d.streams, d.col = make([]rng.Stream, B), make([]int32, B)
+	d.rowBufs = make([]*rowBuf, B)
+	for b := range d.rowBufs {
+		d.rowBufs[b] = newRowBuf(d.vocab)
+	}
+	return sd, td, nil
 }

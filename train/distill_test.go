@@ -337,7 +337,9 @@ func sampleOneByOne(t testing.TB, d *distiller, m *models.Model, step int64, mi 
 }
 
 // TestMiniLLMSampleBatched: the batched sampler draws the tokens of
-// decoding every window alone, at 1 and 3 threads, and keeps the prompts.
+// decoding every window alone, at 1 and 3 threads, and keeps the prompts,
+// also on later micro-batches of one distiller (its decoders reset, not
+// new) after the student's weights changed.
 func TestMiniLLMSampleBatched(t *testing.T) {
 	mc := configs.ModelConfig{DModel: 16, NLayers: 3, AttnLayers: []int{1}, NHeads: 4, NKVHeads: 2, RopeTheta: 10000,
 		DState: 8, Expand: 2, HeadDim: 8, NGroups: 1, DConv: 4, Chunk: 4, FFN: true, DFF: 24, Vocab: 40, Context: 24, NormEps: 1e-5, InitStd: 0.5}
@@ -363,25 +365,34 @@ func TestMiniLLMSampleBatched(t *testing.T) {
 		student.SetThreads(th)
 		teacher.SetThreads(th)
 		d := &distiller{cfg: configs.DistillConfig{TeacherMix: 0.2}, loss: configs.DistillMiniLLM, teacher: teacher, prompt: 7, threads: th, vocab: mc.Vocab, seed: 4}
-		want := sampleOneByOne(t, d, student, 3, 1, tokens, p)
-		got, err := d.sample(student, 3, 1, tokens, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		changed := 0
-		for i := range got {
-			if got[i] != want[i] {
-				t.Fatalf("threads %d: token %d (row %d position %d) %d, decoding alone %d", th, i, i/p.seqLen, i%p.seqLen, got[i], want[i])
+		for k, step := range []int64{3, 3, 4} {
+			if k == 2 { // an optimizer step between two micro-batches
+				for _, prm := range student.Params() {
+					for i := range prm.Data {
+						prm.Data[i] *= 1.25
+					}
+				}
 			}
-			if i%p.seqLen < d.prompt && got[i] != tokens[i] {
-				t.Fatalf("threads %d: prompt token %d changed", th, i)
+			want := sampleOneByOne(t, d, student, step, 1, tokens, p)
+			got, err := d.sample(student, step, 1, tokens, p)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if got[i] != tokens[i] {
-				changed++
+			changed := 0
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("threads %d, call %d: token %d (row %d position %d) %d, decoding alone %d", th, k, i, i/p.seqLen, i%p.seqLen, got[i], want[i])
+				}
+				if i%p.seqLen < d.prompt && got[i] != tokens[i] {
+					t.Fatalf("threads %d, call %d: prompt token %d changed", th, k, i)
+				}
+				if got[i] != tokens[i] {
+					changed++
+				}
 			}
-		}
-		if changed == 0 {
-			t.Fatalf("threads %d: nothing was sampled", th)
+			if changed == 0 {
+				t.Fatalf("threads %d, call %d: nothing was sampled", th, k)
+			}
 		}
 	}
 }
