@@ -237,15 +237,7 @@ func (m *attention) forward(threads int, a *attnActs, y, x []float32, batch, seq
 	m.wk.product(threads, &a.lk, a.k, x, rows)
 	m.wv.product(threads, &a.lv, a.v, x, rows)
 	qd, kd, hd := m.nh*m.hd, m.nkv*m.hd, m.hd
-	parRows(threads, rows, func(r int) {
-		pos := r % seqLen
-		for h := 0; h < m.nh; h++ {
-			m.rope.rotate(a.q[r*qd+h*hd:r*qd+h*hd+hd], pos)
-		}
-		for h := 0; h < m.nkv; h++ {
-			m.rope.rotate(a.k[r*kd+h*hd:r*kd+h*hd+hd], pos)
-		}
-	})
+	m.ropeRows(threads, a.q, a.k, rows, func(r int) int { return r % seqLen })
 	grp := m.nh / m.nkv
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	T := seqLen
@@ -259,15 +251,37 @@ func (m *attention) forward(threads int, a *attnActs, y, x []float32, batch, seq
 			gather(w.q, a.q[base*qd:], T, qd, h*hd, hd)
 			gather(w.k, a.k[base*kd:], T, kd, kv*hd, hd)
 			gather(w.v, a.v[base*kd:], T, kd, kv*hd, hd)
-			for t0 := 0; t0 < T; t0 += tile {
-				n := min(tile, T-t0)
-				probStrip(w.p, w.q, w.k, t0, n, T, hd, scale)
-				kernels.MatMul(1, w.o[t0*hd:], w.p, w.v, n, T, hd, false) // O = P·V
-			}
+			w.attend(T, hd, tile, scale)
 			scatter(a.out[base*qd:], w.o, T, qd, h*hd, hd)
 		}
 	})
 	m.wo.forward(threads, &a.lo, y, a.out, rows)
+}
+
+// ropeRows rotates the rows×(nh·hd) queries q and rows×(nkv·hd) keys k in
+// place, row r at position pos(r).
+func (m *attention) ropeRows(threads int, q, k []float32, rows int, pos func(r int) int) {
+	qd, kd, hd := m.nh*m.hd, m.nkv*m.hd, m.hd
+	parRows(threads, rows, func(r int) {
+		p := pos(r)
+		for h := 0; h < m.nh; h++ {
+			m.rope.rotate(q[r*qd+h*hd:r*qd+h*hd+hd], p)
+		}
+		for h := 0; h < m.nkv; h++ {
+			m.rope.rotate(k[r*kd+h*hd:r*kd+h*hd+hd], p)
+		}
+	})
+}
+
+// attend computes one head's causal attention output w.o (T×hd) from its
+// gathered w.q, w.k, w.v, in query strips of tile rows (the T×T matrix is
+// never held).
+func (w *headScratch) attend(T, hd, tile int, scale float32) {
+	for t0 := 0; t0 < T; t0 += tile {
+		n := min(tile, T-t0)
+		probStrip(w.p, w.q, w.k, t0, n, T, hd, scale)
+		kernels.MatMul(1, w.o[t0*hd:], w.p, w.v, n, T, hd, false) // O = P·V
+	}
 }
 
 // backward accumulates dx from dy. Per (sequence, key-value head) one

@@ -245,19 +245,7 @@ func (s *PrefixScorer) mambaForward(mb *mamba2, out, u []float32, n, batch, seqL
 		r := int(s.first[v])
 		copy(a.y[v*P:v*P+P], s.fy[r*P:r*P+P])
 	}
-	a.nrm.in = a.g
-	prep = mb.outProj.hasPrep()
-	mb.outProj.bindPrep(&a.lout, a.nrm.out)
-	rowBlocks(th, n, func(r0, r1 int) {
-		for r := r0; r < r1; r++ {
-			mb.finishRow(a, r)
-		}
-		mb.norm.forwardRows(&a.nrm, r0, r1)
-		if prep {
-			mb.outProj.prepRows(&a.lout, r0, r1)
-		}
-	})
-	mb.outProj.product(th, &a.lout, out, a.nrm.out, n)
+	mb.output(th, a, out, n)
 }
 
 // attnForward is attention.forward over the nodes: RoPE at each node's
@@ -285,15 +273,7 @@ func (s *PrefixScorer) attnForward(at *attention, y, x []float32, n, batch, seqL
 	at.wk.product(th, &a.lk, a.k, x, n)
 	at.wv.product(th, &a.lv, a.v, x, n)
 	qd, kd, hd := at.nh*at.hd, at.nkv*at.hd, at.hd
-	parRows(th, n, func(r int) {
-		pos := int(s.depth[r])
-		for h := 0; h < at.nh; h++ {
-			at.rope.rotate(a.q[r*qd+h*hd:r*qd+h*hd+hd], pos)
-		}
-		for h := 0; h < at.nkv; h++ {
-			at.rope.rotate(a.k[r*kd+h*hd:r*kd+h*hd+hd], pos)
-		}
-	})
+	at.ropeRows(th, a.q, a.k, n, func(r int) int { return int(s.depth[r]) })
 	grp := at.nh / at.nkv
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	T := seqLen
@@ -315,11 +295,7 @@ func (s *PrefixScorer) attnForward(at *attention, y, x []float32, n, batch, seqL
 				copy(w.k[t*hd:t*hd+hd], a.k[int(v)*kd+kv*hd:])
 				copy(w.v[t*hd:t*hd+hd], a.v[int(v)*kd+kv*hd:])
 			}
-			for t0 := 0; t0 < T; t0 += tile {
-				m := min(tile, T-t0)
-				probStrip(w.p, w.q, w.k, t0, m, T, hd, scale)
-				kernels.MatMul(1, w.o[t0*hd:], w.p, w.v, m, T, hd, false) // O = P·V
-			}
+			w.attend(T, hd, tile, scale)
 			for t, v := range nodes {
 				if v >= 0 && int(s.first[v]) == b*T+t {
 					copy(a.out[int(v)*qd+h*hd:int(v)*qd+h*hd+hd], w.o[t*hd:t*hd+hd])

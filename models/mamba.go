@@ -163,10 +163,14 @@ func (m *mamba2) forward(threads int, a *mambaActs, out, u []float32, batch, seq
 	})
 	m.setA(a)
 	a.cache = scanForward(a.cache, threads, m.dims(batch, seqLen), a.y, a.x, a.dt, a.a, a.bm, a.cm, nil, nil)
-	// The gate, the gated norm and out_proj's input preparation in one row
-	// pass.
+	m.output(threads, a, out, rows)
+}
+
+// output runs the gate, the gated norm and out_proj's input preparation in
+// one row pass over the scan's output a.y, then out_proj into out.
+func (m *mamba2) output(threads int, a *mambaActs, out []float32, rows int) {
 	a.nrm.in = a.g
-	prep = m.outProj.hasPrep()
+	prep := m.outProj.hasPrep()
 	m.outProj.bindPrep(&a.lout, a.nrm.out)
 	rowBlocks(threads, rows, func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
