@@ -1,0 +1,5 @@
+//go:build purego || !amd64
+
+package vec
+
+func argmaxAsm(x *float32, n int) int { panic("vec: no assembly") }
