@@ -79,12 +79,16 @@ func getGradState(pairs, pn, qn int) *gradState {
 // head; dBm and dCm over the heads of each group. The gradients are those of
 // the chunked computation, evaluated with the same float32 GEMM rule from
 // the cached chunk-boundary states; they do not depend on threads. Backward
-// panics on bad shapes or a cache made for other Dims.
+// panics on bad shapes, a cache made for other Dims, or a cache made by
+// ForwardInference.
 func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, ddt, dA, dBm, dCm, dInit []float32) {
 	const fn = "Backward"
 	d.checkInputs(fn, x, dt, A, Bm, Cm)
 	if c == nil || c.d != d {
 		panic(fmt.Sprintf("ssd.%s: cache is nil or was made for other Dims (want %+v)", fn, d))
+	}
+	if c.inference {
+		panic(fmt.Sprintf("ssd.%s: cache was made by ForwardInference, which keeps no chunk-boundary states: use Forward or ForwardReuse before Backward", fn))
 	}
 	checkLen(fn, "dy", dy, d.xSize())
 	checkLen(fn, "dx", dx, d.xSize())

@@ -25,6 +25,11 @@ type chunk struct {
 	bBuf, cBuf []float32
 	wx         []float32 // (q×P) L[last,s]·dt_s·x_s
 	yc         []float32 // (q×P) the chunk's output
+	// Scratch of ForwardInference, allocated on first use: the scores of
+	// the current chunk of every group (Groups·Chunk·Chunk), the states the
+	// worker carries between chunks (Heads·HeadDim·State), and a zero state
+	// (HeadDim·State).
+	cbg, carry, zero []float32
 }
 
 func newChunk(d Dims) *chunk {

@@ -18,6 +18,9 @@ type Cache struct {
 	// cb is (Batch, Groups, Chunks, Chunk·Chunk): C·Bᵀ of each chunk, stored
 	// densely as q×q for a chunk of length q.
 	cb []float32
+	// inference marks a cache made by ForwardInference: it holds neither
+	// states nor scores, and Backward refuses it.
+	inference bool
 }
 
 // Dims returns the shapes the cache was made for.
@@ -67,7 +70,7 @@ func ForwardReuse(reuse *Cache, threads int, d Dims, y, x, dt, A, Bm, Cm, init, 
 	}
 	nc := d.Chunks()
 	c := reuse
-	if c == nil || c.d != d {
+	if c == nil || c.d != d || c.inference {
 		c = &Cache{
 			d:      d,
 			states: make([]float32, d.Batch*(nc+1)*d.Heads*d.HeadDim*d.State),
@@ -96,7 +99,9 @@ func ForwardReuse(reuse *Cache, threads int, d Dims, y, x, dt, A, Bm, Cm, init, 
 			}
 			for k := 0; k < nc; k++ {
 				for h := h0; h < h1; h++ {
-					w.forwardChunk(c, b, h, k, y, x, dt, A, Bm, Cm)
+					g := h / d.headsPerGroup()
+					w.forwardChunk(c.scores(b, g, k), c.stateAt(b, k, h), c.stateAt(b, k+1, h),
+						k == 0 && init == nil, b, h, k, y, x, dt, A, Bm, Cm)
 				}
 			}
 			if final != nil {
@@ -136,38 +141,89 @@ func (c *Cache) computeScores(threads int, Bm, Cm []float32) {
 	})
 }
 
-// forwardChunk writes y for chunk k of pair (b, h) and the state leaving it:
+// forwardChunk writes y for chunk k of pair (b, h) and, when sOut is not
+// nil, the state leaving it:
 //
 //	Y     = diag(eA)·(C·S_inᵀ) + M·X            (M = (C·Bᵀ)∘L, X = dt·x)
 //	S_out = exp(Acs_last)·S_in + (diag(L[last,:])·X)ᵀ·B
 //
 // as float32 GEMMs, each continuing the chain from the scaled first term.
-func (w *chunk) forwardChunk(c *Cache, b, h, k int, y, x, dt, A, Bm, Cm []float32) {
+// cb is the chunk's C·Bᵀ (q×q). zeroIn says that the entering state is
+// all +0 (chunk 0 without an initial state); sIn may then be nil. sOut may
+// be sIn (the state is then updated in place: sIn is read in full before
+// sOut is written, and elementwise where both are touched).
+//
+// With zeroIn, the state terms are skipped when that cannot change a bit:
+// every element of C·S_inᵀ is a chain of FMAs that starts from +0 and adds
+// c·(+0), which is ±0 for a finite c, and (±0) + (+0) = +0 under
+// round-to-nearest, so the chain stays +0; then +0·eA = +0 for a finite
+// eA (eA ≥ 0, an exp), and likewise +0·exp(Acs_last) = +0 for S_out, on
+// which the input term then accumulates as before. A non-finite c or eA
+// would instead make the term NaN (c·0, 0·∞), and the intra-chunk term
+// alone need not reproduce that NaN (it can give ±∞, or another NaN): so
+// the skip is taken only when every eA and every diagonal score C_l·B_l of
+// the chunk is finite. A finite C_l·B_l implies a finite C_l, because a
+// non-finite factor makes its product, and then the whole FMA chain,
+// non-finite.
+func (w *chunk) forwardChunk(cb, sIn, sOut []float32, zeroIn bool, b, h, k int, y, x, dt, A, Bm, Cm []float32) {
 	d := w.d
 	Q, P, N, H := d.Chunk, d.HeadDim, d.State, d.Heads
-	g := h / d.headsPerGroup()
-	w.load(b, h, k, x, dt, A, Bm, Cm, c.scores(b, g, k))
-	sIn := c.stateAt(b, k, h)
+	w.load(b, h, k, x, dt, A, Bm, Cm, cb)
 	q := w.q
 	yc := w.yc[:q*P]
+	skip := zeroIn && w.finiteState(cb)
+	if !skip && sIn == nil {
+		sIn = w.zeroState()
+	}
 	// State → output, then the intra-chunk (attention-like) part.
-	kernels.MatMulNT(1, yc, w.cs, sIn, q, N, P, false)
-	for l := 0; l < q; l++ {
-		row := yc[l*P : l*P+P]
-		vec.Scale(row, row, w.eA[l])
+	if skip {
+		clear(yc)
+	} else {
+		kernels.MatMulNT(1, yc, w.cs, sIn, q, N, P, false)
+		for l := 0; l < q; l++ {
+			row := yc[l*P : l*P+P]
+			vec.Scale(row, row, w.eA[l])
+		}
 	}
 	mulNN(yc, w.m[:q*q], w.xs[:q*P], q, q, P, true)
 	for l := 0; l < q; l++ {
 		i := ((b*d.Len+k*Q+l)*H + h) * P
 		copy(y[i:i+P], yc[l*P:l*P+P])
 	}
+	if sOut == nil {
+		return
+	}
 	// Chunk state: decay the entering state, add the chunk's inputs.
-	eEnd := w.eA[q-1]
-	next := c.stateAt(b, k+1, h)
-	vec.Scale(next, sIn, eEnd)
+	if skip {
+		clear(sOut)
+	} else {
+		vec.Scale(sOut, sIn, w.eA[q-1])
+	}
 	last := w.dec[(q-1)*q : q*q]
 	for s := 0; s < q; s++ {
 		vec.Scale(w.wx[s*P:s*P+P], w.xs[s*P:s*P+P], last[s])
 	}
-	mulTN(next, w.wx[:q*P], w.bs, P, q, N, true)
+	mulTN(sOut, w.wx[:q*P], w.bs, P, q, N, true)
+}
+
+// zeroState returns HeadDim·State zeros, the entering state of the general
+// path when the caller passes none. It is never written.
+func (w *chunk) zeroState() []float32 {
+	pn := w.d.HeadDim * w.d.State
+	if len(w.zero) < pn {
+		w.zero = make([]float32, pn)
+	}
+	return w.zero[:pn]
+}
+
+// finiteState reports whether every eA of the loaded chunk and every
+// diagonal entry of its scores cb are finite (see forwardChunk).
+func (w *chunk) finiteState(cb []float32) bool {
+	q := w.q
+	for l := 0; l < q; l++ {
+		if e, s := w.eA[l], cb[l*q+l]; e-e != 0 || s-s != 0 {
+			return false
+		}
+	}
+	return true
 }
