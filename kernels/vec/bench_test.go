@@ -1,6 +1,7 @@
 package vec
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -47,3 +48,24 @@ func BenchmarkKernels(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkArgmax times Argmax on float32 logits rows of the tiny preset's
+// vocabulary and the largest one against the scalar scan in the same run.
+func BenchmarkArgmax(b *testing.B) {
+	for _, n := range []int{2048, 32768} {
+		x := benchInputs(n)
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				argmaxSink += Argmax(x)
+			}
+		})
+		b.Run(fmt.Sprintf("n=%d/go", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				argmaxSink += argmaxGo(x)
+			}
+		})
+	}
+}
+
+// argmaxSink keeps the benchmarked calls from being optimized away.
+var argmaxSink int
