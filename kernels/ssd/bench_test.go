@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 )
 
 var benchShapes = []struct {
@@ -89,6 +90,51 @@ func BenchmarkNanoTrain(b *testing.B) {
 			for b.Loop() {
 				Backward(th, d, c, dy, nil, in.x, in.dt, in.A, in.Bm, in.Cm, dx, ddt, dA, dB, dC, nil)
 			}
+		})
+	}
+}
+
+// evalShape is one SSD layer of the tiny preset at its evaluation shape:
+// 64 short sequences (20 tokens, one chunk of 32), H=8, P=32, N=32.
+var evalShape = Dims{Batch: 64, Len: 20, Heads: 8, HeadDim: 32, Groups: 1, State: 32, Chunk: 32}
+
+// BenchmarkForwardInference times ForwardInference against ForwardReuse on
+// the evaluation shape (no initial or final state), the two alternating
+// within each iteration (which runs first alternates too), and reports the
+// ratio of their times measured in the same run: inference/reuse below 1
+// means ForwardInference is faster.
+func BenchmarkForwardInference(b *testing.B) {
+	d := evalShape
+	in := randInputs(1, d, dtSmall, false)
+	y0, y1 := make([]float32, d.xSize()), make([]float32, d.xSize())
+	for _, th := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", th), func(b *testing.B) {
+			var rc, ic *Cache
+			var tRef, tInf time.Duration
+			ref := func() {
+				t0 := time.Now()
+				rc = ForwardReuse(rc, th, d, y0, in.x, in.dt, in.A, in.Bm, in.Cm, nil, nil)
+				tRef += time.Since(t0)
+			}
+			inf := func() {
+				t0 := time.Now()
+				ic = ForwardInference(ic, th, d, y1, in.x, in.dt, in.A, in.Bm, in.Cm, nil, nil)
+				tInf += time.Since(t0)
+			}
+			i := 0
+			for b.Loop() {
+				if i%2 == 0 {
+					ref()
+					inf()
+				} else {
+					inf()
+					ref()
+				}
+				i++
+			}
+			b.ReportMetric(float64(tInf)/float64(tRef), "inference/reuse")
+			b.ReportMetric(float64(tRef.Microseconds())/float64(i), "reuse-µs/op")
+			b.ReportMetric(float64(tInf.Microseconds())/float64(i), "inference-µs/op")
 		})
 	}
 }

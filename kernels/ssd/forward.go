@@ -175,17 +175,17 @@ func (w *chunk) forwardChunk(cb, sIn, sOut []float32, zeroIn bool, b, h, k int, 
 	if !skip && sIn == nil {
 		sIn = w.zeroState()
 	}
-	// State → output, then the intra-chunk (attention-like) part.
-	if skip {
-		clear(yc)
-	} else {
+	// State → output, then the intra-chunk (attention-like) part. When the
+	// state term is skipped, its +0 is the chains' start: mulNN without acc
+	// starts every chain from +0, the same bits as accumulating onto +0.
+	if !skip {
 		kernels.MatMulNT(1, yc, w.cs, sIn, q, N, P, false)
 		for l := 0; l < q; l++ {
 			row := yc[l*P : l*P+P]
 			vec.Scale(row, row, w.eA[l])
 		}
 	}
-	mulNN(yc, w.m[:q*q], w.xs[:q*P], q, q, P, true)
+	mulNN(yc, w.m[:q*q], w.xs[:q*P], q, q, P, !skip)
 	for l := 0; l < q; l++ {
 		i := ((b*d.Len+k*Q+l)*H + h) * P
 		copy(y[i:i+P], yc[l*P:l*P+P])
@@ -193,17 +193,16 @@ func (w *chunk) forwardChunk(cb, sIn, sOut []float32, zeroIn bool, b, h, k int, 
 	if sOut == nil {
 		return
 	}
-	// Chunk state: decay the entering state, add the chunk's inputs.
-	if skip {
-		clear(sOut)
-	} else {
+	// Chunk state: decay the entering state, add the chunk's inputs (from
+	// +0, the decayed zero state, when the state term is skipped).
+	if !skip {
 		vec.Scale(sOut, sIn, w.eA[q-1])
 	}
 	last := w.dec[(q-1)*q : q*q]
 	for s := 0; s < q; s++ {
 		vec.Scale(w.wx[s*P:s*P+P], w.xs[s*P:s*P+P], last[s])
 	}
-	mulTN(sOut, w.wx[:q*P], w.bs, P, q, N, true)
+	mulTN(sOut, w.wx[:q*P], w.bs, P, q, N, !skip)
 }
 
 // zeroState returns HeadDim·State zeros, the entering state of the general
