@@ -25,7 +25,9 @@ type ModelLM struct {
 	scorers map[*models.Model]*models.PrefixScorer
 }
 
-// NewModelLM returns an adapter with n replicas of m (n ≥ 1).
+// NewModelLM returns an adapter with n replicas of m (n ≥ 1). m becomes
+// the first replica: its weights must not change while the adapter is in
+// use (its scorer packs them once; models.PrefixScorer.SetStatic).
 func NewModelLM(m *models.Model, qc configs.QuantConfig, tok tasks.Tokenizer, n int) (*ModelLM, error) {
 	if n < 1 {
 		n = 1
@@ -33,16 +35,24 @@ func NewModelLM(m *models.Model, qc configs.QuantConfig, tok tasks.Tokenizer, n 
 	lm := &ModelLM{tok: tok, maxLen: m.Config().Context, replicas: make(chan *models.Model, n), scorers: map[*models.Model]*models.PrefixScorer{}}
 	m.SetThreads(1)
 	lm.replicas <- m
-	lm.scorers[m] = models.NewPrefixScorer(m)
+	lm.scorers[m] = staticScorer(m)
 	for i := 1; i < n; i++ {
 		r, err := Replica(m, qc)
 		if err != nil {
 			return nil, err
 		}
 		lm.replicas <- r
-		lm.scorers[r] = models.NewPrefixScorer(r)
+		lm.scorers[r] = staticScorer(r)
 	}
 	return lm, nil
+}
+
+// staticScorer is a prefix scorer that packs m's weights once: the
+// adapter's models are evaluated, never trained, while it is in use.
+func staticScorer(m *models.Model) *models.PrefixScorer {
+	ps := models.NewPrefixScorer(m)
+	ps.SetStatic(true)
+	return ps
 }
 
 // Replica copies a model's weights and quantization state into a new model.

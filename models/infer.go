@@ -31,6 +31,9 @@ import (
 // methods.
 type PrefixScorer struct {
 	m *Model
+	// static: the model's weights and quantization state do not change
+	// between passes (SetStatic).
+	static bool
 
 	capNodes, capRows int
 	res, mid, tmp     []float32 // nodes×D
@@ -57,6 +60,16 @@ type PrefixScorer struct {
 func NewPrefixScorer(m *Model) *PrefixScorer {
 	return &PrefixScorer{m: m, keys: map[uint64]int32{}}
 }
+
+// SetStatic declares whether the model's weights and quantization state
+// stay unchanged from one pass to the next (an evaluation of a trained
+// run). A static scorer computes the effective weights and packs them for
+// the GEMMs once, not at every pass (same bits: packing only moves values);
+// anything that refreshes the model's weights (training, SetQuant, the
+// model's other forward passes) drops the packing, and the next pass
+// redoes it. Changing the weights' values in place without a refresh
+// while static is on is a misuse the scorer cannot see.
+func (s *PrefixScorer) SetStatic(on bool) { s.static = on }
 
 // grow makes the buffers hold nodes node rows and rows padded rows.
 func (s *PrefixScorer) grow(nodes, rows int) {
@@ -154,7 +167,12 @@ func (s *PrefixScorer) PrefixLogits(tokens []int32, lens []int, batch, seqLen in
 func (s *PrefixScorer) forward(n, batch, seqLen int) {
 	m := s.m
 	th, D, V := m.threads, m.arch.mc.DModel, m.arch.mc.Vocab
-	m.refresh()
+	if !s.static || !m.weightsPacked() {
+		m.refresh()
+		if s.static {
+			m.packWeights()
+		}
+	}
 	E := m.embed.Data
 	for u := 0; u < n; u++ {
 		t := int(s.tok[u])
@@ -182,7 +200,11 @@ func (s *PrefixScorer) forward(n, batch, seqLen int) {
 		kernels.Parallel(th, n, func(lo, hi int) { vec.Add(x[lo*D:hi*D], mid[lo*D:hi*D], s.tmp[lo*D:hi*D]) })
 	}
 	m.normF.forward(th, &s.fin, s.res, n)
-	kernels.MatMulNT(th, s.logits[:n*V], s.fin.out[:n*D], E, n, D, V, false)
+	if s.static && m.headPacked != nil {
+		kernels.MatMulNTPacked(th, s.logits[:n*V], s.fin.out[:n*D], m.headPacked, n, false)
+	} else {
+		kernels.MatMulNT(th, s.logits[:n*V], s.fin.out[:n*D], E, n, D, V, false)
+	}
 }
 
 // ancestor returns the node k positions before node u (k ≤ its depth).

@@ -16,6 +16,9 @@ type bitLinear struct {
 	lora    *loraAdapter // a LoRA adapter (models/lora.go); nil: none
 	// frozen: backward computes no gradient for W (Model.FreezeBase).
 	frozen bool
+	// packed is eff packed for the GEMM (Model.packWeights), dropped by
+	// every refresh; nil: product packs eff itself.
+	packed *kernels.PackedNT
 }
 
 // quantizer is the model-wide quantization setting shared by all BitLinears.
@@ -55,6 +58,7 @@ func (l *bitLinear) refresh() {
 // prepare selects the weight of the current quant state and reports whether
 // an effective weight must be computed into l.weff.
 func (l *bitLinear) prepare() bool {
+	l.packed = nil
 	if _, _, _, ok := l.q.spec.effectivePlan(l.q.state); !ok {
 		l.eff = l.w.Data
 		return false
@@ -132,7 +136,11 @@ func (l *bitLinear) product(threads int, a *linearActs, y, x []float32, rows int
 		in = a.xq[:rows*l.in]
 	}
 	a.xa = in
-	kernels.MatMulNT(threads, y, in, l.eff, rows, l.in, l.out, false)
+	if l.packed != nil {
+		kernels.MatMulNTPacked(threads, y, in, l.packed, rows, false)
+	} else {
+		kernels.MatMulNT(threads, y, in, l.eff, rows, l.in, l.out, false)
+	}
 	if l.lora != nil {
 		l.lora.forward(threads, a, y, l.loraInput(a, x, rows), rows)
 	}

@@ -30,6 +30,11 @@ type Model struct {
 
 	ws     *workspace // training / scoring activations for the last shape
 	stepWS *stepWorkspace
+
+	// headPacked is the embedding packed as the head's GEMM operand, with
+	// every BitLinear's packed weight (packWeights); dropped by refresh
+	// and SetQuant.
+	headPacked *kernels.PackedNT
 }
 
 // block is one pre-norm residual layer: x + mixer(norm1(x)), then
@@ -175,6 +180,7 @@ func (m *Model) SetQuant(s QuantState) {
 		s.To = Float
 	}
 	m.q.state = s
+	m.headPacked = nil
 }
 
 // Quant returns the current QAT state.
@@ -199,6 +205,22 @@ func (m *Model) EffectiveWeight(name string) []float32 {
 	return nil
 }
 
+// packWeights packs every effective weight and the head's embedding for
+// the GEMMs (kernels.PackNT), for passes that run while the weights do not
+// change; refresh must have run. The next refresh (or SetQuant) drops the
+// packing, and the products then pack their operands again per call, as
+// before; weightsPacked reports whether the packing is in place.
+func (m *Model) packWeights() {
+	for _, l := range m.lins {
+		l.packed = kernels.PackNT(l.eff, l.out, l.in)
+	}
+	D, V := m.arch.mc.DModel, m.arch.mc.Vocab
+	m.headPacked = kernels.PackNT(m.embed.Data, V, D)
+}
+
+// weightsPacked reports whether packWeights ran since the last refresh.
+func (m *Model) weightsPacked() bool { return m.headPacked != nil }
+
 // refreshBlock is the number of weights one task of refresh quantizes.
 const refreshBlock = 1 << 14
 
@@ -206,6 +228,7 @@ const refreshBlock = 1 << 14
 // statistics (each a sequential sum, tensors split over threads), then the
 // element-wise quantization split over threads in blocks of all tensors.
 func (m *Model) refresh() {
+	m.headPacked = nil
 	type task struct {
 		l      *bitLinear
 		lo, hi int
