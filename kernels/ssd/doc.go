@@ -74,4 +74,15 @@
 // (ForwardReuse recycles it); Backward needs, per (batch, head) pair, a
 // HeadDim·State state gradient and the B and C gradients of one chunk
 // (Chunk·State each), in float32, recycled between calls.
+//
+// # Inference
+//
+// ForwardInference gives the same y and final state bits as Forward
+// without the work only Backward needs: it carries one state per (batch,
+// head) pair from chunk to chunk instead of caching every boundary state,
+// computes each chunk's C·Bᵀ when it reaches the chunk, and skips the state
+// leaving the last chunk when no final state is wanted. Both paths skip the
+// state terms of a chunk entered with the zero state (the first chunk
+// without an initial state) where that provably keeps the bits: every
+// chain of C·S_inᵀ would stay +0 (see forwardChunk).
 package ssd
