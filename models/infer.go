@@ -262,7 +262,7 @@ func (s *PrefixScorer) mambaForward(mb *mamba2, out, u []float32, n, batch, seqL
 		copy(s.fbm[r*gn:r*gn+gn], a.bm[v*gn:v*gn+gn])
 		copy(s.fcm[r*gn:r*gn+gn], a.cm[v*gn:v*gn+gn])
 	}
-	s.cache = scanForward(s.cache, th, mb.dims(batch, seqLen), s.fy[:rows*P], s.fx[:rows*P], s.fdt[:rows*H], a.a, s.fbm[:rows*gn], s.fcm[:rows*gn], nil, nil)
+	s.cache = scanInfer(s.cache, th, mb.dims(batch, seqLen), s.fy[:rows*P], s.fx[:rows*P], s.fdt[:rows*H], a.a, s.fbm[:rows*gn], s.fcm[:rows*gn], nil, nil)
 	for v := 0; v < n; v++ {
 		r := int(s.first[v])
 		copy(a.y[v*P:v*P+P], s.fy[r*P:r*P+P])

@@ -10,6 +10,7 @@ type (
 
 var (
 	scanForward  = ssd.ForwardReuse
+	scanInfer    = ssd.ForwardInference // inference only: no states for Backward
 	scanBackward = ssd.Backward
 	scanStep     = ssd.Step
 )
