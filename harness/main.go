@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -24,6 +25,9 @@ type app struct {
 	root     string
 	registry string
 	threads  int
+	// cpuProfile: a file for the process's CPU profile (--cpuprofile).
+	cpuProfile string
+	profFile   *os.File
 }
 
 func main() {
@@ -47,11 +51,46 @@ func (a *app) rootCmd() *cobra.Command {
 	pf.StringVar(&a.root, "root", envOr("HARNESS_ROOT", "."), "project root holding datasets/ (env HARNESS_ROOT)")
 	pf.StringVar(&a.registry, "registry", envOr("HARNESS_REGISTRY", ""), "registry database (default <root>/registry.db; env HARNESS_REGISTRY)")
 	pf.IntVar(&a.threads, "threads", 0, "worker threads (0 = all cores); results are bit-identical for any value")
+	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (go tool pprof); changes no result")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return a.startProfile() }
+	root.PersistentPostRunE = func(*cobra.Command, []string) error { return a.stopProfile() }
 	root.AddCommand(a.configCmd(), a.runsCmd(), a.showCmd(), a.diffCmd(), a.metricsCmd(), a.gcCmd(), a.modelCmd())
 	for _, extra := range extraCommands {
 		root.AddCommand(extra(a))
 	}
 	return root
+}
+
+// startProfile starts the CPU profile of --cpuprofile, if any.
+func (a *app) startProfile() error {
+	if a.cpuProfile == "" {
+		return nil
+	}
+	f, err := os.Create(a.cpuProfile)
+	if err != nil {
+		return fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("--cpuprofile %s: %w", a.cpuProfile, err)
+	}
+	a.profFile = f
+	return nil
+}
+
+// stopProfile ends the CPU profile started by startProfile and closes its
+// file.
+func (a *app) stopProfile() error {
+	if a.profFile == nil {
+		return nil
+	}
+	pprof.StopCPUProfile()
+	err := a.profFile.Close()
+	a.profFile = nil
+	if err != nil {
+		return fmt.Errorf("--cpuprofile %s: %w", a.cpuProfile, err)
+	}
+	return nil
 }
 
 // extraCommands are registered by the other command files.
