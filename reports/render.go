@@ -516,7 +516,7 @@ func (r *renderer) bench() error {
 		}
 		r.add(Output{ID: "table bench", Title: "GEMM GFLOP/s with reference ratios, training tokens/s and MFU (newest bench run)", Files: []string{"tables/bench.md", "tables/bench.tex"}, Hashes: []string{run.Hash}})
 		r.benchNumbers(run, rep)
-		cap2 := fmt.Sprintf("GEMM rates on the LM shapes (best of repeated runs, with each reference timed in alternation in the same run) from the newest bench run %s, attempt %d (kernel set %s), and the training throughput of every recorded bench run; rows of different runs differ as much as the shared machine's speed did. MFU is model FLOPs per second over the FMA peak measured in the same run.", short(run.Hash), run.Attempt, rep.KernelSet)
+		cap2 := fmt.Sprintf("GEMM rates on the LM shapes (best of repeated runs, with each reference timed in alternation in the same run) from the newest bench run %s, attempt %d (%s, up to %d threads, kernel set %s), and the training throughput of every recorded bench run (the machine of each in the provenance table); rows of different runs differ as much as the machines and their load did. MFU is model FLOPs per second over the FMA peak measured in the same run.", short(run.Hash), run.Attempt, texSafeCPU(run.CPU), run.Threads, rep.KernelSet)
 		r.md["bench"] += "\n" + md + "\n*" + cap2 + "*\n"
 		tex += fmt.Sprintf("\\begin{table}[tbp]\n\\centering\n\\scriptsize\n\\fitwidth{\\input{tables/bench}}\n\\caption{%s}\n\\end{table}\n", texEscape(cap2))
 	}
@@ -601,4 +601,15 @@ func sameBytes(a, b string) (bool, error) {
 		return false, err
 	}
 	return bytes.Equal(x, y), nil
+}
+
+// texSafeCPU is a CPU model name for a caption: "(R)" and "(TM)" marks
+// dropped, runs of spaces folded, "unknown CPU" when empty.
+func texSafeCPU(cpu string) string {
+	cpu = strings.NewReplacer("(R)", "", "(TM)", "", "(tm)", "").Replace(cpu)
+	cpu = strings.Join(strings.Fields(cpu), " ")
+	if cpu == "" {
+		return "unknown CPU"
+	}
+	return cpu
 }

@@ -13,7 +13,6 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/nanomamba-edge/harness/configs"
-	"github.com/nanomamba-edge/harness/experiment"
 	"github.com/nanomamba-edge/harness/models"
 	"github.com/nanomamba-edge/harness/registry"
 	"github.com/nanomamba-edge/harness/train"
@@ -199,10 +198,37 @@ type benchPoint struct {
 	// The same step with a reference BLAS's GEMMs (0 if not timed).
 	RefName         string
 	RefTokensPerSec float64
+	// Source names the bench run, machine and kernels ("" for the older
+	// single-value summaries).
+	Source string
 }
 
-// loadBench reads done runs of kind bench whose summary has tokens_per_sec.
+// loadBench returns the training rows of the newest done bench run that
+// timed training (the run the paper's bench tables come from), so that the
+// figure never sets side by side measurements of different machines or
+// references; without such a run, the older summaries holding a single
+// tokens_per_sec, one point per run.
 func loadBench(db *registry.DB) ([]benchPoint, error) {
+	hist, err := benchHistory(db)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range hist { // newest first
+		var out []benchPoint
+		for _, t := range b.Report.Train {
+			if t.TokensPerSec > 0 && !math.IsInf(t.TokensPerSec, 0) {
+				label := fmt.Sprintf("%s %d×%d, %d thr", t.Preset, t.Batch, t.SeqLen, t.Threads)
+				if t.Recompute {
+					label += ", recomputed"
+				}
+				out = append(out, benchPoint{Hash: b.Run.Hash, Label: label, TokensPerSec: t.TokensPerSec, RefName: t.RefName, RefTokensPerSec: t.RefTokensPerSec,
+					Source: fmt.Sprintf("bench run %s, %s, %s kernels", short(b.Run.Hash), b.Run.CPU, b.Report.KernelSet)})
+			}
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+	}
 	runs, err := db.Runs(registry.RunFilter{Status: registry.StatusDone, Kind: registry.KindBench})
 	if err != nil {
 		return nil, err
@@ -214,17 +240,6 @@ func loadBench(db *registry.DB) ([]benchPoint, error) {
 			continue
 		}
 		seen[r.Hash] = true
-		// `harness bench` records experiment.BenchReport: one point per
-		// timed training configuration.
-		var rep experiment.BenchReport
-		if json.Unmarshal([]byte(r.SummaryJSON), &rep) == nil && len(rep.Train) > 0 {
-			for _, t := range rep.Train {
-				if t.TokensPerSec > 0 && !math.IsInf(t.TokensPerSec, 0) {
-					out = append(out, benchPoint{Hash: r.Hash, Label: fmt.Sprintf("%s %d×%d, %d thr (%s)", t.Preset, t.Batch, t.SeqLen, t.Threads, rep.KernelSet), TokensPerSec: t.TokensPerSec, RefName: t.RefName, RefTokensPerSec: t.RefTokensPerSec})
-				}
-			}
-			continue
-		}
 		var m map[string]any
 		if json.Unmarshal([]byte(r.SummaryJSON), &m) != nil {
 			continue
@@ -252,7 +267,11 @@ func benchFigure(bs []benchPoint) (*figure, error) {
 	if len(bs) == 0 {
 		return nil, nil
 	}
-	p := newPlot("Training throughput (runs of kind bench)", "", "throughput (tokens/s, log scale)")
+	title := "Training throughput (runs of kind bench)"
+	if bs[0].Source != "" {
+		title = "Training throughput (" + bs[0].Source + ")"
+	}
+	p := newPlot(title, "", "throughput (tokens/s, log scale)")
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	addGrid(p)
