@@ -33,7 +33,13 @@ type app struct {
 func main() {
 	a := &app{}
 	cmd := a.rootCmd()
-	if err := cmd.Execute(); err != nil {
+	err := cmd.Execute()
+	// A failed command skips the post-run hook: end the profile here too
+	// (stopProfile does nothing the second time).
+	if perr := a.stopProfile(); perr != nil && err == nil {
+		err = perr
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "harness:", err)
 		os.Exit(1)
 	}
@@ -51,7 +57,7 @@ func (a *app) rootCmd() *cobra.Command {
 	pf.StringVar(&a.root, "root", envOr("HARNESS_ROOT", "."), "project root holding datasets/ (env HARNESS_ROOT)")
 	pf.StringVar(&a.registry, "registry", envOr("HARNESS_REGISTRY", ""), "registry database (default <root>/registry.db; env HARNESS_REGISTRY)")
 	pf.IntVar(&a.threads, "threads", 0, "worker threads (0 = all cores); results are bit-identical for any value")
-	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (go tool pprof); changes no result")
+	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to this file (go tool pprof; the child processes of bench are not profiled); changes no result")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return a.startProfile() }
 	root.PersistentPostRunE = func(*cobra.Command, []string) error { return a.stopProfile() }
 	root.AddCommand(a.configCmd(), a.runsCmd(), a.showCmd(), a.diffCmd(), a.metricsCmd(), a.gcCmd(), a.modelCmd())

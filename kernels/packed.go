@@ -50,30 +50,29 @@ func (p *PackedNT) Cols() int { return p.k }
 // Bytes returns the memory the packed copy holds.
 func (p *PackedNT) Bytes() int { return 4 * len(p.data) }
 
-// MatMulNTPacked computes C[m×k·…] = A[m×k]·Bᵀ (C is m×n), or C += A·Bᵀ
-// when acc is true, with B packed by PackNT: the bits of MatMulNT(threads,
-// c, a, b, m, k, n, acc) with the matrix b was packed from, for any thread
-// count. Under WithGEMM, or when another kernel set was selected after the
-// packing, it runs MatMulNT on the source matrix.
+// MatMulNTPacked computes C = A·Bᵀ (C is m×n, A is m×k, B the n×k matrix
+// packed by PackNT), or C += A·Bᵀ when acc is true: the bits of
+// MatMulNT(threads, c, a, b, m, k, n, acc) with the matrix b was packed
+// from, for any thread count. Under WithGEMM, when another kernel set was
+// selected after the packing, or for a single row tile on several threads
+// (which MatMulNT splits by columns), it runs MatMulNT on the source
+// matrix.
 func MatMulNTPacked(threads int, c, a []float32, b *PackedNT, m int, acc bool) {
 	k, n := b.k, b.n
 	checkGemm("MatMulNTPacked", c, a, b.src, m, k, n)
-	if override.Load() != nil || active.name != b.ks.name || k == 0 || m == 0 || n == 0 {
+	ks := b.ks
+	mTiles := (m + ks.mr - 1) / ks.mr
+	if override.Load() != nil || active.name != ks.name || k == 0 || m == 0 || n == 0 || (mTiles == 1 && threads > 1) {
 		MatMulNT(threads, c, a, b.src, m, k, n, acc)
 		return
 	}
-	ks := b.ks
 	g := gemmArgs{
 		c: c, ldc: n,
 		a: a, lda: k,
 		b: b.src, ldb: k, transB: true,
 		m: m, k: k, n: n, acc: acc,
 	}
-	if threads < 1 {
-		threads = 1
-	}
-	mTiles := (m + ks.mr - 1) / ks.mr
-	if threads == 1 || mTiles == 1 {
+	if threads <= 1 {
 		gemmBlock(ks, g, nil, b.data)
 		return
 	}

@@ -64,10 +64,11 @@ func NewPrefixScorer(m *Model) *PrefixScorer {
 // SetStatic declares whether the model's weights and quantization state
 // stay unchanged from one pass to the next (an evaluation of a trained
 // run). A static scorer computes the effective weights and packs them for
-// the GEMMs once, not at every pass (same bits: packing only moves values);
-// anything that refreshes the model's weights (training, SetQuant, the
-// model's other forward passes) drops the packing, and the next pass
-// redoes it. Changing the weights' values in place without a refresh
+// the GEMMs once, not at every pass (same bits: packing only moves values;
+// the packed copies cost about the float32 weights' memory again);
+// anything that refreshes or changes the model's weights (training,
+// SetQuant, MergeLoRA, the model's other forward passes) drops the
+// packing, and the next pass redoes it. Changing the weights' values in place without a refresh
 // while static is on is a misuse the scorer cannot see.
 func (s *PrefixScorer) SetStatic(on bool) { s.static = on }
 

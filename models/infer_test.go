@@ -120,9 +120,9 @@ func seqRange(lo, hi int) []int {
 }
 
 // TestStaticScorerFollowsRefresh: a static scorer's packed weights are
-// dropped when the model's quantization state changes or its weights are
-// refreshed after a change, so its next pass gives the new model's logits,
-// not the packed ones.
+// dropped when the model's quantization state changes, its weights are
+// refreshed after a change or adapters are merged into them, so its next
+// pass gives the new model's logits, not the packed ones.
 func TestStaticScorerFollowsRefresh(t *testing.T) {
 	mc := hybridConfig()
 	m, err := New(mc, quantConfig(true, 8), 5)
@@ -154,6 +154,20 @@ func TestStaticScorerFollowsRefresh(t *testing.T) {
 				}
 			}
 			if _, err := m.Logits(seq, 1, len(seq)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"MergeLoRA after a static pass with adapters", func() {
+			if err := m.AttachLoRA(LoRAOptions{Rank: 2, Alpha: 4, Targets: LoRATargetKinds, Seed: 9}); err != nil {
+				t.Fatal(err)
+			}
+			for i, p := range m.LoRAParams() {
+				for j := range p.Data {
+					p.Data[j] = 0.05 * float32((i+j)%7-3)
+				}
+			}
+			pass() // packs the base weights, the adapters run beside them
+			if err := m.MergeLoRA(); err != nil {
 				t.Fatal(err)
 			}
 		}},

@@ -203,6 +203,7 @@ func (m *Model) MergeLoRA() error {
 	if len(mods) == 0 {
 		return fmt.Errorf("models: MergeLoRA: the model has no LoRA adapters")
 	}
+	m.dropPacked()
 	for _, l := range m.lins {
 		ad := l.lora
 		if ad == nil {

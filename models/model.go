@@ -180,7 +180,7 @@ func (m *Model) SetQuant(s QuantState) {
 		s.To = Float
 	}
 	m.q.state = s
-	m.headPacked = nil
+	m.dropPacked()
 }
 
 // Quant returns the current QAT state.
@@ -198,6 +198,7 @@ func (m *Model) ZeroGrad() {
 func (m *Model) EffectiveWeight(name string) []float32 {
 	for _, l := range m.lins {
 		if l.w.Name == name {
+			m.dropPacked()
 			l.refresh()
 			return append([]float32(nil), l.eff...)
 		}
@@ -207,9 +208,11 @@ func (m *Model) EffectiveWeight(name string) []float32 {
 
 // packWeights packs every effective weight and the head's embedding for
 // the GEMMs (kernels.PackNT), for passes that run while the weights do not
-// change; refresh must have run. The next refresh (or SetQuant) drops the
-// packing, and the products then pack their operands again per call, as
-// before; weightsPacked reports whether the packing is in place.
+// change; refresh must have run. The packed copies hold about as much
+// memory as the float32 weights (nano: about 150 MB). The next refresh,
+// SetQuant, MergeLoRA or EffectiveWeight drops the packing (dropPacked),
+// and the products then pack their operands again per call, as before;
+// weightsPacked reports whether the packing is in place.
 func (m *Model) packWeights() {
 	for _, l := range m.lins {
 		l.packed = kernels.PackNT(l.eff, l.out, l.in)
@@ -221,6 +224,16 @@ func (m *Model) packWeights() {
 // weightsPacked reports whether packWeights ran since the last refresh.
 func (m *Model) weightsPacked() bool { return m.headPacked != nil }
 
+// dropPacked forgets every packed weight: anything that changes a weight
+// or the quantization state calls it, so that no product reads a stale
+// packing and weightsPacked is false until packWeights runs again.
+func (m *Model) dropPacked() {
+	m.headPacked = nil
+	for _, l := range m.lins {
+		l.packed = nil
+	}
+}
+
 // refreshBlock is the number of weights one task of refresh quantizes.
 const refreshBlock = 1 << 14
 
@@ -228,7 +241,7 @@ const refreshBlock = 1 << 14
 // statistics (each a sequential sum, tensors split over threads), then the
 // element-wise quantization split over threads in blocks of all tensors.
 func (m *Model) refresh() {
-	m.headPacked = nil
+	m.dropPacked()
 	type task struct {
 		l      *bitLinear
 		lo, hi int

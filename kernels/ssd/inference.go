@@ -11,7 +11,8 @@ import "github.com/nanomamba-edge/harness/kernels"
 // chunk's C·Bᵀ when the chunk is reached instead of storing them all; and,
 // when final is nil, it does not compute the state leaving the last chunk.
 // With a single chunk, no initial state and no final state it runs no state
-// arithmetic at all.
+// arithmetic at all when the chunk's decays and diagonal scores are finite
+// (otherwise the zero state's terms run, to keep their NaN and Inf bits).
 //
 // The returned cache holds no states: it exists to be passed back as reuse
 // (and keeps the calling shape of ForwardReuse). It must not be passed to
