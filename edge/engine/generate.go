@@ -1,17 +1,15 @@
 package engine
 
-import "fmt"
+import (
+	"fmt"
 
-// Argmax returns the first index of the largest logit.
-func Argmax(xs []float32) int {
-	best := 0
-	for i, v := range xs {
-		if v > xs[best] {
-			best = i
-		}
-	}
-	return best
-}
+	"github.com/nanomamba-edge/harness/kernels/vec"
+)
+
+// Argmax returns the first index of the largest logit: vec.Argmax, whose
+// result is that of the scan "best = i when xs[i] > xs[best]" for every
+// input (NaN logits are never chosen, unless the first one is NaN).
+func Argmax(xs []float32) int { return vec.Argmax(xs) }
 
 // GenerateTokens continues ctx greedily for at most maxTokens tokens, as
 // the harness's generate does (experiment.ModelLM.Generate): the context is

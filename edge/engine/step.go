@@ -273,16 +273,12 @@ func (m *Model) attnStep(l *layer, st *State, i int) {
 		q := w.q8[h*hd : h*hd+hd]
 		kv := h / grp
 		dot.FMACols(w.probs, q, kt[kv*hd*cp:], cp, padContext(n))
-		mx := float32(math.Inf(-1))
-		for u, s := range probs {
-			s *= scale
-			probs[u] = s
-			mx = max(mx, s)
-		}
+		// The scalar loops' operations, vectorised: float32 products,
+		// the max built-in's maximum, float32(float64(p)·inv).
+		vec.Scale(probs, probs, scale)
+		mx := vec.Max(probs)
 		inv := 1 / vec.ExpShift(probs, probs, mx)
-		for u := range probs {
-			probs[u] = float32(float64(probs[u]) * inv)
-		}
+		vec.ScaleF64(probs, inv)
 		dot.FMARows(w.att[h*hd:h*hd+hd], probs, vc[kv*hd:], kd)
 	}
 	m.forward(l.wo, w.tmp, w.att)
