@@ -190,7 +190,7 @@ func (a *app) benchCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringSliceVar(&presets, "presets", []string{"tiny", "nano"}, "presets whose training step is timed")
-	cmd.Flags().DurationVar(&minTime, "min-time", 300*time.Millisecond, "minimum time per GEMM measurement")
+	cmd.Flags().DurationVar(&minTime, "min-time", time.Second, "minimum time per GEMM measurement (at 300 ms, single 2-thread measurements on a 2-core machine dipped to 0.6× when another process woke)")
 	cmd.Flags().IntVar(&steps, "steps", 2, "timed training steps per preset (0 = time the first step only, e.g. for memory)")
 	cmd.Flags().BoolVar(&quick, "quick", false, "only the three LM shapes")
 	cmd.Flags().BoolVar(&record, "record", true, "record the results as a bench run in the registry")
