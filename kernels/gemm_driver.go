@@ -72,7 +72,7 @@ func gemm(ks kernelSet, threads int, g gemmArgs) {
 		gemmBlock(ks, g, nil, nil)
 		return
 	}
-	sharedGemm(ks, threads, g, mTiles >= nTiles)
+	sharedGemm(ks, threads, g, mTiles >= nTiles, nil)
 }
 
 // sharedGemm is the multi-threaded product. With byRows, B is packed once
@@ -80,8 +80,10 @@ func gemm(ks kernelSet, threads int, g gemmArgs) {
 // tiles of C from a shared counter; otherwise A is packed once and the
 // workers take strips of column tiles. The strips shrink towards the end
 // (guided scheduling), so a worker slowed by the machine leaves little
-// behind, and no worker repacks what another packed.
-func sharedGemm(ks kernelSet, threads int, g gemmArgs, byRows bool) {
+// behind, and no worker repacks what another packed. packed, when not nil,
+// is the shared operand already packed over all of K in that layout (a
+// PackNT's B, byRows only): the workers then pack nothing.
+func sharedGemm(ks kernelSet, threads int, g gemmArgs, byRows bool, packed []float32) {
 	// A shared operand larger than sharedFloats is packed and used one
 	// range of K blocks at a time, so that it stays in the last-level
 	// cache; C holds the exact chain state between the ranges.
@@ -89,17 +91,23 @@ func sharedGemm(ks kernelSet, threads int, g gemmArgs, byRows bool) {
 	if byRows {
 		lanes, width = g.n, ks.nr
 	}
-	kPhase := max(sharedFloats/roundUp(lanes, width)/blockK, 1) * blockK
+	ld := roundUp(lanes, width)
+	kPhase := max(sharedFloats/ld/blockK, 1) * blockK
 	for p0 := 0; p0 < g.k; p0 += kPhase {
-		sharedPhase(ks, threads, g.kRange(p0, min(p0+kPhase, g.k)), byRows)
+		var pre []float32
+		if packed != nil {
+			pre = packed[p0*ld:]
+		}
+		sharedPhase(ks, threads, g.kRange(p0, min(p0+kPhase, g.k)), byRows, pre)
 	}
 }
 
 // sharedFloats bounds the shared packed operand of one phase (4 MiB).
 const sharedFloats = 1 << 20
 
-// sharedPhase runs sharedGemm on one range of K.
-func sharedPhase(ks kernelSet, threads int, g gemmArgs, byRows bool) {
+// sharedPhase runs sharedGemm on one range of K; packed, when not nil, is
+// that range's shared operand already packed.
+func sharedPhase(ks kernelSet, threads int, g gemmArgs, byRows bool, packed []float32) {
 	// The shared operand has lanes in panels of width; the workers' strips
 	// are made of tiles of the other dimension.
 	width, lanes, tiles := ks.mr, g.m, (g.n+ks.nr-1)/ks.nr
@@ -113,11 +121,16 @@ func sharedPhase(ks kernelSet, threads int, g gemmArgs, byRows bool) {
 	// (the layout of packA or packB over the whole dimension) from pc*ld,
 	// so that the block of lanes from l starts at pc*ld + l*kc.
 	ld := roundUp(lanes, width)
-	shared := getShared(ld * g.k)
-	defer sharedPool.Put(shared)
 	const group = 8 // panels per packing task
 	groups := (panels + group - 1) / group
 	packTasks := int64((g.k+blockK-1)/blockK) * int64(groups)
+	shared := &packed
+	if packed == nil {
+		shared = getShared(ld * g.k)
+		defer sharedPool.Put(shared)
+	} else {
+		packTasks = 0
+	}
 	var packNext, packDone, next atomic.Int64
 	Parallel(threads, threads, func(int, int) {
 		// Pack tasks first, taken from a counter by whichever workers

@@ -304,7 +304,7 @@ func TestSharedGemmBothSplits(t *testing.T) {
 				for _, byRows := range []bool{true, false} {
 					for _, threads := range []int{2, 3} {
 						got := slices.Clone(c0)
-						sharedGemm(ks, threads, variantArgs(variant, got, a, b, sh.m, sh.k, sh.n, true), byRows)
+						sharedGemm(ks, threads, variantArgs(variant, got, a, b, sh.m, sh.k, sh.n, true), byRows, nil)
 						if i := firstDiff(got, want); i >= 0 {
 							t.Fatalf("%s %s %d×%d×%d byRows=%v threads=%d: C[%d] = %g, want %g", ks.name, variant, sh.m, sh.k, sh.n, byRows, threads, i, got[i], want[i])
 						}

@@ -1,9 +1,6 @@
 package kernels
 
-import (
-	"fmt"
-	"sync/atomic"
-)
+import "fmt"
 
 // PackedNT is the right operand B[n×k] of C = A·Bᵀ packed once, in the
 // layout the GEMM driver packs it into for every call of MatMulNT, for a
@@ -76,27 +73,5 @@ func MatMulNTPacked(threads int, c, a []float32, b *PackedNT, m int, acc bool) {
 		gemmBlock(ks, g, nil, b.data)
 		return
 	}
-	// As sharedGemm by rows, with B already packed: one range of K blocks
-	// at a time so that the part of B in use stays in the last-level cache,
-	// the workers taking strips of row tiles from a shared counter.
-	ld := roundUp(n, ks.nr)
-	kPhase := max(sharedFloats/ld/blockK, 1) * blockK
-	for p0 := 0; p0 < k; p0 += kPhase {
-		gp := g.kRange(p0, min(p0+kPhase, k))
-		shared := b.data[p0*ld:]
-		var next atomic.Int64
-		Parallel(threads, threads, func(int, int) {
-			for {
-				t := int(next.Load())
-				if t >= mTiles {
-					return
-				}
-				size := min(max((mTiles-t)/(2*threads), 1), stripTiles(ks, true))
-				if !next.CompareAndSwap(int64(t), int64(t+size)) {
-					continue
-				}
-				gemmBlock(ks, gp.rows(t*ks.mr, min((t+size)*ks.mr, m)), nil, shared)
-			}
-		})
-	}
+	sharedGemm(ks, threads, g, true, b.data)
 }
