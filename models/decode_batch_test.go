@@ -11,24 +11,44 @@ import (
 // sequence the logits of Step on its own State, bit for bit, at any thread
 // count, on ternary and float models with and without SubLN and activation
 // quantization; a full sequence and bad tokens are refused.
-func TestBatchDecoderMatchesStep(t *testing.T) {
-	for _, c := range []struct {
-		mc      configs.ModelConfig
-		qc      configs.QuantConfig
-		qs      QuantState
-		threads int
-	}{
+// decoderCase is one model and thread count of the BatchDecoder tests.
+type decoderCase struct {
+	mc      configs.ModelConfig
+	qc      configs.QuantConfig
+	qs      QuantState
+	threads int
+}
+
+// decoderCases: ternary and float models, with and without SubLN and
+// activation quantization, a QAT ramp, 1 to 3 threads.
+func decoderCases() []decoderCase {
+	return []decoderCase{
 		{hybridConfig(), quantConfig(true, 8), QuantState{From: Ternary, To: Ternary, Lambda: 1}, 1},
 		{hybridConfig(), quantConfig(false, 0), QuantState{}, 2},
 		{wideConfig(), quantConfig(true, 8), QuantState{From: Int2, To: Ternary, Lambda: 0.5}, 3},
-	} {
-		t.Run(fmt.Sprintf("%d_%v_%d", c.mc.DModel, c.qc.SubLN, c.threads), func(t *testing.T) {
-			m, err := New(c.mc, c.qc, 3)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m.SetQuant(c.qs)
-			m.SetThreads(c.threads)
+	}
+}
+
+func (c decoderCase) name() string {
+	return fmt.Sprintf("%d_%v_%d", c.mc.DModel, c.qc.SubLN, c.threads)
+}
+
+// model builds the case's model from seed, at its quant state and threads.
+func (c decoderCase) model(t *testing.T, seed int64) *Model {
+	t.Helper()
+	m, err := New(c.mc, c.qc, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetQuant(c.qs)
+	m.SetThreads(c.threads)
+	return m
+}
+
+func TestBatchDecoderMatchesStep(t *testing.T) {
+	for _, c := range decoderCases() {
+		t.Run(c.name(), func(t *testing.T) {
+			m := c.model(t, 3)
 			const n = 5
 			T := c.mc.Context
 			V := c.mc.Vocab

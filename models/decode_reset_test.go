@@ -1,11 +1,8 @@
 package models
 
 import (
-	"fmt"
 	"math"
 	"testing"
-
-	"github.com/nanomamba-edge/harness/configs"
 )
 
 // TestBatchDecoderReset: a decoder reset after decoding other sequences
@@ -13,22 +10,9 @@ import (
 // gives bit for bit the logits of a new decoder of the changed model, at
 // any thread count; Reset empties every sequence.
 func TestBatchDecoderReset(t *testing.T) {
-	for _, c := range []struct {
-		mc      configs.ModelConfig
-		qc      configs.QuantConfig
-		qs      QuantState
-		threads int
-	}{
-		{hybridConfig(), quantConfig(true, 8), QuantState{From: Ternary, To: Ternary, Lambda: 1}, 1},
-		{hybridConfig(), quantConfig(false, 0), QuantState{}, 2},
-	} {
-		t.Run(fmt.Sprintf("%v_%d", c.qc.SubLN, c.threads), func(t *testing.T) {
-			m, err := New(c.mc, c.qc, 5)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m.SetQuant(c.qs)
-			m.SetThreads(c.threads)
+	for _, c := range decoderCases() {
+		t.Run(c.name(), func(t *testing.T) {
+			m := c.model(t, 5)
 			const n = 3
 			T, V := c.mc.Context, c.mc.Vocab
 			run := func(bd *BatchDecoder, seed int64) []float32 {
