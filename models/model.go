@@ -209,7 +209,7 @@ func (m *Model) EffectiveWeight(name string) []float32 {
 // packWeights packs every effective weight and the head's embedding for
 // the GEMMs (kernels.PackNT), for passes that run while the weights do not
 // change; refresh must have run. The packed copies hold about as much
-// memory as the float32 weights (nano: about 150 MB). The next refresh,
+// memory as the float32 weights (padded to whole panels). The next refresh,
 // SetQuant, MergeLoRA or EffectiveWeight drops the packing (dropPacked),
 // and the products then pack their operands again per call, as before;
 // weightsPacked reports whether the packing is in place.
