@@ -17,7 +17,8 @@ type bitLinear struct {
 	// frozen: backward computes no gradient for W (Model.FreezeBase).
 	frozen bool
 	// packed is eff packed for the GEMM (Model.packWeights), dropped by
-	// every refresh; nil: product packs eff itself.
+	// Model.dropPacked before any change of eff; nil: product packs eff
+	// itself.
 	packed *kernels.PackedNT
 }
 
@@ -58,7 +59,6 @@ func (l *bitLinear) refresh() {
 // prepare selects the weight of the current quant state and reports whether
 // an effective weight must be computed into l.weff.
 func (l *bitLinear) prepare() bool {
-	l.packed = nil
 	if _, _, _, ok := l.q.spec.effectivePlan(l.q.state); !ok {
 		l.eff = l.w.Data
 		return false

@@ -32,8 +32,8 @@ type Model struct {
 	stepWS *stepWorkspace
 
 	// headPacked is the embedding packed as the head's GEMM operand, with
-	// every BitLinear's packed weight (packWeights); dropped by refresh
-	// and SetQuant.
+	// every BitLinear's packed weight (packWeights); dropped by
+	// dropPacked.
 	headPacked *kernels.PackedNT
 }
 
