@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -195,23 +196,29 @@ func TestStateReset(t *testing.T) {
 }
 
 // BenchmarkDecodeNano times decoding steps of a random-weight nano model
-// (q8_0 embedding, int8 head), restarting the state every 96 tokens.
+// (q8_0 embedding, int8 head) at 1 and 2 threads, restarting the state
+// every 96 tokens.
 func BenchmarkDecodeNano(b *testing.B) {
 	e := randomEngine(b, "nano", edge.Options{Weights: gguf.TQ2_0, Embed: gguf.Q8_0})
 	if err := e.SetHead(HeadInt8); err != nil {
 		b.Fatal(err)
 	}
-	st := e.NewState()
-	b.ResetTimer()
-	c0 := CPUTime()
-	for i := 0; i < b.N; i++ {
-		if st.Pos() == 96 {
-			st.Reset()
-		}
-		if _, err := e.Next(st, int32(i%e.V)); err != nil {
-			b.Fatal(err)
-		}
+	for _, th := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", th), func(b *testing.B) {
+			e.SetThreads(th)
+			st := e.NewState()
+			b.ResetTimer()
+			c0 := CPUTime()
+			for i := 0; i < b.N; i++ {
+				if st.Pos() == 96 {
+					st.Reset()
+				}
+				if _, err := e.Next(st, int32(i%e.V)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tok/s")
+			b.ReportMetric(float64(b.N)/(CPUTime()-c0).Seconds(), "cpu-tok/s")
+		})
 	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tok/s")
-	b.ReportMetric(float64(b.N)/(CPUTime()-c0).Seconds(), "cpu-tok/s")
 }

@@ -62,7 +62,7 @@ func (m *Model) newWork() *work {
 	return &work{
 		x: f(m.D), tmp: f(m.D), n: f(m.D), sub: f(maxIn), q: make([]int8, maxPad), hk: make([]int32, m.D/4+8), acc: make([]int32, maxOut),
 		q8: f(m.nh * m.hd), att: f(m.nh * m.hd), probs: f(padContext(m.Context)), knew: f(m.nkv * m.hd), x64: make([]float64, m.D),
-		u64: make([]float64, m.headDim), bv64: make([]float64, gn), cv64: make([]float64, gn),
+		u64: make([]float64, m.heads*m.headDim), bv64: make([]float64, gn), cv64: make([]float64, gn),
 		zx: f(m.dProj), pre: f(m.cConv), act: act, xs: act[:m.dIn], bm: act[m.dIn : m.dIn+gn], cm: act[m.dIn+gn:], dt: f(m.heads),
 		y: f(m.dIn), g: f(m.dIn), sig: f(max(m.dIn, m.cConv, dff)), nrm: f(m.dIn),
 		h1: f(dff), h3: f(dff), logits: f(m.V),
@@ -223,17 +223,22 @@ func (m *Model) mambaStep(l *layer, conv, ssmState []float32) {
 	for i := range w.bv64 {
 		w.bv64[i], w.cv64[i] = float64(w.bm[i]), float64(w.cm[i])
 	}
+	// Heads are independent (each its own state and output): split over
+	// the threads when the states are large enough to pay for it.
 	hpg := m.heads / m.groups
-	for h := 0; h < m.heads; h++ {
-		g := h / hpg
-		dts := float64(w.dt[h])
-		decay := kernels.Exp(float64(dts * float64(l.A[h])))
-		u := w.u64[:P]
-		for p, x := range w.xs[h*P : h*P+P] {
-			u[p] = float64(dts * float64(x))
+	heads := func(lo, hi int) {
+		for h := lo; h < hi; h++ {
+			g := h / hpg
+			dts := float64(w.dt[h])
+			decay := kernels.Exp(float64(dts * float64(l.A[h])))
+			u := w.u64[h*P : h*P+P]
+			for p, x := range w.xs[h*P : h*P+P] {
+				u[p] = float64(dts * float64(x))
+			}
+			dot.SSMStep(ssmState[h*N*P:(h+1)*N*P], u, w.bv64[g*N:g*N+N], w.cv64[g*N:g*N+N], w.y[h*P:h*P+P], decay)
 		}
-		dot.SSMStep(ssmState[h*N*P:(h+1)*N*P], u, w.bv64[g*N:g*N+N], w.cv64[g*N:g*N+N], w.y[h*P:h*P+P], decay)
 	}
+	kernels.Parallel(min(m.threads, max(1, m.heads*N*P/(1<<15))), m.heads, heads)
 	vec.SiLU(w.g, w.sig[:dIn], w.zx[:dIn])
 	for h := 0; h < m.heads; h++ {
 		vec.AxpyExact(w.y[h*P:h*P+P], w.xs[h*P:h*P+P], float64(l.Dsk[h]))
