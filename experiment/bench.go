@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"gonum.org/v1/gonum/blas"
@@ -685,6 +686,14 @@ type DecodeRow struct {
 	// second roofline.
 	FitsL3                                         bool    `json:",omitempty"`
 	BandwidthL3GBs, RooflineL3TokS, RooflineL3Frac float64 `json:",omitempty"`
+	// StreamGBs is the rate at which dot.ReadStream reads a buffer of the
+	// bytes per token (WeightBytes + StateBytes), split over this thread
+	// count, once per decoded token, measured right after the decode
+	// (ReadBandwidth): the fastest
+	// this machine streams that many bytes, wherever in its caches and
+	// memory they fit. StreamRooflineTokS = StreamGBs / bytes per token is
+	// the decode roofline, StreamFraction the fraction of it reached.
+	StreamGBs, StreamRooflineTokS, StreamFraction float64 `json:",omitempty"`
 }
 
 // DecodeReport is the decode bench's result.
@@ -747,6 +756,35 @@ func Triad(threads int, bytes int64, minTime time.Duration) float64 {
 		})
 	})
 	return 24 * float64(n) / d.Seconds() / 1e9
+}
+
+// ReadBandwidth measures how fast dot.ReadStream reads a buffer of bytes
+// (at least 4 KiB), split into contiguous parts over threads, passes times
+// in a row: the best such run over at least minTime and three runs, in
+// GB/s. For a buffer of the bytes a decoded token reads, and as many
+// passes as the decode has tokens, it is the bandwidth the decode roofline
+// is computed from: whether those bytes stay in the caches (a shared
+// last-level cache holds other processes' lines too) or come from memory,
+// this is the rate this machine streams them at, timed the way the decode
+// is (the best repetition of a whole run of tokens).
+func ReadBandwidth(threads int, bytes int64, passes int, minTime time.Duration) float64 {
+	n := int(max(bytes, 4096))
+	buf := make([]byte, n)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	threads, passes = max(threads, 1), max(passes, 1)
+	var sink atomic.Uint64
+	d := timeBest(minTime, func() {
+		for range passes {
+			kernels.Parallel(threads, threads, func(lo, hi int) {
+				for t := lo; t < hi; t++ {
+					sink.Add(dot.ReadStream(buf[n*t/threads : n*(t+1)/threads]))
+				}
+			})
+		}
+	})
+	return float64(n) * float64(passes) / d.Seconds() / 1e9
 }
 
 // PeakRSS is this process's peak resident set (VmHWM) in bytes, or 0 where
@@ -950,6 +988,11 @@ func DecodeBench(o DecodeOptions, log io.Writer) (*DecodeReport, error) {
 					row.RooflineL3TokS = row.BandwidthL3GBs * 1e9 / float64(b)
 					row.RooflineL3Frac = row.DecodeTokS / row.RooflineL3TokS
 				}
+				if b > 0 {
+					row.StreamGBs = ReadBandwidth(t.Threads, b, t.Tokens, 300*time.Millisecond)
+					row.StreamRooflineTokS = row.StreamGBs * 1e9 / float64(b)
+					row.StreamFraction = row.DecodeTokS / row.StreamRooflineTokS
+				}
 				if fr := floatRate[t.Threads]; fr > 0 {
 					row.SpeedupFloat = row.DecodeTokS / fr
 				}
@@ -957,9 +1000,9 @@ func DecodeBench(o DecodeOptions, log io.Writer) (*DecodeReport, error) {
 					row.SpeedupFloatCPU = t.DecodeCPUTokS / fc
 				}
 				rep.Rows = append(rep.Rows, row)
-				logf(log, "decode %s packed %s threads %d: prefill %.0f tok/s, decode %.0f tok/s (worst %.0f; %.0f per CPU second; %.0f%% of roofline %.0f, %.0f%% of L3 roofline %.0f; ×%.2f float32, ×%.2f by CPU time), file %.2f MB, peak RSS %.1f MB (lean %.1f MB)\n",
-					p, v, t.Threads, t.PrefillTokS, t.DecodeTokS, t.WorstDecodeTokS, t.DecodeCPUTokS, 100*row.RooflineFraction, row.RooflineTokS,
-					100*row.RooflineL3Frac, row.RooflineL3TokS, row.SpeedupFloat, row.SpeedupFloatCPU, float64(st.Size())/1e6, float64(pres.PeakRSSBytes)/1e6, float64(leanRSS)/1e6)
+				logf(log, "decode %s packed %s threads %d: prefill %.0f tok/s, decode %.0f tok/s (worst %.0f; %.0f per CPU second; %.0f%% of roofline %.0f at %.1f GB/s streaming %.2f MB; %.0f%% of the DRAM triad's %.0f, %.0f%% of the L3 triad's %.0f; ×%.2f float32, ×%.2f by CPU time), file %.2f MB, peak RSS %.1f MB (lean %.1f MB)\n",
+					p, v, t.Threads, t.PrefillTokS, t.DecodeTokS, t.WorstDecodeTokS, t.DecodeCPUTokS, 100*row.StreamFraction, row.StreamRooflineTokS, row.StreamGBs, float64(b)/1e6,
+					100*row.RooflineFraction, row.RooflineTokS, 100*row.RooflineL3Frac, row.RooflineL3TokS, row.SpeedupFloat, row.SpeedupFloatCPU, float64(st.Size())/1e6, float64(pres.PeakRSSBytes)/1e6, float64(leanRSS)/1e6)
 			}
 			os.Remove(path)
 		}

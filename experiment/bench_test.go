@@ -2,6 +2,7 @@ package experiment_test
 
 import (
 	"encoding/json"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -143,6 +144,9 @@ func TestDecodeBench(t *testing.T) {
 			if r.WeightBytes <= 0 || r.StateBytes <= 0 || !(r.RooflineTokS > 0) || r.RooflineFraction != r.DecodeTokS/r.RooflineTokS || !(r.SpeedupFloat > 0) {
 				t.Fatalf("packed row %+v", r)
 			}
+			if !(r.StreamGBs > 0) || r.StreamRooflineTokS != r.StreamGBs*1e9/float64(r.WeightBytes+r.StateBytes) || r.StreamFraction != r.DecodeTokS/r.StreamRooflineTokS {
+				t.Fatalf("packed row's stream roofline %+v", r)
+			}
 			if r.WeightBytes < r.FileBytes/2 || r.WeightBytes > r.FileBytes {
 				t.Fatalf("packed row reads %d weight bytes per token from a %d-byte file", r.WeightBytes, r.FileBytes)
 			}
@@ -229,5 +233,19 @@ func TestBenchTrainModes(t *testing.T) {
 	}
 	if _, err := BenchTrainChild(TrainSpec{Preset: "micro", Batch: 1, SeqLen: 8, Threads: 1, TrainRef: "blis"}, []Reference{GonumReference}); err == nil || !strings.Contains(err.Error(), `"blis"`) {
 		t.Errorf("unknown reference: %v", err)
+	}
+}
+
+// ReadBandwidth gives a positive, finite rate for any size and thread
+// count, the smallest sizes read as 4 KiB.
+func TestReadBandwidth(t *testing.T) {
+	for _, c := range []struct {
+		threads int
+		bytes   int64
+		passes  int
+	}{{1, 0, 1}, {0, 100, 0}, {1, 1 << 16, 3}, {2, 1<<16 + 7, 2}, {3, 1 << 20, 1}} {
+		if bw := ReadBandwidth(c.threads, c.bytes, c.passes, time.Millisecond); !(bw > 0) || math.IsInf(bw, 0) {
+			t.Errorf("ReadBandwidth(%d, %d, %d) = %v GB/s", c.threads, c.bytes, c.passes, bw)
+		}
 	}
 }

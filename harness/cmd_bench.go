@@ -319,14 +319,17 @@ func printDecode(out io.Writer, d *experiment.DecodeReport) {
 	}
 	fmt.Fprintln(out)
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "preset\tpath\tweights\tembed\thead\tfile MB\tpeak RSS MB\tlean RSS MB\tthreads\tprefill tok/s\tdecode tok/s\tworst\tper CPU s\tMB/token\troofline\tof roofline\tL3 roofline\tof L3\tvs float32\tby CPU\t")
+	fmt.Fprintln(w, "preset\tpath\tweights\tembed\thead\tfile MB\tpeak RSS MB\tlean RSS MB\tthreads\tprefill tok/s\tdecode tok/s\tworst\tper CPU s\tMB/token\tstream GB/s\troofline\tof roofline\ttriad roofline\tof it\tL3 triad roofline\tof it\tvs float32\tby CPU\t")
 	for _, r := range d.Rows {
-		wt, et, hd, lean, bpt, roof, frac, roofL3, fracL3, sp, spc := "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"
+		wt, et, hd, lean, bpt, gbs, roof, frac, troof, tfrac, roofL3, fracL3, sp, spc := "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"
 		if r.Path == "packed" {
 			wt, et, hd = r.Weights, r.Embed, r.Head
 			bpt = fmt.Sprintf("%.2f", float64(r.WeightBytes+r.StateBytes)/1e6)
-			roof = fmt.Sprintf("%.0f", r.RooflineTokS)
-			frac = fmt.Sprintf("%.0f%%", 100*r.RooflineFraction)
+			if r.StreamRooflineTokS > 0 {
+				gbs, roof, frac = fmt.Sprintf("%.1f", r.StreamGBs), fmt.Sprintf("%.0f", r.StreamRooflineTokS), fmt.Sprintf("%.0f%%", 100*r.StreamFraction)
+			}
+			troof = fmt.Sprintf("%.0f", r.RooflineTokS)
+			tfrac = fmt.Sprintf("%.0f%%", 100*r.RooflineFraction)
 			if r.RooflineL3TokS > 0 {
 				roofL3, fracL3 = fmt.Sprintf("%.0f", r.RooflineL3TokS), fmt.Sprintf("%.0f%%", 100*r.RooflineL3Frac)
 				if r.FitsL3 {
@@ -341,15 +344,16 @@ func printDecode(out io.Writer, d *experiment.DecodeReport) {
 				lean = fmt.Sprintf("%.1f", float64(r.LeanPeakRSSBytes)/1e6)
 			}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%.2f\t%.1f\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Preset, r.Path, wt, et, hd,
-			float64(r.FileBytes)/1e6, float64(r.PeakRSSBytes)/1e6, lean, r.Threads, r.PrefillTokS, r.DecodeTokS, r.WorstDecodeTokS, r.DecodeCPUTokS, bpt, roof, frac, roofL3, fracL3, sp, spc)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%.2f\t%.1f\t%s\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Preset, r.Path, wt, et, hd,
+			float64(r.FileBytes)/1e6, float64(r.PeakRSSBytes)/1e6, lean, r.Threads, r.PrefillTokS, r.DecodeTokS, r.WorstDecodeTokS, r.DecodeCPUTokS, bpt, gbs, roof, frac, troof, tfrac, roofL3, fracL3, sp, spc)
 	}
 	w.Flush()
 	fmt.Fprintln(out, "\nfloat32: models.Model.Step (the training path's batch-1 decode), file = 4 bytes per parameter. packed: edge/engine on the exported GGUF file (memory-mapped).")
 	fmt.Fprintln(out, "prefill = the prompt fed one Step at a time into a fresh state; decode = greedy steps after it; best of the repetitions, worst = the slowest one; per CPU s = tokens per second of the process's CPU time (immune to waiting for a shared core).")
 	fmt.Fprintln(out, "Each measurement runs in its own process; peak RSS is its VmHWM (the harness re-executed); lean RSS is the same decode in nmrun -bench, a small decoder binary.")
-	fmt.Fprintln(out, "MB/token: the file's tensors once (the tied head reads the whole embedding) + one embedding row + recurrent state and KV cache at the mean decode position; roofline = triad bandwidth / MB per token;")
-	fmt.Fprintln(out, "L3 roofline = the L3-resident triad's bandwidth / MB per token (* = the bytes per token fit in the L3, so DRAM bandwidth does not bind). by CPU = packed / float32 decode rates per CPU second.")
+	fmt.Fprintln(out, "MB/token: the file's tensors once (the tied head reads the whole embedding) + one embedding row + recurrent state and KV cache at the mean decode position;")
+	fmt.Fprintln(out, "stream: the rate at which the same threads read a buffer of MB/token bytes over and over (64-byte loads), measured right after the decode; roofline = stream / MB per token, the most a decoder reading those bytes could reach here.")
+	fmt.Fprintln(out, "triad roofline = the DRAM triad's bandwidth / MB per token; L3 triad roofline = the L3-resident triad's (* = MB/token below the L3's size; a shared L3 may still not hold them). by CPU = packed / float32 decode rates per CPU second.")
 }
 
 // benchDecodeChildCmd is the child process of `bench --decode`: it reads a

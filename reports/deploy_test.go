@@ -18,7 +18,11 @@ func decodeFixture() *experiment.DecodeReport {
 			{Preset: "nano", Path: "float32", FileBytes: 150e6, PeakRSSBytes: 320e6, Threads: 1, Prompt: 32, Tokens: 64, PrefillTokS: 40, DecodeTokS: 41},
 			{Preset: "nano", Path: "packed", Weights: "tq2_0", Embed: "q8_0", Head: "int8", FileBytes: 23e6, PeakRSSBytes: 35e6, Threads: 1, Prompt: 32, Tokens: 64,
 				PrefillTokS: 500, DecodeTokS: 520, WeightBytes: 23e6, StateBytes: 1e6, BandwidthGBs: 20, RooflineTokS: 833, RooflineFraction: 520.0 / 833, SpeedupFloat: 520.0 / 41,
-				DecodeCPUTokS: 610, LeanPeakRSSBytes: 30e6, FitsL3: true, BandwidthL3GBs: 200, RooflineL3TokS: 5200, RooflineL3Frac: 0.1},
+				DecodeCPUTokS: 610, LeanPeakRSSBytes: 30e6, FitsL3: true, BandwidthL3GBs: 200, RooflineL3TokS: 5200, RooflineL3Frac: 0.1,
+				StreamGBs: 30, StreamRooflineTokS: 1250, StreamFraction: 520.0 / 1250},
+			// A row recorded before the stream roofline existed.
+			{Preset: "tiny", Path: "packed", Weights: "tq2_0", Embed: "f16", Head: "float", FileBytes: 1e6, PeakRSSBytes: 35e6, Threads: 2, Prompt: 32, Tokens: 64,
+				PrefillTokS: 900, DecodeTokS: 800, WeightBytes: 1e6, StateBytes: 1e5, BandwidthGBs: 20, RooflineTokS: 18182, RooflineFraction: 800.0 / 18182, SpeedupFloat: 2},
 		},
 	}
 }
@@ -26,19 +30,20 @@ func decodeFixture() *experiment.DecodeReport {
 func TestDeployTables(t *testing.T) {
 	md, tex := deployTables(&registry.Run{Hash: "feed01", Attempt: 2}, decodeFixture())
 	for _, want := range []string{
-		"| nano | float32 | – | 150.00 | 320.0 | – | 1 | 40 | 41 | – | – | – | – | – | – |",
-		"| nano | packed | tq2_0 / q8_0 / int8 | 23.00 | 35.0 | 30.0 | 1 | 500 | 520 | 610 | 24.00 | 833 | 62% | 10% (fits L3) | 12.68× |",
+		"| nano | float32 | – | 150.00 | 320.0 | – | 1 | 40 | 41 | – | – | – | – | – | – | – |",
+		"| nano | packed | tq2_0 / q8_0 / int8 | 23.00 | 35.0 | 30.0 | 1 | 500 | 520 | 610 | 24.00 | 30.0 | 1250 | 42% | 62% / 10%* | 12.68× |",
+		"| tiny | packed | tq2_0 / f16 / float | 1.00 | 35.0 | – | 2 | 900 | 800 | – | 1.10 | – | – | – | 4% / – | 2.00× |",
 		"bench run feed01",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
 	}
-	if !strings.Contains(tex, "nano & packed & tq2\\_0 / q8\\_0 / int8 & 23.00 & 35.0 & 30.0 & 1 & 500 & 520 & 610 & 24.00 & 833 & 62\\% & 10\\%$^*$ & 12.68 \\\\") {
+	if !strings.Contains(tex, "nano & packed & tq2\\_0 / q8\\_0 / int8 & 23.00 & 35.0 & 30.0 & 1 & 500 & 520 & 610 & 24.00 & 30.0 & 1250 & 42\\% & 62\\% / 10\\%$^*$ & 12.68 \\\\") {
 		t.Errorf("LaTeX table lacks the packed row:\n%s", tex)
 	}
 	c := deployCaption(&registry.Run{Hash: "feed01", Attempt: 2}, decodeFixture())
-	for _, want := range []string{"20.0 GB/s at 1 thread(s), 30.0 GB/s at 2 thread(s)", "random (models.New seed 1)", "avx512vnni", "200.0 GB/s at 1 thread(s)"} {
+	for _, want := range []string{"20.0 GB/s at 1 thread(s), 30.0 GB/s at 2 thread(s)", "random (models.New seed 1)", "avx512vnni", "200.0 GB/s at 1 thread(s)", "reads a buffer of that many bytes"} {
 		if !strings.Contains(c, want) {
 			t.Errorf("caption lacks %q: %s", want, c)
 		}

@@ -38,6 +38,8 @@ type kernelSet struct {
 	scale func(y []float32, acc []int32, qsum int32, gs, fs float64)
 	// f16head is F16HeadT (nil: Go).
 	f16head func(out []float32, x []float64, et []uint16)
+	// read is ReadStream's kernel for a multiple of 512 bytes (nil: Go).
+	read func(p []byte) uint64
 }
 
 var goSet = kernelSet{name: "purego", tq2: tq2RowsGo, q8: q8RowsGo, q4: q4RowsGo,
