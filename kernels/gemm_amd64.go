@@ -15,13 +15,21 @@ func kernel12x32AVX512(kc int, a, b, c *float32, ldc int, load int)
 //go:noescape
 func kernel6x16AVX2(kc int, a, b, c *float32, ldc int, load int)
 
-var avx512Kernels = kernelSet{name: "avx512", mr: 12, nr: 32, kernel: kernelAVX512, pack: packPanelAVX512, packBlock: packBlockAVX512}
+//go:noescape
+func kernel12x32AVX512A(kc int, a *float32, rs, ks int, b, c *float32, ldc int, load int)
+
+var avx512Kernels = kernelSet{name: "avx512", mr: 12, nr: 32, kernel: kernelAVX512, kernelA: kernelAVX512A, pack: packPanelAVX512, packBlock: packBlockAVX512}
 
 var avx2Kernels = kernelSet{name: "avx2", mr: 6, nr: 16, kernel: kernelAVX2, pack: packPanelAVX2, packBlock: packBlockAVX2}
 
 func kernelAVX512(kc int, a, b, c []float32, ldc int, load bool) {
 	checkTile(kc, a, b, c, ldc, 12, 32)
 	kernel12x32AVX512(kc, &a[0], &b[0], &c[0], ldc, boolInt(load))
+}
+
+func kernelAVX512A(kc int, a []float32, rs, ks int, b, c []float32, ldc int, load bool) {
+	checkTileA(kc, a, rs, ks, b, c, ldc, 12, 32)
+	kernel12x32AVX512A(kc, &a[0], rs, ks, &b[0], &c[0], ldc, boolInt(load))
 }
 
 func kernelAVX2(kc int, a, b, c []float32, ldc int, load bool) {
@@ -144,6 +152,14 @@ func laneMask(n int) uint32 { return uint32(uint64(1)<<n - 1) }
 // checkTile guards the unchecked memory accesses of an assembly kernel.
 func checkTile(kc int, a, b, c []float32, ldc, mr, nr int) {
 	if kc < 1 || len(a) < kc*mr || len(b) < kc*nr || ldc < nr || len(c) < (mr-1)*ldc+nr {
+		panic("kernels: micro-kernel called with a tile outside its buffers")
+	}
+}
+
+// checkTileA guards the unchecked memory accesses of an assembly kernel
+// that reads A in place (element (r, p) of the panel at a[r*rs+p*ks]).
+func checkTileA(kc int, a []float32, rs, ks int, b, c []float32, ldc, mr, nr int) {
+	if kc < 1 || rs < 1 || ks < 1 || len(a) <= (mr-1)*rs+(kc-1)*ks || len(b) < kc*nr || ldc < nr || len(c) < (mr-1)*ldc+nr {
 		panic("kernels: micro-kernel called with a tile outside its buffers")
 	}
 }

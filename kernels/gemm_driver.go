@@ -17,8 +17,37 @@ type kernelSet struct {
 	name      string
 	mr, nr    int
 	kernel    microKernel
+	kernelA   microKernelA // nil: A is always packed
 	pack      packFunc
 	packBlock packBlockFunc
+}
+
+// microKernelA is microKernel with A read in place instead of from a packed
+// micro-panel: element (r, p) of the panel is a[r*rs+p*ks]. Its FMA chains
+// are those of the set's microKernel, so a product gives the same bits
+// whichever of the two reads A.
+type microKernelA func(kc int, a []float32, rs, ks int, b, c []float32, ldc int, load bool)
+
+// inPlaceA reports whether gemmBlock reads g's A in place rather than
+// packing it: a row-major A (NN and NT products) whose rows do not all fall
+// in the same L1 sets (a row stride of a multiple of 4 KiB would make the
+// twelve rows of a micro-panel evict each other). Packing such an A costs
+// a pass over it per product; reading it in place costs nothing extra, as
+// the micro-kernel reads the rows of a panel sequentially.
+func inPlaceA(ks kernelSet, g gemmArgs) bool {
+	return ks.kernelA != nil && g.lda%1024 != 0 && !noInPlaceA
+}
+
+// noInPlaceA turns inPlaceA off (tests and benchmarks of the packed path).
+var noInPlaceA bool
+
+// aAt returns the offset of op(A)(i, p) in g.a and op(A)'s row and K
+// strides.
+func (g gemmArgs) aAt(i, p int) (off, rs, ks int) {
+	if g.transA {
+		return p*g.lda + i, 1, g.lda
+	}
+	return i*g.lda + p, g.lda, 1
 }
 
 // Cache blocking. KC bounds the length of one chain segment between a store
@@ -131,13 +160,14 @@ func sharedPhase(ks kernelSet, threads int, g gemmArgs, byRows bool, packed []fl
 	} else {
 		packTasks = 0
 	}
-	var packNext, packDone, next atomic.Int64
-	Parallel(threads, threads, func(int, int) {
-		// Pack tasks first, taken from a counter by whichever workers
-		// run, then strips once every task is done.
+	var packDone atomic.Int64
+	packQ, stripQ := newTaskQueue(packTasks), newTaskQueue(int64(tiles))
+	Parallel(threads, threads, func(w, _ int) {
+		// Pack tasks first, taken from a queue by whichever workers run,
+		// then strips once every task is done.
 		for {
-			t := packNext.Add(1) - 1
-			if t >= packTasks {
+			t, _, ok := packQ.take(w, threads, func(int64) int64 { return 1 })
+			if !ok {
 				break
 			}
 			pc, l := int(t)/groups*blockK, int(t)%groups*group*width
@@ -148,15 +178,15 @@ func sharedPhase(ks kernelSet, threads int, g gemmArgs, byRows bool, packed []fl
 		for packDone.Load() < packTasks {
 			runtime.Gosched()
 		}
+		maxRun := int64(stripTiles(ks, byRows))
 		for {
-			t := int(next.Load())
-			if t >= tiles {
+			t0, t1, ok := stripQ.take(w, threads, func(left int64) int64 {
+				return min(max(left/int64(2*threads), 1), maxRun)
+			})
+			if !ok {
 				return
 			}
-			size := min(max((tiles-t)/(2*threads), 1), stripTiles(ks, byRows))
-			if !next.CompareAndSwap(int64(t), int64(t+size)) {
-				continue
-			}
+			t, size := int(t0), int(t1-t0)
 			if byRows {
 				gemmBlock(ks, g.rows(t*ks.mr, min((t+size)*ks.mr, g.m)), nil, *shared)
 			} else {
@@ -164,6 +194,50 @@ func sharedPhase(ks kernelSet, threads int, g gemmArgs, byRows bool, packed []fl
 			}
 		}
 	})
+}
+
+// taskQueue hands out the tasks [0, n) in ascending runs. With two
+// workers, worker 0 takes runs from the front and worker 1 from the back,
+// so each does the half of the tasks that Parallel's static split of the
+// same range gives it (the rows a row pass on that thread wrote, or will
+// read, stay in its core's caches) unless the other falls behind; with
+// more, all take from the front. Which worker runs a task never changes
+// its result.
+type taskQueue struct {
+	// state holds the front in its low 32 bits and the back in its high
+	// 32 bits: the tasks left are [front, back).
+	state atomic.Uint64
+}
+
+func newTaskQueue(n int64) *taskQueue {
+	q := &taskQueue{}
+	q.state.Store(uint64(n) << 32)
+	return q
+}
+
+// take removes the next run of worker w (of threads) of size(left) tasks
+// at most, left being the number of tasks not yet taken, and returns it as
+// [lo, hi); ok is false when no task is left.
+func (q *taskQueue) take(w, threads int, size func(left int64) int64) (lo, hi int64, ok bool) {
+	for {
+		s := q.state.Load()
+		front, back := int64(s&0xffffffff), int64(s>>32)
+		if front >= back {
+			return 0, 0, false
+		}
+		n := min(max(size(back-front), 1), back-front)
+		var next uint64
+		if threads == 2 && w == 1 {
+			lo, hi = back-n, back
+			next = uint64(front) | uint64(lo)<<32
+		} else {
+			lo, hi = front, front+n
+			next = uint64(hi) | uint64(back)<<32
+		}
+		if q.state.CompareAndSwap(s, next) {
+			return lo, hi, true
+		}
+	}
 }
 
 // stripTiles is the most tiles a worker takes at once: an A block's rows,
@@ -266,6 +340,7 @@ func gemmBlock(ks kernelSet, g gemmArgs, sharedA, sharedB []float32) {
 	buf := getBuffers(ks, g, sharedA == nil, sharedB == nil)
 	defer packPool.Put(buf)
 	mr, nr := ks.mr, ks.nr
+	inPlace := sharedA == nil && inPlaceA(ks, g)
 	mc := roundUp(blockM, mr)
 	ldA, ldB := roundUp(g.m, mr), roundUp(g.n, nr)
 	for jc := 0; jc < g.n; jc += blockN {
@@ -282,14 +357,34 @@ func gemmBlock(ks kernelSet, g gemmArgs, sharedA, sharedB []float32) {
 			for ic := 0; ic < g.m; ic += mc {
 				mcc := min(mc, g.m-ic)
 				aBlock := buf.a
-				if sharedA != nil {
+				switch {
+				case sharedA != nil:
 					aBlock = sharedA[pc*ldA+ic*kc:]
-				} else {
+				case inPlace:
+					// Only a ragged last micro-panel is packed.
+					if full := mcc / mr * mr; full < mcc {
+						packA(ks, aBlock[full*kc:], g, ic+full, mcc-full, pc, kc)
+					}
+				default:
 					packA(ks, aBlock, g, ic, mcc, pc, kc)
 				}
 				for ir := 0; ir < mcc; ir += mr {
 					ap := aBlock[ir*kc : (ir+mr)*kc]
 					rowsLeft := min(mr, mcc-ir)
+					if inPlace && rowsLeft == mr {
+						a0, rs, kst := g.aAt(ic+ir, pc)
+						a := g.a[a0:]
+						for jr := 0; jr < nc; jr += nr {
+							bp := bBlock[jr*kc : (jr+nr)*kc]
+							off := (ic+ir)*g.ldc + jc + jr
+							if nc-jr >= nr {
+								ks.kernelA(kc, a, rs, kst, bp, g.c[off:], g.ldc, load)
+								continue
+							}
+							edgeTileA(ks, kc, a, rs, kst, bp, g.c[off:], g.ldc, nc-jr, load, buf.tile)
+						}
+						continue
+					}
 					for jr := 0; jr < nc; jr += nr {
 						bp := bBlock[jr*kc : (jr+nr)*kc]
 						colsLeft := min(nr, nc-jr)
@@ -318,6 +413,21 @@ func edgeTile(ks kernelSet, kc int, ap, bp, c []float32, ldc, rows, cols int, lo
 	}
 	ks.kernel(kc, ap, bp, tile, nr, load)
 	for i := 0; i < rows; i++ {
+		copy(c[i*ldc:i*ldc+cols], tile[i*nr:i*nr+cols])
+	}
+}
+
+// edgeTileA is edgeTile for a full-height tile of ragged width whose A
+// micro-panel is read in place.
+func edgeTileA(ks kernelSet, kc int, a []float32, rs, kst int, bp, c []float32, ldc, cols int, load bool, tile []float32) {
+	mr, nr := ks.mr, ks.nr
+	if load {
+		for i := 0; i < mr; i++ {
+			copy(tile[i*nr:i*nr+cols], c[i*ldc:i*ldc+cols])
+		}
+	}
+	ks.kernelA(kc, a, rs, kst, bp, tile, nr, load)
+	for i := 0; i < mr; i++ {
 		copy(c[i*ldc:i*ldc+cols], tile[i*nr:i*nr+cols])
 	}
 }
