@@ -104,9 +104,7 @@ func (n *rmsNorm) gainGrad(threads int, a *normActs, dout []float32, rows int) {
 	d, gg := n.dim, n.gain.Grad
 	kernels.Parallel(threads, d, func(lo, hi int) {
 		acc := make([]float64, hi-lo)
-		for r := 0; r < rows; r++ {
-			vec.GainGrad(acc, dout[r*d+lo:r*d+hi], a.in[r*d+lo:r*d+hi], a.rstd[r])
-		}
+		vec.GainGradRows(acc, dout[lo:], a.in[lo:], d, a.rstd[:rows])
 		for j, v := range acc {
 			gg[lo+j] += float32(v)
 		}
@@ -130,11 +128,10 @@ func (n *rmsNorm) backwardRows(a *normActs, dout, din []float32, lo, hi int, acc
 		for r := r0; r < r1; r++ {
 			rs := float64(a.rstd[r])
 			c := rs * rs * rs * dots[r-r0] / float64(d)
-			do, x := dout[r*d:r*d+d], a.in[r*d:r*d+d]
-			vec.RMSBack(din[r*d:r*d+d], do, g, x, rs, c)
-			if acc != nil {
-				vec.GainGrad(acc, do, x, a.rstd[r])
-			}
+			vec.RMSBack(din[r*d:r*d+d], dout[r*d:r*d+d], g, a.in[r*d:r*d+d], rs, c)
+		}
+		if acc != nil {
+			vec.GainGradRows(acc, dout[r0*d:], a.in[r0*d:], d, a.rstd[r0:r1])
 		}
 	}
 }

@@ -1,6 +1,9 @@
 package vec
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // SiLU writes sig[i] = σ(x[i]) = 1/(1+e**−x[i]) and silu[i] = x[i]·σ(x[i]),
 // each computed in float64 and rounded once to float32. The exponent is
@@ -196,6 +199,33 @@ func GainGrad(acc []float64, do, x []float32, rs float32) {
 		gainGradAsm(&acc[0], &do[0], &x[0], i, rs)
 	}
 	gainGradGo(acc[i:], do[i:], x[i:], rs)
+}
+
+// GainGradRows is GainGrad for len(rstd) rows in ascending order: row r
+// is do[r*ld:r*ld+len(acc)] and x[r*ld:r*ld+len(acc)] with rstd[r]. Every
+// acc[j] runs the chain of len(rstd) GainGrad calls, so the bits are
+// those of calling GainGrad row by row; the chains stay in registers
+// across the rows.
+func GainGradRows(acc []float64, do, x []float32, ld int, rstd []float32) {
+	n, rows := len(acc), len(rstd)
+	if rows == 0 || n == 0 {
+		return
+	}
+	if ld < n {
+		panic(fmt.Sprintf("vec.GainGradRows: row stride %d below the row length %d", ld, n))
+	}
+	last := (rows-1)*ld + n
+	do, x = do[:last], x[:last]
+	i := 0
+	if hasAsm && n >= 8 {
+		i = n &^ 7
+		gainGradRowsAsm(&acc[0], &do[0], &x[0], 4*ld, &rstd[0], rows, i)
+	}
+	if i < n {
+		for r, rs := range rstd {
+			gainGradGo(acc[i:], do[r*ld+i:r*ld+n], x[r*ld+i:r*ld+n], rs)
+		}
+	}
 }
 
 // MulAddF64 adds exact products: acc[i] += float64(a[i])·float64(b[i]) (the

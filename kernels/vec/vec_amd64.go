@@ -51,6 +51,9 @@ func rmsBackAsm(dx, do, gn, x *float32, n int, rs, c float64)
 func gainGradAsm(acc *float64, do, x *float32, n int, rs float32)
 
 //go:noescape
+func gainGradRowsAsm(acc *float64, do, x *float32, ld int, rstd *float32, rows, n int)
+
+//go:noescape
 func mulAddF64Asm(acc *float64, a, b *float32, n int)
 
 //go:noescape

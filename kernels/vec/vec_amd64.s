@@ -1067,3 +1067,96 @@ sxdone:
 	MOVQ   DX, done+48(FP)
 	VZEROUPPER
 	RET
+
+// func gainGradRowsAsm(acc *float64, do, x *float32, ld int, rstd *float32, rows, n int)
+//
+// GainGrad for rows rows (row r at do+r·ld, x+r·ld, ld in bytes, with
+// rstd[r]) over n columns (a multiple of 8), in ascending row order for
+// every column: blocks of 32 columns keep their chains in Z10-Z13 across
+// the rows, then blocks of 8 in Z10. Each step is GainGrad's: x·rs in
+// float32, both factors widened, one product and one sum in float64.
+TEXT ·gainGradRowsAsm(SB), NOSPLIT, $0-56
+	MOVQ acc+0(FP), DI
+	MOVQ do+8(FP), SI
+	MOVQ x+16(FP), DX
+	MOVQ ld+24(FP), R8
+	MOVQ rows+40(FP), BX
+	MOVQ n+48(FP), AX
+	TESTQ BX, BX
+	JZ   ggrdone
+ggr32:
+	CMPQ AX, $32
+	JLT  ggr8
+	VMOVUPD (DI), Z10
+	VMOVUPD 64(DI), Z11
+	VMOVUPD 128(DI), Z12
+	VMOVUPD 192(DI), Z13
+	MOVQ SI, R10
+	MOVQ DX, R11
+	MOVQ rstd+32(FP), R9
+	MOVQ BX, CX
+ggr32row:
+	VBROADCASTSS (R9), Y5
+	VMULPS    0(R11), Y5, Y1
+	VCVTPS2PD Y1, Z1
+	VCVTPS2PD 0(R10), Z0
+	VMULPD    Z1, Z0, Z0
+	VADDPD    Z0, Z10, Z10
+	VMULPS    32(R11), Y5, Y1
+	VCVTPS2PD Y1, Z1
+	VCVTPS2PD 32(R10), Z0
+	VMULPD    Z1, Z0, Z0
+	VADDPD    Z0, Z11, Z11
+	VMULPS    64(R11), Y5, Y1
+	VCVTPS2PD Y1, Z1
+	VCVTPS2PD 64(R10), Z0
+	VMULPD    Z1, Z0, Z0
+	VADDPD    Z0, Z12, Z12
+	VMULPS    96(R11), Y5, Y1
+	VCVTPS2PD Y1, Z1
+	VCVTPS2PD 96(R10), Z0
+	VMULPD    Z1, Z0, Z0
+	VADDPD    Z0, Z13, Z13
+	ADDQ R8, R10
+	ADDQ R8, R11
+	ADDQ $4, R9
+	DECQ CX
+	JNZ  ggr32row
+	VMOVUPD Z10, (DI)
+	VMOVUPD Z11, 64(DI)
+	VMOVUPD Z12, 128(DI)
+	VMOVUPD Z13, 192(DI)
+	ADDQ $256, DI
+	ADDQ $128, SI
+	ADDQ $128, DX
+	SUBQ $32, AX
+	JMP  ggr32
+ggr8:
+	CMPQ AX, $8
+	JLT  ggrdone
+	VMOVUPD (DI), Z10
+	MOVQ SI, R10
+	MOVQ DX, R11
+	MOVQ rstd+32(FP), R9
+	MOVQ BX, CX
+ggr8row:
+	VBROADCASTSS (R9), Y5
+	VMULPS    (R11), Y5, Y1
+	VCVTPS2PD Y1, Z1
+	VCVTPS2PD (R10), Z0
+	VMULPD    Z1, Z0, Z0
+	VADDPD    Z0, Z10, Z10
+	ADDQ R8, R10
+	ADDQ R8, R11
+	ADDQ $4, R9
+	DECQ CX
+	JNZ  ggr8row
+	VMOVUPD Z10, (DI)
+	ADDQ $64, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	SUBQ $8, AX
+	JMP  ggr8
+ggrdone:
+	VZEROUPPER
+	RET

@@ -20,9 +20,12 @@ func siluGradAsm(dg, du, dh, gt, s, u *float32, n int)            { panic("vec: 
 func rmsBackAsm(dx, do, gn, x *float32, n int, rs, c float64)     { panic("vec: no assembly") }
 func gainGradAsm(acc *float64, do, x *float32, n int, rs float32) { panic("vec: no assembly") }
 func mulAddF64Asm(acc *float64, a, b *float32, n int)             { panic("vec: no assembly") }
-func toF32Asm(dst *float32, src *float64, n int)                  { panic("vec: no assembly") }
-func axpyExactAsm(y, x *float32, n int, d float64)                { panic("vec: no assembly") }
-func sumSq4Asm(x *float32, stride, n int, lanes *[16]float64)     { panic("vec: no assembly") }
+func gainGradRowsAsm(acc *float64, do, x *float32, ld int, rstd *float32, rows, n int) {
+	panic("vec: no assembly")
+}
+func toF32Asm(dst *float32, src *float64, n int)              { panic("vec: no assembly") }
+func axpyExactAsm(y, x *float32, n int, d float64)            { panic("vec: no assembly") }
+func sumSq4Asm(x *float32, stride, n int, lanes *[16]float64) { panic("vec: no assembly") }
 func dotGain4Asm(do, x *float32, stride int, gn *float32, n int, lanes *[16]float64) {
 	panic("vec: no assembly")
 }
