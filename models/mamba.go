@@ -309,17 +309,17 @@ func (m *mamba2) convBackward(threads int, a *mambaActs, batch, seqLen int) {
 		n := hi - lo
 		dw := make([]float64, K*n)
 		db := make([]float64, n)
-		for r := 0; r < rows; r++ {
-			t := r % seqLen
-			dp := a.dpre[r*C+lo : r*C+hi]
-			vec.MulAddF64(db, dp, a.ones[:n])
+		// Sequence by sequence, each chain over its rows in ascending
+		// order: tap k of row t reads the input row t − s (s = K−1−k),
+		// present for t ≥ s.
+		for r0 := 0; r0 < rows; r0 += seqLen {
+			vec.MulAddF64Rows(db, a.dpre[r0*C+lo:], C, a.ones[:n], 0, seqLen)
 			for k := 0; k < K; k++ {
-				tt := t - K + 1 + k
-				if tt < 0 {
+				s := K - 1 - k
+				if s >= seqLen {
 					continue
 				}
-				in := a.zx[(r-t+tt)*m.dProj+m.dIn+lo : (r-t+tt)*m.dProj+m.dIn+hi]
-				vec.MulAddF64(dw[k*n:k*n+n], dp, in)
+				vec.MulAddF64Rows(dw[k*n:k*n+n], a.dpre[(r0+s)*C+lo:], C, a.zx[r0*m.dProj+m.dIn+lo:], m.dProj, seqLen-s)
 			}
 		}
 		for c := 0; c < n; c++ {

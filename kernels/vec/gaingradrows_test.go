@@ -39,3 +39,31 @@ func TestGainGradRowsMatchesRowByRow(t *testing.T) {
 		})
 	}
 }
+
+// TestMulAddF64RowsMatchesRowByRow compares MulAddF64Rows bit for bit with
+// MulAddF64 called row by row in ascending order, including a b shared by
+// every row (ldb = 0).
+func TestMulAddF64RowsMatchesRowByRow(t *testing.T) {
+	for _, tc := range []struct{ n, lda, ldb, rows int }{
+		{1, 1, 1, 1}, {7, 9, 7, 3}, {8, 8, 0, 1}, {9, 16, 9, 5}, {32, 320, 584, 2}, {33, 40, 0, 7},
+		{160, 320, 584, 125}, {100, 100, 100, 64}, {256, 256, 256, 3},
+	} {
+		t.Run(fmt.Sprintf("n=%d/lda=%d/ldb=%d/rows=%d", tc.n, tc.lda, tc.ldb, tc.rows), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(tc.n), uint64(tc.rows+tc.ldb)))
+			a := inputs(r, (tc.rows-1)*tc.lda+tc.n, 1, true)
+			b := inputs(r, (tc.rows-1)*tc.ldb+tc.n, 1e20, true)
+			acc, want := make([]float64, tc.n), make([]float64, tc.n)
+			for i := range acc {
+				acc[i] = r.NormFloat64()
+				want[i] = acc[i]
+			}
+			for row := 0; row < tc.rows; row++ {
+				MulAddF64(want, a[row*tc.lda:row*tc.lda+tc.n], b[row*tc.ldb:row*tc.ldb+tc.n])
+			}
+			MulAddF64Rows(acc, a, tc.lda, b, tc.ldb, tc.rows)
+			for i := range acc {
+				same64(t, "muladdf64rows", acc[i], want[i])
+			}
+		})
+	}
+}

@@ -228,6 +228,32 @@ func GainGradRows(acc []float64, do, x []float32, ld int, rstd []float32) {
 	}
 }
 
+// MulAddF64Rows is MulAddF64 for rows rows in ascending order: row r adds
+// a[r*lda:r*lda+len(acc)]·b[r*ldb:r*ldb+len(acc)] (ldb may be 0: the same
+// b for every row). Every acc[j] runs the chain of rows MulAddF64 calls,
+// so the bits are those of calling MulAddF64 row by row; the chains stay
+// in registers across the rows.
+func MulAddF64Rows(acc []float64, a []float32, lda int, b []float32, ldb, rows int) {
+	n := len(acc)
+	if rows <= 0 || n == 0 {
+		return
+	}
+	if lda < n || (ldb != 0 && ldb < n) {
+		panic(fmt.Sprintf("vec.MulAddF64Rows: row strides %d and %d below the row length %d (ldb may be 0)", lda, ldb, n))
+	}
+	a, b = a[:(rows-1)*lda+n], b[:(rows-1)*ldb+n]
+	i := 0
+	if hasAsm && n >= 8 {
+		i = n &^ 7
+		mulAddF64RowsAsm(&acc[0], &a[0], 4*lda, &b[0], 4*ldb, rows, i)
+	}
+	if i < n {
+		for r := 0; r < rows; r++ {
+			mulAddF64Go(acc[i:], a[r*lda+i:r*lda+n], b[r*ldb+i:r*ldb+n])
+		}
+	}
+}
+
 // MulAddF64 adds exact products: acc[i] += float64(a[i])·float64(b[i]) (the
 // product of two float32 values is exact in float64; the sum is rounded).
 func MulAddF64(acc []float64, a, b []float32) {

@@ -54,6 +54,9 @@ func gainGradAsm(acc *float64, do, x *float32, n int, rs float32)
 func gainGradRowsAsm(acc *float64, do, x *float32, ld int, rstd *float32, rows, n int)
 
 //go:noescape
+func mulAddF64RowsAsm(acc *float64, a *float32, lda int, b *float32, ldb int, rows, n int)
+
+//go:noescape
 func mulAddF64Asm(acc *float64, a, b *float32, n int)
 
 //go:noescape

@@ -1160,3 +1160,85 @@ ggr8row:
 ggrdone:
 	VZEROUPPER
 	RET
+
+// func mulAddF64RowsAsm(acc *float64, a *float32, lda int, b *float32, ldb int, rows, n int)
+//
+// MulAddF64 for rows rows (row r at a+r·lda and b+r·ldb, strides in bytes;
+// ldb may be 0) over n columns (a multiple of 8), in ascending row order
+// for every column, with the chains in registers across the rows: blocks
+// of 32 columns in Z10-Z13, then blocks of 8 in Z10.
+TEXT ·mulAddF64RowsAsm(SB), NOSPLIT, $0-56
+	MOVQ acc+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	MOVQ b+24(FP), DX
+	MOVQ ldb+32(FP), R9
+	MOVQ rows+40(FP), BX
+	MOVQ n+48(FP), AX
+	TESTQ BX, BX
+	JZ   marDone
+mar32:
+	CMPQ AX, $32
+	JLT  mar8
+	VMOVUPD (DI), Z10
+	VMOVUPD 64(DI), Z11
+	VMOVUPD 128(DI), Z12
+	VMOVUPD 192(DI), Z13
+	MOVQ SI, R10
+	MOVQ DX, R11
+	MOVQ BX, CX
+mar32row:
+	VCVTPS2PD 0(R10), Z0
+	VCVTPS2PD 0(R11), Z1
+	VMULPD    Z1, Z0, Z0
+	VADDPD    Z0, Z10, Z10
+	VCVTPS2PD 32(R10), Z0
+	VCVTPS2PD 32(R11), Z1
+	VMULPD    Z1, Z0, Z0
+	VADDPD    Z0, Z11, Z11
+	VCVTPS2PD 64(R10), Z0
+	VCVTPS2PD 64(R11), Z1
+	VMULPD    Z1, Z0, Z0
+	VADDPD    Z0, Z12, Z12
+	VCVTPS2PD 96(R10), Z0
+	VCVTPS2PD 96(R11), Z1
+	VMULPD    Z1, Z0, Z0
+	VADDPD    Z0, Z13, Z13
+	ADDQ R8, R10
+	ADDQ R9, R11
+	DECQ CX
+	JNZ  mar32row
+	VMOVUPD Z10, (DI)
+	VMOVUPD Z11, 64(DI)
+	VMOVUPD Z12, 128(DI)
+	VMOVUPD Z13, 192(DI)
+	ADDQ $256, DI
+	ADDQ $128, SI
+	ADDQ $128, DX
+	SUBQ $32, AX
+	JMP  mar32
+mar8:
+	CMPQ AX, $8
+	JLT  marDone
+	VMOVUPD (DI), Z10
+	MOVQ SI, R10
+	MOVQ DX, R11
+	MOVQ BX, CX
+mar8row:
+	VCVTPS2PD (R10), Z0
+	VCVTPS2PD (R11), Z1
+	VMULPD    Z1, Z0, Z0
+	VADDPD    Z0, Z10, Z10
+	ADDQ R8, R10
+	ADDQ R9, R11
+	DECQ CX
+	JNZ  mar8row
+	VMOVUPD Z10, (DI)
+	ADDQ $64, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	SUBQ $8, AX
+	JMP  mar8
+marDone:
+	VZEROUPPER
+	RET
