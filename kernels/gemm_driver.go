@@ -101,7 +101,49 @@ func gemm(ks kernelSet, threads int, g gemmArgs) {
 		gemmBlock(ks, g, nil, nil)
 		return
 	}
+	if g.transA && g.k >= kSplitMin*threads && inPlaceA(ks, g) {
+		kSplitGemm(ks, threads, g)
+		return
+	}
 	sharedGemm(ks, threads, g, mTiles >= nTiles, nil)
+}
+
+// kSplitMin is the least number of K steps per thread for which a TN
+// product splits K (kSplitGemm).
+const kSplitMin = 256
+
+// kSplitGemm is the multi-threaded TN product (C = Aᵀ·B, the reduction over
+// the rows of A and B, as in a weight gradient): worker w takes the w-th
+// range of K, so that it reads only its share of the rows of A and B (the
+// rows a row pass on its thread wrote), packs its part of B once, and runs
+// every strip of C over its range, after worker w−1 has run that strip
+// over the range before: each element's chain continues from the float32
+// that the previous range stored, which is the exact chain state, so the
+// chains, and the bits, are those of one thread. Worker w starts a strip
+// behind worker w−1; the strips are small so that the wait is short.
+func kSplitGemm(ks kernelSet, threads int, g gemmArgs) {
+	mTiles := (g.m + ks.mr - 1) / ks.mr
+	per := max(mTiles/32, 1) // row tiles per strip
+	strips := (mTiles + per - 1) / per
+	done := make([]atomic.Int64, threads) // strips finished by each worker
+	ldB := roundUp(g.n, ks.nr)
+	Parallel(threads, threads, func(w, _ int) {
+		gw := g.kRange(g.k*w/threads, g.k*(w+1)/threads)
+		packed := getShared(ldB * gw.k)
+		defer sharedPool.Put(packed)
+		for pc := 0; pc < gw.k; pc += blockK {
+			packB(ks, (*packed)[pc*ldB:], gw, pc, min(blockK, gw.k-pc), 0, g.n)
+		}
+		for s := 0; s < strips; s++ {
+			if w > 0 {
+				for done[w-1].Load() <= int64(s) {
+					runtime.Gosched()
+				}
+			}
+			gemmBlock(ks, gw.rows(s*per*ks.mr, min((s+1)*per*ks.mr, g.m)), nil, *packed)
+			done[w].Store(int64(s + 1))
+		}
+	})
 }
 
 // sharedGemm is the multi-threaded product. With byRows, B is packed once

@@ -157,3 +157,35 @@ func TestTaskQueueHandsOutEachTaskOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestKSplitTNMatchesReference runs TN products that kSplitGemm takes (K of
+// at least kSplitMin steps per thread, a row stride of A read in place) at
+// several thread counts, with and without accumulation, against the plain
+// FMA chain; the chains of each element then run over the threads' K
+// ranges in turn.
+func TestKSplitTNMatchesReference(t *testing.T) {
+	for _, sh := range []gemmShape{{24, 768, 32}, {25, 2048, 70}, {130, 777, 33}, {300, 1030, 40}, {1000, 800, 7}} {
+		s := &testStream{state: uint64(sh.m*3 + sh.k*5 + sh.n)}
+		a := adversarialData(s, sh.m*sh.k)
+		b := adversarialData(s, sh.k*sh.n)
+		c0 := normalData(s, sh.m*sh.n)
+		for _, acc := range []bool{false, true} {
+			want := slices.Clone(c0)
+			refGemm("TN", want, a, b, sh.m, sh.k, sh.n, acc)
+			for _, ks := range availableKernels() {
+				for _, threads := range []int{2, 3} {
+					g := variantArgs("TN", nil, a, b, sh.m, sh.k, sh.n, acc)
+					if ks.kernelA != nil && (sh.k < kSplitMin*threads || !inPlaceA(ks, g) || sh.m <= ks.mr && sh.n <= ks.nr) {
+						t.Fatalf("%d×%d×%d at %d threads does not exercise kSplitGemm", sh.m, sh.k, sh.n, threads)
+					}
+					got := slices.Clone(c0)
+					gemmWith(ks, "TN", threads, got, a, b, sh.m, sh.k, sh.n, acc)
+					if i := firstDiff(got, want); i >= 0 {
+						t.Fatalf("%s TN %d×%d×%d acc=%v threads=%d: C[%d] = %g, want %g",
+							ks.name, sh.m, sh.k, sh.n, acc, threads, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
