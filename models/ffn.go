@@ -81,12 +81,12 @@ func (f *swiGLU) backward(threads int, a *ffnActs, dy, dx []float32, rows int) {
 	}
 	if sub := f.w2.subln; sub != nil {
 		f.w2.backwardProducts(threads, &a.l2, dy, nil, rows)
-		acc := gainAcc(threads, sub)
-		rowBlocks(threads, rows, func(r0, r1 int) {
-			sub.backwardRows(&a.l2.sub, a.l2.dxa, a.dh, r0, r1, acc, true)
+		acc := make([]float64, sub.dim)
+		chainedRowBlocks(threads, rows, func(r0, r1 int) {
+			sub.backwardRows(&a.l2.sub, a.l2.dxa, a.dh, r0, r1, true)
 			gate(r0, r1)
-		})
-		sub.finishGain(threads, acc, &a.l2.sub, a.l2.dxa, rows)
+		}, func(r0, r1 int) { sub.gainRows(acc, &a.l2.sub, a.l2.dxa, r0, r1) })
+		sub.addGain(acc)
 	} else {
 		clear(a.dh[:rows*hd])
 		f.w2.backward(threads, &a.l2, dy, a.dh, rows)
@@ -100,11 +100,14 @@ func (f *swiGLU) backward(threads int, a *ffnActs, dy, dx []float32, rows int) {
 	}
 	f.w1.backwardProducts(threads, &a.l1, a.dg, nil, rows)
 	f.w3.backwardProducts(threads, &a.l3, a.du, nil, rows)
-	acc1, acc3 := gainAcc(threads, s1), gainAcc(threads, s3)
-	rowBlocks(threads, rows, func(r0, r1 int) {
-		s1.backwardRows(&a.l1.sub, a.l1.dxa, dx, r0, r1, acc1, false)
-		s3.backwardRows(&a.l3.sub, a.l3.dxa, dx, r0, r1, acc3, false)
+	acc1, acc3 := make([]float64, s1.dim), make([]float64, s3.dim)
+	chainedRowBlocks(threads, rows, func(r0, r1 int) {
+		s1.backwardRows(&a.l1.sub, a.l1.dxa, dx, r0, r1, false)
+		s3.backwardRows(&a.l3.sub, a.l3.dxa, dx, r0, r1, false)
+	}, func(r0, r1 int) {
+		s1.gainRows(acc1, &a.l1.sub, a.l1.dxa, r0, r1)
+		s3.gainRows(acc3, &a.l3.sub, a.l3.dxa, r0, r1)
 	})
-	s1.finishGain(threads, acc1, &a.l1.sub, a.l1.dxa, rows)
-	s3.finishGain(threads, acc3, &a.l3.sub, a.l3.dxa, rows)
+	s1.addGain(acc1)
+	s3.addGain(acc3)
 }

@@ -205,14 +205,17 @@ func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, 
 	if sub := m.outProj.subln; sub != nil {
 		// out_proj's SubLN, the gated norm and the gate in one row pass.
 		m.outProj.backwardProducts(threads, &a.lout, dout, nil, rows)
-		acc1, acc2 := gainAcc(threads, sub), gainAcc(threads, m.norm)
-		rowBlocks(threads, rows, func(r0, r1 int) {
-			sub.backwardRows(&a.lout.sub, a.lout.dxa, a.dn, r0, r1, acc1, true)
-			m.norm.backwardRows(&a.nrm, a.dn, a.dg, r0, r1, acc2, true)
+		acc1, acc2 := make([]float64, sub.dim), make([]float64, m.norm.dim)
+		chainedRowBlocks(threads, rows, func(r0, r1 int) {
+			sub.backwardRows(&a.lout.sub, a.lout.dxa, a.dn, r0, r1, true)
+			m.norm.backwardRows(&a.nrm, a.dn, a.dg, r0, r1, true)
 			gate(r0, r1)
+		}, func(r0, r1 int) {
+			sub.gainRows(acc1, &a.lout.sub, a.lout.dxa, r0, r1)
+			m.norm.gainRows(acc2, &a.nrm, a.dn, r0, r1)
 		})
-		sub.finishGain(threads, acc1, &a.lout.sub, a.lout.dxa, rows)
-		m.norm.finishGain(threads, acc2, &a.nrm, a.dn, rows)
+		sub.addGain(acc1)
+		m.norm.addGain(acc2)
 	} else {
 		clear(a.dn[:rows*m.dIn])
 		m.outProj.backward(threads, &a.lout, dout, a.dn, rows)

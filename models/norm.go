@@ -2,6 +2,8 @@ package models
 
 import (
 	"math"
+	"runtime"
+	"sync/atomic"
 
 	"github.com/nanomamba-edge/harness/kernels"
 	"github.com/nanomamba-edge/harness/kernels/vec"
@@ -57,40 +59,22 @@ func (n *rmsNorm) forwardRows(a *normActs, lo, hi int) {
 
 // backward accumulates into din and into the gain gradient.
 func (n *rmsNorm) backward(threads int, a *normActs, dout, din []float32, rows int) {
-	if threads <= 1 {
-		// One pass: the gain gradient's column chains run over the rows in
-		// ascending order, as in the column-split pass below.
-		acc := make([]float64, n.dim)
-		n.backwardRows(a, dout, din, 0, rows, acc, false)
-		n.addGain(acc)
-		return
-	}
-	kernels.Parallel(threads, rows, func(lo, hi int) { n.backwardRows(a, dout, din, lo, hi, nil, false) })
-	n.gainGrad(threads, a, dout, rows)
+	acc := make([]float64, n.dim)
+	chainedRowBlocks(threads, rows,
+		func(r0, r1 int) { n.backwardRows(a, dout, din, r0, r1, false) },
+		func(r0, r1 int) { n.gainRows(acc, a, dout, r0, r1) })
+	n.addGain(acc)
 }
 
-// gainAcc returns the gain-gradient accumulator of a one-thread row pass
-// (backwardRows adds each row to it in ascending order), or nil when
-// threads > 1 (finishGain then runs the column-split pass).
-func gainAcc(threads int, n *rmsNorm) []float64 {
-	if threads <= 1 {
-		return make([]float64, n.dim)
-	}
-	return nil
+// gainRows adds rows [r0, r1) to the gain gradient's chains in acc (one
+// float64 chain per column, over the rows in ascending order; acc holds
+// the chains' state after row r0−1).
+func (n *rmsNorm) gainRows(acc []float64, a *normActs, dout []float32, r0, r1 int) {
+	d := n.dim
+	vec.GainGradRows(acc, dout[r0*d:], a.in[r0*d:], d, a.rstd[r0:r1])
 }
 
-// finishGain adds the gain gradient after a row pass of backwardRows that
-// used acc = gainAcc(threads, n).
-func (n *rmsNorm) finishGain(threads int, acc []float64, a *normActs, dout []float32, rows int) {
-	if acc != nil {
-		n.addGain(acc)
-		return
-	}
-	n.gainGrad(threads, a, dout, rows)
-}
-
-// addGain adds the gain-gradient chains of a one-thread pass to the gain's
-// gradient.
+// addGain adds the gain-gradient chains to the gain's gradient.
 func (n *rmsNorm) addGain(acc []float64) {
 	gg := n.gain.Grad
 	for j, v := range acc {
@@ -98,25 +82,49 @@ func (n *rmsNorm) addGain(acc []float64) {
 	}
 }
 
-// gainGrad adds the gain gradient: per column one float64 chain over the
-// rows in ascending order; threads split the columns.
-func (n *rmsNorm) gainGrad(threads int, a *normActs, dout []float32, rows int) {
-	d, gg := n.dim, n.gain.Grad
-	kernels.Parallel(threads, d, func(lo, hi int) {
-		acc := make([]float64, hi-lo)
-		vec.GainGradRows(acc, dout[lo:], a.in[lo:], d, a.rstd[:rows])
-		for j, v := range acc {
-			gg[lo+j] += float32(v)
+// chainedRowBlocks runs body over [0, rows) in blocks of at most four rows,
+// split over threads by kernels.Parallel, and chain over the same rows in
+// ascending order: each worker runs chain over its rows once the worker
+// with the rows before its own has, so a chain over all rows (a norm's gain
+// gradient, one float64 sum per column) runs in row order, whatever the
+// thread count, on the thread that wrote the rows, with no pass over the
+// columns afterwards. The worker with the first rows, which never waits,
+// runs chain block by block right after body, while the block is in cache.
+func chainedRowBlocks(threads, rows int, body, chain func(r0, r1 int)) {
+	fused := func(lo, hi int) {
+		for r0 := lo; r0 < hi; r0 += 4 {
+			r1 := min(r0+4, hi)
+			body(r0, r1)
+			chain(r0, r1)
 		}
+	}
+	if threads <= 1 {
+		fused(0, rows)
+		return
+	}
+	var chained atomic.Int64 // the rows [0, chained) are chained
+	kernels.Parallel(threads, rows, func(lo, hi int) {
+		if lo == 0 {
+			fused(lo, hi)
+		} else {
+			for r0 := lo; r0 < hi; r0 += 4 {
+				body(r0, min(r0+4, hi))
+			}
+			for chained.Load() != int64(lo) {
+				runtime.Gosched()
+			}
+			chain(lo, hi)
+		}
+		chained.Store(int64(hi))
 	})
 }
 
 // backwardRows adds the input gradient of rows [lo, hi) to din, four rows
-// at a time so that the second pass reads them from cache; when acc is not
-// nil it also adds each row's gain-gradient terms to acc. With zero, din's
+// at a time so that the second pass reads them from cache (the gain
+// gradient is gainRows'). With zero, din's
 // rows are cleared first (the bits of adding to a cleared buffer), so a
 // caller's row pass needs no separate clearing pass.
-func (n *rmsNorm) backwardRows(a *normActs, dout, din []float32, lo, hi int, acc []float64, zero bool) {
+func (n *rmsNorm) backwardRows(a *normActs, dout, din []float32, lo, hi int, zero bool) {
 	d, g := n.dim, n.gain.Data
 	var dots [4]float64
 	for r0 := lo; r0 < hi; r0 += 4 {
@@ -129,9 +137,6 @@ func (n *rmsNorm) backwardRows(a *normActs, dout, din []float32, lo, hi int, acc
 			rs := float64(a.rstd[r])
 			c := rs * rs * rs * dots[r-r0] / float64(d)
 			vec.RMSBack(din[r*d:r*d+d], dout[r*d:r*d+d], g, a.in[r*d:r*d+d], rs, c)
-		}
-		if acc != nil {
-			vec.GainGradRows(acc, dout[r0*d:], a.in[r0*d:], d, a.rstd[r0:r1])
 		}
 	}
 }
