@@ -202,6 +202,12 @@ func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, 
 			}
 		}
 	}
+	// D skip: dD[h] = Σ_{r,p} dy·x in row order, chained in the row pass
+	// that writes dy.
+	dD := make([]float64, H)
+	dChain := func(r0, r1 int) {
+		vec.HeadDotsAcc(dD, a.dy[r0*m.dIn:r1*m.dIn], a.x[r0*m.dIn:r1*m.dIn], r1-r0, m.dIn, P)
+	}
 	if sub := m.outProj.subln; sub != nil {
 		// out_proj's SubLN, the gated norm and the gate in one row pass.
 		m.outProj.backwardProducts(threads, &a.lout, dout, nil, rows)
@@ -213,6 +219,7 @@ func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, 
 		}, func(r0, r1 int) {
 			sub.gainRows(acc1, &a.lout.sub, a.lout.dxa, r0, r1)
 			m.norm.gainRows(acc2, &a.nrm, a.dn, r0, r1)
+			dChain(r0, r1)
 		})
 		sub.addGain(acc1)
 		m.norm.addGain(acc2)
@@ -221,16 +228,11 @@ func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, 
 		m.outProj.backward(threads, &a.lout, dout, a.dn, rows)
 		clear(a.dg[:rows*m.dIn])
 		m.norm.backward(threads, &a.nrm, a.dn, a.dg, rows)
-		rowBlocks(threads, rows, gate)
+		chainedRowBlocks(threads, rows, gate, dChain)
 	}
-	// D skip: dD[h] = Σ_{r,p} dy·x in row order.
-	kernels.Parallel(threads, H, func(lo, hi int) {
-		s := make([]float64, hi-lo)
-		vec.HeadDots(s, a.dy[lo*P:rows*m.dIn], a.x[lo*P:rows*m.dIn], rows, m.dIn, P)
-		for h := lo; h < hi; h++ {
-			m.d.Grad[h] += float32(s[h-lo])
-		}
-	})
+	for h, v := range dD {
+		m.d.Grad[h] += float32(v)
+	}
 	clear(a.ddt[:rows*H])
 	clear(a.da)
 	clear(a.dbm[:rows*gn])
@@ -239,36 +241,35 @@ func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, 
 	for h := 0; h < H; h++ {
 		m.aLog.Grad[h] += a.da[h] * a.a[h]
 	}
-	// dt_raw and dt_bias.
-	off := m.dIn + m.cConv
-	parRows(threads, rows, func(r int) {
-		raw := a.zx[r*m.dProj+off:]
-		for h := 0; h < H; h++ {
-			a.dzx[r*m.dProj+off+h] = a.ddt[r*H+h] * sigmoid32(raw[h]+m.dtBias.Data[h])
-		}
-	})
-	kernels.Parallel(threads, H, func(lo, hi int) {
-		for h := lo; h < hi; h++ {
-			var s float64
-			for r := 0; r < rows; r++ {
-				s += float64(a.dzx[r*m.dProj+off+h])
-			}
-			m.dtBias.Grad[h] += float32(s)
-		}
-	})
 	m.convBackward(threads, a, batch, seqLen)
 	m.inProj.backward(threads, &a.lin, a.dzx, du, rows)
 }
 
-// convBackward runs the SiLU and conv backward: the gradient before the
-// SiLU (from the stored σ), the conv input gradient into dzx, and the conv
-// weight and bias gradients. Row work is split over rows; the weight and
-// bias gradients over channels, each one float64 chain over the rows in
-// ascending order.
+// convBackward runs dt_raw's and dt_bias's gradients and the SiLU and conv
+// backward: the gradient before the SiLU (from the stored σ), the conv
+// input gradient into dzx, and the conv weight and bias gradients. Row
+// work is split over rows; the bias and weight gradients are one float64
+// chain per element over the rows in ascending order, continued by each
+// thread over the rows it wrote (chainedRowBlocks).
 func (m *mamba2) convBackward(threads int, a *mambaActs, batch, seqLen int) {
-	rows, C, K, gn := batch*seqLen, m.cConv, m.conv, m.groups*m.state
-	kernels.Parallel(threads, rows, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
+	rows, C, K, gn, H := batch*seqLen, m.cConv, m.conv, m.groups*m.state, m.heads
+	if len(a.ones) != C {
+		a.ones = make([]float32, C)
+		for i := range a.ones {
+			a.ones[i] = 1
+		}
+	}
+	// One row pass: dt_raw's gradient and dpre, with the chains of the
+	// dt_bias, conv weight and conv bias gradients over the rows in
+	// ascending order (float64, one per element; the weight's tap-major).
+	off := m.dIn + C
+	dtb, dw, db := make([]float64, H), make([]float64, K*C), make([]float64, C)
+	chainedRowBlocks(threads, rows, func(r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			raw := a.zx[r*m.dProj+off:]
+			for h := 0; h < H; h++ {
+				a.dzx[r*m.dProj+off+h] = a.ddt[r*H+h] * sigmoid32(raw[h]+m.dtBias.Data[h])
+			}
 			dp := a.dpre[r*C : (r+1)*C]
 			pre := a.pre[r*C : (r+1)*C]
 			sp := a.spre[r*C : (r+1)*C]
@@ -281,7 +282,37 @@ func (m *mamba2) convBackward(threads int, a *mambaActs, batch, seqLen int) {
 			vec.SiLUBack(dp[m.dIn:m.dIn+gn], dbm, pre[m.dIn:m.dIn+gn], sp[m.dIn:m.dIn+gn])
 			vec.SiLUBack(dp[m.dIn+gn:], dcm, pre[m.dIn+gn:], sp[m.dIn+gn:])
 		}
+	}, func(r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			for h := 0; h < H; h++ {
+				dtb[h] += float64(a.dzx[r*m.dProj+off+h])
+			}
+		}
+		// Sequence by sequence: tap k of row t reads the input row t − s
+		// (s = K−1−k), present for t ≥ s.
+		for lo := r0; lo < r1; {
+			t0 := lo % seqLen
+			hi := min(r1, lo-t0+seqLen)
+			vec.MulAddF64Rows(db, a.dpre[lo*C:], C, a.ones, 0, hi-lo)
+			for k := 0; k < K; k++ {
+				s := K - 1 - k
+				from := max(lo, lo-t0+s)
+				if from < hi {
+					vec.MulAddF64Rows(dw[k*C:k*C+C], a.dpre[from*C:], C, a.zx[(from-s)*m.dProj+m.dIn:], m.dProj, hi-from)
+				}
+			}
+			lo = hi
+		}
 	})
+	for h, v := range dtb {
+		m.dtBias.Grad[h] += float32(v)
+	}
+	for c := 0; c < C; c++ {
+		for k := 0; k < K; k++ {
+			m.convW.Grad[c*K+k] += float32(dw[k*C+c])
+		}
+		m.convB.Grad[c] += float32(db[c])
+	}
 	// Conv input gradient: d in[tt,c] = Σ_k w[c,k]·dpre[tt+K−1−k, c].
 	wT := m.convWeightsT(a.convWT)
 	a.convWT = wT
@@ -298,38 +329,6 @@ func (m *mamba2) convBackward(threads int, a *mambaActs, batch, seqLen int) {
 				ws, xs = append(ws, wT[k*C:k*C+C]), append(xs, a.dpre[(r-tt+t)*C:(r-tt+t+1)*C])
 			}
 			vec.DotTaps(a.dzx[r*m.dProj+m.dIn:r*m.dProj+m.dIn+C], nil, ws, xs)
-		}
-	})
-	// Weight and bias gradients over channel blocks; the weight gradient is
-	// accumulated tap-major.
-	if len(a.ones) != C {
-		a.ones = make([]float32, C)
-		for i := range a.ones {
-			a.ones[i] = 1
-		}
-	}
-	kernels.Parallel(threads, C, func(lo, hi int) {
-		n := hi - lo
-		dw := make([]float64, K*n)
-		db := make([]float64, n)
-		// Sequence by sequence, each chain over its rows in ascending
-		// order: tap k of row t reads the input row t − s (s = K−1−k),
-		// present for t ≥ s.
-		for r0 := 0; r0 < rows; r0 += seqLen {
-			vec.MulAddF64Rows(db, a.dpre[r0*C+lo:], C, a.ones[:n], 0, seqLen)
-			for k := 0; k < K; k++ {
-				s := K - 1 - k
-				if s >= seqLen {
-					continue
-				}
-				vec.MulAddF64Rows(dw[k*n:k*n+n], a.dpre[(r0+s)*C+lo:], C, a.zx[r0*m.dProj+m.dIn+lo:], m.dProj, seqLen-s)
-			}
-		}
-		for c := 0; c < n; c++ {
-			for k := 0; k < K; k++ {
-				m.convW.Grad[(lo+c)*K+k] += float32(dw[k*n+c])
-			}
-			m.convB.Grad[lo+c] += float32(db[c])
 		}
 	})
 }

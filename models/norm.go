@@ -82,6 +82,11 @@ func (n *rmsNorm) addGain(acc []float64) {
 	}
 }
 
+// chainRows is the number of rows chainedRowBlocks chains at once on its
+// first worker: the chains' kernels keep their sums in registers across the
+// rows of one call, and 32 rows of a pass's operands stay in L2.
+const chainRows = 32
+
 // chainedRowBlocks runs body over [0, rows) in blocks of at most four rows,
 // split over threads by kernels.Parallel, and chain over the same rows in
 // ascending order: each worker runs chain over its rows once the worker
@@ -89,13 +94,16 @@ func (n *rmsNorm) addGain(acc []float64) {
 // gradient, one float64 sum per column) runs in row order, whatever the
 // thread count, on the thread that wrote the rows, with no pass over the
 // columns afterwards. The worker with the first rows, which never waits,
-// runs chain block by block right after body, while the block is in cache.
+// runs chain every chainRows rows right after body, while they are in
+// cache.
 func chainedRowBlocks(threads, rows int, body, chain func(r0, r1 int)) {
 	fused := func(lo, hi int) {
-		for r0 := lo; r0 < hi; r0 += 4 {
-			r1 := min(r0+4, hi)
-			body(r0, r1)
-			chain(r0, r1)
+		for c0 := lo; c0 < hi; c0 += chainRows {
+			c1 := min(c0+chainRows, hi)
+			for r0 := c0; r0 < c1; r0 += 4 {
+				body(r0, min(r0+4, c1))
+			}
+			chain(c0, c1)
 		}
 	}
 	if threads <= 1 {

@@ -245,9 +245,10 @@ func absSumsGo(dst []float64, xs [][]float32) {
 	}
 }
 
+// headDotsGo is HeadDotsAcc in Go.
 func headDotsGo(dst []float64, a, b []float32, rows, width, p int) {
 	for h := range dst {
-		var s float64
+		s := dst[h]
 		for r := 0; r < rows; r++ {
 			o := r*width + h*p
 			ar, br := a[o:o+p], b[o:o+p]

@@ -467,6 +467,14 @@ func AbsSums(dst []float64, xs [][]float32) {
 // products. The assembly form keeps eight heads in the lanes of a vector
 // (an in-register 8×8 transpose per eight values of each head).
 func HeadDots(dst []float64, a, b []float32, rows, width, p int) {
+	clear(dst)
+	HeadDotsAcc(dst, a, b, rows, width, p)
+}
+
+// HeadDotsAcc is HeadDots with every head's running sum starting from
+// dst[h] instead of +0, so that sums over consecutive ranges of rows chain
+// into the sum over all of them, bit for bit.
+func HeadDotsAcc(dst []float64, a, b []float32, rows, width, p int) {
 	heads := len(dst)
 	if heads == 0 {
 		return
@@ -486,6 +494,7 @@ func HeadDots(dst []float64, a, b []float32, rows, width, p int) {
 		for l := range offs {
 			offs[l] = (h + min(l, k-1)) * p * 4 // unused lanes repeat the last head
 		}
+		copy(sums[:k], dst[h:h+k])
 		headDots8Asm(&a[0], &b[0], &offs, rows, width*4, p/8, &sums)
 		copy(dst[h:h+k], sums[:k])
 	}

@@ -97,9 +97,9 @@ func softmaxBackAsm(d, p *float32, n int, sum, scale float32)
 //go:noescape
 func absSum8Asm(ptrs *[8]*float32, n int, sums *[8]float64)
 
-// headDots8Asm writes to sums[l] the running float64 sum of exact products
-// a[j]·b[j] over the bytes offsets offs[l] + r·rowBytes + 4i, rows r <
-// rows and i < 8·blocks, in ascending (r, i).
+// headDots8Asm continues the running float64 sum in sums[l] with the exact
+// products a[j]·b[j] over the bytes offsets offs[l] + r·rowBytes + 4i,
+// rows r < rows and i < 8·blocks, in ascending (r, i).
 //
 //go:noescape
 func headDots8Asm(a, b *float32, offs *[8]int, rows, rowBytes, blocks int, sums *[8]float64)

@@ -868,7 +868,8 @@ TEXT ·headDots8Asm(SB), NOSPLIT, $0-56
 	MOVQ a+0(FP), SI
 	MOVQ b+8(FP), DX
 	MOVQ offs+16(FP), BX
-	VXORPD Z25, Z25, Z25 // sums
+	MOVQ sums+48(FP), CX
+	VMOVUPD (CX), Z25 // the chains' start
 
 hdrow:
 	MOVQ blocks+40(FP), CX

@@ -383,6 +383,39 @@ func TestHeadDots(t *testing.T) {
 	}
 }
 
+// TestHeadDotsAccChains checks that HeadDotsAcc over consecutive ranges of
+// rows, each continuing the sums the previous one left, gives the bits of
+// HeadDots over all the rows.
+func TestHeadDotsAccChains(t *testing.T) {
+	for _, in := range inputKinds {
+		r := rand.New(rand.NewPCG(12, uint64(len(in.name))))
+		for _, c := range []struct {
+			heads, p, extra int
+			split           []int // row counts of the ranges
+		}{
+			{1, 8, 0, []int{1, 1}}, {8, 32, 0, []int{3, 4, 1}}, {9, 8, 5, []int{2, 0, 7}}, {5, 5, 0, []int{4, 4}}, {4, 64, 3, []int{1, 6}},
+		} {
+			rows := 0
+			for _, n := range c.split {
+				rows += n
+			}
+			width := c.heads*c.p + c.extra
+			a := inputs(r, rows*width, in.scale, in.specials)
+			b := inputs(r, rows*width, in.scale, in.specials)
+			want, got := make([]float64, c.heads), make([]float64, c.heads)
+			HeadDots(want, a, b, rows, width, c.p)
+			r0 := 0
+			for _, n := range c.split {
+				HeadDotsAcc(got, a[r0*width:], b[r0*width:], n, width, c.p)
+				r0 += n
+			}
+			for h := range got {
+				same64(t, "headdotsacc", got[h], want[h])
+			}
+		}
+	}
+}
+
 func TestDotTaps(t *testing.T) {
 	for _, in := range inputKinds {
 		r := rand.New(rand.NewPCG(13, uint64(len(in.name))))
