@@ -2,21 +2,24 @@ package models
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 )
 
 // TestChainedRowBlocksOrder checks that chainedRowBlocks runs body once
-// over every row in blocks of at most four, and chain over every row once,
-// the chain calls in ascending row order and each after body has covered
-// its rows, for several thread and row counts.
+// over every row in blocks of at most four rows, and continues every one of
+// a set of independent chains over every row exactly once, in ascending
+// row order and after body has covered the row, for several thread and row
+// counts (the parts of a chain call split the chains as span does).
 func TestChainedRowBlocksOrder(t *testing.T) {
+	const chains = 12
 	for _, threads := range []int{1, 2, 3, 4} {
-		for _, rows := range []int{0, 1, 3, 4, 5, 17, 100} {
+		for _, rows := range []int{0, 1, 3, 4, 5, 17, 100, 333} {
 			t.Run(fmt.Sprintf("threads=%d/rows=%d", threads, rows), func(t *testing.T) {
 				var mu sync.Mutex
 				bodyDone := make([]int, rows)
-				var chained []int
+				order := make([][]int, chains)
 				chainedRowBlocks(threads, rows, func(r0, r1 int) {
 					if r1-r0 < 1 || r1-r0 > 4 {
 						t.Errorf("body block [%d, %d)", r0, r1)
@@ -26,14 +29,17 @@ func TestChainedRowBlocksOrder(t *testing.T) {
 						bodyDone[r]++
 					}
 					mu.Unlock()
-				}, func(r0, r1 int) {
+				}, func(r0, r1, part, parts int) {
 					mu.Lock()
 					defer mu.Unlock()
+					lo, hi := span(chains, part, parts)
 					for r := r0; r < r1; r++ {
 						if bodyDone[r] != 1 {
 							t.Errorf("chain over row %d before its body", r)
 						}
-						chained = append(chained, r)
+						for c := lo; c < hi; c++ {
+							order[c] = append(order[c], r)
+						}
 					}
 				})
 				for r, n := range bodyDone {
@@ -41,12 +47,13 @@ func TestChainedRowBlocksOrder(t *testing.T) {
 						t.Errorf("body ran %d times over row %d", n, r)
 					}
 				}
-				if len(chained) != rows {
-					t.Fatalf("chain covered %d rows, want %d", len(chained), rows)
+				want := make([]int, rows)
+				for i := range want {
+					want[i] = i
 				}
-				for i, r := range chained {
-					if r != i {
-						t.Fatalf("chain order %v, want ascending rows", chained)
+				for c, got := range order {
+					if !slices.Equal(got, want) && (len(got) > 0 || rows > 0) {
+						t.Fatalf("chain %d ran over rows %v, want 0..%d in order", c, got, rows-1)
 					}
 				}
 			})

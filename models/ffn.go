@@ -85,7 +85,7 @@ func (f *swiGLU) backward(threads int, a *ffnActs, dy, dx []float32, rows int) {
 		chainedRowBlocks(threads, rows, func(r0, r1 int) {
 			sub.backwardRows(&a.l2.sub, a.l2.dxa, a.dh, r0, r1, true)
 			gate(r0, r1)
-		}, func(r0, r1 int) { sub.gainRows(acc, &a.l2.sub, a.l2.dxa, r0, r1) })
+		}, func(r0, r1, part, parts int) { sub.gainRows(acc, &a.l2.sub, a.l2.dxa, r0, r1, part, parts) })
 		sub.addGain(acc)
 	} else {
 		clear(a.dh[:rows*hd])
@@ -104,9 +104,9 @@ func (f *swiGLU) backward(threads int, a *ffnActs, dy, dx []float32, rows int) {
 	chainedRowBlocks(threads, rows, func(r0, r1 int) {
 		s1.backwardRows(&a.l1.sub, a.l1.dxa, dx, r0, r1, false)
 		s3.backwardRows(&a.l3.sub, a.l3.dxa, dx, r0, r1, false)
-	}, func(r0, r1 int) {
-		s1.gainRows(acc1, &a.l1.sub, a.l1.dxa, r0, r1)
-		s3.gainRows(acc3, &a.l3.sub, a.l3.dxa, r0, r1)
+	}, func(r0, r1, part, parts int) {
+		s1.gainRows(acc1, &a.l1.sub, a.l1.dxa, r0, r1, part, parts)
+		s3.gainRows(acc3, &a.l3.sub, a.l3.dxa, r0, r1, part, parts)
 	})
 	s1.addGain(acc1)
 	s3.addGain(acc3)
