@@ -99,8 +99,8 @@ func (n *rmsNorm) addGain(acc []float64) {
 
 // twoEndedRowBlocks is chainedRowBlocks on two threads: the first worker
 // takes chainRows rows at a time from the front and runs fused over them
-// (body and chain), the second takes four rows at a time from the back and
-// runs body, until they meet; then both continue the chains over the
+// (body and chain), the second takes chainRows rows at a time from the
+// back and runs body over them in ascending order, until they meet; then both continue the chains over the
 // second's rows, each over half of them (the parts of chain). The meeting
 // point balances the two (the first does the chain's share of its rows
 // while the second does only body), and each thread works on one
@@ -156,11 +156,13 @@ func twoEndedRowBlocks(rows int, fused func(r0, r1 int), body func(r0, r1 int), 
 		} else {
 			f := rows
 			for {
-				lo, hi, ok := take(false, 1)
+				lo, hi, ok := take(false, chainRows/4)
 				if !ok {
 					break
 				}
-				body(row(lo), row(hi))
+				for r0 := row(lo); r0 < row(hi); r0 += 4 {
+					body(r0, min(r0+4, rows))
+				}
 				f = row(lo)
 			}
 			from.Store(int64(f))
