@@ -288,11 +288,10 @@ func (w *headScratch) attend(T, hd, tile int, scale float32) {
 // worker runs the heads of the group in order and, within each, the query
 // strips in ascending order: dK and dV accumulate over heads and strips in
 // the order of the materialised form's chains.
-func (m *attention) backward(threads int, a *attnActs, dy, dx []float32, batch, seqLen int) {
+func (m *attention) backward(threads int, a *attnActs, dy, dx []float32, batch, seqLen int, zero bool) {
 	rows := batch * seqLen
 	qd, kd, hd := m.nh*m.hd, m.nkv*m.hd, m.hd
-	clear(a.dout[:rows*qd])
-	m.wo.backward(threads, &a.lo, dy, a.dout, rows)
+	m.wo.backward(threads, &a.lo, dy, a.dout, rows, true)
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	grp := m.nh / m.nkv
 	T := seqLen
@@ -346,7 +345,7 @@ func (m *attention) backward(threads int, a *attnActs, dy, dx []float32, batch, 
 			m.rope.rotateBack(a.dk[r*kd+h*hd:r*kd+h*hd+hd], pos)
 		}
 	})
-	m.wq.backward(threads, &a.lq, a.dq, dx, rows)
-	m.wk.backward(threads, &a.lk, a.dk, dx, rows)
-	m.wv.backward(threads, &a.lv, a.dv, dx, rows)
+	m.wq.backward(threads, &a.lq, a.dq, dx, rows, zero)
+	m.wk.backward(threads, &a.lk, a.dk, dx, rows, false)
+	m.wv.backward(threads, &a.lv, a.dv, dx, rows, false)
 }

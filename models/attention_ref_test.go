@@ -67,7 +67,7 @@ func refAttnBackward(m *attention, threads int, a *attnActs, att, dy, dx []float
 	rows := batch * seqLen
 	qd, kd, hd := m.nh*m.hd, m.nkv*m.hd, m.hd
 	clear(a.dout[:rows*qd])
-	m.wo.backward(threads, &a.lo, dy, a.dout, rows)
+	m.wo.backward(threads, &a.lo, dy, a.dout, rows, false)
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	grp := m.nh / m.nkv
 	T := seqLen
@@ -114,9 +114,9 @@ func refAttnBackward(m *attention, threads int, a *attnActs, att, dy, dx []float
 			m.rope.rotateBack(a.dk[r*kd+h*hd:r*kd+h*hd+hd], pos)
 		}
 	})
-	m.wq.backward(threads, &a.lq, a.dq, dx, rows)
-	m.wk.backward(threads, &a.lk, a.dk, dx, rows)
-	m.wv.backward(threads, &a.lv, a.dv, dx, rows)
+	m.wq.backward(threads, &a.lq, a.dq, dx, rows, false)
+	m.wk.backward(threads, &a.lk, a.dk, dx, rows, false)
+	m.wv.backward(threads, &a.lv, a.dv, dx, rows, false)
 }
 
 // attnResult is the output, the input gradient and the weight gradients
@@ -139,7 +139,7 @@ func runAttention(m *Model, at *attention, ref bool, threads, batch, seqLen int,
 		refAttnBackward(at, threads, &a, att, dy, dx, batch, seqLen)
 	} else {
 		at.forward(threads, &a, y, x, batch, seqLen, nil)
-		at.backward(threads, &a, dy, dx, batch, seqLen)
+		at.backward(threads, &a, dy, dx, batch, seqLen, false)
 	}
 	r := attnResult{y: y, dx: dx}
 	for _, l := range at.linears() {

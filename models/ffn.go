@@ -72,7 +72,7 @@ func (f *swiGLU) forward(threads int, a *ffnActs, y, x []float32, rows int, pre 
 // and the SwiGLU gradient run in one row pass (dh never leaves the cache);
 // with SubLN on w1 and w3 their input gradients reach dx in one row pass,
 // w1's before w3's in every row as in running the two one after the other.
-func (f *swiGLU) backward(threads int, a *ffnActs, dy, dx []float32, rows int) {
+func (f *swiGLU) backward(threads int, a *ffnActs, dy, dx []float32, rows int, zero bool) {
 	hd := f.hidden
 	// du = dh·(g·σ), dg = (dh·u)·siluGradSig(g, σ).
 	gate := func(r0, r1 int) {
@@ -80,7 +80,7 @@ func (f *swiGLU) backward(threads int, a *ffnActs, dy, dx []float32, rows int) {
 		vec.SiLUGrad(a.dg[i:j], a.du[i:j], a.dh[i:j], a.g[i:j], a.sg[i:j], a.u[i:j])
 	}
 	if sub := f.w2.subln; sub != nil {
-		f.w2.backwardProducts(threads, &a.l2, dy, nil, rows)
+		f.w2.backwardProducts(threads, &a.l2, dy, nil, rows, false)
 		acc := make([]float64, sub.dim)
 		chainedRowBlocks(threads, rows, func(r0, r1 int) {
 			sub.backwardRows(&a.l2.sub, a.l2.dxa, a.dh, r0, r1, true)
@@ -88,21 +88,20 @@ func (f *swiGLU) backward(threads int, a *ffnActs, dy, dx []float32, rows int) {
 		}, func(r0, r1, part, parts int) { sub.gainRows(acc, &a.l2.sub, a.l2.dxa, r0, r1, part, parts) })
 		sub.addGain(acc)
 	} else {
-		clear(a.dh[:rows*hd])
-		f.w2.backward(threads, &a.l2, dy, a.dh, rows)
+		f.w2.backward(threads, &a.l2, dy, a.dh, rows, true)
 		rowBlocks(threads, rows, gate)
 	}
 	s1, s3 := f.w1.subln, f.w3.subln
 	if s1 == nil || s3 == nil {
-		f.w1.backward(threads, &a.l1, a.dg, dx, rows)
-		f.w3.backward(threads, &a.l3, a.du, dx, rows)
+		f.w1.backward(threads, &a.l1, a.dg, dx, rows, zero)
+		f.w3.backward(threads, &a.l3, a.du, dx, rows, false)
 		return
 	}
-	f.w1.backwardProducts(threads, &a.l1, a.dg, nil, rows)
-	f.w3.backwardProducts(threads, &a.l3, a.du, nil, rows)
+	f.w1.backwardProducts(threads, &a.l1, a.dg, nil, rows, false)
+	f.w3.backwardProducts(threads, &a.l3, a.du, nil, rows, false)
 	acc1, acc3 := make([]float64, s1.dim), make([]float64, s3.dim)
 	chainedRowBlocks(threads, rows, func(r0, r1 int) {
-		s1.backwardRows(&a.l1.sub, a.l1.dxa, dx, r0, r1, false)
+		s1.backwardRows(&a.l1.sub, a.l1.dxa, dx, r0, r1, zero)
 		s3.backwardRows(&a.l3.sub, a.l3.dxa, dx, r0, r1, false)
 	}, func(r0, r1, part, parts int) {
 		s1.gainRows(acc1, &a.l1.sub, a.l1.dxa, r0, r1, part, parts)

@@ -216,25 +216,22 @@ func (m *Model) backward(w *workspace, tokens []int32) {
 	E := m.embed
 	kernels.MatMul(th, w.dn, w.dlogits, E.Data, w.rows, V, D, false)
 	kernels.MatMulTN(th, E.Grad, w.dlogits, w.fin.out, V, w.rows, D, true)
-	clear(w.dres)
-	m.normF.backward(th, &w.fin, w.dn, w.dres, w.rows)
+	m.normF.backward(th, &w.fin, w.dn, w.dres, w.rows, true)
 	for l := len(m.layers) - 1; l >= 0; l-- {
 		if w.recompute && w.live != l {
 			m.blockForward(w, l, false) // recompute the block's activations
 		}
 		b, i := m.layers[l], w.slot(l)
 		if b.ffn != nil {
-			clear(w.dn)
-			b.ffn.backward(th, &w.ffn[i], w.dres, w.dn, w.rows)
-			b.norm2.backward(th, &w.n2[i], w.dn, w.dres, w.rows)
+			b.ffn.backward(th, &w.ffn[i], w.dres, w.dn, w.rows, true)
+			b.norm2.backward(th, &w.n2[i], w.dn, w.dres, w.rows, false)
 		}
-		clear(w.dn)
 		if b.attn != nil {
-			b.attn.backward(th, &w.attn[i], w.dres, w.dn, w.batch, w.seqLen)
+			b.attn.backward(th, &w.attn[i], w.dres, w.dn, w.batch, w.seqLen, true)
 		} else {
-			b.mamba.backward(th, &w.mamba[i], w.dres, w.dn, w.batch, w.seqLen)
+			b.mamba.backward(th, &w.mamba[i], w.dres, w.dn, w.batch, w.seqLen, true)
 		}
-		b.norm1.backward(th, &w.n1[i], w.dn, w.dres, w.rows)
+		b.norm1.backward(th, &w.n1[i], w.dn, w.dres, w.rows, false)
 		if w.recompute {
 			w.live = -1 // the backward pass overwrote the shared entry's scratch
 		}

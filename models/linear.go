@@ -149,26 +149,28 @@ func (l *bitLinear) product(threads int, a *linearActs, y, x []float32, rows int
 // backward accumulates dx (rows×in) and, unless W is frozen, W's gradient
 // from dy (rows×out). The input gradient does not depend on W's gradient,
 // so freezing changes none of its bits.
-func (l *bitLinear) backward(threads int, a *linearActs, dy, dx []float32, rows int) {
+// With zero, dx is overwritten instead (the bits of adding to a cleared
+// dx, without a pass that clears it).
+func (l *bitLinear) backward(threads int, a *linearActs, dy, dx []float32, rows int, zero bool) {
 	if l.subln == nil {
-		l.backwardProducts(threads, a, dy, dx, rows)
+		l.backwardProducts(threads, a, dy, dx, rows, zero)
 		return
 	}
-	l.backwardProducts(threads, a, dy, nil, rows)
-	l.subln.backward(threads, &a.sub, a.dxa, dx, rows)
+	l.backwardProducts(threads, a, dy, nil, rows, false)
+	l.subln.backward(threads, &a.sub, a.dxa, dx, rows, zero)
 }
 
 // backwardProducts runs the GEMMs of the backward pass: W's gradient
 // (unless frozen) and, with SubLN, a.dxa = dy·W_eff plus the LoRA branch's
 // share, which the caller passes through SubLN's backward (backward, or
 // its own row pass with backwardBlock); without SubLN it adds the input
-// gradient to dx.
-func (l *bitLinear) backwardProducts(threads int, a *linearActs, dy, dx []float32, rows int) {
+// gradient to dx (writes it, with zero).
+func (l *bitLinear) backwardProducts(threads int, a *linearActs, dy, dx []float32, rows int, zero bool) {
 	if !l.frozen {
 		kernels.MatMulTN(threads, l.w.Grad, dy, a.xa, l.out, rows, l.in, true)
 	}
 	if l.subln == nil {
-		kernels.MatMul(threads, dx, dy, l.eff, rows, l.out, l.in, true)
+		kernels.MatMul(threads, dx, dy, l.eff, rows, l.out, l.in, !zero)
 		if l.lora != nil {
 			l.lora.backward(threads, a, dy, dx, rows)
 		}

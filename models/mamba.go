@@ -185,7 +185,9 @@ func (m *mamba2) output(threads int, a *mambaActs, out []float32, rows int) {
 }
 
 // backward accumulates du (rows×dim) from dout.
-func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, seqLen int) {
+// backward accumulates du (rows×dim) from dout; with zero it writes du
+// (the bits of adding to a cleared du).
+func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, seqLen int, zero bool) {
 	rows := batch * seqLen
 	P, H, gn := m.headDim, m.heads, m.groups*m.state
 	// Gate backward: dy = dg·(z·σ(z)), dz = (dg·y)·siluGradSig(z, σ(z)),
@@ -213,7 +215,7 @@ func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, 
 	}
 	if sub := m.outProj.subln; sub != nil {
 		// out_proj's SubLN, the gated norm and the gate in one row pass.
-		m.outProj.backwardProducts(threads, &a.lout, dout, nil, rows)
+		m.outProj.backwardProducts(threads, &a.lout, dout, nil, rows, false)
 		acc1, acc2 := make([]float64, sub.dim), make([]float64, m.norm.dim)
 		chainedRowBlocks(threads, rows, func(r0, r1 int) {
 			sub.backwardRows(&a.lout.sub, a.lout.dxa, a.dn, r0, r1, true)
@@ -227,10 +229,8 @@ func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, 
 		sub.addGain(acc1)
 		m.norm.addGain(acc2)
 	} else {
-		clear(a.dn[:rows*m.dIn])
-		m.outProj.backward(threads, &a.lout, dout, a.dn, rows)
-		clear(a.dg[:rows*m.dIn])
-		m.norm.backward(threads, &a.nrm, a.dn, a.dg, rows)
+		m.outProj.backward(threads, &a.lout, dout, a.dn, rows, true)
+		m.norm.backward(threads, &a.nrm, a.dn, a.dg, rows, true)
 		chainedRowBlocks(threads, rows, gate, dChain)
 	}
 	for h, v := range dD {
@@ -245,7 +245,7 @@ func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, 
 		m.aLog.Grad[h] += a.da[h] * a.a[h]
 	}
 	m.convBackward(threads, a, batch, seqLen)
-	m.inProj.backward(threads, &a.lin, a.dzx, du, rows)
+	m.inProj.backward(threads, &a.lin, a.dzx, du, rows, zero)
 }
 
 // convBackward runs dt_raw's and dt_bias's gradients and the SiLU and conv

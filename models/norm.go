@@ -57,11 +57,12 @@ func (n *rmsNorm) forwardRows(a *normActs, lo, hi int) {
 	}
 }
 
-// backward accumulates into din and into the gain gradient.
-func (n *rmsNorm) backward(threads int, a *normActs, dout, din []float32, rows int) {
+// backward accumulates into din (writes din, with zero: the bits of adding
+// to a cleared din) and into the gain gradient.
+func (n *rmsNorm) backward(threads int, a *normActs, dout, din []float32, rows int, zero bool) {
 	acc := make([]float64, n.dim)
 	chainedRowBlocks(threads, rows,
-		func(r0, r1 int) { n.backwardRows(a, dout, din, r0, r1, false) },
+		func(r0, r1 int) { n.backwardRows(a, dout, din, r0, r1, zero) },
 		func(r0, r1, part, parts int) { n.gainRows(acc, a, dout, r0, r1, part, parts) })
 	n.addGain(acc)
 }

@@ -71,7 +71,7 @@ func TestActivationSTE(t *testing.T) {
 	clear(l.w.Grad)
 	a := l.newActs(rows)
 	l.forward(2, &a, y, x, rows)
-	l.backward(2, &a, dy, dx, rows)
+	l.backward(2, &a, dy, dx, rows, false)
 	weff := m.EffectiveWeight(l.w.Name)
 	xq := make([]float64, len(x))
 	for r := 0; r < rows; r++ {
