@@ -2,6 +2,7 @@ package models
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -57,6 +58,31 @@ func TestChainedRowBlocksOrder(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestZeroGradClearsEveryGradient fills every gradient and checks that
+// ZeroGrad leaves all of them +0 at several thread counts.
+func TestZeroGradClearsEveryGradient(t *testing.T) {
+	m, err := New(hybridConfig(), quantConfig(true, 8), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, threads := range []int{1, 2, 3} {
+		m.SetThreads(threads)
+		for _, p := range m.Params() {
+			for j := range p.Grad {
+				p.Grad[j] = -1.5
+			}
+		}
+		m.ZeroGrad()
+		for _, p := range m.Params() {
+			for j, v := range p.Grad {
+				if math.Float32bits(v) != 0 {
+					t.Fatalf("threads %d: %s grad[%d] = %g after ZeroGrad", threads, p.Name, j, v)
+				}
+			}
 		}
 	}
 }

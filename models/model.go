@@ -188,9 +188,23 @@ func (m *Model) Quant() QuantState { return m.q.state }
 
 // ZeroGrad zeroes every parameter gradient.
 func (m *Model) ZeroGrad() {
+	// One parallel pass over all gradients, in blocks of 4096 values.
+	const block = 4096
+	var starts []int // the first block of each parameter, then the total
+	n := 0
 	for _, p := range m.params {
-		clear(p.Grad)
+		starts = append(starts, n)
+		n += (len(p.Grad) + block - 1) / block
 	}
+	starts = append(starts, n)
+	kernels.Parallel(m.threads, n, func(lo, hi int) {
+		for i, p := range m.params {
+			b0, b1 := max(lo, starts[i]), min(hi, starts[i+1])
+			if b0 < b1 {
+				clear(p.Grad[(b0-starts[i])*block : min((b1-starts[i])*block, len(p.Grad))])
+			}
+		}
+	})
 }
 
 // EffectiveWeight returns a copy of the weight the named BitLinear uses

@@ -79,18 +79,29 @@ func (o *AdamW) Step(lr float64) {
 	if b2 == 0 {
 		c2 = 1
 	}
+	// One parallel pass over all parameters, in blocks of 256 values (each
+	// value's update depends on its own state only).
+	ks := make([]kernels.AdamWConsts, len(o.Params))
+	starts := make([]int, len(o.Params)+1) // the first block of each parameter, then the total
 	for i, p := range o.Params {
 		decay := 0.0
 		if !p.NoDecay {
 			decay = float64(lr * o.WeightDecay)
 		}
-		m, v, w, g := o.M[i], o.V[i], p.Data, p.Grad
-		k := kernels.AdamWConsts{Beta1: b1, Beta2: b2, Decay: decay, C1: c1, C2: c2, Eps: o.Eps, LR: lr}
-		kernels.Parallel(o.Threads, (len(w)+255)/256, func(lo, hi int) {
-			lo, hi = lo*256, min(hi*256, len(w))
-			kernels.AdamWUpdate(w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], k)
-		})
+		ks[i] = kernels.AdamWConsts{Beta1: b1, Beta2: b2, Decay: decay, C1: c1, C2: c2, Eps: o.Eps, LR: lr}
+		starts[i+1] = starts[i] + (len(p.Data)+255)/256
 	}
+	kernels.Parallel(o.Threads, starts[len(o.Params)], func(lo, hi int) {
+		for i, p := range o.Params {
+			b0, b1 := max(lo, starts[i]), min(hi, starts[i+1])
+			if b0 >= b1 {
+				continue
+			}
+			w := p.Data
+			e0, e1 := (b0-starts[i])*256, min((b1-starts[i])*256, len(w))
+			kernels.AdamWUpdate(w[e0:e1], p.Grad[e0:e1], o.M[i][e0:e1], o.V[i][e0:e1], ks[i])
+		}
+	})
 }
 
 // GradNorm returns the global L2 norm of the gradients, accumulated in

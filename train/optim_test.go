@@ -1,10 +1,12 @@
 package train
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
 	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/kernels"
 	"github.com/nanomamba-edge/harness/models"
 )
 
@@ -153,5 +155,62 @@ func TestNonFiniteGrad(t *testing.T) {
 	a.Grad[0] = float32(math.NaN())
 	if got := NonFiniteGrad([]*models.Param{a, b}); got != "a" {
 		t.Errorf("got %q, want a", got)
+	}
+}
+
+// TestAdamWOnePassMatchesPerParam runs Step, which updates all parameters
+// in one parallel pass, on parameters of sizes around its 256-value blocks
+// (an empty one included) at several thread counts, and compares every
+// weight and moment bit for bit with kernels.AdamWUpdate applied to each
+// parameter whole.
+func TestAdamWOnePassMatchesPerParam(t *testing.T) {
+	tc := configs.TrainConfig{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1}
+	sizes := []int{3, 0, 256, 1, 257, 1000, 255}
+	mk := func() []*models.Param {
+		var ps []*models.Param
+		for i, n := range sizes {
+			p := models.NewParam(fmt.Sprintf("p%d", i), i%2 == 1, n)
+			for j := range p.Data {
+				p.Data[j] = float32(math.Sin(float64(7*i+j))) * 0.5
+				p.Grad[j] = float32(math.Cos(float64(3*i+j*j))) * 1e-2
+			}
+			ps = append(ps, p)
+		}
+		return ps
+	}
+	const lr = 3e-3
+	want := mk()
+	wm, wv := make([][]float32, len(want)), make([][]float32, len(want))
+	for step := 1; step <= 2; step++ {
+		c1, c2 := 1-kernels.Pow(tc.Beta1, float64(step)), 1-kernels.Pow(tc.Beta2, float64(step))
+		for i, p := range want {
+			if step == 1 {
+				wm[i], wv[i] = make([]float32, len(p.Data)), make([]float32, len(p.Data))
+			}
+			decay := 0.0
+			if !p.NoDecay {
+				decay = lr * tc.WeightDecay
+			}
+			kernels.AdamWUpdate(p.Data, p.Grad, wm[i], wv[i], kernels.AdamWConsts{Beta1: tc.Beta1, Beta2: tc.Beta2, Decay: decay, C1: c1, C2: c2, Eps: tc.Eps, LR: lr})
+		}
+	}
+	for _, threads := range []int{1, 2, 3} {
+		got := mk()
+		opt, err := NewAdamW(got, tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt.Threads = threads
+		opt.Step(lr)
+		opt.Step(lr)
+		for i, p := range got {
+			for j := range p.Data {
+				if math.Float32bits(p.Data[j]) != math.Float32bits(want[i].Data[j]) ||
+					math.Float32bits(opt.M[i][j]) != math.Float32bits(wm[i][j]) || math.Float32bits(opt.V[i][j]) != math.Float32bits(wv[i][j]) {
+					t.Fatalf("threads %d: %s[%d] = %g (m %g, v %g), want %g (m %g, v %g)", threads, p.Name, j,
+						p.Data[j], opt.M[i][j], opt.V[i][j], want[i].Data[j], wm[i][j], wv[i][j])
+				}
+			}
+		}
 	}
 }
