@@ -98,130 +98,40 @@ func (n *rmsNorm) addGain(acc []float64) {
 	}
 }
 
-// twoEndedRowBlocks is chainedRowBlocks on two threads: the first worker
-// takes chainRows rows at a time from the front and runs fused over them
-// (body and chain), the second takes chainRows rows at a time from the
-// back and runs body over them in ascending order, until they meet; then both continue the chains over the
-// second's rows, each over half of them (the parts of chain). The meeting
-// point balances the two (the first does the chain's share of its rows
-// while the second does only body), and each thread works on one
-// contiguous range of rows, near the half that Parallel gives it.
-func twoEndedRowBlocks(rows int, fused func(r0, r1 int), body func(r0, r1 int), chain rowChain) {
-	blocks := int64(rows+3) / 4
-	var state atomic.Int64 // front (low 32 bits) and back (high 32 bits), in blocks
-	state.Store(blocks << 32)
-	take := func(front bool, n int64) (lo, hi int64, ok bool) {
-		for {
-			st := state.Load()
-			f, b := st&0xffffffff, st>>32
-			if f >= b {
-				return 0, 0, false
-			}
-			n = min(n, b-f)
-			next := (f + n) | b<<32
-			lo, hi = f, f+n
-			if !front {
-				next = f | (b-n)<<32
-				lo, hi = b-n, b
-			}
-			if state.CompareAndSwap(st, next) {
-				return lo, hi, true
-			}
-		}
-	}
-	row := func(block int64) int { return min(int(block)*4, rows) }
-	// The first worker's rows [0, m) are chained when chained is m; the
-	// second's body has covered [from, rows) when from is set; both are
-	// −1 before.
-	var chained, from atomic.Int64
-	chained.Store(-1)
-	from.Store(-1)
-	wait := func(v *atomic.Int64) int {
-		for v.Load() < 0 {
-			runtime.Gosched()
-		}
-		return int(v.Load())
-	}
-	kernels.Parallel(2, 2, func(w, _ int) {
-		if w == 0 {
-			end := int64(0)
-			for {
-				lo, hi, ok := take(true, chainRows/4)
-				if !ok {
-					break
-				}
-				fused(row(lo), row(hi))
-				end = hi
-			}
-			chained.Store(int64(row(end)))
-		} else {
-			f := rows
-			for {
-				lo, hi, ok := take(false, chainRows/4)
-				if !ok {
-					break
-				}
-				for r0 := row(lo); r0 < row(hi); r0 += 4 {
-					body(r0, min(r0+4, rows))
-				}
-				f = row(lo)
-			}
-			from.Store(int64(f))
-		}
-		r0 := wait(&from)
-		wait(&chained)
-		if r0 < rows {
-			chain(r0, rows, w, 2)
-		}
-	})
-}
-
 // chainRows is the number of rows chainedRowBlocks chains at once on its
 // first worker: the chains' kernels keep their sums in registers across the
 // rows of one call, and 32 rows of a pass's operands stay in L2.
 const chainRows = 32
 
-// chainedRowBlocks runs body over [0, rows) in blocks of at most four rows,
-// split over threads by kernels.Parallel, and chain over the same rows in
-// ascending order: each worker runs chain over its rows once the worker
-// with the rows before its own has, so a chain over all rows (a norm's gain
-// gradient, one float64 sum per column) runs in row order, whatever the
-// thread count, on the thread that wrote the rows, with no pass over the
-// columns afterwards. The worker with the first rows, which never waits,
-// runs chain every chainRows rows right after body, while they are in
-// cache.
+// chainedRowBlocks runs body over [0, rows) in blocks of at most four rows
+// and chain over the same rows in ascending order, on threads threads: the
+// workers take chunks of chainRows rows in ascending order from a counter,
+// run body over a chunk and then, once the chunk before it is chained,
+// chain over it, while it is in cache. So a chain over all rows (a norm's
+// gain gradient, one float64 sum per column) runs in row order, whatever
+// the thread count, with no pass over the columns afterwards, and the
+// workers overlap one chunk's chain with the next chunks' body. The chains'
+// state moves between the threads once per chunk.
 func chainedRowBlocks(threads, rows int, body func(r0, r1 int), chain rowChain) {
-	fused := func(lo, hi int) {
-		for c0 := lo; c0 < hi; c0 += chainRows {
-			c1 := min(c0+chainRows, hi)
+	chunks := (rows + chainRows - 1) / chainRows
+	threads = max(min(threads, chunks), 1)
+	var next, chained atomic.Int64 // the next chunk to take; the chunks [0, chained) are chained
+	kernels.Parallel(threads, threads, func(int, int) {
+		for {
+			c := next.Add(1) - 1
+			if c >= int64(chunks) {
+				return
+			}
+			c0, c1 := int(c)*chainRows, min(int(c+1)*chainRows, rows)
 			for r0 := c0; r0 < c1; r0 += 4 {
 				body(r0, min(r0+4, c1))
 			}
-			chain(c0, c1, 0, 1)
-		}
-	}
-	if threads <= 1 {
-		fused(0, rows)
-		return
-	}
-	if threads == 2 {
-		twoEndedRowBlocks(rows, fused, body, chain)
-		return
-	}
-	var chained atomic.Int64 // the rows [0, chained) are chained
-	kernels.Parallel(threads, rows, func(lo, hi int) {
-		if lo == 0 {
-			fused(lo, hi)
-		} else {
-			for r0 := lo; r0 < hi; r0 += 4 {
-				body(r0, min(r0+4, hi))
-			}
-			for chained.Load() != int64(lo) {
+			for chained.Load() != c {
 				runtime.Gosched()
 			}
-			chain(lo, hi, 0, 1)
+			chain(c0, c1, 0, 1)
+			chained.Store(c + 1)
 		}
-		chained.Store(int64(hi))
 	})
 }
 
