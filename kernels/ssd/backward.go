@@ -125,7 +125,35 @@ func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, d
 	// ascending order and added to dBm, dCm. The per-pair gradients of A
 	// are summed over the chunks in the same descending order and reduced
 	// over batch rows at the end.
+	// With whole batch rows per thread, each worker sums the heads of its
+	// own rows right after their chunk, in the same parallel region.
+	byBatch := threads > 1 && d.Batch%threads == 0
 	for k := nc - 1; k >= 0; k-- {
+		q := min(Q, d.Len-k*Q)
+		heads := func(r int) {
+			b, s := r/q, r%q
+			for g := 0; g < G; g++ {
+				j := ((b*d.Len+k*Q+s)*G + g) * N
+				off := (b*H+g*hpg)*qn + s*N
+				sumHeads(dBm[j:j+N], st.dB, off, hpg, qn)
+				sumHeads(dCm[j:j+N], st.dC, off, hpg, qn)
+			}
+		}
+		if byBatch {
+			kernels.Parallel(threads, d.Batch, func(lo, hi int) {
+				w := getGradChunk(d)
+				defer gradChunks.Put(w)
+				for bh := lo * H; bh < hi*H; bh++ {
+					b, h := bh/H, bh%H
+					st.gA[bh] += w.backwardChunk(c, b, h, k, st.dS[bh*pn:bh*pn+pn],
+						dy, x, dt, A, Bm, Cm, dx, ddt, st.dB[bh*qn:bh*qn+Q*N], st.dC[bh*qn:bh*qn+Q*N])
+				}
+				for r := lo * q; r < hi*q; r++ {
+					heads(r)
+				}
+			})
+			continue
+		}
 		kernels.Parallel(threads, pairs, func(lo, hi int) {
 			w := getGradChunk(d)
 			defer gradChunks.Put(w)
@@ -135,16 +163,9 @@ func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, d
 					dy, x, dt, A, Bm, Cm, dx, ddt, st.dB[bh*qn:bh*qn+Q*N], st.dC[bh*qn:bh*qn+Q*N])
 			}
 		})
-		q := min(Q, d.Len-k*Q)
 		kernels.Parallel(threads, d.Batch*q, func(lo, hi int) {
 			for r := lo; r < hi; r++ {
-				b, s := r/q, r%q
-				for g := 0; g < G; g++ {
-					j := ((b*d.Len+k*Q+s)*G + g) * N
-					off := (b*H+g*hpg)*qn + s*N
-					sumHeads(dBm[j:j+N], st.dB, off, hpg, qn)
-					sumHeads(dCm[j:j+N], st.dC, off, hpg, qn)
-				}
+				heads(r)
 			}
 		})
 	}

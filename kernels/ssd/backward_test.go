@@ -212,19 +212,28 @@ func TestBackwardAccumulatesAndAllowsNil(t *testing.T) {
 	closeTo(t, "dA", one[2], ref.A, 1e-5)
 }
 
+// TestBackwardBitIdenticalAcrossThreads compares every output at several
+// thread counts, including counts that divide the batch (each thread then
+// takes whole batch rows and sums their heads in the same region) and
+// counts that do not.
 func TestBackwardBitIdenticalAcrossThreads(t *testing.T) {
-	d := Dims{Batch: 3, Len: 45, Heads: 4, HeadDim: 5, Groups: 2, State: 6, Chunk: 8}
-	p := newProblem(9, d, dtLarge)
-	var ref [][]float32
-	for _, th := range []int{1, 2, 7} {
-		y, fin, gx, gdt, gA, gB, gC, gInit := p.chunkedGrads(th)
-		got := [][]float32{y, fin, gx, gdt, gA, gB, gC, gInit}
-		if ref == nil {
-			ref = got
-			continue
-		}
-		for k := range got {
-			sameBits(t, fmt.Sprintf("threads=%d output %d", th, k), got[k], ref[k])
+	for _, tc := range []struct {
+		batch   int
+		threads []int
+	}{{3, []int{1, 2, 3, 7}}, {4, []int{1, 2, 4, 3}}} {
+		d := Dims{Batch: tc.batch, Len: 45, Heads: 4, HeadDim: 5, Groups: 2, State: 6, Chunk: 8}
+		p := newProblem(9, d, dtLarge)
+		var ref [][]float32
+		for _, th := range tc.threads {
+			y, fin, gx, gdt, gA, gB, gC, gInit := p.chunkedGrads(th)
+			got := [][]float32{y, fin, gx, gdt, gA, gB, gC, gInit}
+			if ref == nil {
+				ref = got
+				continue
+			}
+			for k := range got {
+				sameBits(t, fmt.Sprintf("batch=%d threads=%d output %d", tc.batch, th, k), got[k], ref[k])
+			}
 		}
 	}
 }
