@@ -85,7 +85,7 @@ func (f *swiGLU) backward(threads int, a *ffnActs, dy, dx []float32, rows int, z
 		chainedRowBlocks(threads, rows, func(r0, r1 int) {
 			sub.backwardRows(&a.l2.sub, a.l2.dxa, a.dh, r0, r1, true)
 			gate(r0, r1)
-		}, func(r0, r1, part, parts int) { sub.gainRows(acc, &a.l2.sub, a.l2.dxa, r0, r1, part, parts) })
+		}, func(r0, r1 int) { sub.gainRows(acc, &a.l2.sub, a.l2.dxa, r0, r1) })
 		sub.addGain(acc)
 	} else {
 		f.w2.backward(threads, &a.l2, dy, a.dh, rows, true)
@@ -103,9 +103,9 @@ func (f *swiGLU) backward(threads int, a *ffnActs, dy, dx []float32, rows int, z
 	chainedRowBlocks(threads, rows, func(r0, r1 int) {
 		s1.backwardRows(&a.l1.sub, a.l1.dxa, dx, r0, r1, zero)
 		s3.backwardRows(&a.l3.sub, a.l3.dxa, dx, r0, r1, false)
-	}, func(r0, r1, part, parts int) {
-		s1.gainRows(acc1, &a.l1.sub, a.l1.dxa, r0, r1, part, parts)
-		s3.gainRows(acc3, &a.l3.sub, a.l3.dxa, r0, r1, part, parts)
+	}, func(r0, r1 int) {
+		s1.gainRows(acc1, &a.l1.sub, a.l1.dxa, r0, r1)
+		s3.gainRows(acc3, &a.l3.sub, a.l3.dxa, r0, r1)
 	})
 	s1.addGain(acc1)
 	s3.addGain(acc3)

@@ -207,11 +207,8 @@ func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, 
 	// D skip: dD[h] = Σ_{r,p} dy·x in row order, chained in the row pass
 	// that writes dy.
 	dD := make([]float64, H)
-	dChain := func(r0, r1, part, parts int) {
-		lo, hi := span(H, part, parts)
-		if lo < hi {
-			vec.HeadDotsAcc(dD[lo:hi], a.dy[r0*m.dIn+lo*P:r1*m.dIn], a.x[r0*m.dIn+lo*P:r1*m.dIn], r1-r0, m.dIn, P)
-		}
+	dChain := func(r0, r1 int) {
+		vec.HeadDotsAcc(dD, a.dy[r0*m.dIn:r1*m.dIn], a.x[r0*m.dIn:r1*m.dIn], r1-r0, m.dIn, P)
 	}
 	if sub := m.outProj.subln; sub != nil {
 		// out_proj's SubLN, the gated norm and the gate in one row pass.
@@ -221,10 +218,10 @@ func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, 
 			sub.backwardRows(&a.lout.sub, a.lout.dxa, a.dn, r0, r1, true)
 			m.norm.backwardRows(&a.nrm, a.dn, a.dg, r0, r1, true)
 			gate(r0, r1)
-		}, func(r0, r1, part, parts int) {
-			sub.gainRows(acc1, &a.lout.sub, a.lout.dxa, r0, r1, part, parts)
-			m.norm.gainRows(acc2, &a.nrm, a.dn, r0, r1, part, parts)
-			dChain(r0, r1, part, parts)
+		}, func(r0, r1 int) {
+			sub.gainRows(acc1, &a.lout.sub, a.lout.dxa, r0, r1)
+			m.norm.gainRows(acc2, &a.nrm, a.dn, r0, r1)
+			dChain(r0, r1)
 		})
 		sub.addGain(acc1)
 		m.norm.addGain(acc2)
@@ -285,28 +282,23 @@ func (m *mamba2) convBackward(threads int, a *mambaActs, batch, seqLen int) {
 			vec.SiLUBack(dp[m.dIn:m.dIn+gn], dbm, pre[m.dIn:m.dIn+gn], sp[m.dIn:m.dIn+gn])
 			vec.SiLUBack(dp[m.dIn+gn:], dcm, pre[m.dIn+gn:], sp[m.dIn+gn:])
 		}
-	}, func(r0, r1, part, parts int) {
-		h0, h1 := span(H, part, parts)
+	}, func(r0, r1 int) {
 		for r := r0; r < r1; r++ {
-			for h := h0; h < h1; h++ {
+			for h := 0; h < H; h++ {
 				dtb[h] += float64(a.dzx[r*m.dProj+off+h])
 			}
 		}
 		// Sequence by sequence: tap k of row t reads the input row t − s
 		// (s = K−1−k), present for t ≥ s.
-		c0, c1 := span(C, part, parts)
-		if c0 == c1 {
-			return
-		}
 		for lo := r0; lo < r1; {
 			t0 := lo % seqLen
 			hi := min(r1, lo-t0+seqLen)
-			vec.MulAddF64Rows(db[c0:c1], a.dpre[lo*C+c0:], C, a.ones[c0:c1], 0, hi-lo)
+			vec.MulAddF64Rows(db, a.dpre[lo*C:], C, a.ones, 0, hi-lo)
 			for k := 0; k < K; k++ {
 				s := K - 1 - k
 				from := max(lo, lo-t0+s)
 				if from < hi {
-					vec.MulAddF64Rows(dw[k*C+c0:k*C+c1], a.dpre[from*C+c0:], C, a.zx[(from-s)*m.dProj+m.dIn+c0:], m.dProj, hi-from)
+					vec.MulAddF64Rows(dw[k*C:k*C+C], a.dpre[from*C:], C, a.zx[(from-s)*m.dProj+m.dIn:], m.dProj, hi-from)
 				}
 			}
 			lo = hi

@@ -63,31 +63,16 @@ func (n *rmsNorm) backward(threads int, a *normActs, dout, din []float32, rows i
 	acc := make([]float64, n.dim)
 	chainedRowBlocks(threads, rows,
 		func(r0, r1 int) { n.backwardRows(a, dout, din, r0, r1, zero) },
-		func(r0, r1, part, parts int) { n.gainRows(acc, a, dout, r0, r1, part, parts) })
+		func(r0, r1 int) { n.gainRows(acc, a, dout, r0, r1) })
 	n.addGain(acc)
 }
 
 // gainRows adds rows [r0, r1) to the gain gradient's chains in acc (one
 // float64 chain per column, over the rows in ascending order; acc holds
-// the chains' state after row r0−1), for the columns of part part of
-// parts (a rowChain).
-func (n *rmsNorm) gainRows(acc []float64, a *normActs, dout []float32, r0, r1, part, parts int) {
+// the chains' state after row r0−1).
+func (n *rmsNorm) gainRows(acc []float64, a *normActs, dout []float32, r0, r1 int) {
 	d := n.dim
-	lo, hi := span(d, part, parts)
-	if lo < hi {
-		vec.GainGradRows(acc[lo:hi], dout[r0*d+lo:], a.in[r0*d+lo:], d, a.rstd[r0:r1])
-	}
-}
-
-// rowChain continues chains over the rows [r0, r1): running sums, each
-// over the rows in ascending order, independent of each other. part and
-// parts select a share of the sums (part of parts, as span splits them):
-// calls with every part of the same parts continue all of them.
-type rowChain func(r0, r1, part, parts int)
-
-// span returns part part of [0, n) split into parts contiguous ranges.
-func span(n, part, parts int) (lo, hi int) {
-	return n * part / parts, n * (part + 1) / parts
+	vec.GainGradRows(acc, dout[r0*d:], a.in[r0*d:], d, a.rstd[r0:r1])
 }
 
 // addGain adds the gain-gradient chains to the gain's gradient.
@@ -112,7 +97,7 @@ const chainRows = 32
 // the thread count, with no pass over the columns afterwards, and the
 // workers overlap one chunk's chain with the next chunks' body. The chains'
 // state moves between the threads once per chunk.
-func chainedRowBlocks(threads, rows int, body func(r0, r1 int), chain rowChain) {
+func chainedRowBlocks(threads, rows int, body, chain func(r0, r1 int)) {
 	chunks := (rows + chainRows - 1) / chainRows
 	threads = max(min(threads, chunks), 1)
 	var next, chained atomic.Int64 // the next chunk to take; the chunks [0, chained) are chained
@@ -129,7 +114,7 @@ func chainedRowBlocks(threads, rows int, body func(r0, r1 int), chain rowChain) 
 			for chained.Load() != c {
 				runtime.Gosched()
 			}
-			chain(c0, c1, 0, 1)
+			chain(c0, c1)
 			chained.Store(c + 1)
 		}
 	})
