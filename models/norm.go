@@ -122,22 +122,23 @@ func chainedRowBlocks(threads, rows int, body, chain func(r0, r1 int)) {
 
 // backwardRows adds the input gradient of rows [lo, hi) to din, four rows
 // at a time so that the second pass reads them from cache (the gain
-// gradient is gainRows'). With zero, din's
-// rows are cleared first (the bits of adding to a cleared buffer), so a
-// caller's row pass needs no separate clearing pass.
+// gradient is gainRows'). With zero, din's rows are written instead
+// (vec.RMSBackSet: the bits of adding to a cleared buffer), so a caller's
+// row pass needs no clearing pass.
 func (n *rmsNorm) backwardRows(a *normActs, dout, din []float32, lo, hi int, zero bool) {
 	d, g := n.dim, n.gain.Data
 	var dots [4]float64
 	for r0 := lo; r0 < hi; r0 += 4 {
 		r1 := min(r0+4, hi)
-		if zero {
-			clear(din[r0*d : r1*d])
-		}
 		vec.DotGainRows(dots[:r1-r0], dout[r0*d:r1*d], g, a.in[r0*d:r1*d], d)
 		for r := r0; r < r1; r++ {
 			rs := float64(a.rstd[r])
 			c := rs * rs * rs * dots[r-r0] / float64(d)
-			vec.RMSBack(din[r*d:r*d+d], dout[r*d:r*d+d], g, a.in[r*d:r*d+d], rs, c)
+			if zero {
+				vec.RMSBackSet(din[r*d:r*d+d], dout[r*d:r*d+d], g, a.in[r*d:r*d+d], rs, c)
+			} else {
+				vec.RMSBack(din[r*d:r*d+d], dout[r*d:r*d+d], g, a.in[r*d:r*d+d], rs, c)
+			}
 		}
 	}
 }

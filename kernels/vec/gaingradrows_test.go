@@ -2,6 +2,7 @@ package vec
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -65,5 +66,33 @@ func TestMulAddF64RowsMatchesRowByRow(t *testing.T) {
 				same64(t, "muladdf64rows", acc[i], want[i])
 			}
 		})
+	}
+}
+
+// TestRMSBackSetMatchesClearedRMSBack compares RMSBackSet with clearing dx
+// and calling RMSBack, bit for bit (−0 results included, which adding to a
+// cleared dx turns into +0), on lengths around the vector width and inputs
+// with special values.
+func TestRMSBackSetMatchesClearedRMSBack(t *testing.T) {
+	for _, n := range []int{1, 7, 8, 9, 31, 64, 100} {
+		r := rand.New(rand.NewPCG(uint64(n), 5))
+		do, g, x := inputs(r, n, 1, true), inputs(r, n, 1, true), inputs(r, n, 1, true)
+		// A −0 result: do·g = −0 and x·c = +0.
+		do[0], g[0], x[0] = 0, -1, 0
+		for _, k := range [][2]float64{{0.7, 0.01}, {3e10, -2e-5}} {
+			want := inputs(r, n, 1, false)
+			clear(want)
+			RMSBack(want, do, g, x, k[0], k[1])
+			got := inputs(r, n, 1, true) // garbage that must not be read
+			RMSBackSet(got, do, g, x, k[0], k[1])
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
+					t.Fatalf("n=%d rs=%g c=%g: dx[%d] = %g (%#x), cleared RMSBack %g (%#x)", n, k[0], k[1], i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+				}
+			}
+			if math.Float32bits(got[0]) != 0 {
+				t.Fatalf("n=%d: dx[0] = %g (%#x), want +0", n, got[0], math.Float32bits(got[0]))
+			}
+		}
 	}
 }

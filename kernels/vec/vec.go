@@ -188,6 +188,21 @@ func RMSBack(dx, do, g, x []float32, rs, c float64) {
 	rmsBackGo(dx[i:], do[i:], g[i:], x[i:], rs, c)
 }
 
+// RMSBackSet is RMSBack onto a cleared dx, without reading dx: dx[i] =
+// +0 + float32(rs·float64(do[i]·g[i]) − float64(x[i])·c), the bits that
+// clearing dx and calling RMSBack give (a −0 becomes +0).
+func RMSBackSet(dx, do, g, x []float32, rs, c float64) {
+	n := len(dx)
+	do, g, x = do[:n], g[:n], x[:n]
+	i := 0
+	if hasAsm && n >= 8 {
+		i = n &^ 7
+		rmsBackSetAsm(&dx[0], &do[0], &g[0], &x[0], i, rs, c)
+	}
+	clear(dx[i:])
+	rmsBackGo(dx[i:], do[i:], g[i:], x[i:], rs, c)
+}
+
 // GainGrad adds one row's contribution to the RMSNorm gain gradient:
 // acc[j] += float64(do[j])·float64(x[j]·rs).
 func GainGrad(acc []float64, do, x []float32, rs float32) {

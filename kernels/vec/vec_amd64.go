@@ -54,6 +54,9 @@ func gainGradAsm(acc *float64, do, x *float32, n int, rs float32)
 func gainGradRowsAsm(acc *float64, do, x *float32, ld int, rstd *float32, rows, n int)
 
 //go:noescape
+func rmsBackSetAsm(dx, do, gn, x *float32, n int, rs, c float64)
+
+//go:noescape
 func mulAddF64RowsAsm(acc *float64, a *float32, lda int, b *float32, ldb int, rows, n int)
 
 //go:noescape

@@ -1243,3 +1243,41 @@ mar8row:
 marDone:
 	VZEROUPPER
 	RET
+
+// func rmsBackSetAsm(dx, do, gn, x *float32, n int, rs, c float64)
+//
+// rmsBackAsm onto a cleared dx: the same value added to +0 (which turns a
+// −0 into +0, as adding to a cleared dx does), stored without reading dx.
+TEXT ·rmsBackSetAsm(SB), NOSPLIT, $0-56
+	MOVQ dx+0(FP), DI
+	MOVQ do+8(FP), SI
+	MOVQ gn+16(FP), DX
+	MOVQ x+24(FP), R8
+	MOVQ n+32(FP), CX
+	VBROADCASTSD rs+40(FP), Z5
+	VBROADCASTSD c+48(FP), Z6
+	VXORPS Y7, Y7, Y7
+	SHRQ $3, CX
+	JZ   rsdone
+
+rsloop:
+	VMOVUPS   (SI), Y0
+	VMULPS    (DX), Y0, Y0 // do·g in float32
+	VCVTPS2PD Y0, Z0
+	VMULPD    Z0, Z5, Z0   // rs·gd
+	VCVTPS2PD (R8), Z1
+	VMULPD    Z6, Z1, Z1   // x·c
+	VSUBPD    Z1, Z0, Z0
+	VCVTPD2PS Z0, Y0
+	VADDPS    Y7, Y0, Y0 // +0 + …
+	VMOVUPS   Y0, (DI)
+	ADDQ      $32, SI
+	ADDQ      $32, DX
+	ADDQ      $32, R8
+	ADDQ      $32, DI
+	DECQ      CX
+	JNZ       rsloop
+
+rsdone:
+	VZEROUPPER
+	RET

@@ -20,6 +20,7 @@ func siluGradAsm(dg, du, dh, gt, s, u *float32, n int)            { panic("vec: 
 func rmsBackAsm(dx, do, gn, x *float32, n int, rs, c float64)     { panic("vec: no assembly") }
 func gainGradAsm(acc *float64, do, x *float32, n int, rs float32) { panic("vec: no assembly") }
 func mulAddF64Asm(acc *float64, a, b *float32, n int)             { panic("vec: no assembly") }
+func rmsBackSetAsm(dx, do, gn, x *float32, n int, rs, c float64)  { panic("vec: no assembly") }
 func mulAddF64RowsAsm(acc *float64, a *float32, lda int, b *float32, ldb int, rows, n int) {
 	panic("vec: no assembly")
 }
