@@ -203,6 +203,11 @@ func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, 
 				vec.Scale(dx[h*P:h*P+P], dy[h*P:h*P+P], m.d.Data[h])
 			}
 		}
+		// The scan's gradients of dt, B and C accumulate: cleared here,
+		// in the row pass, rather than in serial passes before the scan.
+		clear(a.ddt[r0*H : r1*H])
+		clear(a.dbm[r0*gn : r1*gn])
+		clear(a.dcm[r0*gn : r1*gn])
 	}
 	// D skip: dD[h] = Σ_{r,p} dy·x in row order, chained in the row pass
 	// that writes dy.
@@ -233,10 +238,7 @@ func (m *mamba2) backward(threads int, a *mambaActs, dout, du []float32, batch, 
 	for h, v := range dD {
 		m.d.Grad[h] += float32(v)
 	}
-	clear(a.ddt[:rows*H])
 	clear(a.da)
-	clear(a.dbm[:rows*gn])
-	clear(a.dcm[:rows*gn])
 	scanBackward(threads, m.dims(batch, seqLen), a.cache, a.dy, nil, a.x, a.dt, a.a, a.bm, a.cm, a.dx, a.ddt, a.da, a.dbm, a.dcm, nil)
 	for h := 0; h < H; h++ {
 		m.aLog.Grad[h] += a.da[h] * a.a[h]

@@ -111,10 +111,17 @@ func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, d
 	pairs, qn := d.Batch*H, (Q*N+15)/16*16+16
 	st := getGradState(pairs, pn, qn)
 	defer gradStates.Put(st)
-	if dFinal != nil {
-		copy(st.dS, dFinal[:pairs*pn])
-	} else {
-		clear(st.dS)
+	// Each pair's state gradient starts from dFinal or +0, set by the worker
+	// that runs the pair's last chunk (in parallel rather than before).
+	startState := func(k, bh int) {
+		if k != nc-1 {
+			return
+		}
+		if dFinal != nil {
+			copy(st.dS[bh*pn:bh*pn+pn], dFinal[bh*pn:bh*pn+pn])
+		} else {
+			clear(st.dS[bh*pn : bh*pn+pn])
+		}
 	}
 	clear(st.gA)
 	// The chunks run from the last to the first. At each chunk the (batch
@@ -145,6 +152,7 @@ func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, d
 				defer gradChunks.Put(w)
 				for bh := lo * H; bh < hi*H; bh++ {
 					b, h := bh/H, bh%H
+					startState(k, bh)
 					st.gA[bh] += w.backwardChunk(c, b, h, k, st.dS[bh*pn:bh*pn+pn],
 						dy, x, dt, A, Bm, Cm, dx, ddt, st.dB[bh*qn:bh*qn+Q*N], st.dC[bh*qn:bh*qn+Q*N])
 				}
@@ -159,6 +167,7 @@ func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, d
 			defer gradChunks.Put(w)
 			for bh := lo; bh < hi; bh++ {
 				b, h := bh/H, bh%H
+				startState(k, bh)
 				st.gA[bh] += w.backwardChunk(c, b, h, k, st.dS[bh*pn:bh*pn+pn],
 					dy, x, dt, A, Bm, Cm, dx, ddt, st.dB[bh*qn:bh*qn+Q*N], st.dC[bh*qn:bh*qn+Q*N])
 			}
