@@ -103,7 +103,7 @@ func gemm(ks kernelSet, threads int, g gemmArgs) {
 		gemmBlock(ks, g, nil, nil)
 		return
 	}
-	if g.transA && g.k >= kSplitMin*threads && inPlaceA(ks, g) {
+	if kSplit(ks, threads, g) {
 		kSplitGemm(ks, threads, g)
 		return
 	}
@@ -113,6 +113,16 @@ func gemm(ks kernelSet, threads int, g gemmArgs) {
 // kSplitMin is the least number of K steps per thread for which a TN
 // product splits K (kSplitGemm).
 const kSplitMin = 256
+
+// kSplit reports whether a multi-threaded product runs as kSplitGemm: a TN
+// product whose A is read in place, with kSplitMin steps of K and at least
+// four row tiles per thread (a worker waits for the one before it strip by
+// strip, so with fewer strips it would mostly wait; e.g. a LoRA gradient of
+// rank 8 splits its columns in sharedGemm instead).
+func kSplit(ks kernelSet, threads int, g gemmArgs) bool {
+	mTiles := (g.m + ks.mr - 1) / ks.mr
+	return g.transA && g.k >= kSplitMin*threads && mTiles >= 4*threads && inPlaceA(ks, g)
+}
 
 // kSplitGemm is the multi-threaded TN product (C = Aᵀ·B, the reduction over
 // the rows of A and B, as in a weight gradient): worker w takes the w-th

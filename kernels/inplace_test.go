@@ -164,7 +164,14 @@ func TestTaskQueueHandsOutEachTaskOnce(t *testing.T) {
 // FMA chain; the chains of each element then run over the threads' K
 // ranges in turn.
 func TestKSplitTNMatchesReference(t *testing.T) {
-	for _, sh := range []gemmShape{{24, 768, 32}, {25, 2048, 70}, {130, 777, 33}, {300, 1030, 40}, {1000, 800, 7}} {
+	// A product of few row tiles (a rank-8 LoRA gradient) splits columns
+	// instead: a K split would leave each worker waiting for the one before.
+	for _, ks := range availableKernels() {
+		if g := variantArgs("TN", nil, make([]float32, 8*4096), make([]float32, 4096*64), 8, 4096, 64, false); kSplit(ks, 2, g) {
+			t.Errorf("%s: an 8-row TN product splits K", ks.name)
+		}
+	}
+	for _, sh := range []gemmShape{{144, 768, 32}, {145, 2048, 70}, {150, 777, 33}, {300, 1030, 40}, {1000, 800, 7}} {
 		s := &testStream{state: uint64(sh.m*3 + sh.k*5 + sh.n)}
 		a := adversarialData(s, sh.m*sh.k)
 		b := adversarialData(s, sh.k*sh.n)
@@ -175,7 +182,7 @@ func TestKSplitTNMatchesReference(t *testing.T) {
 			for _, ks := range availableKernels() {
 				for _, threads := range []int{2, 3} {
 					g := variantArgs("TN", nil, a, b, sh.m, sh.k, sh.n, acc)
-					if ks.kernelA != nil && (sh.k < kSplitMin*threads || !inPlaceA(ks, g) || sh.m <= ks.mr && sh.n <= ks.nr) {
+					if ks.kernelA != nil && (!kSplit(ks, threads, g) || sh.m <= ks.mr && sh.n <= ks.nr) {
 						t.Fatalf("%d×%d×%d at %d threads does not exercise kSplitGemm", sh.m, sh.k, sh.n, threads)
 					}
 					got := slices.Clone(c0)

@@ -18,7 +18,9 @@ import (
 // about as much as the work. The split, and so every result, is the same
 // as with one goroutine per block; a call that finds the pool busy (a
 // concurrent or nested Parallel) starts goroutines of its own instead.
-func Parallel(threads, n int, fn func(lo, hi int)) {
+func Parallel(threads, n int, fn func(lo, hi int)) { pool.parallel(threads, n, fn) }
+
+func (p *workerPool) parallel(threads, n int, fn func(lo, hi int)) {
 	if threads < 1 {
 		threads = 1
 	}
@@ -33,9 +35,9 @@ func Parallel(threads, n int, fn func(lo, hi int)) {
 	}
 	per := (n + threads - 1) / threads
 	blocks := (n + per - 1) / per
-	if blocks-1 <= maxWorkers && pool.mu.TryLock() {
-		pool.run(blocks, per, n, fn)
-		pool.mu.Unlock()
+	if blocks-1 <= maxWorkers && p.mu.TryLock() {
+		p.run(blocks, per, n, fn)
+		p.mu.Unlock()
 		return
 	}
 	var wg sync.WaitGroup
@@ -70,7 +72,9 @@ type workerPool struct {
 	done     chan struct{}
 }
 
-var pool = workerPool{done: make(chan struct{}, 1)}
+var pool = newPool()
+
+func newPool() *workerPool { return &workerPool{done: make(chan struct{}, 1)} }
 
 // worker runs the blocks handed to it: seq counts them, lo, hi and fn
 // describe the latest (written before seq is raised).
@@ -83,6 +87,11 @@ type worker struct {
 	_        [64]byte // keeps workers' hot fields on separate cache lines
 }
 
+// run hands out one call's blocks, runs the first and waits for the rest.
+// When the caller's own block panics, the panic goes on up without waiting
+// (its workers may be waiting on it, as in a chained pass) and p.mu stays
+// locked: a caller that recovers finds the pool busy from then on, and its
+// later calls start goroutines of their own.
 func (p *workerPool) run(blocks, per, n int, fn func(lo, hi int)) {
 	for len(p.workers) < blocks-1 {
 		w := &worker{wake: make(chan struct{}, 1)}
@@ -102,6 +111,11 @@ func (p *workerPool) run(blocks, per, n int, fn func(lo, hi int)) {
 		}
 	}
 	fn(0, min(per, n))
+	p.wait(blocks)
+}
+
+// wait returns once the workers have run their blocks.
+func (p *workerPool) wait(blocks int) {
 	if !spinUntil(func() bool { return p.pending.Load() == 0 }) {
 		p.sleeping.Store(true)
 		for p.pending.Load() != 0 {

@@ -97,3 +97,33 @@ func TestParallelConcurrentAndNested(t *testing.T) {
 	})
 	checkOnce(t, "nested", outer)
 }
+
+// A panic in the caller's own block goes up to a recover; the pool it held
+// is then busy for good, and later calls on it run on goroutines of their
+// own with the same split.
+func TestParallelPanicInCallerBlock(t *testing.T) {
+	p := newPool()
+	func() {
+		defer func() {
+			if r := recover(); r != "block 0" {
+				t.Fatalf("recovered %v, want the caller block's panic", r)
+			}
+		}()
+		p.parallel(2, 10, func(lo, hi int) {
+			if lo == 0 {
+				panic("block 0")
+			}
+		})
+		t.Fatal("the panic did not reach the caller")
+	}()
+	if p.mu.TryLock() {
+		t.Fatal("the pool is free after its caller's block panicked")
+	}
+	hits := make([]int32, 10)
+	p.parallel(3, 10, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			atomic.AddInt32(&hits[i], 1)
+		}
+	})
+	checkOnce(t, "after the panic", hits)
+}
