@@ -672,7 +672,8 @@ type DecodeRow struct {
 	// ratio of CPU rates.
 	DecodeCPUTokS, WorstDecodeTokS, SpeedupFloatCPU float64 `json:",omitempty"`
 	// LeanPeakRSSBytes is the peak RSS of the same decode in nmrun -bench
-	// (packed, when measured), LeanDecodeTokS its decode rate.
+	// (packed, when measured; one process per thread count), LeanDecodeTokS
+	// its decode rate.
 	LeanPeakRSSBytes int64   `json:",omitempty"`
 	LeanDecodeTokS   float64 `json:",omitempty"`
 	// Packed only: bytes read per decoded token, the triad bandwidth at
@@ -960,16 +961,21 @@ func DecodeBench(o DecodeOptions, log io.Writer) (*DecodeReport, error) {
 			if err != nil {
 				return nil, fmt.Errorf("decode bench %s %s: %w", p, v, err)
 			}
-			lean := map[int]DecodeTiming{}
-			var leanRSS int64
+			// The lean decoder runs each thread count in a process of its
+			// own, so that its peak memory is that one decode's.
+			lean, leanRSS := map[int]DecodeTiming{}, map[int]int64{}
 			if o.Lean != nil {
-				lres, err := o.Lean(spec)
-				if err != nil {
-					return nil, fmt.Errorf("decode bench %s %s (lean child): %w", p, v, err)
-				}
-				leanRSS = lres.PeakRSSBytes
-				for _, t := range lres.Timings {
-					lean[t.Threads] = t
+				for _, th := range o.Threads {
+					one := spec
+					one.Threads = []int{th}
+					lres, err := o.Lean(one)
+					if err != nil {
+						return nil, fmt.Errorf("decode bench %s %s (lean child, %d threads): %w", p, v, th, err)
+					}
+					leanRSS[th] = lres.PeakRSSBytes
+					for _, t := range lres.Timings {
+						lean[t.Threads] = t
+					}
 				}
 			}
 			for _, t := range pres.Timings {
@@ -977,7 +983,7 @@ func DecodeBench(o DecodeOptions, log io.Writer) (*DecodeReport, error) {
 					FileBytes: st.Size(), PeakRSSBytes: pres.PeakRSSBytes, Threads: t.Threads, Prompt: t.Prompt, Tokens: t.Tokens,
 					PrefillTokS: t.PrefillTokS, DecodeTokS: t.DecodeTokS, WeightBytes: pres.WeightBytes, StateBytes: pres.StateBytes,
 					BandwidthGBs: rep.Bandwidth[t.Threads], BandwidthL3GBs: rep.BandwidthL3[t.Threads],
-					DecodeCPUTokS: t.DecodeCPUTokS, WorstDecodeTokS: t.WorstDecodeTokS, LeanPeakRSSBytes: leanRSS, LeanDecodeTokS: lean[t.Threads].DecodeTokS}
+					DecodeCPUTokS: t.DecodeCPUTokS, WorstDecodeTokS: t.WorstDecodeTokS, LeanPeakRSSBytes: leanRSS[t.Threads], LeanDecodeTokS: lean[t.Threads].DecodeTokS}
 				b := pres.WeightBytes + pres.StateBytes
 				if b > 0 && row.BandwidthGBs > 0 {
 					row.RooflineTokS = row.BandwidthGBs * 1e9 / float64(b)
@@ -1002,7 +1008,7 @@ func DecodeBench(o DecodeOptions, log io.Writer) (*DecodeReport, error) {
 				rep.Rows = append(rep.Rows, row)
 				logf(log, "decode %s packed %s threads %d: prefill %.0f tok/s, decode %.0f tok/s (worst %.0f; %.0f per CPU second; %.0f%% of roofline %.0f at %.1f GB/s streaming %.2f MB; %.0f%% of the DRAM triad's %.0f, %.0f%% of the L3 triad's %.0f; ×%.2f float32, ×%.2f by CPU time), file %.2f MB, peak RSS %.1f MB (lean %.1f MB)\n",
 					p, v, t.Threads, t.PrefillTokS, t.DecodeTokS, t.WorstDecodeTokS, t.DecodeCPUTokS, 100*row.StreamFraction, row.StreamRooflineTokS, row.StreamGBs, float64(b)/1e6,
-					100*row.RooflineFraction, row.RooflineTokS, 100*row.RooflineL3Frac, row.RooflineL3TokS, row.SpeedupFloat, row.SpeedupFloatCPU, float64(st.Size())/1e6, float64(pres.PeakRSSBytes)/1e6, float64(leanRSS)/1e6)
+					100*row.RooflineFraction, row.RooflineTokS, 100*row.RooflineL3Frac, row.RooflineL3TokS, row.SpeedupFloat, row.SpeedupFloatCPU, float64(st.Size())/1e6, float64(pres.PeakRSSBytes)/1e6, float64(leanRSS[t.Threads])/1e6)
 			}
 			os.Remove(path)
 		}

@@ -2,6 +2,7 @@ package experiment_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"path/filepath"
 	"strings"
@@ -122,6 +123,21 @@ func TestDecodeBench(t *testing.T) {
 		TriadBytes: 1 << 20, Dir: t.TempDir(), Child: inProcessChild,
 		Variants: []DecodeVariant{{"tq2_0", "f16", "float"}, {"tq1_0", "q8_0", "int8"}},
 	}
+	// The lean child runs one thread count per process: its peak memory
+	// (here a marker of the thread count it ran) belongs to that row only.
+	leanCalls := 0
+	do.Lean = func(spec DecodeSpec) (*DecodeChildResult, error) {
+		leanCalls++
+		if len(spec.Threads) != 1 || spec.Mode != "packed" {
+			return nil, fmt.Errorf("lean child asked for %s at threads %v", spec.Mode, spec.Threads)
+		}
+		res, err := inProcessChild(spec)
+		if err != nil {
+			return nil, err
+		}
+		res.PeakRSSBytes = int64(1000 * spec.Threads[0])
+		return res, nil
+	}
 	bo := BenchOptions{Threads: do.Threads, Decode: &do}
 	rep, err := Bench(bo)
 	if err != nil {
@@ -144,6 +160,9 @@ func TestDecodeBench(t *testing.T) {
 			if r.WeightBytes <= 0 || r.StateBytes <= 0 || !(r.RooflineTokS > 0) || r.RooflineFraction != r.DecodeTokS/r.RooflineTokS || !(r.SpeedupFloat > 0) {
 				t.Fatalf("packed row %+v", r)
 			}
+			if r.LeanPeakRSSBytes != int64(1000*r.Threads) || !(r.LeanDecodeTokS > 0) {
+				t.Fatalf("packed row at %d threads has the lean child's RSS %d and rate %v", r.Threads, r.LeanPeakRSSBytes, r.LeanDecodeTokS)
+			}
 			if !(r.StreamGBs > 0) || r.StreamRooflineTokS != r.StreamGBs*1e9/float64(r.WeightBytes+r.StateBytes) || r.StreamFraction != r.DecodeTokS/r.StreamRooflineTokS {
 				t.Fatalf("packed row's stream roofline %+v", r)
 			}
@@ -151,6 +170,9 @@ func TestDecodeBench(t *testing.T) {
 				t.Fatalf("packed row reads %d weight bytes per token from a %d-byte file", r.WeightBytes, r.FileBytes)
 			}
 		}
+	}
+	if leanCalls != len(do.Variants)*len(do.Threads) {
+		t.Errorf("%d lean children for %d variants at %d thread counts", leanCalls, len(do.Variants), len(do.Threads))
 	}
 	for _, v := range []string{"tq2_0/q8_0/int8", "TQ1_0/Q4_0/float"} {
 		if _, err := ParseDecodeVariant(v); err != nil {

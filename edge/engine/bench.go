@@ -56,7 +56,8 @@ func (m *Model) DecodeBytes(pos int) (weights, state int64) {
 }
 
 // TimeDecode measures, for each thread count, the best of reps runs of:
-// prefill of prompt tokens into a fresh state, then tokens greedy steps.
+// prefill of prompt tokens into an empty state (one state, reset before
+// each run), then tokens greedy steps.
 // The prompt is a fixed token sequence (7919·i mod vocabulary).
 func (m *Model) TimeDecode(threads []int, prompt, tokens, reps int) ([]Timing, error) {
 	if prompt < 1 || tokens < 1 || prompt+tokens > m.Context {
@@ -67,10 +68,12 @@ func (m *Model) TimeDecode(threads []int, prompt, tokens, reps int) ([]Timing, e
 		ctx[i] = int32(7919 * i % m.V)
 	}
 	var out []Timing
+	// One state for every run, reset before each: the peak memory is one
+	// decoder's, not that of states waiting for the garbage collector.
+	st := m.NewState()
 	for _, th := range threads {
 		m.SetThreads(th)
 		t := Timing{Threads: th, Prompt: prompt, Tokens: tokens}
-		st := m.NewState()
 		for r := 0; r < max(reps, 1); r++ {
 			st.Reset()
 			t0 := time.Now()

@@ -100,14 +100,21 @@ func (m *Model) NewState() *State {
 
 // Reset empties the state for a new sequence without allocating: the
 // recurrent states are zeroed and the key/value cache is cleared up to the
-// positions used.
+// positions used (the score kernel reads keys up to the next multiple of 8,
+// whose scores past the position are not used).
 func (s *State) Reset() {
 	for i := range s.conv {
 		clear(s.conv[i])
 		clear(s.ssm[i])
 		if s.k[i] != nil {
-			clear(s.k[i])
-			used := min(len(s.v[i]), s.pos*(len(s.v[i])/s.ctx))
+			// Only the positions used (the keys' rows to the score
+			// kernel's multiple of 8), so that a reset touches no page
+			// the sequence did not.
+			used := padContext(min(s.pos, s.ctx))
+			for r := 0; r < len(s.k[i]); r += s.cpad {
+				clear(s.k[i][r : r+used])
+			}
+			used = min(len(s.v[i]), s.pos*(len(s.v[i])/s.ctx))
 			clear(s.v[i][:used])
 		}
 	}
