@@ -56,7 +56,7 @@ func (p *workerPool) parallel(threads, n int, fn func(lo, hi int)) {
 
 // spinFor is how long an idle worker (or a caller waiting for its workers)
 // polls before it sleeps.
-const spinFor = 50 * time.Microsecond
+const spinFor = 250 * time.Microsecond
 
 // maxWorkers bounds the pool; wider calls start goroutines.
 const maxWorkers = 63
