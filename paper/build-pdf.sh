@@ -31,6 +31,11 @@ if grep -q 'Overfull \\hbox' "$log"; then
 	grep -A1 'Overfull \\hbox' "$log" >&2
 	status=1
 fi
+if grep -q 'Float too large for page' "$log"; then
+	echo "build-pdf: a table or figure taller than the page (it runs into the page's foot):" >&2
+	grep 'Float too large for page' "$log" >&2
+	status=1
+fi
 if grep -Eq 'LaTeX Warning: (Reference|Citation) .* undefined' "$log"; then
 	echo "build-pdf: undefined references or citations:" >&2
 	grep -E 'LaTeX Warning: (Reference|Citation) .* undefined' "$log" >&2
