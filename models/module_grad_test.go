@@ -73,7 +73,10 @@ func lineParams(ls []*bitLinear) []*Param {
 	return ps
 }
 
-func TestModuleGradients(t *testing.T) {
+// eachModuleCase runs fn as a subtest for every module of a small hybrid
+// model, with and without SubLN, on rows = 2×7 rows of input x, a random
+// output weighting R and an output buffer y.
+func eachModuleCase(t *testing.T, fn func(t *testing.T, c moduleCase, x, R, y []float32)) {
 	const batch, seqLen = 2, 7
 	rows := batch * seqLen
 	for _, subln := range []bool{false, true} {
@@ -86,70 +89,61 @@ func TestModuleGradients(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/subln=%v", c.name, subln), func(t *testing.T) {
 				x := randVec(1, "test/x/"+c.name, rows*c.in, 1)
 				R := randVec(2, "test/R/"+c.name, rows*c.out, 1)
-				y := make([]float32, rows*c.out)
-				loss := func() float64 {
-					c.forward(y, x)
-					var s float64
-					for i, v := range y {
-						s += float64(v) * float64(R[i])
-					}
-					return s
-				}
-				for _, p := range c.params {
-					clear(p.Grad)
-				}
-				dx := make([]float32, len(x))
-				loss()
-				c.back(R, dx)
-				ts := append([]fdTensor{{"input", x, dx}}, paramTensors(c.params)...)
-				checkGrads(t, loss, ts, 3, 64, 1e-2, 1e-3)
+				fn(t, c, x, R, make([]float32, rows*c.out))
 			})
 		}
 	}
+}
+
+func TestModuleGradients(t *testing.T) {
+	eachModuleCase(t, func(t *testing.T, c moduleCase, x, R, y []float32) {
+		loss := func() float64 {
+			c.forward(y, x)
+			var s float64
+			for i, v := range y {
+				s += float64(v) * float64(R[i])
+			}
+			return s
+		}
+		for _, p := range c.params {
+			clear(p.Grad)
+		}
+		dx := make([]float32, len(x))
+		loss()
+		c.back(R, dx)
+		ts := append([]fdTensor{{"input", x, dx}}, paramTensors(c.params)...)
+		checkGrads(t, loss, ts, 3, 64, 1e-2, 1e-3)
+	})
 }
 
 // TestModuleBackwardZero checks that every module's backward with zero
 // set, into an input gradient holding garbage, gives the bits of adding to
 // a cleared one, parameter gradients included, with and without SubLN.
 func TestModuleBackwardZero(t *testing.T) {
-	const batch, seqLen = 2, 7
-	rows := batch * seqLen
-	for _, subln := range []bool{false, true} {
-		m, err := New(hybridConfig(), quantConfig(subln, 8), 3)
-		if err != nil {
-			t.Fatal(err)
+	eachModuleCase(t, func(t *testing.T, c moduleCase, x, R, y []float32) {
+		run := func(back func(dy, dx []float32), dx []float32) [][]float32 {
+			for _, p := range c.params {
+				clear(p.Grad)
+			}
+			c.forward(y, x)
+			back(R, dx)
+			var gs [][]float32
+			for _, p := range c.params {
+				gs = append(gs, append([]float32(nil), p.Grad...))
+			}
+			return gs
 		}
-		m.refresh()
-		for _, c := range moduleCases(t, m, batch, seqLen) {
-			t.Run(fmt.Sprintf("%s/subln=%v", c.name, subln), func(t *testing.T) {
-				x := randVec(1, "test/x/"+c.name, rows*c.in, 1)
-				R := randVec(2, "test/R/"+c.name, rows*c.out, 1)
-				y := make([]float32, rows*c.out)
-				run := func(back func(dy, dx []float32), dx []float32) [][]float32 {
-					for _, p := range c.params {
-						clear(p.Grad)
-					}
-					c.forward(y, x)
-					back(R, dx)
-					var gs [][]float32
-					for _, p := range c.params {
-						gs = append(gs, append([]float32(nil), p.Grad...))
-					}
-					return gs
-				}
-				want := make([]float32, len(x))
-				wantG := run(c.back, want)
-				got := randVec(3, "test/garbage/"+c.name, len(x), 1e3)
-				gotG := run(c.backZero, got)
-				if i := bitsEqual(got, want); i >= 0 {
-					t.Fatalf("dx[%d] = %g, want %g", i, got[i], want[i])
-				}
-				for j := range wantG {
-					if i := bitsEqual(gotG[j], wantG[j]); i >= 0 {
-						t.Fatalf("%s grad[%d] = %g, want %g", c.params[j].Name, i, gotG[j][i], wantG[j][i])
-					}
-				}
-			})
+		want := make([]float32, len(x))
+		wantG := run(c.back, want)
+		got := randVec(3, "test/garbage/"+c.name, len(x), 1e3)
+		gotG := run(c.backZero, got)
+		if i := bitsEqual(got, want); i >= 0 {
+			t.Fatalf("dx[%d] = %g, want %g", i, got[i], want[i])
 		}
-	}
+		for j := range wantG {
+			if i := bitsEqual(gotG[j], wantG[j]); i >= 0 {
+				t.Fatalf("%s grad[%d] = %g, want %g", c.params[j].Name, i, gotG[j][i], wantG[j][i])
+			}
+		}
+	})
 }
