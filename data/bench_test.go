@@ -27,20 +27,6 @@ func BenchmarkTrainBPE2048(b *testing.B) {
 	}
 }
 
-func BenchmarkEncode(b *testing.B) {
-	tok, err := TrainBPE(benchText(b)[:500], 2048)
-	if err != nil {
-		b.Fatal(err)
-	}
-	text := corpusPrefix(b, "tinyshakespeare/input.txt", 1<<30)
-	b.SetBytes(int64(len(text)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		tok.resetCache() // measure encoding, not cache look-ups
-		tok.Encode(text)
-	}
-}
-
 // BenchmarkPrepareCorpus prepares the whole shipped corpus (no cache) and
 // reports its size and the bigram baseline.
 func BenchmarkPrepareCorpus(b *testing.B) {

@@ -18,15 +18,17 @@ func BigramBPB(ds *Dataset) (float64, error) {
 	pairs := map[uint64]int32{}
 	uni := make([]int64, v)
 	for i := 0; i+1 < len(ds.Train); i++ {
-		pairs[pairKey(ds.Train[i], ds.Train[i+1])]++
+		pairs[bigramKey(ds.Train[i], ds.Train[i+1])]++
 		uni[ds.Train[i]]++
 	}
 	var nats float64
 	prev := ds.Tokenizer.EOS()
 	for _, cur := range ds.Val {
-		p := float64(pairs[pairKey(prev, cur)]+1) / float64(uni[prev]+int64(v))
+		p := float64(pairs[bigramKey(prev, cur)]+1) / float64(uni[prev]+int64(v))
 		nats -= kernels.Log(p)
 		prev = cur
 	}
 	return nats / kernels.Log(2) / float64(ds.ValBytes), nil
 }
+
+func bigramKey(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }

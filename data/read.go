@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/data/bpe"
 )
 
 // Document formats understood by Read.
@@ -23,7 +24,7 @@ const (
 
 // EndOfText is the literal document separator of format "text" and the
 // content of the EOS token.
-const EndOfText = "<|endoftext|>"
+const EndOfText = bpe.EOSToken
 
 // Match returns the files a source path (relative to root, globs allowed)
 // names, sorted. It fails, naming the pattern, when nothing matches.

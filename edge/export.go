@@ -8,13 +8,10 @@ import (
 	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/data"
 	"github.com/nanomamba-edge/harness/edge/gguf"
+	"github.com/nanomamba-edge/harness/edge/spec"
 	"github.com/nanomamba-edge/harness/kernels"
 	"github.com/nanomamba-edge/harness/models"
 )
-
-// Arch is the value of general.architecture and the prefix of the model's
-// hyper-parameter keys.
-const Arch = "nanomamba"
 
 // FloatWeights reports whether t stores float (not ternary) projection
 // weights.
@@ -68,7 +65,7 @@ func (o *Options) fill() error {
 		return fmt.Errorf("edge: embedding type %s: use F32, F16, Q8_0 or Q4_0", o.Embed)
 	}
 	if o.Name == "" {
-		o.Name = Arch
+		o.Name = spec.Arch
 	}
 	return nil
 }
@@ -133,7 +130,7 @@ func Export(m *models.Model, qc configs.QuantConfig, tok *data.Tokenizer, o Opti
 	}
 	f := &gguf.File{}
 	kv := f.Set
-	kv("general.architecture", gguf.String(Arch))
+	kv("general.architecture", gguf.String(spec.Arch))
 	kv("general.name", gguf.String(o.Name))
 	kv("general.alignment", gguf.Uint32(gguf.DefaultAlignment))
 	kv("general.quantization_version", gguf.Uint32(gguf.QuantizationVersion))
@@ -157,7 +154,7 @@ func Export(m *models.Model, qc configs.QuantConfig, tok *data.Tokenizer, o Opti
 		}
 	}
 	hasMamba := len(attnLayers) < mc.NLayers
-	a := func(k string, v gguf.Value) { kv(Arch+"."+k, v) }
+	a := func(k string, v gguf.Value) { kv(spec.Arch+"."+k, v) }
 	u := func(k string, v int) { a(k, gguf.Uint32(uint32(v))) }
 	u("context_length", mc.Context)
 	u("embedding_length", D)
@@ -208,7 +205,7 @@ func Export(m *models.Model, qc configs.QuantConfig, tok *data.Tokenizer, o Opti
 		a("provenance.code_dirty", gguf.Bool(p.CodeDirty))
 	}
 	if tok != nil {
-		if err := tokenizerKVs(f, tok, V); err != nil {
+		if err := spec.TokenizerKVs(f, tok, V); err != nil {
 			return nil, err
 		}
 	}

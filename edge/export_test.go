@@ -13,6 +13,7 @@ import (
 	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/data"
 	"github.com/nanomamba-edge/harness/edge/gguf"
+	"github.com/nanomamba-edge/harness/edge/spec"
 	"github.com/nanomamba-edge/harness/models"
 )
 
@@ -112,7 +113,7 @@ func checkIndependentReader(t *testing.T, path string, g *gguf.File) {
 		}
 	}
 	arch, ok := pf.Header.MetadataKV.Get("general.architecture")
-	if !ok || arch.ValueString() != Arch {
+	if !ok || arch.ValueString() != spec.Arch {
 		t.Errorf("gguf-parser-go general.architecture = %v", arch)
 	}
 }
@@ -230,11 +231,11 @@ func checkMetadata(t *testing.T, g *gguf.File, c *configs.Config, prov Provenanc
 	}
 	toks, _ := g.GetStrings("tokenizer.ggml.tokens")
 	types, _ := g.GetInt32s("tokenizer.ggml.token_type")
-	if len(toks) != 384 || toks[256] != data.EOSToken || types[256] != TokenControl || types[0] != TokenNormal ||
-		types[383] != TokenUnused || toks[383] != "[PAD383]" || toks[32] != "Ġ" {
+	if len(toks) != 384 || toks[256] != data.EOSToken || types[256] != spec.TokenControl || types[0] != spec.TokenNormal ||
+		types[383] != spec.TokenUnused || toks[383] != "[PAD383]" || toks[32] != "Ġ" {
 		t.Errorf("tokens: %d, [256]=%q type %d, [383]=%q type %d, [32]=%q", len(toks), toks[256], types[256], toks[383], types[383], toks[32])
 	}
-	back2, err := TokenizerFromGGUF(g)
+	back2, err := spec.TokenizerFromGGUF(g)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,10 +74,10 @@ func (m *Model) forwardRS(l *linear, y, x []float32, rs float32) {
 	qsum := dot.Quantize(q[:l.in], src, s, qmin, qmax)
 	clear(q[l.in:])
 	acc := ws.acc[:l.out]
-	// The closure is built only when the rows are shared out: decoding at
-	// one thread allocates nothing.
 	if th := m.rowThreads(l); th > 1 {
-		kernels.Parallel(th, l.out, func(lo, hi int) { ternaryRows(l, acc, q, lo, hi) })
+		ws.rows = rowsJob{l, acc, q}
+		kernels.Parallel(th, l.out, ws.rowsFn)
+		ws.rows = rowsJob{}
 	} else {
 		ternaryRows(l, acc, q, 0, l.out)
 	}
@@ -212,9 +212,13 @@ func (m *Model) logits(out, x []float32) {
 			x64[k] = float64(v)
 		}
 		g := m.V / 8
-		kernels.Parallel(min(th, g), g, func(a, b int) {
-			dot.F16HeadT(out[8*a:8*b], x64, m.headT[a*m.D*8:b*m.D*8])
-		})
+		if th := min(th, g); th > 1 {
+			m.ws.f16.out, m.ws.f16.x64 = out, x64
+			kernels.Parallel(th, g, m.ws.f16Fn)
+			m.ws.f16.out, m.ws.f16.x64 = nil, nil
+		} else {
+			m.f16HeadGroups(out, x64, 0, g)
+		}
 		lo = g * 8
 	}
 	if lo == m.V {
@@ -253,6 +257,12 @@ func (m *Model) logits(out, x []float32) {
 	})
 }
 
+// f16HeadGroups sets out[8a:8b] from the interleaved F16 rows of groups
+// [a, b) (dot.F16HeadT).
+func (m *Model) f16HeadGroups(out []float32, x64 []float64, a, b int) {
+	dot.F16HeadT(out[8*a:8*b], x64, m.headT[a*m.D*8:b*m.D*8])
+}
+
 func (m *Model) logitsInt8(out, x []float32) {
 	s := float32(127) / max(vec.AbsMax(x), minScale)
 	q := m.ws.q[:m.D]
@@ -261,7 +271,10 @@ func (m *Model) logitsInt8(out, x []float32) {
 		dot.HeadActs(m.ws.hk, q)
 	}
 	if th := min(m.threads, max(1, m.V*m.D/(1<<16))); th > 1 {
-		kernels.Parallel(th, m.V, func(lo, hi int) { m.int8HeadRows(out, q, s, lo, hi) })
+		w := m.ws
+		w.head.out, w.head.q, w.head.s = out, q, s
+		kernels.Parallel(th, m.V, w.headFn)
+		w.head.out, w.head.q = nil, nil
 	} else {
 		m.int8HeadRows(out, q, s, 0, m.V)
 	}

@@ -6,10 +6,10 @@ import (
 	"math"
 	"slices"
 
-	"github.com/nanomamba-edge/harness/data"
-	"github.com/nanomamba-edge/harness/edge"
+	"github.com/nanomamba-edge/harness/data/bpe"
 	"github.com/nanomamba-edge/harness/edge/dot"
 	"github.com/nanomamba-edge/harness/edge/gguf"
+	"github.com/nanomamba-edge/harness/edge/spec"
 	"github.com/nanomamba-edge/harness/kernels"
 )
 
@@ -29,7 +29,7 @@ type Model struct {
 	headQ  *dot.Q8Head // Q8_0 embedding in the int8 head's layout (dot.Q8Head), built by SetHead
 	normF  []float32
 	layers []layer
-	tok    *data.Tokenizer
+	tok    *bpe.Tokenizer
 
 	// attention
 	nh, nkv, hd int
@@ -94,13 +94,13 @@ func New(f *gguf.File) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	if arch != edge.Arch {
-		return nil, fmt.Errorf("engine: general.architecture is %q; this engine runs %q files (written by harness export)", arch, edge.Arch)
+	if arch != spec.Arch {
+		return nil, fmt.Errorf("engine: general.architecture is %q; this engine runs %q files (written by harness export)", arch, spec.Arch)
 	}
 	m := &Model{File: f, threads: 1}
 	var errs []error
 	u := func(key string) int {
-		v, err := f.GetUint32(edge.Arch + "." + key)
+		v, err := f.GetUint32(spec.Arch + "." + key)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -108,23 +108,23 @@ func New(f *gguf.File) (*Model, error) {
 	}
 	m.D, m.V, m.NLayers, m.Context = u("embedding_length"), u("vocab_size"), u("block_count"), u("context_length")
 	m.actBits = u("quant.act_bits")
-	ffn, err := f.GetBool(edge.Arch + ".ffn")
+	ffn, err := f.GetBool(spec.Arch + ".ffn")
 	if err != nil {
 		errs = append(errs, err)
 	}
 	dff := u("feed_forward_length")
-	if m.eps, err = f.GetFloat64(edge.Arch + ".norm_eps"); err != nil {
+	if m.eps, err = f.GetFloat64(spec.Arch + ".norm_eps"); err != nil {
 		errs = append(errs, err)
 	}
-	attnLayers, err := f.GetUint32s(edge.Arch + ".attention.layers")
+	attnLayers, err := f.GetUint32s(spec.Arch + ".attention.layers")
 	if err != nil {
 		errs = append(errs, err)
 	}
-	subln, err := f.GetBool(edge.Arch + ".quant.subln")
+	subln, err := f.GetBool(spec.Arch + ".quant.subln")
 	if err != nil {
 		errs = append(errs, err)
 	}
-	wq, err := f.GetString(edge.Arch + ".quant.weights")
+	wq, err := f.GetString(spec.Arch + ".quant.weights")
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -140,7 +140,7 @@ func New(f *gguf.File) (*Model, error) {
 		v int
 	}{{"embedding_length", m.D}, {"vocab_size", m.V}, {"block_count", m.NLayers}, {"context_length", m.Context}} {
 		if kv.v <= 0 || kv.v > 1<<24 {
-			return nil, fmt.Errorf("engine: %s.%s = %d is out of range", edge.Arch, kv.k, kv.v)
+			return nil, fmt.Errorf("engine: %s.%s = %d is out of range", spec.Arch, kv.k, kv.v)
 		}
 	}
 	if m.floatW && m.actBits != 0 {
@@ -161,7 +161,7 @@ func New(f *gguf.File) (*Model, error) {
 	}
 	if slices.Contains(isAttn, true) {
 		m.nh, m.nkv, m.hd = u("attention.head_count"), u("attention.head_count_kv"), u("attention.key_length")
-		theta, err := f.GetFloat64(edge.Arch + ".rope.theta")
+		theta, err := f.GetFloat64(spec.Arch + ".rope.theta")
 		if err == nil && len(errs) > 0 {
 			err = errs[0]
 		}
@@ -237,7 +237,7 @@ func New(f *gguf.File) (*Model, error) {
 		}
 	}
 	if _, err := f.GetString("tokenizer.ggml.model"); err == nil {
-		if m.tok, err = edge.TokenizerFromGGUF(f); err != nil {
+		if m.tok, err = spec.TokenizerFromGGUF(f); err != nil {
 			return nil, err
 		}
 		if m.tok.VocabSize() > m.V {
@@ -601,7 +601,7 @@ func checkBlockScales(t tensor) error {
 func (m *Model) SetThreads(n int) { m.threads = max(n, 1) }
 
 // Tokenizer is the tokenizer of the file, or nil when it has none.
-func (m *Model) Tokenizer() *data.Tokenizer { return m.tok }
+func (m *Model) Tokenizer() *bpe.Tokenizer { return m.tok }
 
 // WeightBytes is the number of bytes read per decoded token from the
 // weights: every packed BitLinear, the embedding row and the tied output

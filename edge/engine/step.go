@@ -40,7 +40,57 @@ type work struct {
 	y, g, sig, nrm []float32
 	h1, h3         []float32
 	logits         []float32
+
+	// The bodies of the parallel regions, bound once (newWork) so that a
+	// step allocates nothing: a region sets its job's operands, runs its
+	// function and clears them.
+	rows   rowsJob
+	rowsFn func(lo, hi int)
+	ssm    ssmJob
+	ssmFn  func(lo, hi int)
+	head   headJob
+	headFn func(lo, hi int)
+	f16    f16Job
+	f16Fn  func(lo, hi int)
 }
+
+// f16Job is the float head's interleaved F16 row groups
+// (Model.f16HeadGroups).
+type f16Job struct {
+	m   *Model
+	out []float32
+	x64 []float64
+}
+
+func (j *f16Job) run(lo, hi int) { j.m.f16HeadGroups(j.out, j.x64, lo, hi) }
+
+// rowsJob is a BitLinear's packed row products (ternaryRows).
+type rowsJob struct {
+	l   *linear
+	acc []int32
+	q   []int8
+}
+
+func (j *rowsJob) run(lo, hi int) { ternaryRows(j.l, j.acc, j.q, lo, hi) }
+
+// ssmJob is a Mamba-2 layer's state update (Model.ssmHeads).
+type ssmJob struct {
+	m     *Model
+	l     *layer
+	state []float32
+}
+
+func (j *ssmJob) run(lo, hi int) { j.m.ssmHeads(j.l, j.state, lo, hi) }
+
+// headJob is the int8 output head's rows (Model.int8HeadRows).
+type headJob struct {
+	m   *Model
+	out []float32
+	q   []int8
+	s   float32
+}
+
+func (j *headJob) run(lo, hi int) { j.m.int8HeadRows(j.out, j.q, j.s, lo, hi) }
 
 func (m *Model) newWork() *work {
 	maxIn, maxPad, maxOut := m.D, m.D, 1
@@ -59,7 +109,7 @@ func (m *Model) newWork() *work {
 		dff = m.layers[0].w1.out
 	}
 	act := f(m.cConv)
-	return &work{
+	w := &work{
 		x: f(m.D), tmp: f(m.D), n: f(m.D), sub: f(maxIn), q: make([]int8, maxPad), hk: make([]int32, m.D/4+8), acc: make([]int32, maxOut),
 		q8: f(m.nh * m.hd), att: f(m.nh * m.hd), probs: f(padContext(m.Context)), knew: f(m.nkv * m.hd), x64: make([]float64, m.D),
 		u64: make([]float64, m.heads*m.headDim), bv64: make([]float64, gn), cv64: make([]float64, gn),
@@ -67,6 +117,9 @@ func (m *Model) newWork() *work {
 		y: f(m.dIn), g: f(m.dIn), sig: f(max(m.dIn, m.cConv, dff)), nrm: f(m.dIn),
 		h1: f(dff), h3: f(dff), logits: f(m.V),
 	}
+	w.ssm.m, w.head.m, w.f16.m = m, m, m
+	w.rowsFn, w.ssmFn, w.headFn, w.f16Fn = w.rows.run, w.ssm.run, w.head.run, w.f16.run
+	return w
 }
 
 // padContext rounds the context up to a multiple of 8, the width of the
@@ -183,7 +236,8 @@ func (m *Model) sharedRS(l *linear, x []float32) float32 {
 	return m.subRS(x[:l.in])
 }
 
-// Prefill feeds the tokens in order and returns the logits after the last.
+// Prefill feeds the tokens in order and returns the logits after the last:
+// like Next's, the model's buffer, valid until the next call on this Model.
 func (m *Model) Prefill(st *State, tokens []int32) ([]float32, error) {
 	if len(tokens) == 0 {
 		return nil, fmt.Errorf("engine: Prefill of no tokens")
@@ -195,7 +249,7 @@ func (m *Model) Prefill(st *State, tokens []int32) ([]float32, error) {
 			return nil, err
 		}
 	}
-	return append([]float32(nil), out...), nil
+	return out, nil
 }
 
 // mambaStep runs one token through a Mamba-2 mixer: input w.n, output w.tmp.
@@ -232,20 +286,13 @@ func (m *Model) mambaStep(l *layer, conv, ssmState []float32) {
 	}
 	// Heads are independent (each its own state and output): split over
 	// the threads when the states are large enough to pay for it.
-	hpg := m.heads / m.groups
-	heads := func(lo, hi int) {
-		for h := lo; h < hi; h++ {
-			g := h / hpg
-			dts := float64(w.dt[h])
-			decay := kernels.Exp(float64(dts * float64(l.A[h])))
-			u := w.u64[h*P : h*P+P]
-			for p, x := range w.xs[h*P : h*P+P] {
-				u[p] = float64(dts * float64(x))
-			}
-			dot.SSMStep(ssmState[h*N*P:(h+1)*N*P], u, w.bv64[g*N:g*N+N], w.cv64[g*N:g*N+N], w.y[h*P:h*P+P], decay)
-		}
+	if th := min(m.threads, max(1, m.heads*N*P/(1<<15))); th > 1 {
+		w.ssm.l, w.ssm.state = l, ssmState
+		kernels.Parallel(th, m.heads, w.ssmFn)
+		w.ssm.l, w.ssm.state = nil, nil
+	} else {
+		m.ssmHeads(l, ssmState, 0, m.heads)
 	}
-	kernels.Parallel(min(m.threads, max(1, m.heads*N*P/(1<<15))), m.heads, heads)
 	vec.SiLU(w.g, w.sig[:dIn], w.zx[:dIn])
 	for h := 0; h < m.heads; h++ {
 		vec.AxpyExact(w.y[h*P:h*P+P], w.xs[h*P:h*P+P], float64(l.Dsk[h]))
@@ -253,6 +300,23 @@ func (m *Model) mambaStep(l *layer, conv, ssmState []float32) {
 	vec.Mul(w.g, w.y, w.g)
 	rmsNorm(w.nrm, w.g, l.ssmNorm, m.eps)
 	m.forward(l.outProj, w.tmp, w.nrm)
+}
+
+// ssmHeads runs the state update of heads [lo, hi) (dot.SSMStep).
+func (m *Model) ssmHeads(l *layer, ssmState []float32, lo, hi int) {
+	w := m.ws
+	P, N := m.headDim, m.state
+	hpg := m.heads / m.groups
+	for h := lo; h < hi; h++ {
+		g := h / hpg
+		dts := float64(w.dt[h])
+		decay := kernels.Exp(float64(dts * float64(l.A[h])))
+		u := w.u64[h*P : h*P+P]
+		for p, x := range w.xs[h*P : h*P+P] {
+			u[p] = float64(dts * float64(x))
+		}
+		dot.SSMStep(ssmState[h*N*P:(h+1)*N*P], u, w.bv64[g*N:g*N+N], w.cv64[g*N:g*N+N], w.y[h*P:h*P+P], decay)
+	}
 }
 
 // attnStep runs one token through grouped-query attention with RoPE,

@@ -1,4 +1,4 @@
-package data
+package bpe
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 // corpusPrefix returns the first n bytes of a corpus file, cut at a line end.
 func corpusPrefix(t testing.TB, rel string, n int) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "datasets", "corpus", rel))
+	b, err := os.ReadFile(filepath.Join("..", "..", "datasets", "corpus", rel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,6 +25,28 @@ func corpusPrefix(t testing.TB, rel string, n int) string {
 		}
 	}
 	return string(b)
+}
+
+// storyDocs splits TinyStories text at its <|endoftext|> lines into trimmed,
+// non-empty documents (the data package's "text" format for such files).
+func storyDocs(text string) []string {
+	var docs, cur []string
+	flush := func() {
+		if d := strings.TrimSpace(strings.Join(cur, "\n")); d != "" {
+			docs = append(docs, d)
+		}
+		cur = cur[:0]
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		l = strings.TrimSuffix(l, "\r")
+		if strings.TrimSpace(l) == EOSToken {
+			flush()
+			continue
+		}
+		cur = append(cur, l)
+	}
+	flush()
+	return docs
 }
 
 const storiesV2 = "tinystories/TinyStoriesV2-GPT4-train.first10000lines.txt"
@@ -116,7 +138,7 @@ func TestGoldenMerges(t *testing.T) {
 
 func trainedOnStories(t testing.TB, vocab int) *Tokenizer {
 	t.Helper()
-	docs := splitText([]byte(corpusPrefix(t, storiesV2, 300_000)))
+	docs := storyDocs(corpusPrefix(t, storiesV2, 300_000))
 	tok, err := TrainBPE(docs, vocab)
 	if err != nil {
 		t.Fatal(err)

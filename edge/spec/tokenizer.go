@@ -1,4 +1,4 @@
-package edge
+package spec
 
 import (
 	"bytes"
@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/nanomamba-edge/harness/data"
+	"github.com/nanomamba-edge/harness/data/bpe"
 	"github.com/nanomamba-edge/harness/edge/gguf"
 )
 
@@ -29,29 +29,29 @@ type hfTokenizer struct {
 	} `json:"model"`
 }
 
-// tokenizerKVs writes tokenizer.ggml.* for tok, padding the token list to
+// TokenizerKVs writes tokenizer.ggml.* for tok, padding the token list to
 // vocab entries with unused "[PADn]" tokens.
-func tokenizerKVs(f *gguf.File, tok *data.Tokenizer, vocab int) error {
+func TokenizerKVs(f *gguf.File, tok *bpe.Tokenizer, vocab int) error {
 	var hf hfTokenizer
 	if err := json.Unmarshal(tok.JSON(), &hf); err != nil {
-		return fmt.Errorf("edge: tokenizer: %w", err)
+		return fmt.Errorf("gguf tokenizer: tokenizer: %w", err)
 	}
 	n := tok.VocabSize()
 	if n > vocab {
-		return fmt.Errorf("edge: the tokenizer has %d tokens, more than the model's vocabulary %d", n, vocab)
+		return fmt.Errorf("gguf tokenizer: the tokenizer has %d tokens, more than the model's vocabulary %d", n, vocab)
 	}
 	tokens := make([]string, vocab)
 	types := make([]int32, vocab)
 	set := make([]bool, vocab)
 	for s, id := range hf.Model.Vocab {
 		if id < 0 || int(id) >= n || set[id] {
-			return fmt.Errorf("edge: tokenizer: vocabulary id %d of %q is out of range or repeated", id, s)
+			return fmt.Errorf("gguf tokenizer: tokenizer: vocabulary id %d of %q is out of range or repeated", id, s)
 		}
 		tokens[id], types[id], set[id] = s, TokenNormal, true
 	}
 	for _, a := range hf.AddedTokens {
 		if a.ID < 0 || int(a.ID) >= n {
-			return fmt.Errorf("edge: tokenizer: special token %q has id %d outside [0, %d)", a.Content, a.ID, n)
+			return fmt.Errorf("gguf tokenizer: tokenizer: special token %q has id %d outside [0, %d)", a.Content, a.ID, n)
 		}
 		tokens[a.ID], types[a.ID], set[a.ID] = a.Content, TokenControl, true
 	}
@@ -60,7 +60,7 @@ func tokenizerKVs(f *gguf.File, tok *data.Tokenizer, vocab int) error {
 			tokens[id], types[id], set[id] = fmt.Sprintf("[PAD%d]", id), TokenUnused, true
 		}
 		if !set[id] {
-			return fmt.Errorf("edge: tokenizer: no token has id %d", id)
+			return fmt.Errorf("gguf tokenizer: tokenizer: no token has id %d", id)
 		}
 	}
 	f.Set("tokenizer.ggml.model", gguf.String("gpt2"))
@@ -80,13 +80,13 @@ func tokenizerKVs(f *gguf.File, tok *data.Tokenizer, vocab int) error {
 // TokenizerFromGGUF rebuilds the BPE tokenizer from tokenizer.ggml.* (model
 // "gpt2": byte-level tokens, "left right" merges, control tokens as the
 // specials, unused padding tokens dropped from the end).
-func TokenizerFromGGUF(f *gguf.File) (*data.Tokenizer, error) {
+func TokenizerFromGGUF(f *gguf.File) (*bpe.Tokenizer, error) {
 	model, err := f.GetString("tokenizer.ggml.model")
 	if err != nil {
-		return nil, fmt.Errorf("edge: the file has no tokenizer: %w", err)
+		return nil, fmt.Errorf("gguf tokenizer: the file has no tokenizer: %w", err)
 	}
 	if model != "gpt2" {
-		return nil, fmt.Errorf("edge: tokenizer.ggml.model is %q, only \"gpt2\" (byte-level BPE) is supported", model)
+		return nil, fmt.Errorf("gguf tokenizer: tokenizer.ggml.model is %q, only \"gpt2\" (byte-level BPE) is supported", model)
 	}
 	tokens, err := f.GetStrings("tokenizer.ggml.tokens")
 	if err != nil {
@@ -97,7 +97,7 @@ func TokenizerFromGGUF(f *gguf.File) (*data.Tokenizer, error) {
 		return nil, err
 	}
 	if len(types) != len(tokens) {
-		return nil, fmt.Errorf("edge: %d token types for %d tokens", len(types), len(tokens))
+		return nil, fmt.Errorf("gguf tokenizer: %d token types for %d tokens", len(types), len(tokens))
 	}
 	merges, err := f.GetStrings("tokenizer.ggml.merges")
 	if err != nil {
@@ -122,7 +122,7 @@ func TokenizerFromGGUF(f *gguf.File) (*data.Tokenizer, error) {
 		case TokenNormal:
 			vocab = append(vocab, fmt.Sprintf("%s: %d", str(tokens[id]), id))
 		default:
-			return nil, fmt.Errorf("edge: token %d (%q) has type %d; only normal (1) and control (3) tokens, and unused (5) ones at the end, are supported", id, tokens[id], types[id])
+			return nil, fmt.Errorf("gguf tokenizer: token %d (%q) has type %d; only normal (1) and control (3) tokens, and unused (5) ones at the end, are supported", id, tokens[id], types[id])
 		}
 	}
 	ms := make([]string, len(merges))
@@ -131,12 +131,12 @@ func TokenizerFromGGUF(f *gguf.File) (*data.Tokenizer, error) {
 	}
 	js := fmt.Sprintf(`{"added_tokens": [%s], "pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "BPE", "vocab": {%s}, "merges": [%s]}}`,
 		strings.Join(added, ", "), strings.Join(vocab, ", "), strings.Join(ms, ", "))
-	tok, err := data.ParseTokenizer([]byte(js))
+	tok, err := bpe.ParseTokenizer([]byte(js))
 	if err != nil {
-		return nil, fmt.Errorf("edge: rebuilding the tokenizer from tokenizer.ggml.*: %w", err)
+		return nil, fmt.Errorf("gguf tokenizer: rebuilding the tokenizer from tokenizer.ggml.*: %w", err)
 	}
 	if eos, err := f.GetUint32("tokenizer.ggml.eos_token_id"); err == nil && int32(eos) != tok.EOS() {
-		return nil, fmt.Errorf("edge: tokenizer.ggml.eos_token_id %d is not the %s token %d", eos, data.EOSToken, tok.EOS())
+		return nil, fmt.Errorf("gguf tokenizer: tokenizer.ggml.eos_token_id %d is not the %s token %d", eos, bpe.EOSToken, tok.EOS())
 	}
 	return tok, nil
 }
