@@ -30,14 +30,16 @@
 // activation range excludes −128 because the vector code applies the sign
 // of w to q (VPSIGNB); Q8Rows falls back to the Go loop when q holds −128.
 //
-// Q8Head holds a Q8_0 matrix in the int8 head's layout: eight rows to a
-// group, interleaved block by block (the 32 weights of each row, offset to
-// unsigned bytes w + 128, VPDPBUSD's unsigned operand, then the group's
-// fp16 scales), so the head reads one sequential stream of the file's 34
-// bytes per block; from 2 MiB on it lives in huge pages on linux.
-// HeadRowsDiv subtracts the per-token terms 128·Σ q of HeadActs inside the
-// integer sums, runs a pair of rows per 512-bit vector and a group at a
-// time, reduces the group's lanes together in the order above and divides
-// by the activation scale: the bits of Q8Rows followed by a float32
-// division, for any int8 activations.
+// QHead holds a Q8_0 or Q4_0 matrix in the int8 head's layout: eight rows
+// to a group, interleaved block by block (the 32 weights of each row as
+// unsigned bytes w + 128, VPDPBUSD's unsigned operand, or the Q4_0
+// nibbles w + 8 placed so that a mask and a shift of one 64-byte load give
+// four rows' bytes; then the group's fp16 scales), so the head reads one
+// sequential stream of the file's 34 or 18 bytes per block; from 2 MiB on
+// it lives in huge pages on linux. HeadRowsDiv subtracts the per-token
+// terms 128·Σ q (8·Σ q) of Acts inside the integer sums, runs a pair of
+// rows per 512-bit vector and a group at a time, reduces the group's lanes
+// together in the order above and divides by the activation scale: the
+// bits of Q8Rows (Q4Rows) followed by a float32 division, for any int8
+// activations.
 package dot

@@ -22,9 +22,10 @@ type kernelSet struct {
 	tq2  func(out []int32, w []byte, q []int8, nb int)
 	q8   func(out []float32, w []byte, q []int8, nb int)
 	q4   func(out []float32, w []byte, q []int8, nb int)
-	// q8head, where set, is Q8Head.HeadRowsDiv's kernel for whole groups
-	// of eight rows (nil: the Go twin).
+	// q8head and q4head, where set, are QHead.HeadRowsDiv's kernels for
+	// whole groups of eight Q8_0 / Q4_0 rows (nil: the Go twin).
 	q8head func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32)
+	q4head func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32)
 
 	// tq2half, where set, is tq2 for one-block rows whose activations
 	// 128..255 are zero (it may skip those elements).
@@ -132,9 +133,14 @@ func Q8Rows(out []float32, w []byte, q []int8, nb int) {
 	active.q8(out, w, q, nb)
 }
 
-// HeadKernel reports whether the active set runs Q8Head.HeadRowsDiv in
-// vector code (otherwise its Go twin runs).
-func HeadKernel() bool { return active.q8head != nil }
+// HeadKernel reports whether the active set runs QHead.HeadRowsDiv on rows
+// of typ in vector code (otherwise its Go twin runs).
+func HeadKernel(typ gguf.Type) bool {
+	if typ == gguf.Q4_0 {
+		return active.q4head != nil
+	}
+	return active.q8head != nil
+}
 
 // Q4Rows is Q8Rows for Q4_0 rows (18 bytes per block, w = nibble − 8).
 func Q4Rows(out []float32, w []byte, q []int8, nb int) {

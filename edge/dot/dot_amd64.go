@@ -26,6 +26,9 @@ func q8RowsVNNI(out *float32, w *byte, q *int8, nb, rows int)
 func q8HeadVNNI(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s float32)
 
 //go:noescape
+func q4HeadVNNI(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s float32)
+
+//go:noescape
 func q8RowsAVX2(out *float32, w *byte, q *int8, nb, rows int)
 
 //go:noescape
@@ -52,6 +55,9 @@ var vnniSet = kernelSet{
 	q4: func(out []float32, w []byte, q []int8, nb int) { q4RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
 	q8head: func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32) {
 		q8HeadVNNI(&out[0], &grp[0], &q[0], &k[0], nb, len(out)/8, s)
+	},
+	q4head: func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32) {
+		q4HeadVNNI(&out[0], &grp[0], &q[0], &k[0], nb, len(out)/8, s)
 	},
 	tq2half: func(out []int32, w []byte, q []int8) {
 		if r4 := len(out) &^ 3; r4 > 0 {

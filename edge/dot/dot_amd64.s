@@ -676,6 +676,89 @@ hblk:
 	VZEROUPPER
 	RET
 
+// HEADPAIRR is HEADPAIR with the pair's weights in register W.
+#define HEADPAIRR(W, D, ACC) \
+	VMOVDQA32   Z21, Z25     \
+	VPDPBUSD    Z20, W, Z25  \
+	VCVTDQ2PS   Z25, Z25     \
+	VMULPS      D, Z25, Z25  \
+	VADDPS      Z25, ACC, ACC
+
+// func q4HeadVNNI(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s float32)
+// q8HeadVNNI for the Q4_0 layout of a QHead: per block 128 bytes of
+// nibbles, whose two 64-byte halves give, masked and shifted, the registers
+// of rows (0,1), (2,3) and (4,5), (6,7) (nibbles n = w + 8, offsets
+// −8·Σ q in k), then the group's fp16 scales.
+TEXT ·q4HeadVNNI(SB), NOSPLIT, $0-52
+	MOVQ out+0(FP), DI
+	MOVQ grp+8(FP), SI
+	MOVQ q+16(FP), DX
+	MOVQ k+24(FP), BX
+	MOVQ nb+32(FP), CX
+	MOVQ groups+40(FP), R8
+	VBROADCASTSS s+48(FP), Y31
+	VMOVDQU32 headperm<>(SB), Y30
+	VMOVDQU32 headsc<>+0(SB), Z26
+	VMOVDQU32 headsc<>+64(SB), Z27
+	VMOVDQU32 headsc<>+128(SB), Z28
+	VMOVDQU32 headsc<>+192(SB), Z29
+	MOVQ CX, R12
+	SHLQ $5, R12                   // nb·32: bytes of q per row
+	MOVL $0x0f0f0f0f, AX
+
+q4grp:
+	VPBROADCASTD AX, Z7            // the nibble mask (REDUCE8 reuses Z7)
+	VXORPS Z16, Z16, Z16
+	VXORPS Z17, Z17, Z17
+	VXORPS Z18, Z18, Z18
+	VXORPS Z19, Z19, Z19
+	LEAQ (SI)(R12*4), R10          // the group's scales
+	XORQ R9, R9
+
+q4blk:
+	VBROADCASTI64X4 (DX)(R9*1), Z20
+	VBROADCASTI64X4 (BX)(R9*1), Z21
+	VMOVDQU32 (SI), Z0
+	VMOVDQU32 64(SI), Z1
+	VPSRLW    $4, Z0, Z2
+	VPSRLW    $4, Z1, Z3
+	VPANDD    Z7, Z0, Z0           // rows 0, 1
+	VPANDD    Z7, Z2, Z2           // rows 2, 3
+	VPANDD    Z7, Z1, Z1           // rows 4, 5
+	VPANDD    Z7, Z3, Z3           // rows 6, 7
+	VCVTPH2PS (R10), Y22
+	VPERMPS Z22, Z26, Z23
+	HEADPAIRR(Z0, Z23, Z16)
+	VPERMPS Z22, Z27, Z23
+	HEADPAIRR(Z2, Z23, Z17)
+	VPERMPS Z22, Z28, Z23
+	HEADPAIRR(Z1, Z23, Z18)
+	VPERMPS Z22, Z29, Z23
+	HEADPAIRR(Z3, Z23, Z19)
+	ADDQ $128, SI
+	ADDQ $16, R10
+	ADDQ $32, R9
+	CMPQ R9, R12
+	JNE  q4blk
+
+	MOVQ R10, SI                   // next group
+	VMOVAPS Y16, Y0
+	VEXTRACTF64X4 $1, Z16, Y1
+	VMOVAPS Y17, Y2
+	VEXTRACTF64X4 $1, Z17, Y3
+	VMOVAPS Y18, Y4
+	VEXTRACTF64X4 $1, Z18, Y5
+	VMOVAPS Y19, Y6
+	VEXTRACTF64X4 $1, Z19, Y7
+	REDUCE8
+	VDIVPS  Y31, Y10, Y10
+	VMOVUPS Y10, (DI)
+	ADDQ    $32, DI
+	DECQ    R8
+	JNZ     q4grp
+	VZEROUPPER
+	RET
+
 // func readAVX512(p *byte, n int) uint64
 // The XOR of the n bytes (a multiple of 512) as 64-bit words: eight
 // independent zmm chains of 64-byte loads, folded at the end.

@@ -288,31 +288,33 @@ func TestHeadRows(t *testing.T) {
 	})
 }
 
-// Q8Head.HeadRowsDiv is Q8Rows followed by a float32 division, bit for
-// bit, with the oracle's rows (−128 activations and weights included), for
-// every row range and split of a matrix.
+// QHead.HeadRowsDiv is Q8Rows (Q4Rows) followed by a float32 division, bit
+// for bit, with the oracle's rows (−128 activations and extreme weights
+// included), for every row range and split of a matrix.
 func TestHeadRowsDiv(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	eachSet(t, func(t *testing.T) {
-		for _, nb := range []int{1, 2, 4, 16, 17} {
-			for _, rows := range []int{1, 5, 8, 9, 16, 23} {
-				for _, f := range []fill{random, low, high, mixed} {
-					for _, s := range []float32{1, 3.7, 1e-3, 127 / 0.0123} {
-						w := headWeights(r, gguf.Q8_0, nb, rows, f)
-						q := actValues(r, nb*32, f, -128)
-						want := oracleHead(gguf.Q8_0, w, q, nb, rows)
-						h, err := NewQ8Head(w, rows, nb)
-						if err != nil {
-							t.Fatal(err)
-						}
-						k := make([]int32, nb*8)
-						HeadActs(k, q)
-						for _, lo := range []int{0, 1, rows / 2} {
-							got := make([]float32, rows-lo)
-							h.HeadRowsDiv(got, lo, q, k, s)
-							for i := range got {
-								if want := want[lo+i] / s; math.Float32bits(got[i]) != math.Float32bits(want) {
-									t.Fatalf("nb=%d rows=%d fill=%d s=%v from %d: row %d = %v, oracle %v", nb, rows, f, s, lo, lo+i, got[i], want)
+		for _, typ := range []gguf.Type{gguf.Q8_0, gguf.Q4_0} {
+			for _, nb := range []int{1, 2, 4, 16, 17} {
+				for _, rows := range []int{1, 5, 8, 9, 16, 23} {
+					for _, f := range []fill{random, low, high, mixed} {
+						for _, s := range []float32{1, 3.7, 1e-3, 127 / 0.0123} {
+							w := headWeights(r, typ, nb, rows, f)
+							q := actValues(r, nb*32, f, -128)
+							want := oracleHead(typ, w, q, nb, rows)
+							h, err := NewQHead(typ, w, rows, nb)
+							if err != nil {
+								t.Fatal(err)
+							}
+							k := make([]int32, nb*8)
+							h.Acts(k, q)
+							for _, lo := range []int{0, 1, rows / 2} {
+								got := make([]float32, rows-lo)
+								h.HeadRowsDiv(got, lo, q, k, s)
+								for i := range got {
+									if want := want[lo+i] / s; math.Float32bits(got[i]) != math.Float32bits(want) {
+										t.Fatalf("%s nb=%d rows=%d fill=%d s=%v from %d: row %d = %v, oracle %v", typ, nb, rows, f, s, lo, lo+i, got[i], want)
+									}
 								}
 							}
 						}
@@ -321,47 +323,58 @@ func TestHeadRowsDiv(t *testing.T) {
 			}
 		}
 	})
-	if _, err := NewQ8Head(make([]byte, 33), 1, 1); err == nil {
-		t.Error("NewQ8Head accepted 33 bytes for one block")
+	for _, c := range []struct {
+		typ  gguf.Type
+		size int
+	}{{gguf.Q8_0, 33}, {gguf.Q4_0, 17}, {gguf.F16, 64}} {
+		if _, err := NewQHead(c.typ, make([]byte, c.size), 1, 1); err == nil {
+			t.Errorf("NewQHead accepted %d bytes of %s for one block", c.size, c.typ)
+		}
 	}
 }
 
-// A Q8Head filled a few rows at a time (CopyRows) holds the same matrix as
-// NewQ8Head's, and Row de-quantizes its rows exactly (gguf.Dequantize's
+// A QHead filled a few rows at a time (CopyRows) holds the same matrix as
+// NewQHead's, and Row de-quantizes its rows exactly (gguf.Dequantize's
 // values), whatever the group the row falls in; a matrix past 2 MiB (huge
 // pages on linux) included.
-func TestQ8HeadRowsAndChunks(t *testing.T) {
+func TestQHeadRowsAndChunks(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
-	for _, c := range []struct{ rows, nb, chunk int }{
-		{1, 1, 1}, {7, 2, 3}, {9, 3, 4}, {23, 16, 5}, {4100, 16, 1024},
-	} {
-		w := headWeights(r, gguf.Q8_0, c.nb, c.rows, random)
-		a, err := NewQ8Head(w, c.rows, c.nb)
-		if err != nil {
-			t.Fatal(err)
+	for _, typ := range []gguf.Type{gguf.Q8_0, gguf.Q4_0} {
+		bs := Q8Block
+		if typ == gguf.Q4_0 {
+			bs = Q4Block
 		}
-		b, err := NewQ8HeadEmpty(c.rows, c.nb)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rb := c.nb * Q8Block
-		for lo := 0; lo < c.rows; lo += c.chunk {
-			hi := min(lo+c.chunk, c.rows)
-			b.CopyRows(w[lo*rb:hi*rb], lo, hi)
-		}
-		if string(a.buf) != string(b.buf) {
-			t.Fatalf("rows %d nb %d: CopyRows in chunks of %d differs from NewQ8Head", c.rows, c.nb, c.chunk)
-		}
-		got := make([]float32, c.nb*32)
-		for row := 0; row < c.rows; row++ {
-			want, err := gguf.Dequantize(gguf.Q8_0, w[row*rb:(row+1)*rb], c.nb*32)
+		for _, c := range []struct{ rows, nb, chunk int }{
+			{1, 1, 1}, {7, 2, 3}, {9, 3, 4}, {23, 16, 5}, {4100, 16, 1024},
+		} {
+			w := headWeights(r, typ, c.nb, c.rows, random)
+			a, err := NewQHead(typ, w, c.rows, c.nb)
 			if err != nil {
 				t.Fatal(err)
 			}
-			b.Row(got, row)
-			for i := range got {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("rows %d nb %d: row %d element %d = %v, want %v", c.rows, c.nb, row, i, got[i], want[i])
+			b, err := NewQHeadEmpty(typ, c.rows, c.nb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rb := c.nb * bs
+			for lo := 0; lo < c.rows; lo += c.chunk {
+				hi := min(lo+c.chunk, c.rows)
+				b.CopyRows(w[lo*rb:hi*rb], lo, hi)
+			}
+			if string(a.buf) != string(b.buf) {
+				t.Fatalf("%s rows %d nb %d: CopyRows in chunks of %d differs from NewQHead", typ, c.rows, c.nb, c.chunk)
+			}
+			got := make([]float32, c.nb*32)
+			for row := 0; row < c.rows; row++ {
+				want, err := gguf.Dequantize(typ, w[row*rb:(row+1)*rb], c.nb*32)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b.Row(got, row)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s rows %d nb %d: row %d element %d = %v, want %v", typ, c.rows, c.nb, row, i, got[i], want[i])
+					}
 				}
 			}
 		}

@@ -7,29 +7,40 @@ import (
 	"github.com/nanomamba-edge/harness/edge/gguf"
 )
 
-// Q8Head is a Q8_0 matrix laid out for the int8 output head (HeadRowsDiv),
-// eight rows to a group so that the head reads one sequential stream. Group
-// g (rows 8g..8g+7, the last one padded with zero rows) holds, for each
-// block b in turn, the 32 weights of its eight rows (row 8g+j at
-// b·256 + 32j) stored as unsigned bytes w + 128, then the eight rows' fp16
-// block scales for each block (row 8g+j, block b at nb·256 + 16b + 2j): 34
-// bytes per block, as in the file. The weights enter VPDPBUSD as its
-// unsigned operand and the activations as the signed one, with no
-// restriction on either range; Σ q·(w+128) − 128·Σ q is the exact block
-// product, and the 128·Σ q terms depend on the token only (HeadActs), not
-// on the row.
-type Q8Head struct {
+// QHead is a Q8_0 or Q4_0 matrix laid out for the int8 output head
+// (HeadRowsDiv), eight rows to a group so that the head reads one
+// sequential stream, with the file's bytes per block. Group g (rows
+// 8g..8g+7, the last one padded with zero rows) holds, for each block b in
+// turn, the weights of its eight rows as unsigned bytes, then the eight
+// rows' fp16 block scales for each block (row 8g+j, block b at
+// nb·wb + 16b + 2j, wb the weight bytes of a block of eight rows).
+//
+// Q8_0 (wb = 256): row 8g+j's 32 weights at b·256 + 32j, stored as w + 128.
+// Q4_0 (wb = 128): the nibbles n = w + 8 as they are in the file, placed so
+// that one 64-byte load and a mask and a shift give the Q8_0 layout's
+// registers: the 64 bytes at b·128 + 64t hold rows 8g+4t and 8g+4t+1 in the
+// low nibbles of their two halves and rows 8g+4t+2 and 8g+4t+3 in the high
+// nibbles (row element i at byte i of its half).
+//
+// The weights enter VPDPBUSD as its unsigned operand and the activations as
+// the signed one, with no restriction on either range; Σ q·(w+o) − o·Σ q
+// (o = 128 or 8) is the exact block product, and the o·Σ q terms depend on
+// the token only (Acts), not on the row.
+type QHead struct {
+	typ      gguf.Type
 	buf      []byte
 	rows, nb int
+	wb       int   // weight bytes per block of a group
+	off      int32 // o: the weights' offset
 }
 
-// q8GroupBytes is the size of one eight-row group of nb blocks.
-func q8GroupBytes(nb int) int { return nb * 8 * Q8Block }
+// groupBytes is the size of one eight-row group.
+func (h *QHead) groupBytes() int { return h.nb * (h.wb + 16) }
 
-// NewQ8Head copies rows Q8_0 rows of nb blocks (34 bytes each, packed back
-// to back in w) into the head's layout.
-func NewQ8Head(w []byte, rows, nb int) (*Q8Head, error) {
-	h, err := newQ8Head(rows, nb, len(w))
+// NewQHead copies rows Q8_0 or Q4_0 (typ) rows of nb blocks, packed back to
+// back in w as in a GGUF file, into the head's layout.
+func NewQHead(typ gguf.Type, w []byte, rows, nb int) (*QHead, error) {
+	h, err := newQHead(typ, rows, nb, len(w))
 	if err != nil {
 		return nil, err
 	}
@@ -37,96 +48,150 @@ func NewQ8Head(w []byte, rows, nb int) (*Q8Head, error) {
 	return h, nil
 }
 
-func newQ8Head(rows, nb, have int) (*Q8Head, error) {
-	if rows < 0 || nb < 0 || have < rows*nb*Q8Block {
-		return nil, fmt.Errorf("dot: %d Q8_0 rows of %d blocks need %d bytes, got %d", rows, nb, rows*nb*Q8Block, have)
+// NewQHeadEmpty returns a head of rows × nb blocks of typ whose rows are
+// filled by CopyRows (e.g. a chunk at a time, letting the source's pages go
+// between chunks).
+func NewQHeadEmpty(typ gguf.Type, rows, nb int) (*QHead, error) {
+	bs := Q8Block
+	if typ == gguf.Q4_0 {
+		bs = Q4Block
 	}
-	h := &Q8Head{rows: rows, nb: nb}
-	h.buf = LargeBytes(h, (rows+7)/8*q8GroupBytes(nb))
-	// Padding rows: w + 128 = 128 (w = 0), scale +0.
+	return newQHead(typ, rows, nb, rows*nb*bs)
+}
+
+func newQHead(typ gguf.Type, rows, nb, have int) (*QHead, error) {
+	h := &QHead{typ: typ, rows: rows, nb: nb}
+	bs := 0
+	switch typ {
+	case gguf.Q8_0:
+		h.wb, h.off, bs = 256, 128, Q8Block
+	case gguf.Q4_0:
+		h.wb, h.off, bs = 128, 8, Q4Block
+	default:
+		return nil, fmt.Errorf("dot: the int8 head holds Q8_0 or Q4_0 rows, not %s", typ)
+	}
+	if rows < 0 || nb < 0 || have < rows*nb*bs {
+		return nil, fmt.Errorf("dot: %d %s rows of %d blocks need %d bytes, got %d", rows, typ, nb, rows*nb*bs, have)
+	}
+	h.buf = LargeBytes(h, (rows+7)/8*h.groupBytes())
+	// Padding rows: weight 0 (stored as its offset), scale +0.
 	for r := rows; r < (rows+7)&^7; r++ {
-		g, j := r/8, r%8
-		grp := h.buf[g*q8GroupBytes(nb):]
 		for b := 0; b < nb; b++ {
 			for i := 0; i < 32; i++ {
-				grp[b*256+32*j+i] = 0x80
+				h.set(r, b, i, uint8(h.off))
 			}
 		}
 	}
 	return h, nil
 }
 
-// NewQ8HeadEmpty returns a head of rows × nb blocks whose rows are filled by
-// CopyRows (e.g. a chunk at a time, letting the source's pages go between
-// chunks).
-func NewQ8HeadEmpty(rows, nb int) (*Q8Head, error) { return newQ8Head(rows, nb, rows*nb*Q8Block) }
-
-// CopyRows copies the Q8_0 rows [lo, hi) of the matrix, packed back to back
-// in w from row lo on (w holds (hi−lo)·nb blocks), into the head.
-func (h *Q8Head) CopyRows(w []byte, lo, hi int) {
-	nb := h.nb
-	if lo < 0 || hi > h.rows || lo > hi || len(w) < (hi-lo)*nb*Q8Block {
-		panic(fmt.Sprintf("dot.Q8Head.CopyRows: rows [%d, %d) of %d from %d bytes", lo, hi, h.rows, len(w)))
+// set stores the offset weight v (w + o) of row r, block b, element i.
+func (h *QHead) set(r, b, i int, v uint8) {
+	grp := h.buf[r/8*h.groupBytes():]
+	j := r % 8
+	if h.typ == gguf.Q8_0 {
+		grp[b*256+32*j+i] = v
+		return
 	}
-	gb := q8GroupBytes(nb)
+	p := &grp[b*128+64*(j/4)+32*(j%2)+i]
+	if sh := 4 * ((j % 4) / 2); sh == 0 {
+		*p = *p&0xf0 | v
+	} else {
+		*p = *p&0x0f | v<<4
+	}
+}
+
+// get is the offset weight (w + o) of row r, block b, element i.
+func (h *QHead) get(r, b, i int) int32 {
+	grp := h.buf[r/8*h.groupBytes():]
+	j := r % 8
+	if h.typ == gguf.Q8_0 {
+		return int32(grp[b*256+32*j+i])
+	}
+	return int32(grp[b*128+64*(j/4)+32*(j%2)+i]>>(4*((j%4)/2))) & 15
+}
+
+// scale is the fp16 scale of row r, block b.
+func (h *QHead) scale(r, b int) float32 {
+	grp := h.buf[r/8*h.groupBytes():]
+	return gguf.FP16ToFP32(binary.LittleEndian.Uint16(grp[h.nb*h.wb+16*b+2*(r%8):]))
+}
+
+// CopyRows copies the rows [lo, hi) of the matrix, packed back to back in w
+// from row lo on (w holds (hi−lo)·nb blocks of the head's type), into the
+// head.
+func (h *QHead) CopyRows(w []byte, lo, hi int) {
+	nb := h.nb
+	bs := Q8Block
+	if h.typ == gguf.Q4_0 {
+		bs = Q4Block
+	}
+	if lo < 0 || hi > h.rows || lo > hi || len(w) < (hi-lo)*nb*bs {
+		panic(fmt.Sprintf("dot.QHead.CopyRows: rows [%d, %d) of %d from %d bytes", lo, hi, h.rows, len(w)))
+	}
 	for r := lo; r < hi; r++ {
-		g, j := r/8, r%8
-		grp := h.buf[g*gb : (g+1)*gb]
-		row := w[(r-lo)*nb*Q8Block:]
+		grp := h.buf[r/8*h.groupBytes():]
+		row := w[(r-lo)*nb*bs:]
 		for b := 0; b < nb; b++ {
-			blk := row[b*Q8Block : (b+1)*Q8Block]
-			copy(grp[nb*256+16*b+2*j:], blk[:2])
-			dst := grp[b*256+32*j : b*256+32*j+32]
-			for i, v := range blk[2:] {
-				dst[i] = v ^ 0x80
+			blk := row[b*bs : (b+1)*bs]
+			copy(grp[nb*h.wb+16*b+2*(r%8):], blk[:2])
+			for i := 0; i < 32; i++ {
+				if h.typ == gguf.Q8_0 {
+					h.set(r, b, i, blk[2+i]^0x80)
+				} else if i < 16 {
+					h.set(r, b, i, blk[2+i]&15)
+				} else {
+					h.set(r, b, i, blk[2+i-16]>>4)
+				}
 			}
 		}
 	}
 }
 
-// Rows is the number of rows, Blocks the blocks per row.
-func (h *Q8Head) Rows() int { return h.rows }
+// Rows is the number of rows.
+func (h *QHead) Rows() int { return h.rows }
 
 // Blocks is the number of 32-element blocks per row.
-func (h *Q8Head) Blocks() int { return h.nb }
+func (h *QHead) Blocks() int { return h.nb }
+
+// Type is the block type of the rows (Q8_0 or Q4_0).
+func (h *QHead) Type() gguf.Type { return h.typ }
 
 // Bytes is the memory the copy holds.
-func (h *Q8Head) Bytes() int64 { return int64(len(h.buf)) }
+func (h *QHead) Bytes() int64 { return int64(len(h.buf)) }
 
 // Row writes row r de-quantized, dst[32b+i] = float32(w)·d (exact), for
 // len(dst) ≤ nb·32 elements.
-func (h *Q8Head) Row(dst []float32, r int) {
+func (h *QHead) Row(dst []float32, r int) {
 	nb := h.nb
 	if r < 0 || r >= h.rows || len(dst) > nb*32 {
-		panic(fmt.Sprintf("dot.Q8Head.Row: row %d of %d, %d values of %d", r, h.rows, len(dst), nb*32))
+		panic(fmt.Sprintf("dot.QHead.Row: row %d of %d, %d values of %d", r, h.rows, len(dst), nb*32))
 	}
-	g, j := r/8, r%8
-	grp := h.buf[g*q8GroupBytes(nb):]
 	for b := 0; b*32 < len(dst); b++ {
-		d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(grp[nb*256+16*b+2*j:]))
-		src := grp[b*256+32*j : b*256+32*j+32]
+		d := h.scale(r, b)
 		for i := range dst[b*32 : min(len(dst), b*32+32)] {
-			dst[b*32+i] = float32(int8(src[i]^0x80)) * d
+			dst[b*32+i] = float32(h.get(r, b, i)-h.off) * d
 		}
 	}
 }
 
-// HeadActs sets k[8b + l] = −128·Σ_{i<4} q[32b + 4l + i] for the nb = len(q)/32
-// blocks of the activations: HeadRowsDiv's per-token offset terms.
-func HeadActs(k []int32, q []int8) {
+// Acts sets k[8b + l] = −o·Σ_{i<4} q[32b + 4l + i] for the nb = len(q)/32
+// blocks of the activations: HeadRowsDiv's per-token offset terms (o = 128
+// for Q8_0 rows, 8 for Q4_0).
+func (h *QHead) Acts(k []int32, q []int8) {
 	nb := len(q) / 32
 	k = k[:nb*8]
 	for i := range k {
 		x := q[4*i : 4*i+4]
-		k[i] = -128 * (int32(x[0]) + int32(x[1]) + int32(x[2]) + int32(x[3]))
+		k[i] = -h.off * (int32(x[0]) + int32(x[1]) + int32(x[2]) + int32(x[3]))
 	}
 }
 
-// HeadRowsDiv sets out[i] = Q8Rows' product of row lo+i with the nb·32
-// activations q, divided by s (one float32 division): the same bits as
-// Q8Rows followed by out[i] /= s, for any int8 activations. k holds
-// HeadActs(k, q).
-func (h *Q8Head) HeadRowsDiv(out []float32, lo int, q []int8, k []int32, s float32) {
+// HeadRowsDiv sets out[i] = Q8Rows' (Q4Rows') product of row lo+i with the
+// nb·32 activations q, divided by s (one float32 division): the same bits
+// as Q8Rows (Q4Rows) followed by out[i] /= s, for any int8 activations. k
+// holds Acts(k, q).
+func (h *QHead) HeadRowsDiv(out []float32, lo int, q []int8, k []int32, s float32) {
 	nb := h.nb
 	hi := lo + len(out)
 	if lo < 0 || hi > h.rows || len(q) < nb*32 || len(k) < nb*8 {
@@ -141,39 +206,59 @@ func (h *Q8Head) HeadRowsDiv(out []float32, lo int, q []int8, k []int32, s float
 		}
 		return
 	}
+	kern := active.q8head
+	if h.typ == gguf.Q4_0 {
+		kern = active.q4head
+	}
 	// Whole groups in the kernel, the rows around them in Go.
 	a, z := min((lo+7)&^7, hi), hi&^7
-	if active.q8head == nil || z <= a {
+	if kern == nil || z <= a {
 		a, z = hi, hi
 	}
-	gb := q8GroupBytes(nb)
-	q8HeadGo(out[:a-lo], h.buf, lo, q, nb, s)
+	gb := h.groupBytes()
+	h.rowsGo(out[:a-lo], lo, q, s)
 	if z > a {
-		active.q8head(out[a-lo:z-lo], h.buf[a/8*gb:z/8*gb], q, k, nb, s)
+		kern(out[a-lo:z-lo], h.buf[a/8*gb:z/8*gb], q, k, nb, s)
 	}
-	q8HeadGo(out[z-lo:], h.buf, z, q, nb, s)
+	h.rowsGo(out[z-lo:], z, q, s)
 }
 
-// q8HeadGo is the Go twin for rows lo.. of the grouped layout buf: per lane
-// l of block b the exact int32 Σ w·q of four elements, f_l +=
-// float32(float32(p)·d) (no fused multiply-add), the lanes reduced as
-// laneSum, then one division.
-func q8HeadGo(out []float32, buf []byte, lo int, q []int8, nb int, s float32) {
-	gb := q8GroupBytes(nb)
+// rowsGo is the Go twin for rows lo..: per lane l of block b the exact
+// int32 Σ w·q of four elements (the same integer as Σ (w+o)·q − o·Σ q), f_l += float32(float32(p)·d)
+// (no fused multiply-add), the lanes reduced as laneSum, then one division.
+func (h *QHead) rowsGo(out []float32, lo int, q []int8, s float32) {
+	gb, nb := h.groupBytes(), h.nb
 	for i := range out {
-		g, j := (lo+i)/8, (lo+i)%8
-		grp := buf[g*gb : (g+1)*gb]
+		r := lo + i
+		grp := h.buf[r/8*gb : (r/8+1)*gb]
+		j := r % 8
+		// Row r's 32 bytes of block b start at b·wb + at; a Q4_0 row's
+		// nibbles are at bit sh of them.
+		at, sh := 32*j, uint(0)
+		if h.typ == gguf.Q4_0 {
+			at, sh = 64*(j/4)+32*(j%2), uint(4*((j%4)/2))
+		}
 		var f [8]float32
 		for b := 0; b < nb; b++ {
-			blk := grp[b*256+32*j : b*256+32*j+32]
+			src := grp[b*h.wb+at : b*h.wb+at+32]
 			x := q[32*b : 32*b+32]
-			db := gguf.FP16ToFP32(binary.LittleEndian.Uint16(grp[nb*256+16*b+2*j:]))
+			d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(grp[nb*h.wb+16*b+2*j:]))
+			var w [32]int32
+			if h.typ == gguf.Q4_0 {
+				for e, v := range src {
+					w[e] = int32(v>>sh&15) - 8
+				}
+			} else {
+				for e, v := range src {
+					w[e] = int32(v) - 128
+				}
+			}
 			for l := 0; l < 8; l++ {
 				var p int32
-				for i := 4 * l; i < 4*l+4; i++ {
-					p += (int32(blk[i]) - 128) * int32(x[i])
+				for e := 4 * l; e < 4*l+4; e++ {
+					p += w[e] * int32(x[e])
 				}
-				f[l] = f[l] + float32(float32(p)*db)
+				f[l] = f[l] + float32(float32(p)*d)
 			}
 		}
 		out[i] = laneSum(&f) / s

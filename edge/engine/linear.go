@@ -173,6 +173,10 @@ func (m *Model) embedRow(dst []float32, v int) {
 			}
 		}
 	case gguf.Q4_0:
+		if m.headQ != nil {
+			m.headQ.Row(dst[:e.width], v)
+			return
+		}
 		for b := 0; b < e.width/gguf.QK4_0; b++ {
 			blk := row[b*18:]
 			d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(blk))
@@ -191,8 +195,8 @@ func (m *Model) embedRow(dst []float32, v int) {
 // bits, s = 127/max(max|x|, 1e-5), q = RoundClip(x·s, −127, 127), and
 // logits[v] = float32(r_v / s), r_v the dot.Q8Rows / dot.Q4Rows product of
 // row v with q (integer block sums scaled by the fp16 block scales in eight
-// float32 lanes); a Q8_0 embedding runs through its dot.Q8Head copy
-// (Q8Head.HeadRowsDiv: the same bits, one sequential stream).
+// float32 lanes), computed on the embedding's dot.QHead copy
+// (QHead.HeadRowsDiv: the same bits, one sequential stream).
 func (m *Model) logits(out, x []float32) {
 	if m.head == HeadInt8 {
 		m.logitsInt8(out, x)
@@ -268,7 +272,7 @@ func (m *Model) logitsInt8(out, x []float32) {
 	q := m.ws.q[:m.D]
 	dot.Quantize(q, x, s, -127, 127)
 	if m.headQ != nil {
-		dot.HeadActs(m.ws.hk, q)
+		m.headQ.Acts(m.ws.hk, q)
 	}
 	if th := min(m.threads, max(1, m.V*m.D/(1<<16))); th > 1 {
 		w := m.ws

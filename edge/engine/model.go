@@ -25,8 +25,8 @@ type Model struct {
 	floatW                 bool // projection weights are float (F16/Q8_0), not ternary
 
 	embed  tensor
-	headT  []uint16    // F16 embedding interleaved for the float head (dot.F16HeadT), built on first use
-	headQ  *dot.Q8Head // Q8_0 embedding in the int8 head's layout (dot.Q8Head), built by SetHead
+	headT  []uint16   // F16 embedding interleaved for the float head (dot.F16HeadT), built on first use
+	headQ  *dot.QHead // Q8_0 / Q4_0 embedding in the int8 head's layout (dot.QHead), built by SetHead
 	normF  []float32
 	layers []layer
 	tok    *bpe.Tokenizer
@@ -539,12 +539,12 @@ func (m *Model) SetHead(h Head) error {
 		if m.embed.typ != gguf.Q8_0 && m.embed.typ != gguf.Q4_0 {
 			return fmt.Errorf("engine: the int8 head needs a Q8_0 or Q4_0 embedding; this file's is %s", m.embed.typ)
 		}
-		// dot.Q8Head holds the embedding in the head's layout (eight rows
+		// dot.QHead holds the embedding in the head's layout (eight rows
 		// interleaved block by block, one sequential stream, the same 34
-		// bytes per block as the file): built a chunk at a time, each
-		// chunk of the mapped file leaving the resident set once copied;
-		// embedRow then reads the copy.
-		if m.embed.typ == gguf.Q8_0 && m.headQ == nil {
+		// or 18 bytes per block as the file): built a chunk at a time,
+		// each chunk of the mapped file leaving the resident set once
+		// copied; embedRow then reads the copy.
+		if m.headQ == nil {
 			if err := m.buildHeadQ(); err != nil {
 				return err
 			}
@@ -556,10 +556,10 @@ func (m *Model) SetHead(h Head) error {
 	return nil
 }
 
-// buildHeadQ copies the Q8_0 embedding into a dot.Q8Head.
+// buildHeadQ copies the Q8_0 / Q4_0 embedding into a dot.QHead.
 func (m *Model) buildHeadQ() error {
 	e := m.embed
-	h, err := dot.NewQ8HeadEmpty(m.V, m.D/gguf.QK8_0)
+	h, err := dot.NewQHeadEmpty(m.embed.typ, m.V, m.D/gguf.QK8_0)
 	if err != nil {
 		return fmt.Errorf("engine: int8 head: %w", err)
 	}

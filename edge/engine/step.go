@@ -28,7 +28,7 @@ type work struct {
 	x, tmp, n      []float32 // D
 	sub            []float32 // largest in-features
 	q              []int8    // largest padded in-features
-	hk             []int32   // the int8 head's per-token offsets (dot.HeadActs)
+	hk             []int32   // the int8 head's per-token offsets (dot.QHead.Acts)
 	acc            []int32   // largest out-features
 	q8, att, probs []float32
 	knew           []float32 // the new token's keys
