@@ -13,7 +13,11 @@
 // caller subtracts Σ_k q_k once to get Σ t·q (METHODS §9.1). VPDPBUSD takes
 // the codes as its unsigned operand and the activations as the signed one.
 // Integer sums are exact in any order (int32 arithmetic wraps, and the true
-// value fits), so lanes, blocks and threads may be split any way.
+// value fits), so lanes, blocks and threads may be split any way. TQ2_0
+// codes are bit fields (masks, or GFNI affine maps for the VNNI set); a
+// TQ1_0 byte holds five base-3 codes, code n = ((b·3^n mod 256)·3) >> 8,
+// which the vector code takes from two 16-bit multiplies per byte half
+// (VPMULLW by 256·3^n, VPMULHUW by 3).
 //
 // # Quantized head rows
 //

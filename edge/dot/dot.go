@@ -20,8 +20,10 @@ const (
 type kernelSet struct {
 	name string
 	tq2  func(out []int32, w []byte, q []int8, nb int)
-	q8   func(out []float32, w []byte, q []int8, nb int)
-	q4   func(out []float32, w []byte, q []int8, nb int)
+	// tq1, where set, is TQ1Rows' kernel (nil: Go).
+	tq1 func(out []int32, w []byte, q []int8, nb int)
+	q8  func(out []float32, w []byte, q []int8, nb int)
+	q4  func(out []float32, w []byte, q []int8, nb int)
 	// q8head and q4head, where set, are QHead.HeadRowsDiv's kernels for
 	// whole groups of eight Q8_0 / Q4_0 rows (nil: the Go twin).
 	q8head func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32)
@@ -114,10 +116,14 @@ func TQ2Rows(out []int32, w []byte, q []int8, nb int) {
 }
 
 // TQ1Rows is TQ2Rows for TQ1_0 rows (54 bytes per block, base-3 codes);
-// it runs in Go on every set.
+// the vector sets extract the codes with 16-bit multiplies.
 func TQ1Rows(out []int32, w []byte, q []int8, nb int) {
 	check(len(out), len(w), len(q), nb, TQ1Block, gguf.QK_K)
-	tq1RowsGo(out, w, q, nb)
+	if len(out) == 0 || nb == 0 || active.tq1 == nil {
+		tq1RowsGo(out, w, q, nb)
+		return
+	}
+	active.tq1(out, w, q, nb)
 }
 
 // Q8Rows sets out[r] to the Q8_0 row product of the package documentation

@@ -26,6 +26,12 @@ func q8RowsVNNI(out *float32, w *byte, q *int8, nb, rows int)
 func q8HeadVNNI(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s float32)
 
 //go:noescape
+func tq1RowsVNNI(out *int32, w *byte, q *int8, nb, rows int)
+
+//go:noescape
+func tq1RowsAVX2(out *int32, w *byte, q *int8, nb, rows int)
+
+//go:noescape
 func q4HeadVNNI(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s float32)
 
 //go:noescape
@@ -51,8 +57,9 @@ var vnniSet = kernelSet{
 			tq2RowsVNNI(&out[r4], &w[r4*nb*TQ2Block], &q[0], nb, len(out)-r4)
 		}
 	},
-	q8: func(out []float32, w []byte, q []int8, nb int) { q8RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
-	q4: func(out []float32, w []byte, q []int8, nb int) { q4RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
+	tq1: func(out []int32, w []byte, q []int8, nb int) { tq1RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
+	q8:  func(out []float32, w []byte, q []int8, nb int) { q8RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
+	q4:  func(out []float32, w []byte, q []int8, nb int) { q4RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
 	q8head: func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32) {
 		q8HeadVNNI(&out[0], &grp[0], &q[0], &k[0], nb, len(out)/8, s)
 	},
@@ -84,6 +91,7 @@ var vnniSet = kernelSet{
 var avx2Set = kernelSet{
 	name: "avx2",
 	tq2:  func(out []int32, w []byte, q []int8, nb int) { tq2RowsAVX2(&out[0], &w[0], &q[0], nb, len(out)) },
+	tq1:  func(out []int32, w []byte, q []int8, nb int) { tq1RowsAVX2(&out[0], &w[0], &q[0], nb, len(out)) },
 	q8:   func(out []float32, w []byte, q []int8, nb int) { q8RowsAVX2(&out[0], &w[0], &q[0], nb, len(out)) },
 	q4:   func(out []float32, w []byte, q []int8, nb int) { q4RowsAVX2(&out[0], &w[0], &q[0], nb, len(out)) },
 

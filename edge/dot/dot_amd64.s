@@ -86,6 +86,209 @@ vblock:
 	VZEROUPPER
 	RET
 
+// TQ1_0 trits: byte b holds five base-3 codes, code n (0 = most significant)
+// = ((b·3^n mod 256)·3) >> 8 (gguf.Trit). In 16-bit lanes, VPMULLW by
+// 256·3^n leaves (b·3^n mod 256)·256 for the lane's low byte (the high
+// byte's product falls off the top), and VPMULHUW by 3 then gives the code;
+// the high bytes take the same path after a shift right by 8, and their
+// codes go back to the high bytes.
+DATA tq1pow<>+0(SB)/2, $256
+DATA tq1pow<>+2(SB)/2, $768
+DATA tq1pow<>+4(SB)/2, $2304
+DATA tq1pow<>+6(SB)/2, $6912
+DATA tq1pow<>+8(SB)/2, $20736
+DATA tq1pow<>+10(SB)/2, $3
+GLOBL tq1pow<>(SB), RODATA|NOPTR, $12
+
+// The qh bytes' multipliers: dword lane n (the four bytes broadcast) takes
+// code n.
+DATA tq1qh<>+0(SB)/8, $0x0300030001000100
+DATA tq1qh<>+8(SB)/8, $0x1b001b0009000900
+GLOBL tq1qh<>(SB), RODATA|NOPTR, $16
+
+// TRIT sets C to the codes of the bytes X (XH = X >> 8 in 16-bit lanes)
+// for the multiplier P (Y15/X15: 3 in every 16-bit lane); T is scratch.
+#define TRIT(X, XH, P, C, T) \
+	VPMULLW  P, X, C    \
+	VPMULHUW Y15, C, C  \
+	VPMULLW  P, XH, T   \
+	VPMULHUW Y15, T, T  \
+	VPSLLW   $8, T, T   \
+	VPOR     T, C, C
+
+#define TRITX(X, XH, P, C, T) \
+	VPMULLW  P, X, C    \
+	VPMULHUW X15, C, C  \
+	VPMULLW  P, XH, T   \
+	VPMULHUW X15, T, T  \
+	VPSLLW   $8, T, T   \
+	VPOR     T, C, C
+
+// func tq1RowsVNNI(out *int32, w *byte, q *int8, nb, rows int)
+// Per block: the 32 qs bytes' five codes pair with the activations at 32n,
+// the next 16 bytes' with 160 + 16n (xmm), and the 4 qh bytes, broadcast to
+// four dword lanes, give the 16 codes of 240..255 in order (xmm).
+TEXT ·tq1RowsVNNI(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ q+16(FP), DX
+	MOVQ nb+24(FP), CX
+	MOVQ rows+32(FP), R8
+	VPBROADCASTW tq1pow<>+0(SB), Y10
+	VPBROADCASTW tq1pow<>+2(SB), Y11
+	VPBROADCASTW tq1pow<>+4(SB), Y12
+	VPBROADCASTW tq1pow<>+6(SB), Y13
+	VPBROADCASTW tq1pow<>+8(SB), Y14
+	VPBROADCASTW tq1pow<>+10(SB), Y15
+	VMOVDQU tq1qh<>(SB), X8
+
+t1row:
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR X9, X9, X9
+	MOVQ DX, R9
+	MOVQ CX, R10
+
+t1block:
+	VMOVDQU (SI), Y4
+	VPSRLW  $8, Y4, Y5
+	TRIT(Y4, Y5, Y10, Y6, Y7)
+	VPDPBUSD (R9), Y6, Y0
+	TRIT(Y4, Y5, Y11, Y6, Y7)
+	VPDPBUSD 32(R9), Y6, Y1
+	TRIT(Y4, Y5, Y12, Y6, Y7)
+	VPDPBUSD 64(R9), Y6, Y2
+	TRIT(Y4, Y5, Y13, Y6, Y7)
+	VPDPBUSD 96(R9), Y6, Y3
+	TRIT(Y4, Y5, Y14, Y6, Y7)
+	VPDPBUSD 128(R9), Y6, Y0
+	VMOVDQU 32(SI), X4
+	VPSRLW  $8, X4, X5
+	TRITX(X4, X5, X10, X6, X7)
+	VPDPBUSD 160(R9), X6, X9
+	TRITX(X4, X5, X11, X6, X7)
+	VPDPBUSD 176(R9), X6, X9
+	TRITX(X4, X5, X12, X6, X7)
+	VPDPBUSD 192(R9), X6, X9
+	TRITX(X4, X5, X13, X6, X7)
+	VPDPBUSD 208(R9), X6, X9
+	TRITX(X4, X5, X14, X6, X7)
+	VPDPBUSD 224(R9), X6, X9
+	VPBROADCASTD 48(SI), X4
+	VPSRLW  $8, X4, X5
+	TRITX(X4, X5, X8, X6, X7)
+	VPDPBUSD 240(R9), X6, X9
+	ADDQ $54, SI
+	ADDQ $256, R9
+	DECQ R10
+	JNZ t1block
+
+	VPADDD Y1, Y0, Y0
+	VPADDD Y3, Y2, Y2
+	VPADDD Y2, Y0, Y0
+	VPADDD Y9, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0x4e, X0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0xb1, X0, X1
+	VPADDD X1, X0, X0
+	VMOVD X0, (DI)
+	ADDQ $4, DI
+	DECQ R8
+	JNZ t1row
+	VZEROUPPER
+	RET
+
+// T1MADD adds the int32 sums of four code·activation products of C (codes)
+// and the activations at M to ACC (AVX2: VPMADDUBSW's int16 pair sums are
+// at most 2·2·128, then VPMADDWD by ones in Y2).
+#define T1MADD(M, C, ACC) \
+	VPMADDUBSW M, C, C  \
+	VPMADDWD   Y2, C, C \
+	VPADDD     C, ACC, ACC
+
+#define T1MADDX(M, C, ACC) \
+	VPMADDUBSW M, C, C  \
+	VPMADDWD   X2, C, C \
+	VPADDD     C, ACC, ACC
+
+// func tq1RowsAVX2(out *int32, w *byte, q *int8, nb, rows int)
+// tq1RowsVNNI with the products of T1MADD instead of VPDPBUSD.
+TEXT ·tq1RowsAVX2(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ q+16(FP), DX
+	MOVQ nb+24(FP), CX
+	MOVQ rows+32(FP), R8
+	VPBROADCASTW tq1pow<>+0(SB), Y10
+	VPBROADCASTW tq1pow<>+2(SB), Y11
+	VPBROADCASTW tq1pow<>+4(SB), Y12
+	VPBROADCASTW tq1pow<>+6(SB), Y13
+	VPBROADCASTW tq1pow<>+8(SB), Y14
+	VPBROADCASTW tq1pow<>+10(SB), Y15
+	VMOVDQU tq1qh<>(SB), X8
+	VPCMPEQW Y2, Y2, Y2
+	VPSRLW   $15, Y2, Y2           // 1 in every 16-bit lane
+
+t2row:
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR X9, X9, X9
+	MOVQ DX, R9
+	MOVQ CX, R10
+
+t2block:
+	VMOVDQU (SI), Y4
+	VPSRLW  $8, Y4, Y5
+	TRIT(Y4, Y5, Y10, Y6, Y7)
+	T1MADD((R9), Y6, Y0)
+	TRIT(Y4, Y5, Y11, Y6, Y7)
+	T1MADD(32(R9), Y6, Y1)
+	TRIT(Y4, Y5, Y12, Y6, Y7)
+	T1MADD(64(R9), Y6, Y0)
+	TRIT(Y4, Y5, Y13, Y6, Y7)
+	T1MADD(96(R9), Y6, Y1)
+	TRIT(Y4, Y5, Y14, Y6, Y7)
+	T1MADD(128(R9), Y6, Y0)
+	VMOVDQU 32(SI), X4
+	VPSRLW  $8, X4, X5
+	TRITX(X4, X5, X10, X6, X7)
+	T1MADDX(160(R9), X6, X9)
+	TRITX(X4, X5, X11, X6, X7)
+	T1MADDX(176(R9), X6, X9)
+	TRITX(X4, X5, X12, X6, X7)
+	T1MADDX(192(R9), X6, X9)
+	TRITX(X4, X5, X13, X6, X7)
+	T1MADDX(208(R9), X6, X9)
+	TRITX(X4, X5, X14, X6, X7)
+	T1MADDX(224(R9), X6, X9)
+	VPBROADCASTD 48(SI), X4
+	VPSRLW  $8, X4, X5
+	TRITX(X4, X5, X8, X6, X7)
+	T1MADDX(240(R9), X6, X9)
+	ADDQ $54, SI
+	ADDQ $256, R9
+	DECQ R10
+	JNZ t2block
+
+	VPADDD Y1, Y0, Y0
+	VPADDD Y9, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0x4e, X0, X1
+	VPADDD X1, X0, X0
+	VPSHUFD $0xb1, X0, X1
+	VPADDD X1, X0, X0
+	VMOVD X0, (DI)
+	ADDQ $4, DI
+	DECQ R8
+	JNZ t2row
+	VZEROUPPER
+	RET
+
 // func tq2RowsAVX2(out *int32, w *byte, q *int8, nb, rows int)
 // VPMADDUBSW gives int16 pair sums (at most 2·2·128 in magnitude); the eight
 // of a block are added in int16 (at most 4096) and widened by VPMADDWD.

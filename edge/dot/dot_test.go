@@ -485,9 +485,9 @@ func BenchmarkRows(b *testing.B) {
 	for _, set := range KernelSets() {
 		Use(set)
 		b.Run(set+"/TQ2_0_1224x512", func(b *testing.B) { benchRows(b, gguf.TQ2_0, 1224, 2) })
+		b.Run(set+"/TQ1_0_1224x512", func(b *testing.B) { benchRows(b, gguf.TQ1_0, 1224, 2) })
 		b.Run(set+"/Q8_0_32768x512", func(b *testing.B) { benchRows(b, gguf.Q8_0, 32768, 16) })
 		b.Run(set+"/Q4_0_32768x512", func(b *testing.B) { benchRows(b, gguf.Q4_0, 32768, 16) })
 		b.Run(set+"/Q8_0_2048x128", func(b *testing.B) { benchRows(b, gguf.Q8_0, 2048, 4) })
 	}
-	b.Run("purego/TQ1_0_1224x512", func(b *testing.B) { benchRows(b, gguf.TQ1_0, 1224, 2) })
 }
