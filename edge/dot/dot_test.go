@@ -491,3 +491,31 @@ func BenchmarkRows(b *testing.B) {
 		b.Run(set+"/Q8_0_2048x128", func(b *testing.B) { benchRows(b, gguf.Q8_0, 2048, 4) })
 	}
 }
+
+// BenchmarkHead times QHead.HeadRowsDiv on nano's tied head (32768 × 512),
+// Q8_0 and Q4_0, on every kernel set: the bytes are the copy's (the file's
+// bytes per block), so MB/s is the rate it streams the head.
+func BenchmarkHead(b *testing.B) {
+	defer Use("")
+	r := rand.New(rand.NewPCG(13, 14))
+	const rows, nb = 32768, 16
+	for _, typ := range []gguf.Type{gguf.Q8_0, gguf.Q4_0} {
+		h, err := NewQHead(typ, headWeights(r, typ, nb, rows, random), rows, nb)
+		if err != nil {
+			b.Fatal(err)
+		}
+		q := actValues(r, nb*32, random, -127)
+		k := make([]int32, nb*8)
+		h.Acts(k, q)
+		out := make([]float32, rows)
+		for _, set := range KernelSets() {
+			Use(set)
+			b.Run(set+"/"+typ.String(), func(b *testing.B) {
+				b.SetBytes(h.Bytes())
+				for b.Loop() {
+					h.HeadRowsDiv(out, 0, q, k, 3.7)
+				}
+			})
+		}
+	}
+}
