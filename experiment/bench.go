@@ -592,9 +592,10 @@ func ParseDecodeVariant(s string) (DecodeVariant, error) {
 	return v, nil
 }
 
-// DefaultDecodeVariants: the exact float head on an f16 embedding, and the
-// int8 head on q8_0 and q4_0 embeddings.
-var DefaultDecodeVariants = []DecodeVariant{{"tq2_0", "f16", "float"}, {"tq2_0", "q8_0", "int8"}, {"tq2_0", "q4_0", "int8"}}
+// DefaultDecodeVariants: the exact float head on an f16 embedding, the
+// int8 head on q8_0 and q4_0 embeddings, and the smallest file (base-3
+// tq1_0 weights, q4_0 embedding: nano's ≤ 15 MB file).
+var DefaultDecodeVariants = []DecodeVariant{{"tq2_0", "f16", "float"}, {"tq2_0", "q8_0", "int8"}, {"tq2_0", "q4_0", "int8"}, {"tq1_0", "q4_0", "int8"}}
 
 // DecodeOptions configure the decode bench (`harness bench --decode`).
 type DecodeOptions struct {

@@ -202,7 +202,7 @@ func (a *app) benchCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&inProcess, "train-in-process", false, "time training in this process instead of one child process per measurement (no peak RSS)")
 	cmd.Flags().BoolVar(&decode, "decode", false, "instead: batch-1 decode of the float32 training path and the packed engine, file size, peak memory and the decode roofline")
 	cmd.Flags().StringSliceVar(&decodePresets, "decode-presets", []string{"tiny", "nano"}, "presets decoded by --decode (random ternary weights)")
-	cmd.Flags().StringSliceVar(&decodeVariants, "variants", nil, "packed variants weights/embed/head for --decode (default tq2_0/f16/float,tq2_0/q8_0/int8,tq2_0/q4_0/int8)")
+	cmd.Flags().StringSliceVar(&decodeVariants, "variants", nil, "packed variants weights/embed/head for --decode (default tq2_0/f16/float,tq2_0/q8_0/int8,tq2_0/q4_0/int8,tq1_0/q4_0/int8)")
 	cmd.Flags().StringSliceVar(&decodeTokens, "tokens", nil, "decoded tokens per preset for --decode, e.g. tiny=192,nano=64 (default 64, cut to the context)")
 	cmd.Flags().IntVar(&decodePrompt, "prompt", 32, "prompt (prefill) tokens for --decode")
 	cmd.Flags().IntVar(&decodeReps, "reps", 3, "repetitions for --decode (the best is kept)")
