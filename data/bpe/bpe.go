@@ -48,9 +48,9 @@ func TrainBPE(texts []string, vocab int) (*Tokenizer, error) {
 		where:  map[uint64][]int32{},
 		stamp:  make([]int32, len(uniq)),
 	}
-	for id, tb := range t.tokens {
-		if tb != nil {
-			b.byStr[string(tb)] = int32(id)
+	for id := range int32(t.tokens.n()) {
+		if tb := t.tokens.at(id); len(tb) > 0 {
+			b.byStr[string(tb)] = id
 		}
 	}
 	b.pq.tokens = &t.tokens
@@ -101,15 +101,15 @@ func (b *bpeTrainer) step() bool {
 	}
 	t := b.tok
 	x, y := top.a, top.b
-	merged := string(t.tokens[x]) + string(t.tokens[y])
+	merged := string(t.tokens.at(x)) + string(t.tokens.at(y))
 	id, ok := b.byStr[merged]
 	if !ok {
-		id = int32(len(t.tokens))
-		t.tokens = append(t.tokens, []byte(merged))
+		id = int32(t.tokens.n())
+		t.tokens.add([]byte(merged))
 		b.byStr[merged] = id
 	}
 	rank := int32(len(t.merges))
-	t.merges = append(t.merges, Merge{Left: string(t.tokens[x]), Right: string(t.tokens[y])})
+	t.merges = append(t.merges, [2]int32{x, y})
 	t.rules[pairKey(x, y)] = mergeRule{rank: rank, id: id}
 
 	key := pairKey(x, y)
@@ -180,7 +180,7 @@ type pairItem struct {
 // total and the pop sequence does not depend on push order.
 type pairHeap struct {
 	items  []pairItem
-	tokens *[][]byte
+	tokens *vocab
 }
 
 func (h *pairHeap) Len() int { return len(h.items) }
@@ -189,11 +189,11 @@ func (h *pairHeap) Less(i, j int) bool {
 	if p.count != q.count {
 		return p.count > q.count
 	}
-	tk := *h.tokens
-	if c := bytes.Compare(tk[p.a], tk[q.a]); c != 0 {
+	tk := h.tokens
+	if c := bytes.Compare(tk.at(p.a), tk.at(q.a)); c != 0 {
 		return c < 0
 	}
-	return bytes.Compare(tk[p.b], tk[q.b]) < 0
+	return bytes.Compare(tk.at(p.b), tk.at(q.b)) < 0
 }
 func (h *pairHeap) Swap(i, j int) { h.items[i], h.items[j] = h.items[j], h.items[i] }
 func (h *pairHeap) Push(x any)    { h.items = append(h.items, x.(pairItem)) }

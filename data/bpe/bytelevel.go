@@ -42,13 +42,18 @@ func byteLevelString(b []byte) string {
 
 // byteLevelBytes reverses byteLevelString.
 func byteLevelBytes(s string) ([]byte, error) {
-	out := make([]byte, 0, len(s))
+	return appendByteLevelBytes(make([]byte, 0, len(s)), s)
+}
+
+// appendByteLevelBytes appends the raw bytes of the byte-level string s to
+// dst.
+func appendByteLevelBytes(dst []byte, s string) ([]byte, error) {
 	for _, r := range s {
 		b, ok := runeToByte[r]
 		if !ok {
-			return nil, fmt.Errorf("token %q: rune %U is not in the byte-level alphabet", s, r)
+			return dst, fmt.Errorf("token %q: rune %U is not in the byte-level alphabet", s, r)
 		}
-		out = append(out, b)
+		dst = append(dst, b)
 	}
-	return out, nil
+	return dst, nil
 }

@@ -33,9 +33,9 @@ type mergeRule struct {
 // tokenizer: one token per byte, plus the specials. Encode and Decode are
 // safe for concurrent use.
 type Tokenizer struct {
-	tokens   [][]byte // id → raw bytes ("" for specials)
+	tokens   vocab // id → raw bytes (empty for specials)
 	specials []special
-	merges   []Merge
+	merges   [][2]int32           // rank → the ids of the left and right tokens
 	rules    map[uint64]mergeRule // pair → (rank, merged id)
 	eos, bos int32
 
@@ -52,12 +52,35 @@ const maxCacheEntries = 1 << 18
 
 func pairKey(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
 
+// vocab holds the tokens' raw bytes back to back, token id at
+// buf[off[id]:off[id+1]] (a special token's range is empty): two
+// allocations for the whole vocabulary rather than one per token.
+type vocab struct {
+	buf []byte
+	off []uint32 // len = tokens + 1
+}
+
+// n is the number of tokens.
+func (v *vocab) n() int { return max(len(v.off)-1, 0) }
+
+// at is the raw bytes of token id (empty for a special).
+func (v *vocab) at(id int32) []byte { return v.buf[v.off[id]:v.off[id+1]:v.off[id+1]] }
+
+// add appends a token of raw bytes b (none for a special).
+func (v *vocab) add(b []byte) {
+	if len(v.off) == 0 {
+		v.off = append(v.off, 0)
+	}
+	v.buf = append(v.buf, b...)
+	v.off = append(v.off, uint32(len(v.buf)))
+}
+
 // NewByteTokenizer returns the byte tokenizer: ids 0–255 are the bytes,
 // 256 is EOS and 257 is BOS.
 func NewByteTokenizer() *Tokenizer {
 	t := &Tokenizer{rules: map[uint64]mergeRule{}}
 	for b := 0; b < 256; b++ {
-		t.tokens = append(t.tokens, []byte{byte(b)})
+		t.tokens.add([]byte{byte(b)})
 	}
 	t.addSpecial(EOSToken)
 	t.addSpecial(BOSToken)
@@ -66,13 +89,13 @@ func NewByteTokenizer() *Tokenizer {
 }
 
 func (t *Tokenizer) addSpecial(content string) {
-	id := int32(len(t.tokens))
-	t.tokens = append(t.tokens, nil)
+	id := int32(t.tokens.n())
+	t.tokens.add(nil)
 	t.specials = append(t.specials, special{id, content})
 }
 
 // VocabSize is the number of token ids (bytes, merges and specials).
-func (t *Tokenizer) VocabSize() int { return len(t.tokens) }
+func (t *Tokenizer) VocabSize() int { return t.tokens.n() }
 
 // EOS is the id of <|endoftext|>.
 func (t *Tokenizer) EOS() int32 { return t.eos }
@@ -81,7 +104,13 @@ func (t *Tokenizer) EOS() int32 { return t.eos }
 func (t *Tokenizer) BOS() int32 { return t.bos }
 
 // Merges returns the merge rules in rank order.
-func (t *Tokenizer) Merges() []Merge { return append([]Merge(nil), t.merges...) }
+func (t *Tokenizer) Merges() []Merge {
+	out := make([]Merge, len(t.merges))
+	for i, m := range t.merges {
+		out[i] = Merge{Left: string(t.tokens.at(m[0])), Right: string(t.tokens.at(m[1]))}
+	}
+	return out
+}
 
 // Kind is "byte" for a tokenizer without merges and "bpe" otherwise.
 func (t *Tokenizer) Kind() string {
@@ -94,17 +123,17 @@ func (t *Tokenizer) Kind() string {
 // Token returns the text of one id: its raw bytes, or a special token's
 // content. It returns "" for an id outside the vocabulary.
 func (t *Tokenizer) Token(id int32) string {
-	if id < 0 || int(id) >= len(t.tokens) {
+	if id < 0 || int(id) >= t.tokens.n() {
 		return ""
 	}
-	if t.tokens[id] == nil {
+	if len(t.tokens.at(id)) == 0 {
 		for _, s := range t.specials {
 			if s.id == id {
 				return s.content
 			}
 		}
 	}
-	return string(t.tokens[id])
+	return string(t.tokens.at(id))
 }
 
 // Decode concatenates the tokens' bytes; special tokens decode to their

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -36,7 +37,7 @@ func (t *Tokenizer) JSON() []byte {
 	buf.WriteString("  \"post_processor\": null,\n")
 	buf.WriteString("  \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, \"trim_offsets\": true, \"use_regex\": true},\n")
 	buf.WriteString("  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": null,\n    \"continuing_subword_prefix\": null,\n    \"end_of_word_suffix\": null,\n    \"fuse_unk\": false,\n    \"byte_fallback\": false,\n    \"vocab\": {")
-	for id := range t.tokens {
+	for id := range t.tokens.n() {
 		if id > 0 {
 			buf.WriteString(",")
 		}
@@ -47,7 +48,7 @@ func (t *Tokenizer) JSON() []byte {
 		if i > 0 {
 			buf.WriteString(",")
 		}
-		fmt.Fprintf(&buf, "\n      %s", str(byteLevelString([]byte(m.Left))+" "+byteLevelString([]byte(m.Right))))
+		fmt.Fprintf(&buf, "\n      %s", str(byteLevelString(t.tokens.at(m[0]))+" "+byteLevelString(t.tokens.at(m[1]))))
 	}
 	buf.WriteString("\n    ]\n  }\n}\n")
 	return buf.Bytes()
@@ -56,10 +57,10 @@ func (t *Tokenizer) JSON() []byte {
 // tokenString is the vocabulary entry of an id: the byte-level string, or a
 // special token's content.
 func (t *Tokenizer) tokenString(id int32) string {
-	if t.tokens[id] == nil {
+	if len(t.tokens.at(id)) == 0 {
 		return t.Token(id)
 	}
-	return byteLevelString(t.tokens[id])
+	return byteLevelString(t.tokens.at(id))
 }
 
 // Hash is the sha256 of JSON(), the tokenizer's content hash.
@@ -130,9 +131,8 @@ func ParseTokenizer(b []byte) (*Tokenizer, error) {
 			n = int(id) + 1
 		}
 	}
-	t := &Tokenizer{tokens: make([][]byte, n), rules: map[uint64]mergeRule{}, eos: -1, bos: -1}
+	entries := make([]string, n)
 	filled := make([]bool, n)
-	byBytes := map[string]int32{}
 	for s, id := range f.Model.Vocab {
 		if id < 0 {
 			return nil, fmt.Errorf("tokenizer.json: token %q has negative id %d", s, id)
@@ -140,62 +140,132 @@ func ParseTokenizer(b []byte) (*Tokenizer, error) {
 		if _, ok := isSpecial[s]; ok {
 			continue
 		}
-		raw, err := byteLevelBytes(s)
-		if err != nil {
-			return nil, fmt.Errorf("tokenizer.json: %w", err)
-		}
-		if len(raw) == 0 || filled[id] {
+		if s == "" || filled[id] {
 			return nil, fmt.Errorf("tokenizer.json: token %q with id %d is empty or its id is taken twice", s, id)
 		}
-		t.tokens[id], filled[id] = raw, true
-		byBytes[string(raw)] = id
+		entries[id], filled[id] = s, true
 	}
-	for b := 0; b < 256; b++ {
-		if id, ok := byBytes[string([]byte{byte(b)})]; !ok || id != int32(b) {
-			return nil, fmt.Errorf("tokenizer.json: byte 0x%02x must be token %d (this loader requires ids 0-255 to be the bytes)", b, b)
-		}
-	}
+	specials := make([]int32, 0, len(f.AddedTokens))
 	for _, a := range f.AddedTokens { // added-token order is id order in files written here
 		if filled[a.ID] {
 			return nil, fmt.Errorf("tokenizer.json: added token %q reuses id %d", a.Content, a.ID)
 		}
-		filled[a.ID] = true
-		t.specials = append(t.specials, special{a.ID, a.Content})
-		switch a.Content {
-		case EOSToken:
-			t.eos = a.ID
-		case BOSToken:
-			t.bos = a.ID
-		}
+		entries[a.ID], filled[a.ID] = a.Content, true
+		specials = append(specials, a.ID)
 	}
 	for id, ok := range filled {
 		if !ok {
 			return nil, fmt.Errorf("tokenizer.json: no token has id %d (ids must be dense)", id)
 		}
 	}
-	if t.eos < 0 {
-		return nil, fmt.Errorf("tokenizer.json: no %s added token", EOSToken)
+	t, err := FromVocab(entries, specials, len(f.Model.Merges), func(i int) (string, string, error) { return parseMerge(f.Model.Merges[i]) })
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer.json: %w", err)
 	}
-	for i, raw := range f.Model.Merges {
-		l, r, err := parseMerge(raw)
+	return t, nil
+}
+
+// FromVocab builds a tokenizer from its vocabulary entries in id order:
+// the byte-level string of every token (GPT-2's byte→unicode mapping; ids 0–255
+// must be the 256 bytes), except the specials, whose ids are listed in
+// specials (in the order they are matched) and whose entries are their
+// content; and from nm merges, merge(i) giving the byte-level left and
+// right tokens of rank i. A merge must join two tokens of the vocabulary
+// into a third. tokenizer.json (ParseTokenizer) and a GGUF file's
+// tokenizer.ggml.* keys are read through it.
+func FromVocab(entries []string, specials []int32, nm int, merge func(i int) (string, string, error)) (*Tokenizer, error) {
+	n := len(entries)
+	t := &Tokenizer{rules: make(map[uint64]mergeRule, nm), merges: make([][2]int32, 0, nm), eos: -1, bos: -1}
+	isSpecial := make([]bool, n)
+	for _, id := range specials {
+		if id < 0 || int(id) >= n || isSpecial[id] {
+			return nil, fmt.Errorf("special token id %d is outside [0, %d) or listed twice", id, n)
+		}
+		isSpecial[id] = true
+		t.specials = append(t.specials, special{id, entries[id]})
+		switch entries[id] {
+		case EOSToken:
+			t.eos = id
+		case BOSToken:
+			t.bos = id
+		}
+	}
+	size := 0
+	for id, s := range entries {
+		if !isSpecial[id] {
+			size += len(s) // at least the raw bytes' length
+		}
+	}
+	t.tokens = vocab{buf: make([]byte, 0, size), off: make([]uint32, 1, n+1)}
+	for id, s := range entries {
+		if isSpecial[id] {
+			t.tokens.add(nil)
+			continue
+		}
+		k := len(t.tokens.buf)
+		var err error
+		if t.tokens.buf, err = appendByteLevelBytes(t.tokens.buf, s); err != nil {
+			return nil, err
+		}
+		if len(t.tokens.buf) == k {
+			return nil, fmt.Errorf("token %q with id %d is empty", s, id)
+		}
+		t.tokens.off = append(t.tokens.off, uint32(len(t.tokens.buf)))
+	}
+	// The normal tokens sorted by their bytes: the index that finds a
+	// merge's tokens (binary search; a map of 32k strings would hold
+	// megabytes while the tokenizer is built).
+	byBytes := make([]int32, 0, n)
+	for id := range int32(n) {
+		if !isSpecial[id] {
+			byBytes = append(byBytes, id)
+		}
+	}
+	slices.SortFunc(byBytes, func(a, b int32) int { return bytes.Compare(t.tokens.at(a), t.tokens.at(b)) })
+	for i := 1; i < len(byBytes); i++ {
+		if bytes.Equal(t.tokens.at(byBytes[i-1]), t.tokens.at(byBytes[i])) {
+			return nil, fmt.Errorf("token %q is both id %d and id %d", entries[byBytes[i]], min(byBytes[i-1], byBytes[i]), max(byBytes[i-1], byBytes[i]))
+		}
+	}
+	find := func(b []byte) (int32, bool) {
+		i, ok := slices.BinarySearchFunc(byBytes, b, func(id int32, b []byte) int { return bytes.Compare(t.tokens.at(id), b) })
+		if !ok {
+			return -1, false
+		}
+		return byBytes[i], true
+	}
+	for b := 0; b < 256; b++ {
+		if id, ok := find([]byte{byte(b)}); !ok || id != int32(b) {
+			return nil, fmt.Errorf("byte 0x%02x must be token %d (this loader requires ids 0-255 to be the bytes)", b, b)
+		}
+	}
+	if t.eos < 0 {
+		return nil, fmt.Errorf("no %s special token", EOSToken)
+	}
+	var lb, rb []byte
+	for i := 0; i < nm; i++ {
+		l, r, err := merge(i)
 		if err != nil {
-			return nil, fmt.Errorf("tokenizer.json: merge %d: %w", i, err)
+			return nil, fmt.Errorf("merge %d: %w", i, err)
 		}
-		lb, err1 := byteLevelBytes(l)
-		rb, err2 := byteLevelBytes(r)
+		var err1, err2 error
+		lb, err1 = appendByteLevelBytes(lb[:0], l)
+		k := len(lb)
+		lb, err2 = appendByteLevelBytes(lb, r)
 		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("tokenizer.json: merge %d (%q %q) is not byte-level", i, l, r)
+			return nil, fmt.Errorf("merge %d (%q %q) is not byte-level", i, l, r)
 		}
-		a, okA := byBytes[string(lb)]
-		b, okB := byBytes[string(rb)]
-		id, okM := byBytes[string(lb)+string(rb)]
+		rb = lb[k:]
+		a, okA := find(lb[:k])
+		b, okB := find(rb)
+		id, okM := find(lb)
 		if !okA || !okB || !okM {
-			return nil, fmt.Errorf("tokenizer.json: merge %d (%q %q) uses or makes a token missing from the vocab", i, l, r)
+			return nil, fmt.Errorf("merge %d (%q %q) uses or makes a token missing from the vocab", i, l, r)
 		}
 		if _, dup := t.rules[pairKey(a, b)]; !dup {
 			t.rules[pairKey(a, b)] = mergeRule{rank: int32(i), id: id}
 		}
-		t.merges = append(t.merges, Merge{Left: string(lb), Right: string(rb)})
+		t.merges = append(t.merges, [2]int32{a, b})
 	}
 	return t, nil
 }

@@ -248,3 +248,56 @@ func TestTrainDeterministic(t *testing.T) {
 		t.Fatal("two trainings on the same text differ")
 	}
 }
+
+// FromVocab on a tokenizer's own entries and merges rebuilds it (the same
+// tokenizer.json), and refuses a malformed vocabulary with an error naming
+// the problem.
+func TestFromVocab(t *testing.T) {
+	tok := trainedOnStories(t, 400)
+	n := tok.VocabSize()
+	entries := make([]string, n)
+	var specials []int32
+	for id := range int32(n) {
+		entries[id] = tok.tokenString(id)
+		if len(tok.tokens.at(id)) == 0 {
+			specials = append(specials, id)
+		}
+	}
+	ms := tok.Merges()
+	merge := func(i int) (string, string, error) {
+		return byteLevelString([]byte(ms[i].Left)), byteLevelString([]byte(ms[i].Right)), nil
+	}
+	back, err := FromVocab(entries, specials, len(ms), merge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Hash() != tok.Hash() {
+		t.Fatal("FromVocab of a tokenizer's entries and merges gives another tokenizer.json")
+	}
+	with := func(f func(e []string)) []string {
+		e := append([]string(nil), entries...)
+		f(e)
+		return e
+	}
+	for _, c := range []struct {
+		name     string
+		entries  []string
+		specials []int32
+		nm       int
+		want     string
+	}{
+		{"duplicate bytes", with(func(e []string) { e[300] = e[65] }), specials, 0, "is both id 65 and id 300"},
+		{"empty token", with(func(e []string) { e[300] = "" }), specials, 0, "is empty"},
+		{"not byte-level", with(func(e []string) { e[300] = "\x01" }), specials, 0, "not in the byte-level alphabet"},
+		{"byte out of place", with(func(e []string) { e[65], e[66] = e[66], e[65] }), specials, 0, "byte 0x41 must be token 65"},
+		{"special out of range", entries, []int32{256, int32(n)}, 0, "outside"},
+		{"special twice", entries, []int32{256, 256}, 0, "listed twice"},
+		{"no EOS", entries, []int32{257}, 0, "no <|endoftext|>"},
+		{"merge of unknown tokens", with(func(e []string) { e[300] = "zzzzq" }), specials, len(ms), "missing from the vocab"},
+	} {
+		_, err := FromVocab(c.entries, c.specials, c.nm, merge)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"unsafe"
 )
 
 // KV is one metadata key/value pair.
@@ -367,6 +368,9 @@ type decoder struct {
 	b   []byte
 	pos int
 	err error
+	// alias: strings point into b instead of being copied (b is a
+	// read-only mapping that lives as long as the process).
+	alias bool
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -417,8 +421,19 @@ func (d *decoder) u64(what string) uint64 {
 }
 
 func (d *decoder) str(what string) string {
-	n := d.u64(what + " length")
-	return string(d.take(n, what))
+	// The length's name is built only when it is missing: a tokenizer's
+	// tens of thousands of strings would otherwise each allocate it.
+	var n uint64
+	if d.left() >= 8 {
+		n = d.u64(what)
+	} else {
+		n = d.u64(what + " length")
+	}
+	b := d.take(n, what)
+	if d.alias && len(b) > 0 {
+		return unsafe.String(&b[0], len(b))
+	}
+	return string(b)
 }
 
 func (d *decoder) left() uint64 { return uint64(len(d.b) - d.pos) }
@@ -586,8 +601,13 @@ func ReadFile(path string) (*File, error) {
 
 // Parse parses a GGUF file held in b. Tensor data slices alias b. Every
 // malformed input gives an error wrapping ErrFormat, never a panic.
-func Parse(b []byte) (*File, error) {
-	d := &decoder{b: b}
+func Parse(b []byte) (*File, error) { return parse(b, false) }
+
+// parse is Parse; with alias, metadata strings point into b (MapFile's
+// read-only mapping, which is never unmapped once parsed) rather than
+// being copied onto the heap.
+func parse(b []byte, alias bool) (*File, error) {
+	d := &decoder{b: b, alias: alias}
 	magic := d.take(4, "magic")
 	if d.err == nil && string(magic) != Magic {
 		return nil, fmt.Errorf("gguf: %w: magic %q, want %q (not a GGUF file)", ErrFormat, magic, Magic)

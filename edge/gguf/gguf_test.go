@@ -6,7 +6,10 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
+	"unsafe"
 )
 
 func TestFP16KnownValues(t *testing.T) {
@@ -476,5 +479,51 @@ func TestWriterRejects(t *testing.T) {
 	f.Set("general.alignment", Value{typ: TypeUint32, v: int(3)})
 	if _, err := f.Bytes(); err == nil {
 		t.Error("mistyped value accepted")
+	}
+}
+
+// A memory-mapped file's metadata strings point into the mapping (no heap
+// copy) and read the same as a parsed copy's; a string of the sample has
+// no byte outside it.
+func TestMapFileStrings(t *testing.T) {
+	b, err := sampleFile(t).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "s.gguf")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := MapFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, kv := range c.KVs {
+		if m.KVs[i].Key != kv.Key || !m.KVs[i].Value.equal(kv.Value) {
+			t.Errorf("key %d: mapped %s = %v, parsed %s = %v", i, m.KVs[i].Key, m.KVs[i].Value, kv.Key, kv.Value)
+		}
+	}
+	ms, err := m.GetStrings("a.strings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.mapped {
+		t.Skip("the file was read, not mapped, on this system")
+	}
+	// The strings lie inside the mapping of the file: every tensor's data
+	// does, so the mapping spans [first tensor data − DataOffset, ...).
+	base := uintptr(unsafe.Pointer(&m.Tensors[0].Data[0])) - uintptr(m.DataOffset+m.Tensors[0].Offset)
+	for _, s := range ms {
+		if s == "" {
+			continue
+		}
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		if p < base || p+uintptr(len(s)) > base+uintptr(len(b)) {
+			t.Errorf("string %q at %#x is outside the mapping [%#x, %#x)", s, p, base, base+uintptr(len(b)))
+		}
 	}
 }

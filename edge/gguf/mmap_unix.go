@@ -32,7 +32,9 @@ func MapFile(path string) (*File, error) {
 	if err != nil {
 		return ReadFile(path)
 	}
-	f, err := Parse(b)
+	// The metadata's strings (a tokenizer's tens of thousands of tokens
+	// and merges) stay in the mapping rather than being copied.
+	f, err := parse(b, true)
 	if err != nil {
 		syscall.Munmap(b)
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -107,31 +106,23 @@ func TokenizerFromGGUF(f *gguf.File) (*bpe.Tokenizer, error) {
 	for n > 0 && types[n-1] == TokenUnused {
 		n--
 	}
-	str := func(s string) string {
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false)
-		enc.Encode(s)
-		return strings.TrimSuffix(b.String(), "\n")
-	}
-	var added, vocab []string
+	var specials []int32
 	for id := 0; id < n; id++ {
 		switch types[id] {
 		case TokenControl:
-			added = append(added, fmt.Sprintf(`{"id": %d, "content": %s, "special": true}`, id, str(tokens[id])))
+			specials = append(specials, int32(id))
 		case TokenNormal:
-			vocab = append(vocab, fmt.Sprintf("%s: %d", str(tokens[id]), id))
 		default:
 			return nil, fmt.Errorf("gguf tokenizer: token %d (%q) has type %d; only normal (1) and control (3) tokens, and unused (5) ones at the end, are supported", id, tokens[id], types[id])
 		}
 	}
-	ms := make([]string, len(merges))
-	for i, m := range merges {
-		ms[i] = str(m)
-	}
-	js := fmt.Sprintf(`{"added_tokens": [%s], "pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "BPE", "vocab": {%s}, "merges": [%s]}}`,
-		strings.Join(added, ", "), strings.Join(vocab, ", "), strings.Join(ms, ", "))
-	tok, err := bpe.ParseTokenizer([]byte(js))
+	tok, err := bpe.FromVocab(tokens[:n], specials, len(merges), func(i int) (string, string, error) {
+		l, r, ok := strings.Cut(merges[i], " ")
+		if !ok {
+			return "", "", fmt.Errorf("%q has no space between its two tokens", merges[i])
+		}
+		return l, r, nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("gguf tokenizer: rebuilding the tokenizer from tokenizer.ggml.*: %w", err)
 	}
