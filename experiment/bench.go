@@ -16,6 +16,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 
 	"github.com/nanomamba-edge/harness/configs"
+	"github.com/nanomamba-edge/harness/data"
 	"github.com/nanomamba-edge/harness/edge"
 	"github.com/nanomamba-edge/harness/edge/dot"
 	"github.com/nanomamba-edge/harness/edge/gguf"
@@ -617,6 +618,12 @@ type DecodeOptions struct {
 	TriadBytes, TriadL3Bytes int64
 	// Dir receives the exported GGUF files (a temporary directory).
 	Dir string
+	// Root, when set, is the project root: each preset's files then carry
+	// the BPE tokenizer its data pipeline trains (data.Prepare on the
+	// preset's data config, cached under Root/.cache), so that their size
+	// and the decoder's memory are those of a file a trained run exports.
+	// Without it the files have no tokenizer.
+	Root string
 	// Child runs one measurement in a separate process and returns its
 	// result, so that the peak resident memory is that decoder's alone.
 	Child func(DecodeSpec) (*DecodeChildResult, error)
@@ -711,7 +718,10 @@ type DecodeReport struct {
 	// arrays inside the L3Bytes last-level cache).
 	BandwidthL3           map[int]float64 `json:",omitempty"`
 	TriadL3Bytes, L3Bytes int64           `json:",omitempty"`
-	Rows                  []DecodeRow
+	// Tokenizers is the vocabulary size of the tokenizer each preset's
+	// files carry (none: absent).
+	Tokenizers map[string]int `json:",omitempty"`
+	Rows       []DecodeRow
 }
 
 // L3Bytes is the size of the largest CPU cache Linux reports for cpu0
@@ -919,6 +929,19 @@ func DecodeBench(o DecodeOptions, log io.Writer) (*DecodeReport, error) {
 		if err != nil {
 			return nil, err
 		}
+		var tok *data.Tokenizer
+		if o.Root != "" {
+			ds, err := data.Prepare(o.Root, filepath.Join(o.Root, ".cache"), c.Data, c.Model.Vocab, c.Train.Seed)
+			if err != nil {
+				return nil, fmt.Errorf("decode bench %s: the tokenizer: %w", p, err)
+			}
+			tok = ds.Tokenizer
+			if rep.Tokenizers == nil {
+				rep.Tokenizers = map[string]int{}
+			}
+			rep.Tokenizers[p] = tok.VocabSize()
+			logf(log, "decode %s: files carry the data pipeline's tokenizer (%d tokens)\n", p, tok.VocabSize())
+		}
 		tokens := 64
 		if n, ok := o.Tokens[p]; ok && n > 0 {
 			tokens = n
@@ -945,7 +968,7 @@ func DecodeBench(o DecodeOptions, log io.Writer) (*DecodeReport, error) {
 		for _, v := range variants {
 			wt, _ := gguf.ParseType(v.Weights)
 			et, _ := gguf.ParseType(v.Embed)
-			f, err := edge.Export(m, c.Quant, nil, edge.Options{Weights: wt, Embed: et}, edge.Provenance{})
+			f, err := edge.Export(m, c.Quant, tok, edge.Options{Weights: wt, Embed: et}, edge.Provenance{})
 			if err != nil {
 				return nil, fmt.Errorf("decode bench %s %s: %w", p, v, err)
 			}

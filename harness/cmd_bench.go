@@ -250,6 +250,10 @@ func (a *app) benchDecode(cmd *cobra.Command, threads []int, record bool, preset
 	}
 	defer os.RemoveAll(dir)
 	do.Dir = dir
+	do.Root = a.root
+	if do.Root == "" {
+		do.Root = "."
+	}
 	do.Child = func(spec experiment.DecodeSpec) (*experiment.DecodeChildResult, error) {
 		js, err := json.Marshal(spec)
 		if err != nil {

@@ -101,11 +101,19 @@ func deployCaption(run *registry.Run, rep *experiment.DecodeReport) string {
 	if len(l3s) > 0 {
 		l3 = "; the L3 triad's on arrays that fit in the last-level cache (" + strings.Join(l3s, ", ") + "), * marking rows whose bytes per token are below the L3's size (a shared L3 may still not hold them)"
 	}
-	return fmt.Sprintf("Batch-1 decoding from bench run %s, attempt %d: weights %s; the float32 path is the training path's decode step (file: 4 bytes per parameter), "+
+	tok := ""
+	if len(rep.Tokenizers) > 0 {
+		var ts []string
+		for _, p := range slices.Sorted(maps.Keys(rep.Tokenizers)) {
+			ts = append(ts, fmt.Sprintf("%s %d", p, rep.Tokenizers[p]))
+		}
+		tok = "; the files carry the BPE tokenizer each preset's data pipeline trains (tokens: " + strings.Join(ts, ", ") + ")"
+	}
+	return fmt.Sprintf("Batch-1 decoding from bench run %s, attempt %d: weights %s%s; the float32 path is the training path's decode step (file: 4 bytes per parameter), "+
 		"packed is the deployment engine on the exported GGUF file (dot kernels %s). Prefill feeds the prompt one step at a time; peak RSS is the decoding process's VmHWM. "+
 		"Lean RSS: the same decode in nmrun -bench, without the harness's own baseline. Per CPU s: decoded tokens per second of the process's CPU time. "+
 		"%sthe DRAM triad's from its bandwidth (%s) over the same bytes%s.",
-		short(run.Hash), run.Attempt, rep.Weights, rep.DotKernels, roof, strings.Join(bw, ", "), l3)
+		short(run.Hash), run.Attempt, rep.Weights, tok, rep.DotKernels, roof, strings.Join(bw, ", "), l3)
 }
 
 func deployTables(run *registry.Run, rep *experiment.DecodeReport) (md, tex string) {

@@ -14,6 +14,7 @@ func decodeFixture() *experiment.DecodeReport {
 	return &experiment.DecodeReport{
 		Weights: "random (models.New seed 1), quantized to ternary", DotKernels: "avx512vnni",
 		Bandwidth: map[int]float64{1: 20, 2: 30}, TriadBytes: 256 << 20, BandwidthL3: map[int]float64{1: 200},
+		Tokenizers: map[string]int{"tiny": 2048, "nano": 32768},
 		Rows: []experiment.DecodeRow{
 			{Preset: "nano", Path: "float32", FileBytes: 150e6, PeakRSSBytes: 320e6, Threads: 1, Prompt: 32, Tokens: 64, PrefillTokS: 40, DecodeTokS: 41},
 			{Preset: "nano", Path: "packed", Weights: "tq2_0", Embed: "q8_0", Head: "int8", FileBytes: 23e6, PeakRSSBytes: 35e6, Threads: 1, Prompt: 32, Tokens: 64,
@@ -43,7 +44,7 @@ func TestDeployTables(t *testing.T) {
 		t.Errorf("LaTeX table lacks the packed row:\n%s", tex)
 	}
 	c := deployCaption(&registry.Run{Hash: "feed01", Attempt: 2}, decodeFixture())
-	for _, want := range []string{"20.0 GB/s at 1 thread(s), 30.0 GB/s at 2 thread(s)", "random (models.New seed 1)", "avx512vnni", "200.0 GB/s at 1 thread(s)", "reads a buffer of that many bytes"} {
+	for _, want := range []string{"20.0 GB/s at 1 thread(s), 30.0 GB/s at 2 thread(s)", "random (models.New seed 1)", "avx512vnni", "200.0 GB/s at 1 thread(s)", "reads a buffer of that many bytes", "(tokens: nano 32768, tiny 2048)"} {
 		if !strings.Contains(c, want) {
 			t.Errorf("caption lacks %q: %s", want, c)
 		}
