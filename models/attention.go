@@ -173,15 +173,6 @@ func scatter(dst, src []float32, seqLen, stride, off, hd int) {
 	}
 }
 
-// softmaxRow turns the scores row[:t+1] into causal probabilities in place
-// (scaled, shifted by the row maximum, normalised by the float64 sum); the
-// arithmetic matches attendRow.
-func softmaxRow(row []float32, scale float32) {
-	vec.Scale(row, row, scale)
-	sum := expShiftRow(row, row, vec.Max(row))
-	vec.ScaleF64(row, 1/sum)
-}
-
 // widen moves the n rows of a strip from row stride w to row stride T in
 // place (the last row first, so no row overwrites one still to move), and
 // zeroes each row t0+i past column t0+i, the causal mask. T ≥ w.
@@ -196,13 +187,28 @@ func widen(s []float32, t0, n, w, T int) {
 // probStrip writes the causal probabilities of query rows [t0, t0+n) into
 // p (n×T, zero past the diagonal) from the head's q and k (T×hd): the
 // scores are computed for the key columns the strip can see, [0, t0+n),
-// each one the GEMM's chain over hd, then every row's softmax as
-// softmaxRow.
+// each one the GEMM's chain over hd, then every row's softmax in place:
+// scaled, shifted by the row maximum, normalised by the float64 sum (the
+// arithmetic of attendRow).
 func probStrip(p, q, k []float32, t0, n, T, hd int, scale float32) {
 	w := t0 + n
 	kernels.MatMulNT(1, p[:n*w], q[t0*hd:w*hd], k, n, hd, w, false)
-	for i := 0; i < n; i++ {
-		softmaxRow(p[i*w:i*w+t0+i+1], scale)
+	var rows [4][]float32
+	var mx [4]float32
+	var sums [4]float64
+	for i0 := 0; i0 < n; i0 += 4 {
+		k := min(4, n-i0)
+		for j := 0; j < k; j++ {
+			i := i0 + j
+			row := p[i*w : i*w+t0+i+1]
+			vec.Scale(row, row, scale)
+			rows[j], mx[j] = row, vec.Max(row)
+		}
+		// Four rows' sums side by side (each row's values are its own).
+		vec.ExpShiftRows(sums[:k], rows[:k], rows[:k], mx[:k])
+		for j := 0; j < k; j++ {
+			vec.ScaleF64(rows[j], 1/sums[j])
+		}
 	}
 	widen(p, t0, n, w, T)
 }

@@ -175,29 +175,12 @@ func (m *Model) blockForward(w *workspace, l int, out bool) {
 // and the number of scored targets.
 func (m *Model) crossEntropy(w *workspace, targets []int32, grad bool, gscale float32) (float64, int) {
 	V := m.arch.mc.Vocab
-	parRows(m.threads, w.rows, func(r int) {
-		lg := w.logits[r*V : r*V+V]
-		t := targets[r]
-		if t < 0 {
-			w.lossR[r] = 0
-			if grad {
-				clear(w.dlogits[r*V : r*V+V])
-			}
-			return
+	kernels.Parallel(m.threads, w.rows, func(lo, hi int) {
+		var d []float32
+		if grad {
+			d = w.dlogits[lo*V : hi*V]
 		}
-		mx := vec.Max(lg)
-		var sum float64
-		if !grad {
-			sum = expShiftRow(nil, lg, mx)
-		} else {
-			// Keep exp(l − max) in dlogits (float32) for the gradient.
-			d := w.dlogits[r*V : r*V+V]
-			sum = expShiftRow(d, lg, mx)
-			vec.ScaleF64(d, float64(gscale)/sum)
-			d[t] -= gscale
-		}
-		lse := float64(mx) + kernels.Log(sum)
-		w.lossR[r] = lse - float64(lg[t])
+		ceRows(w.lossR[lo:hi], d, w.logits[lo*V:hi*V], targets[lo:hi], V, gscale)
 	})
 	var s float64
 	n := 0
@@ -208,6 +191,58 @@ func (m *Model) crossEntropy(w *workspace, targets []int32, grad bool, gscale fl
 		}
 	}
 	return s, n
+}
+
+// ceRows writes loss[r], the cross-entropy of row r of the logits lg
+// (rows of V) for target targets[r] (0 when it is < 0), for every r <
+// len(targets), and, when d is not nil, row r of d = gscale·d(loss)/d lg
+// (zero for a target < 0). The exponentials' sums of four rows at a time
+// run side by side (vec.ExpShiftRows); every row's values are those of the
+// row alone.
+func ceRows(loss []float64, d, lg []float32, targets []int32, V int, gscale float32) {
+	var xs, ds [4][]float32
+	var mxs [4]float32
+	var idx [4]int
+	var sums [4]float64
+	flush := func(k int) {
+		if d != nil {
+			vec.ExpShiftRows(sums[:k], ds[:k], xs[:k], mxs[:k])
+		} else {
+			vec.ExpShiftRows(sums[:k], nil, xs[:k], mxs[:k])
+		}
+		for i := 0; i < k; i++ {
+			r, sum := idx[i], sums[i]
+			t := targets[r]
+			if d != nil {
+				// ds[i] holds exp(l − max) (float32) for the gradient.
+				vec.ScaleF64(ds[i], float64(gscale)/sum)
+				ds[i][t] -= gscale
+			}
+			lse := float64(mxs[i]) + kernels.Log(sum)
+			loss[r] = lse - float64(xs[i][t])
+		}
+	}
+	k := 0
+	for r, t := range targets {
+		if t < 0 {
+			loss[r] = 0
+			if d != nil {
+				clear(d[r*V : r*V+V])
+			}
+			continue
+		}
+		xs[k], mxs[k], idx[k] = lg[r*V:r*V+V], vec.Max(lg[r*V:r*V+V]), r
+		if d != nil {
+			ds[k] = d[r*V : r*V+V]
+		}
+		if k++; k == 4 {
+			flush(k)
+			k = 0
+		}
+	}
+	if k > 0 {
+		flush(k)
+	}
 }
 
 // backward propagates w.dlogits through the network into Param.Grad.

@@ -272,3 +272,29 @@ func dotTapsGo(out, init []float32, ws, xs [][]float32) {
 		out[c] = float32(s)
 	}
 }
+
+// expTerms writes e[j] = the float64 term ExpShift adds for x[j] and, when
+// d is not nil, d[j] = float32(e[j]).
+func expTerms(d []float32, e []float64, x []float32, mx float32) {
+	n := len(x)
+	e = e[:n]
+	if d != nil {
+		d = d[:n]
+	}
+	i := 0
+	if hasAsm && n >= 8 {
+		i = n &^ 7
+		var dp *float32
+		if d != nil {
+			dp = &d[0]
+		}
+		expTermsAsm(dp, &e[0], &x[0], i, mx, &expConsts[0])
+	}
+	for j := i; j < n; j++ {
+		v := kernels.ExpFastInRange(min(max(float64(x[j]-mx), expMin), expMax))
+		e[j] = v
+		if d != nil {
+			d[j] = float32(v)
+		}
+	}
+}

@@ -45,6 +45,84 @@ func ExpShift(d, x []float32, mx float32) float64 {
 	return expShiftGo(sum, d, x[i:], mx)
 }
 
+// expRowsChunk is the number of columns ExpShiftRows takes at a time from
+// each row (its terms stay in L1).
+const expRowsChunk = 128
+
+// ExpShiftRows is ExpShift on up to four rows at once: sums[r] =
+// ExpShift(d[r], x[r], mx[r]) bit for bit, for rows of any lengths (d may
+// be nil, or d[r] nil: no output; d[r] may be x[r]). Each row's sum is
+// its own chain in ascending j, as in ExpShift; running the rows' chains
+// side by side overlaps the latencies of their additions, which bound
+// ExpShift on one row.
+func ExpShiftRows(sums []float64, d, x [][]float32, mx []float32) {
+	rows := len(x)
+	if rows > 4 {
+		panic(fmt.Sprintf("vec.ExpShiftRows: %d rows, at most 4", rows))
+	}
+	sums = sums[:rows]
+	mx = mx[:rows]
+	var e [4][expRowsChunk]float64
+	var s [4]float64
+	long := 0
+	for _, r := range x {
+		long = max(long, len(r))
+	}
+	for off := 0; off < long; off += expRowsChunk {
+		var cnt [4]int
+		common := expRowsChunk
+		for r, xr := range x {
+			cnt[r] = min(max(len(xr)-off, 0), expRowsChunk)
+			common = min(common, cnt[r])
+			if cnt[r] == 0 {
+				continue
+			}
+			var dr []float32
+			if d != nil && d[r] != nil {
+				dr = d[r][off : off+cnt[r]]
+			}
+			expTerms(dr, e[r][:cnt[r]], xr[off:off+cnt[r]], mx[r])
+		}
+		j := 0
+		if rows > 1 {
+			s0, s1, s2, s3 := s[0], s[1], s[2], s[3]
+			e0, e1 := e[0][:common], e[1][:common]
+			switch rows {
+			case 4:
+				e2, e3 := e[2][:common], e[3][:common]
+				for k, v := range e0 {
+					s0 += v
+					s1 += e1[k]
+					s2 += e2[k]
+					s3 += e3[k]
+				}
+			case 3:
+				e2 := e[2][:common]
+				for k, v := range e0 {
+					s0 += v
+					s1 += e1[k]
+					s2 += e2[k]
+				}
+			case 2:
+				for k, v := range e0 {
+					s0 += v
+					s1 += e1[k]
+				}
+			}
+			s[0], s[1], s[2], s[3] = s0, s1, s2, s3
+			j = common
+		}
+		for r := range x {
+			sr := s[r]
+			for _, v := range e[r][j:cnt[r]] {
+				sr += v
+			}
+			s[r] = sr
+		}
+	}
+	copy(sums, s[:rows])
+}
+
 // SumExpNonPos returns Σ_j kernels.ExpNonPos(float64(x[j] − mx)) in
 // float64, summed in ascending j, with the difference formed in float32:
 // the softmax denominator of a row shifted by its maximum mx, bit for bit

@@ -16,6 +16,9 @@ func siluAsm(silu, sig, x *float32, n int, c *float64)
 //go:noescape
 func expShiftAsm(d, x *float32, n int, mx float32, c *float64) float64
 
+//go:noescape
+func expTermsAsm(d *float32, e *float64, x *float32, n int, mx float32, c *float64)
+
 // sumExpNonPosAsm is SumExpNonPos from sum for the blocks of 8 up to the
 // first block with an argument outside [−708, 0] or NaN (n a multiple of
 // 8); it returns the sum and the number of elements done.

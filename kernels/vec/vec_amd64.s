@@ -1281,3 +1281,39 @@ rsloop:
 rsdone:
 	VZEROUPPER
 	RET
+
+// func expTermsAsm(d *float32, e *float64, x *float32, n int, mx float32, c *float64)
+// expShiftAsm's terms without their sum: e[j] = the float64 exponential
+// that expShiftAsm adds, and d[j] = float32(e[j]) when d is not nil.
+TEXT ·expTermsAsm(SB), NOSPLIT, $0-48
+	MOVQ d+0(FP), DI
+	MOVQ e+8(FP), DX
+	MOVQ x+16(FP), SI
+	MOVQ n+24(FP), CX
+	MOVQ c+40(FP), AX
+	LOAD_EXP_CONSTS(AX)
+	VBROADCASTSS mx+32(FP), Y0
+	SHRQ   $3, CX
+	JZ     termsdone
+
+termsloop:
+	VMOVUPS   (SI), Y1
+	VSUBPS    Y0, Y1, Y1 // x − mx in float32
+	VCVTPS2PD Y1, Z1
+	CLAMP_EXP
+	VMOVUPD   Z11, (DX)
+	ADDQ      $64, DX
+	TESTQ     DI, DI
+	JZ        termsnostore
+	VCVTPD2PS Z11, Y12
+	VMOVUPS   Y12, (DI)
+	ADDQ      $32, DI
+
+termsnostore:
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  termsloop
+
+termsdone:
+	VZEROUPPER
+	RET

@@ -7,6 +7,10 @@ const hasAsm = false
 
 func siluAsm(silu, sig, x *float32, n int, c *float64)                 { panic("vec: no assembly") }
 func expShiftAsm(d, x *float32, n int, mx float32, c *float64) float64 { panic("vec: no assembly") }
+
+func expTermsAsm(d *float32, e *float64, x *float32, n int, mx float32, c *float64) {
+	panic("vec: no assembly")
+}
 func sumExpNonPosAsm(x *float32, n int, mx float32, sum float64, c *float64) (float64, int) {
 	panic("vec: no assembly")
 }
