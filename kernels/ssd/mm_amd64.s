@@ -4,9 +4,10 @@
 
 // func mmAVX512(c *float32, ldc int, a *float32, sai, sak int, b *float32, ldb, m, k, nb, acc int)
 //
-// Rows four at a time (then one at a time), 16 columns per register; for
-// every reduction index the B row is loaded once and each row's A element
-// broadcast into a single-rounding FMA (VFMADD231PS: acc = a·b + acc).
+// Rows four at a time (then one at a time), 16 columns per register, the
+// four rows' columns 32 at a time (then 16); for every reduction index the
+// B row is loaded once and each row's A element broadcast into a
+// single-rounding FMA (VFMADD231PS: acc = a·b + acc).
 TEXT ·mmAVX512(SB), NOSPLIT, $0-88
 	MOVQ c+0(FP), DI
 	MOVQ ldc+8(FP), R8
@@ -23,6 +24,84 @@ rows4:
 	MOVQ nb+72(FP), BX
 	MOVQ DI, R13 // C block
 	MOVQ DX, R14 // B block
+
+	// Blocks of 32 columns: eight independent chains per k step.
+cols4x2:
+	CMPQ BX, $2
+	JLT  cols4x1
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	CMPQ   acc+80(FP), $0
+	JEQ    k42start
+	VMOVUPS (R13), Z0
+	VMOVUPS 64(R13), Z10
+	ADDQ    R8, R13
+	VMOVUPS (R13), Z1
+	VMOVUPS 64(R13), Z11
+	ADDQ    R8, R13
+	VMOVUPS (R13), Z2
+	VMOVUPS 64(R13), Z12
+	ADDQ    R8, R13
+	VMOVUPS (R13), Z3
+	VMOVUPS 64(R13), Z13
+	SUBQ    R8, R13
+	SUBQ    R8, R13
+	SUBQ    R8, R13
+
+k42start:
+	MOVQ k+64(FP), CX
+	MOVQ SI, AX // A(i, 0)
+	MOVQ R14, R12 // B row 0
+
+k42:
+	VMOVUPS      (R12), Z4
+	VMOVUPS      64(R12), Z9
+	VBROADCASTSS (AX), Z5
+	VFMADD231PS  Z5, Z4, Z0
+	VFMADD231PS  Z5, Z9, Z10
+	VBROADCASTSS (AX)(R9*1), Z6
+	VFMADD231PS  Z6, Z4, Z1
+	VFMADD231PS  Z6, Z9, Z11
+	VBROADCASTSS (AX)(R9*2), Z7
+	VFMADD231PS  Z7, Z4, Z2
+	VFMADD231PS  Z7, Z9, Z12
+	VBROADCASTSS (AX)(R15*1), Z8
+	VFMADD231PS  Z8, Z4, Z3
+	VFMADD231PS  Z8, Z9, Z13
+	ADDQ         R10, AX
+	ADDQ         R11, R12
+	DECQ         CX
+	JNZ          k42
+
+	VMOVUPS Z0, (R13)
+	VMOVUPS Z10, 64(R13)
+	ADDQ    R8, R13
+	VMOVUPS Z1, (R13)
+	VMOVUPS Z11, 64(R13)
+	ADDQ    R8, R13
+	VMOVUPS Z2, (R13)
+	VMOVUPS Z12, 64(R13)
+	ADDQ    R8, R13
+	VMOVUPS Z3, (R13)
+	VMOVUPS Z13, 64(R13)
+	SUBQ    R8, R13
+	SUBQ    R8, R13
+	SUBQ    R8, R13
+	ADDQ    $128, R13
+	ADDQ    $128, R14
+	SUBQ    $2, BX
+	JMP     cols4x2
+
+	// A last block of 16 columns.
+cols4x1:
+	TESTQ BX, BX
+	JEQ   rows4next
 
 cols4:
 	VPXORD Z0, Z0, Z0
@@ -77,6 +156,7 @@ k4:
 	DECQ    BX
 	JNZ     cols4
 
+rows4next:
 	LEAQ (DI)(R8*4), DI
 	LEAQ (SI)(R9*4), SI
 	SUBQ $4, m+56(FP)
