@@ -40,6 +40,46 @@ func inPlaceA(ks kernelSet, g gemmArgs) bool {
 	return ks.kernelA != nil && (g.transA || g.lda%1024 != 0) && !noInPlaceA
 }
 
+// conflictingStride reports whether g's A is transposed with a row stride
+// of 1 or 2 KiB: the K steps of a micro-panel read in place then fall in a
+// few cache sets (a 2048×256 A read in place ran at 83 GFLOP/s on one
+// thread, with a stride of 264 floats at 101, and from the padded copy at
+// 92; with strides of 512 and 256 bytes the copy cost more than it saved,
+// and a 2048×2048 A, read in place at 109, would be copied whole).
+func conflictingStride(g gemmArgs) bool { return g.transA && (g.lda == 256 || g.lda == 512) }
+
+// padMinRows is the least number of rows of C for which gemmBlock copies
+// a conflicting A (a narrower strip reads as few values per row as the
+// copy would).
+const padMinRows = 48
+
+// paddedStride is the row stride of a padded copy of m columns: a multiple
+// of 16 floats that is not one of 256.
+func paddedStride(m int) int {
+	ld := roundUp(m, 16)
+	if ld%256 == 0 {
+		ld += 16
+	}
+	return ld
+}
+
+// padTransA replaces g's A (transposed, k rows of g.m values) by a pooled
+// copy with a padded row stride when its stride conflicts, and returns the
+// copy (nil: none made). The copy has the same values, so the product has
+// the same bits.
+func padTransA(ks kernelSet, g *gemmArgs, k int) *[]float32 {
+	if !conflictingStride(*g) || !inPlaceA(ks, *g) {
+		return nil
+	}
+	ld := paddedStride(g.m)
+	buf := getShared(ld * k)
+	for p := 0; p < k; p++ {
+		copy((*buf)[p*ld:p*ld+g.m], g.a[p*g.lda:p*g.lda+g.m])
+	}
+	g.a, g.lda = (*buf)[:ld*k], ld
+	return buf
+}
+
 // noInPlaceA turns inPlaceA off (tests and benchmarks of the packed path).
 var noInPlaceA bool
 
@@ -141,6 +181,9 @@ func kSplitGemm(ks kernelSet, threads int, g gemmArgs) {
 	ldB := roundUp(g.n, ks.nr)
 	Parallel(threads, threads, func(w, _ int) {
 		gw := g.kRange(g.k*w/threads, g.k*(w+1)/threads)
+		if padded := padTransA(ks, &gw, gw.k); padded != nil {
+			defer sharedPool.Put(padded)
+		}
 		packed := getShared(ldB * gw.k)
 		defer sharedPool.Put(packed)
 		for pc := 0; pc < gw.k; pc += blockK {
@@ -395,6 +438,15 @@ func gemmBlock(ks kernelSet, g gemmArgs, sharedA, sharedB []float32) {
 	defer packPool.Put(buf)
 	mr, nr := ks.mr, ks.nr
 	inPlace := sharedA == nil && inPlaceA(ks, g)
+	// A transposed A whose row stride conflicts in the caches is read in
+	// place from a copy of each K block with a padded stride.
+	var full gemmArgs
+	if inPlace && conflictingStride(g) && g.m >= padMinRows {
+		full = g
+		padded := getShared(paddedStride(g.m) * min(blockK, g.k))
+		defer sharedPool.Put(padded)
+		g.a, g.lda = *padded, paddedStride(g.m)
+	}
 	mc := roundUp(blockM, mr)
 	ldA, ldB := roundUp(g.m, mr), roundUp(g.n, nr)
 	for jc := 0; jc < g.n; jc += blockN {
@@ -408,6 +460,13 @@ func gemmBlock(ks kernelSet, g gemmArgs, sharedA, sharedB []float32) {
 				packB(ks, bBlock, g, pc, kc, jc, nc)
 			}
 			load := g.acc || pc > 0
+			if full.a != nil {
+				// g.a holds op(A)ᵀ's rows pc..pc+kc: K index p at row p−pc.
+				for p := 0; p < kc; p++ {
+					copy(g.a[p*g.lda:p*g.lda+g.m], full.a[(pc+p)*full.lda:(pc+p)*full.lda+g.m])
+				}
+				g.a = g.a[:kc*g.lda]
+			}
 			for ic := 0; ic < g.m; ic += mc {
 				mcc := min(mc, g.m-ic)
 				aBlock := buf.a
@@ -416,8 +475,12 @@ func gemmBlock(ks kernelSet, g gemmArgs, sharedA, sharedB []float32) {
 					aBlock = sharedA[pc*ldA+ic*kc:]
 				case inPlace:
 					// Only a ragged last micro-panel is packed.
-					if full := mcc / mr * mr; full < mcc {
-						packA(ks, aBlock[full*kc:], g, ic+full, mcc-full, pc, kc)
+					if whole := mcc / mr * mr; whole < mcc {
+						if full.a != nil {
+							packA(ks, aBlock[whole*kc:], full, ic+whole, mcc-whole, pc, kc)
+						} else {
+							packA(ks, aBlock[whole*kc:], g, ic+whole, mcc-whole, pc, kc)
+						}
 					}
 				default:
 					packA(ks, aBlock, g, ic, mcc, pc, kc)
@@ -426,7 +489,11 @@ func gemmBlock(ks kernelSet, g gemmArgs, sharedA, sharedB []float32) {
 					ap := aBlock[ir*kc : (ir+mr)*kc]
 					rowsLeft := min(mr, mcc-ir)
 					if inPlace && rowsLeft == mr {
-						a0, rs, kst := g.aAt(ic+ir, pc)
+						apc := pc
+						if full.a != nil {
+							apc = 0 // the copy starts at row pc
+						}
+						a0, rs, kst := g.aAt(ic+ir, apc)
 						a := g.a[a0:]
 						for jr := 0; jr < nc; jr += nr {
 							bp := bBlock[jr*kc : (jr+nr)*kc]

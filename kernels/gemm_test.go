@@ -84,8 +84,12 @@ func testShapes() []gemmShape {
 			}
 		}
 	}
-	// Larger ragged shapes crossing the K (256), M (96) and N (2048) blocks.
+	// Larger ragged shapes crossing the K (256), M (96) and N (2048) blocks;
+	// first, TN products whose A has a row stride of a multiple of 1 KiB
+	// (read from a padded copy: per K block, and per worker's range of K
+	// where the product splits K).
 	return append(shapes,
+		gemmShape{256, 600, 45}, gemmShape{512, 1100, 33}, gemmShape{256, 300, 70},
 		gemmShape{64, 64, 64}, gemmShape{100, 100, 100}, gemmShape{257, 65, 257},
 		gemmShape{257, 33, 100}, gemmShape{17, 257, 64}, gemmShape{100, 65, 257},
 		gemmShape{3, 600, 7}, gemmShape{7, 17, 600}, gemmShape{1, 257, 1100},
