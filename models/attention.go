@@ -9,11 +9,13 @@ import (
 
 // attention is causal grouped-query attention with RoPE on q and k.
 //
-// Training and scoring never hold a T×T matrix: each worker takes one
-// (sequence, head) at a time and walks its query rows in strips of tile
-// rows (attnTile), keeping only a strip's scores and probabilities
-// (tile×T). The backward pass recomputes each strip's probabilities from
-// q and k. Every product is the GEMM's chain over its K dimension in
+// Training and scoring never hold a T×T matrix for long sequences: each
+// worker takes one (sequence, head) at a time and walks its query rows in
+// strips of tile rows (attnTile), keeping only a strip's scores and
+// probabilities (tile×T), and the backward pass recomputes each strip's
+// probabilities from q and k. Where every head's probabilities of a
+// micro-batch are few (keepProbs), the forward pass keeps them and the
+// backward pass reads them instead: the same values. Every product is the GEMM's chain over its K dimension in
 // ascending order, and a strip only restricts the rows (or, for the
 // reductions over query rows such as dV += Pᵀ·dO, splits the chain into
 // consecutive segments that start from the stored partial), so the result
@@ -80,18 +82,50 @@ type attnActs struct {
 	out            []float32 // rows × nh·hd, input of wo
 	dq, dk, dv     []float32
 	dout           []float32
+	// probs holds every (sequence, head)'s causal probabilities (T×T,
+	// zero past the diagonal) from the forward pass for the backward pass
+	// when keepProbs; nil: the backward pass recomputes them.
+	probs []float32
+}
+
+// probsBudget is the most floats of probabilities an attention layer keeps
+// from its forward pass for its backward pass (keepProbs): 16 MiB, which
+// the training shapes of the small presets stay within (tiny at 16×128: 4
+// MiB) and long sequences do not (nano at 4×2048: 512 MiB), where the
+// backward pass recomputes them. A variable for the tests of the
+// recomputing path.
+var probsBudget int64 = 1 << 22
+
+// keepProbs reports whether an attention layer with nh heads keeps the
+// probabilities of batch sequences of seqLen positions.
+func keepProbs(batch, nh, seqLen int) bool {
+	return int64(batch)*int64(nh)*int64(seqLen)*int64(seqLen) <= probsBudget
 }
 
 func (m *attention) newActs(batch, seqLen int) attnActs {
 	rows := batch * seqLen
 	qd, kd := m.nh*m.hd, m.nkv*m.hd
-	return attnActs{
+	a := attnActs{
 		lq: m.wq.newActs(rows), lk: m.wk.newActs(rows), lv: m.wv.newActs(rows), lo: m.wo.newActs(rows),
 		q: make([]float32, rows*qd), k: make([]float32, rows*kd), v: make([]float32, rows*kd),
 		out: make([]float32, rows*qd),
 		dq:  make([]float32, rows*qd), dk: make([]float32, rows*kd), dv: make([]float32, rows*kd),
 		dout: make([]float32, rows*qd),
 	}
+	if keepProbs(batch, m.nh, seqLen) {
+		a.probs = make([]float32, batch*m.nh*seqLen*seqLen)
+	}
+	return a
+}
+
+// headProbs returns the kept probabilities of (sequence b, head h) (T×T),
+// or nil when the layer keeps none.
+func (a *attnActs) headProbs(b, h, nh, T int) []float32 {
+	if a.probs == nil {
+		return nil
+	}
+	i := (b*nh + h) * T * T
+	return a.probs[i : i+T*T]
 }
 
 func (m *attention) linears() []*bitLinear { return []*bitLinear{m.wq, m.wk, m.wv, m.wo} }
@@ -257,7 +291,7 @@ func (m *attention) forward(threads int, a *attnActs, y, x []float32, batch, seq
 			gather(w.q, a.q[base*qd:], T, qd, h*hd, hd)
 			gather(w.k, a.k[base*kd:], T, kd, kv*hd, hd)
 			gather(w.v, a.v[base*kd:], T, kd, kv*hd, hd)
-			w.attend(T, hd, tile, scale)
+			w.attend(T, hd, tile, scale, a.headProbs(b, h, m.nh, T))
 			scatter(a.out[base*qd:], w.o, T, qd, h*hd, hd)
 		}
 	})
@@ -280,13 +314,18 @@ func (m *attention) ropeRows(threads int, q, k []float32, rows int, pos func(r i
 }
 
 // attend computes one head's causal attention output w.o (T×hd) from its
-// gathered w.q, w.k, w.v, in query strips of tile rows (the T×T matrix is
-// never held).
-func (w *headScratch) attend(T, hd, tile int, scale float32) {
+// gathered w.q, w.k, w.v, in query strips of tile rows: each strip's
+// probabilities in w.p (the T×T matrix is never held) or, when keep is not
+// nil, in its rows of keep (T×T).
+func (w *headScratch) attend(T, hd, tile int, scale float32, keep []float32) {
 	for t0 := 0; t0 < T; t0 += tile {
 		n := min(tile, T-t0)
-		probStrip(w.p, w.q, w.k, t0, n, T, hd, scale)
-		kernels.MatMul(1, w.o[t0*hd:], w.p, w.v, n, T, hd, false) // O = P·V
+		p := w.p
+		if keep != nil {
+			p = keep[t0*T : (t0+n)*T]
+		}
+		probStrip(p, w.q, w.k, t0, n, T, hd, scale)
+		kernels.MatMul(1, w.o[t0*hd:], p, w.v, n, T, hd, false) // O = P·V
 	}
 }
 
@@ -314,10 +353,15 @@ func (m *attention) backward(threads int, a *attnActs, dy, dx []float32, batch, 
 			for h := kv * grp; h < (kv+1)*grp; h++ {
 				gather(w.q, a.q[base*qd:], T, qd, h*hd, hd)
 				gather(w.do, a.dout[base*qd:], T, qd, h*hd, hd)
+				kept := a.headProbs(b, h, m.nh, T)
 				for t0 := 0; t0 < T; t0 += tile {
 					n := min(tile, T-t0)
 					p, dp := w.p, w.dp
-					probStrip(p, w.q, w.k, t0, n, T, hd, scale)
+					if kept != nil {
+						p = kept[t0*T : (t0+n)*T] // the forward pass's values
+					} else {
+						probStrip(p, w.q, w.k, t0, n, T, hd, scale)
+					}
 					dos := w.do[t0*hd : (t0+n)*hd]
 					kernels.MatMulTN(1, w.dv, p, dos, T, n, hd, true) // dV += Pᵀ·dO
 					// dP = dO·Vᵀ over the visible keys, then dS in place.

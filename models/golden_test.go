@@ -205,3 +205,49 @@ func TestGoldenTrainBitsRecompute(t *testing.T) {
 		})
 	}
 }
+
+// TestGoldenTrainBitsRecomputedProbs: with no attention probabilities kept
+// from the forward pass (the long-sequence path, where the backward pass
+// recomputes every strip), every golden hash is unchanged at 1, 2 and 3
+// threads.
+func TestGoldenTrainBitsRecomputedProbs(t *testing.T) {
+	// With the default budget the golden cases keep them (the path the
+	// other golden tests pin).
+	keeps := 0
+	for _, c := range goldenTrainCases() {
+		m, err := New(c.mc, c.qc, 11)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range m.workspace(c.batch, c.seqLen).attn {
+			if a.probs != nil {
+				keeps++
+			}
+		}
+	}
+	if keeps == 0 {
+		t.Fatal("no golden case keeps attention probabilities: the test would not compare the two paths")
+	}
+	saved := probsBudget
+	probsBudget = 0
+	defer func() { probsBudget = saved }()
+	for _, c := range goldenTrainCases() {
+		t.Run(c.name, func(t *testing.T) {
+			for _, th := range []int{1, 2, 3} {
+				var kept bool
+				got := goldenTrainHashWith(t, c, th, func(m *Model) {
+					w := m.workspace(c.batch, c.seqLen)
+					for _, a := range w.attn {
+						kept = kept || a.probs != nil
+					}
+				})
+				if kept {
+					t.Fatal("a layer kept its probabilities with a budget of 0")
+				}
+				if got != c.want {
+					t.Errorf("threads %d: hash %s, want %s", th, got, c.want)
+				}
+			}
+		})
+	}
+}

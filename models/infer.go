@@ -318,7 +318,7 @@ func (s *PrefixScorer) attnForward(at *attention, y, x []float32, n, batch, seqL
 				copy(w.k[t*hd:t*hd+hd], a.k[int(v)*kd+kv*hd:])
 				copy(w.v[t*hd:t*hd+hd], a.v[int(v)*kd+kv*hd:])
 			}
-			w.attend(T, hd, tile, scale)
+			w.attend(T, hd, tile, scale, nil)
 			for t, v := range nodes {
 				if v >= 0 && int(s.first[v]) == b*T+t {
 					copy(a.out[int(v)*qd+h*hd:int(v)*qd+h*hd+hd], w.o[t*hd:t*hd+hd])

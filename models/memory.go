@@ -178,6 +178,9 @@ func EstimateTrainMemoryWith(c *configs.Config, threads int, recompute bool) (Me
 		hd := int64(a.hd)
 		qd, kd := int64(mc.NHeads)*hd, int64(mc.NKVHeads)*hd
 		layer := sum(prod(3, lin(D)), lin(qd), prod(4, R, qd), prod(4, R, kd))
+		if keepProbs(int(B), mc.NHeads, int(T)) {
+			layer = sum(layer, prod(B, int64(mc.NHeads), T, T)) // the kept probabilities
+		}
 		fl = sum(fl, prod(copies(nAttn), layer))
 		// newHeadScratch of the backward pass (the forward's is smaller).
 		tile := min(int64(attnTile), T)
