@@ -571,11 +571,13 @@ TEXT ·sumSq4Asm(SB), NOSPLIT, $0-32
 	VXORPD Y1, Y1, Y1
 	VXORPD Y2, Y2, Y2
 	VXORPD Y3, Y3, Y3
+	LEAQ (R10)(BX*1), R14 // the next group of rows, prefetched as in dotGain4Asm
 	SHRQ $2, CX
 	JZ   ssdone
 	XORQ AX, AX
 
 ssloop:
+	PREFETCHT0 (R14)(AX*4)
 	VCVTPS2PD (SI)(AX*1), Y4
 	VCVTPS2PD (R8)(AX*1), Y5
 	VCVTPS2PD (R9)(AX*1), Y6
@@ -618,11 +620,19 @@ TEXT ·dotGain4Asm(SB), NOSPLIT, $0-48
 	VXORPD Y1, Y1, Y1
 	VXORPD Y2, Y2, Y2
 	VXORPD Y3, Y3, Y3
+	// The next group of four rows (contiguous: 4·stride floats), a line of
+	// each operand per step of four floats: as many lines as steps when n
+	// is the stride. Reading four rows side by side from memory ran at a
+	// third of a sequential read; the prefetches stream the group ahead.
+	LEAQ (R10)(BX*1), R14
+	LEAQ (R11)(BX*1), R15
 	SHRQ $2, CX
 	JZ   dgdone
 	XORQ AX, AX
 
 dgloop:
+	PREFETCHT0 (R14)(AX*4)
+	PREFETCHT0 (R15)(AX*4)
 	VMOVUPS   (DI)(AX*1), X8 // g
 	VMULPS    (SI)(AX*1), X8, X4 // do·g in float32 (commutative)
 	VMULPS    (R8)(AX*1), X8, X5
