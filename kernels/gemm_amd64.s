@@ -449,12 +449,17 @@ avx512Azero:
 avx512Acheck:
 	MOVQ ks+24(FP), AX
 	SHLQ $2, AX
+	// R10 (3·ldc until the store) walks the twelve rows after the panel, a
+	// line per step: a row-major A's next micro-panel (contiguous when
+	// the panel's rows are its K block), prefetched while this one runs.
+	LEAQ (SI)(R15*4), R10
 	TESTQ CX, CX
 	JZ avx512Astore
 	MOVQ CX, BX
 	SHRQ $1, BX
 	JZ avx512Atail
 avx512Aloop2:
+	PREFETCHT0 (R10)
 	VMOVUPS 0(DX), Z24
 	VMOVUPS 64(DX), Z25
 	VBROADCASTSS (SI), Z26
@@ -496,6 +501,7 @@ avx512Aloop2:
 	ADDQ AX, SI
 	ADDQ AX, R13
 	ADDQ AX, R14
+	PREFETCHT0 64(R10)
 	VMOVUPS 128(DX), Z28
 	VMOVUPS 192(DX), Z29
 	VBROADCASTSS (SI), Z26
@@ -538,6 +544,7 @@ avx512Aloop2:
 	ADDQ AX, R13
 	ADDQ AX, R14
 	ADDQ $256, DX
+	ADDQ $128, R10
 	DECQ BX
 	JNZ avx512Aloop2
 avx512Atail:
@@ -586,6 +593,7 @@ avx512Atail:
 	ADDQ AX, R14
 	ADDQ $128, DX
 avx512Astore:
+	LEAQ (R8)(R8*2), R10
 	VMOVUPS Z0, (DI)
 	VMOVUPS Z1, 64(DI)
 	VMOVUPS Z2, (DI)(R8*1)
