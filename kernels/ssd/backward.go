@@ -152,6 +152,14 @@ func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, d
 				defer gradChunks.Put(w)
 				for bh := lo * H; bh < hi*H; bh++ {
 					b, h := bh/H, bh%H
+					if h == 0 {
+						// The chunk's rows of the next batch row, read by
+						// its heads after this row's.
+						prefetchChunk(d, min(b+1, hi-1), k, dy, x, dx)
+						if b == lo {
+							prefetchChunk(d, b, k, dy, x, dx)
+						}
+					}
 					startState(k, bh)
 					st.gA[bh] += w.backwardChunk(c, b, h, k, st.dS[bh*pn:bh*pn+pn],
 						dy, x, dt, A, Bm, Cm, dx, ddt, st.dB[bh*qn:bh*qn+Q*N], st.dC[bh*qn:bh*qn+Q*N])
@@ -189,6 +197,17 @@ func Backward(threads int, d Dims, c *Cache, dy, dFinal, x, dt, A, Bm, Cm, dx, d
 			s += st.gA[b*H+h]
 		}
 		dA[h] += float32(s)
+	}
+}
+
+// prefetchChunk prefetches chunk k's rows (all heads) of batch row b of
+// the arrays given (each Batch·Len rows of Heads·HeadDim).
+func prefetchChunk(d Dims, b, k int, arrays ...[]float32) {
+	w := d.Heads * d.HeadDim
+	t0 := b*d.Len + k*d.Chunk
+	t1 := b*d.Len + min((k+1)*d.Chunk, d.Len)
+	for _, a := range arrays {
+		vec.Prefetch(a[t0*w : t1*w])
 	}
 }
 

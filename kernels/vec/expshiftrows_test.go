@@ -89,3 +89,23 @@ func TestExpShiftRowsTooMany(t *testing.T) {
 	x := make([][]float32, 5)
 	ExpShiftRows(make([]float64, 5), nil, x, make([]float32, 5))
 }
+
+// TestPrefetchChangesNothing checks that Prefetch, a hint, leaves every
+// value of slices of several lengths (empty, shorter than a line, ragged,
+// ending at the end of their array) unchanged and does not panic.
+func TestPrefetchChangesNothing(t *testing.T) {
+	backing := make([]float32, 1000)
+	for i := range backing {
+		backing[i] = float32(i) * 0.5
+	}
+	want := append([]float32(nil), backing...)
+	for _, r := range [][2]int{{0, 0}, {3, 4}, {0, 15}, {0, 16}, {5, 22}, {1, 1000}, {999, 1000}, {0, 1000}} {
+		Prefetch(backing[r[0]:r[1]])
+	}
+	for i := range want {
+		if math.Float32bits(backing[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("value %d changed from %v to %v", i, want[i], backing[i])
+		}
+	}
+	Prefetch(nil)
+}

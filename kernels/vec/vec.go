@@ -45,6 +45,15 @@ func ExpShift(d, x []float32, mx float32) float64 {
 	return expShiftGo(sum, d, x[i:], mx)
 }
 
+// Prefetch asks the CPU to bring x's cache lines into the caches (a hint:
+// no value changes, and nothing happens without the assembly kernels), for
+// a pass that will read x soon and would otherwise find it in memory.
+func Prefetch(x []float32) {
+	if hasAsm && len(x) > 0 {
+		prefetchAsm(&x[0], (len(x)*4+63)/64)
+	}
+}
+
 // expRowsChunk is the number of columns ExpShiftRows takes at a time from
 // each row (its terms stay in L1).
 const expRowsChunk = 128

@@ -17,6 +17,9 @@ func siluAsm(silu, sig, x *float32, n int, c *float64)
 func expShiftAsm(d, x *float32, n int, mx float32, c *float64) float64
 
 //go:noescape
+func prefetchAsm(x *float32, lines int)
+
+//go:noescape
 func expTermsAsm(d *float32, e *float64, x *float32, n int, mx float32, c *float64)
 
 // sumExpNonPosAsm is SumExpNonPos from sum for the blocks of 8 up to the

@@ -1327,3 +1327,20 @@ termsnostore:
 termsdone:
 	VZEROUPPER
 	RET
+
+// func prefetchAsm(x *float32, lines int)
+// PREFETCHT0 of lines consecutive 64-byte lines from x.
+TEXT ·prefetchAsm(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), SI
+	MOVQ lines+8(FP), CX
+	TESTQ CX, CX
+	JZ   pfdone
+
+pfloop:
+	PREFETCHT0 (SI)
+	ADDQ $64, SI
+	DECQ CX
+	JNZ  pfloop
+
+pfdone:
+	RET

@@ -47,3 +47,5 @@ func headDots8Asm(a, b *float32, offs *[8]int, rows, rowBytes, blocks int, sums 
 	panic("vec: no assembly")
 }
 func dotTapsAsm(out, init *float32, wp, xp *[8]*float32, ntaps, n int) { panic("vec: no assembly") }
+
+func prefetchAsm(x *float32, lines int) { panic("vec: no assembly") }
