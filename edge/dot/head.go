@@ -87,28 +87,13 @@ func newQHead(typ gguf.Type, rows, nb, have int) (*QHead, error) {
 
 // set stores the offset weight v (w + o) of row r, block b, element i.
 func (h *QHead) set(r, b, i int, v uint8) {
-	grp := h.buf[r/8*h.groupBytes():]
-	j := r % 8
+	at, sh := h.rowAt(r)
+	p := &h.buf[r/8*h.groupBytes()+b*h.wb+at+i]
 	if h.typ == gguf.Q8_0 {
-		grp[b*256+32*j+i] = v
+		*p = v
 		return
 	}
-	p := &grp[b*128+64*(j/4)+32*(j%2)+i]
-	if sh := 4 * ((j % 4) / 2); sh == 0 {
-		*p = *p&0xf0 | v
-	} else {
-		*p = *p&0x0f | v<<4
-	}
-}
-
-// get is the offset weight (w + o) of row r, block b, element i.
-func (h *QHead) get(r, b, i int) int32 {
-	grp := h.buf[r/8*h.groupBytes():]
-	j := r % 8
-	if h.typ == gguf.Q8_0 {
-		return int32(grp[b*256+32*j+i])
-	}
-	return int32(grp[b*128+64*(j/4)+32*(j%2)+i]>>(4*((j%4)/2))) & 15
+	*p = *p&(0xf0>>sh) | v<<sh
 }
 
 // scale is the fp16 scale of row r, block b.
@@ -132,20 +117,34 @@ func (h *QHead) CopyRows(w []byte, lo, hi int) {
 	for r := lo; r < hi; r++ {
 		grp := h.buf[r/8*h.groupBytes():]
 		row := w[(r-lo)*nb*bs:]
+		at, sh := h.rowAt(r)
 		for b := 0; b < nb; b++ {
 			blk := row[b*bs : (b+1)*bs]
 			copy(grp[nb*h.wb+16*b+2*(r%8):], blk[:2])
-			for i := 0; i < 32; i++ {
-				if h.typ == gguf.Q8_0 {
-					h.set(r, b, i, blk[2+i]^0x80)
-				} else if i < 16 {
-					h.set(r, b, i, blk[2+i]&15)
-				} else {
-					h.set(r, b, i, blk[2+i-16]>>4)
+			dst := grp[b*h.wb+at : b*h.wb+at+32]
+			if h.typ == gguf.Q8_0 {
+				for i, v := range blk[2:34] {
+					dst[i] = v ^ 0x80
 				}
+				continue
+			}
+			keep := byte(0xf0) >> sh // the other row's nibbles
+			for i, v := range blk[2:18] {
+				dst[i] = dst[i]&keep | (v&15)<<sh
+				dst[16+i] = dst[16+i]&keep | (v>>4)<<sh
 			}
 		}
 	}
+}
+
+// rowAt is where row r's 32 weight bytes of a block start within the
+// block's bytes of its group, and (Q4_0) the bit its nibbles start at.
+func (h *QHead) rowAt(r int) (at int, sh uint) {
+	j := r % 8
+	if h.typ == gguf.Q8_0 {
+		return 32 * j, 0
+	}
+	return 64*(j/4) + 32*(j%2), uint(4 * ((j % 4) / 2))
 }
 
 // Rows is the number of rows.
@@ -167,10 +166,17 @@ func (h *QHead) Row(dst []float32, r int) {
 	if r < 0 || r >= h.rows || len(dst) > nb*32 {
 		panic(fmt.Sprintf("dot.QHead.Row: row %d of %d, %d values of %d", r, h.rows, len(dst), nb*32))
 	}
+	grp := h.buf[r/8*h.groupBytes():]
+	at, sh := h.rowAt(r)
 	for b := 0; b*32 < len(dst); b++ {
 		d := h.scale(r, b)
+		src := grp[b*h.wb+at : b*h.wb+at+32]
 		for i := range dst[b*32 : min(len(dst), b*32+32)] {
-			dst[b*32+i] = float32(h.get(r, b, i)-h.off) * d
+			v := int32(src[i])
+			if h.typ == gguf.Q4_0 {
+				v = int32(src[i]>>sh) & 15
+			}
+			dst[b*32+i] = float32(v-h.off) * d
 		}
 	}
 }
@@ -234,10 +240,7 @@ func (h *QHead) rowsGo(out []float32, lo int, q []int8, s float32) {
 		j := r % 8
 		// Row r's 32 bytes of block b start at b·wb + at; a Q4_0 row's
 		// nibbles are at bit sh of them.
-		at, sh := 32*j, uint(0)
-		if h.typ == gguf.Q4_0 {
-			at, sh = 64*(j/4)+32*(j%2), uint(4*((j%4)/2))
-		}
+		at, sh := h.rowAt(r)
 		var f [8]float32
 		for b := 0; b < nb; b++ {
 			src := grp[b*h.wb+at : b*h.wb+at+32]
