@@ -1,6 +1,6 @@
 // Package gguf reads and writes GGUF version 3 files (the ggml model
 // container) and converts tensors to and from the ggml types F32, F16, Q8_0,
-// Q4_0, TQ2_0 and TQ1_0 with ggml's block layouts (METHODS §8).
+// Q4_0, Q3_K, TQ2_0 and TQ1_0 with ggml's block layouts (METHODS §8).
 //
 // # File layout
 //
@@ -22,11 +22,16 @@
 //
 //	Q8_0   32 values: fp16 d, int8 q[32]                 (34 bytes)
 //	Q4_0   32 values: fp16 d, u8 qs[16] (low nibbles 0..15, high 16..31) (18 bytes)
+//	Q3_K  256 values: u8 hmask[32] (high bits), u8 qs[64] (low 2 bits),
+//	      u8 scales[12] (sixteen 6-bit sub-block scales), fp16 d (110 bytes)
 //	TQ2_0 256 values: u8 qs[64] (2-bit codes t+1), fp16 d at byte 64  (66 bytes)
 //	TQ1_0 256 values: u8 qs[48], u8 qh[4] (base-3, 5 and 4 trits a byte), fp16 d (54 bytes)
 //
 // The quantizers follow ggml's reference functions (quantize_row_*_ref), so
-// the bytes equal what ggml writes for the same float input.
+// the bytes equal what ggml writes for the same float input. Q3_K is ggml's
+// quantize_row_q3_K_ref (the search of make_q3_quants, without importance
+// weights), checked byte for byte against ggml's C built from source
+// (testdata/q3k_ref.c, its output testdata/q3k_ref.bin).
 //
 // # Ternary weights with a per-tensor scale
 //

@@ -714,7 +714,7 @@ func parse(b []byte, alias bool) (*File, error) {
 // tensorSize is the byte size of t from its dims and type.
 func tensorSize(t *Tensor) (uint64, error) {
 	if !t.Type.Known() {
-		return 0, fmt.Errorf("gguf: tensor %s: unsupported ggml type %d (supported: F32, F16, Q8_0, Q4_0, TQ2_0, TQ1_0)", t.Name, uint32(t.Type))
+		return 0, fmt.Errorf("gguf: tensor %s: unsupported ggml type %d (supported: F32, F16, Q8_0, Q4_0, Q3_K, TQ2_0, TQ1_0)", t.Name, uint32(t.Type))
 	}
 	n := uint64(1)
 	for i, d := range t.Dims {

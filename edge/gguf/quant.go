@@ -118,6 +118,10 @@ func Quantize(t Type, x []float32) ([]byte, error) {
 		for b := 0; b < len(x)/QK4_0; b++ {
 			quantQ4_0(out[b*18:b*18+18], x[b*QK4_0:b*QK4_0+QK4_0])
 		}
+	case Q3_K:
+		for b := 0; b < len(x)/QK_K; b++ {
+			quantQ3K(out[b*q3KBytes:(b+1)*q3KBytes], x[b*QK_K:(b+1)*QK_K])
+		}
 	case TQ2_0:
 		for b := 0; b < len(x)/QK_K; b++ {
 			quantTQ2_0(out[b*66:b*66+66], x[b*QK_K:b*QK_K+QK_K])
@@ -319,6 +323,10 @@ func Dequantize(t Type, data []byte, n int) ([]float32, error) {
 				out[b*QK4_0+j] = float32(int(blk[2+j]&0x0f)-8) * d
 				out[b*QK4_0+QK4_0/2+j] = float32(int(blk[2+j]>>4)-8) * d
 			}
+		}
+	case Q3_K:
+		for b := 0; b < n/QK_K; b++ {
+			DequantizeQ3K(out[b*QK_K:(b+1)*QK_K], data[b*q3KBytes:(b+1)*q3KBytes])
 		}
 	case TQ2_0, TQ1_0:
 		var codes [QK_K]uint8

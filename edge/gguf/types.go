@@ -31,6 +31,7 @@ const (
 	F16   Type = 1
 	Q4_0  Type = 2
 	Q8_0  Type = 8
+	Q3_K  Type = 11
 	TQ1_0 Type = 34
 	TQ2_0 Type = 35
 )
@@ -53,6 +54,7 @@ var typeInfos = map[Type]typeInfo{
 	F16:   {"F16", 1, 2},
 	Q4_0:  {"Q4_0", QK4_0, 2 + QK4_0/2},
 	Q8_0:  {"Q8_0", QK8_0, 2 + QK8_0},
+	Q3_K:  {"Q3_K", QK_K, QK_K/8 + QK_K/4 + 12 + 2},
 	TQ1_0: {"TQ1_0", QK_K, 48 + 4 + 2},
 	TQ2_0: {"TQ2_0", QK_K, QK_K/4 + 2},
 }
@@ -74,14 +76,15 @@ func (t Type) BlockSize() int { return typeInfos[t].blockSize }
 // TypeSize is the number of bytes of one block.
 func (t Type) TypeSize() int { return typeInfos[t].typeSize }
 
-// ParseType parses a type name, case-insensitively ("f16", "q8_0", "tq2_0").
+// ParseType parses a type name, case-insensitively ("f16", "q8_0", "q3_k",
+// "tq2_0").
 func ParseType(s string) (Type, error) {
 	for t, in := range typeInfos {
 		if equalFold(s, in.name) {
 			return t, nil
 		}
 	}
-	return 0, fmt.Errorf("gguf: unknown tensor type %q (known: F32, F16, Q8_0, Q4_0, TQ2_0, TQ1_0)", s)
+	return 0, fmt.Errorf("gguf: unknown tensor type %q (known: F32, F16, Q8_0, Q4_0, Q3_K, TQ2_0, TQ1_0)", s)
 }
 
 func equalFold(a, b string) bool {
