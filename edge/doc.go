@@ -2,7 +2,7 @@
 //
 // Export writes a model as GGUF (package edge/gguf): the BitLinear weights
 // as ggml TQ2_0 or TQ1_0 ternary blocks with one F32 scale tensor each, the
-// tied embedding as F32, F16, Q8_0 or Q4_0, every norm gain and Mamba-2
+// tied embedding as F32, F16, Q8_0, Q4_0 or Q3_K, every norm gain and Mamba-2
 // parameter as F32, the architecture under the key prefix "nanomamba.", the
 // BPE tokenizer as tokenizer.ggml.* (model "gpt2") and the run's provenance
 // (run hash, resolved config JSON, code commit). The bytes depend only on the

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/data"
@@ -36,7 +37,9 @@ type Options struct {
 	// imported llama2.c checkpoint), stored as they are (rows padded with
 	// zeros to the block size) under quant.weights = "float".
 	Weights gguf.Type
-	// Embed is gguf.F32 (the zero value), gguf.F16, gguf.Q8_0 or gguf.Q4_0.
+	// Embed is gguf.F32 (the zero value), gguf.F16, gguf.Q8_0, gguf.Q4_0 or
+	// gguf.Q3_K (ggml's 3.4375-bit k-quant; d_model must be a multiple of
+	// 256).
 	Embed gguf.Type
 	// Name is general.name (default "nanomamba").
 	Name string
@@ -60,14 +63,25 @@ func (o *Options) fill() error {
 		return fmt.Errorf("edge: weights type %s: BitLinear weights are exported as TQ2_0 or TQ1_0 (ternary) or F16 or Q8_0 (float models)", o.Weights)
 	}
 	switch o.Embed {
-	case gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0:
+	case gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0, gguf.Q3_K:
 	default:
-		return fmt.Errorf("edge: embedding type %s: use F32, F16, Q8_0 or Q4_0", o.Embed)
+		return fmt.Errorf("edge: embedding type %s: use F32, F16, Q8_0, Q4_0 or Q3_K", o.Embed)
 	}
 	if o.Name == "" {
 		o.Name = spec.Arch
 	}
 	return nil
+}
+
+// embedFits lists the embedding types whose block size divides d.
+func embedFits(d int) string {
+	var fit []string
+	for _, t := range []gguf.Type{gguf.F16, gguf.F32, gguf.Q8_0, gguf.Q4_0, gguf.Q3_K} {
+		if d%t.BlockSize() == 0 {
+			fit = append(fit, strings.ToLower(t.String()))
+		}
+	}
+	return strings.Join(fit, ", ")
 }
 
 // bitLinearNames maps the model's BitLinear parameter suffixes to GGUF names.
@@ -125,8 +139,9 @@ func Export(m *models.Model, qc configs.QuantConfig, tok *data.Tokenizer, o Opti
 	if qc.ActBits != 0 && (qc.ActBits < 2 || qc.ActBits > 8) {
 		return nil, fmt.Errorf("edge: quant.act_bits %d: the int8 decoder supports 0 (none) or 2..8 bits", qc.ActBits)
 	}
-	if o.Embed.BlockSize() > 1 && D%o.Embed.BlockSize() != 0 {
-		return nil, fmt.Errorf("edge: embedding type %s needs d_model to be a multiple of %d (d_model is %d); use f16 or f32", o.Embed, o.Embed.BlockSize(), D)
+	if bs := o.Embed.BlockSize(); bs > 1 && D%bs != 0 {
+		return nil, fmt.Errorf("edge: embedding type %s needs d_model to be a multiple of %d (d_model is %d); use %s instead",
+			o.Embed, bs, D, embedFits(D))
 	}
 	f := &gguf.File{}
 	kv := f.Set

@@ -3,6 +3,7 @@ package edge
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -275,6 +276,15 @@ func TestExportRejects(t *testing.T) {
 	if _, err := Export(m2, c2.Quant, nil, Options{Embed: gguf.Q8_0}, Provenance{}); err == nil || !strings.Contains(err.Error(), "multiple of 32") {
 		t.Errorf("Q8_0 embedding of d_model 48: %v", err)
 	}
+	_, err := Export(m, c.Quant, nil, Options{Embed: gguf.Q3_K}, Provenance{})
+	if err == nil {
+		t.Fatal("Q3_K embedding of d_model 32 accepted")
+	}
+	for _, s := range []string{"Q3_K", "multiple of 256", "d_model is 32", "use f16, f32, q8_0, q4_0 instead"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("Q3_K embedding of d_model 32: %q does not say %q", err, s)
+		}
+	}
 	if _, err := Export(nil, c.Quant, nil, Options{}, Provenance{}); err == nil {
 		t.Error("nil model accepted")
 	}
@@ -333,4 +343,96 @@ func TestNanoSizes(t *testing.T) {
 				wt, et, len(b), float64(len(b))/(1<<20), wb, eb, len(b)-wb-eb)
 		}
 	}
+}
+
+// TestExportQ3KEmbedding exports a model with d_model 256 and a Q3_K
+// embedding: the same bytes twice, every tensor listed by gguf-parser-go
+// with ggml's type 11, its shape and offset, and the embedding equal to
+// gguf.Quantize(Q3_K) of the model's, de-quantized.
+func TestExportQ3KEmbedding(t *testing.T) {
+	m, c := microModel(t, "model.d_model=256", "model.n_heads=4", "model.n_kv_heads=2", "model.head_dim=64")
+	tok := testTokenizer(t)
+	prov := Provenance{RunHash: c.Hash(), ConfigJSON: c.Canonical(), CodeCommit: "0123abcd"}
+	for _, wt := range []gguf.Type{gguf.TQ2_0, gguf.TQ1_0} {
+		t.Run(wt.String(), func(t *testing.T) {
+			o := Options{Weights: wt, Embed: gguf.Q3_K}
+			f, err := Export(m, c.Quant, tok, o, prov)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b1, err := f.Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			f2, err := Export(m, c.Quant, tok, o, prov)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b2, _ := f2.Bytes(); !bytes.Equal(b1, b2) {
+				t.Fatal("two exports of the same model differ")
+			}
+			path := filepath.Join(t.TempDir(), "m.gguf")
+			if err := os.WriteFile(path, b1, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			g, err := gguf.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkIndependentReader(t, path, g)
+			pf, err := parser.ParseGGUFFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var seen bool
+			for _, ti := range pf.TensorInfos {
+				if ti.Name != "token_embd.weight" {
+					continue
+				}
+				seen = true
+				if uint32(ti.Type) != 11 || ti.Type.String() != "Q3_K" || fmt.Sprint(ti.Dimensions) != fmt.Sprint([]uint64{256, uint64(c.Model.Vocab)}) ||
+					ti.Bytes() != uint64(c.Model.Vocab*110) {
+					t.Errorf("gguf-parser-go token_embd.weight: type %d %s, dims %v, %d bytes", uint32(ti.Type), ti.Type, ti.Dimensions, ti.Bytes())
+				}
+			}
+			if !seen {
+				t.Fatal("gguf-parser-go does not list token_embd.weight")
+			}
+			e := g.Tensor("token_embd.weight")
+			want := m.Param("tok_embed").Data
+			ref, err := gguf.Quantize(gguf.Q3_K, want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Type != gguf.Q3_K || !bytes.Equal(e.Data, ref) {
+				t.Fatalf("token_embd.weight: %s, %d bytes, not the Q3_K blocks of the model's embedding", e.Type, len(e.Data))
+			}
+			ed, err := gguf.Dequantize(e.Type, e.Data, int(e.Elements()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var nz int
+			for j, v := range ed {
+				if v != 0 {
+					nz++
+				}
+				// 3.4 bits per value: within a third of the row's range.
+				if d := math.Abs(float64(v - want[j])); d > 0.34*float64(absMaxRow(want, j, 256)) {
+					t.Fatalf("embedding value %d: %v, model %v", j, v, want[j])
+				}
+			}
+			if nz < len(ed)/2 {
+				t.Fatalf("%d of %d de-quantized values non-zero", nz, len(ed))
+			}
+		})
+	}
+}
+
+// absMaxRow is max |x| over the row of width w that holds element j.
+func absMaxRow(x []float32, j, w int) float32 {
+	var m float32
+	for _, v := range x[j/w*w : j/w*w+w] {
+		m = max(m, float32(math.Abs(float64(v))))
+	}
+	return m
 }

@@ -33,7 +33,8 @@ func (a *app) exportCmd() *cobra.Command {
 		Short: "Export a trained run for deployment (GGUF) and record the file as an artifact of the run",
 		Long: "export writes the final checkpoint of a done run as GGUF: BitLinear weights as ggml TQ2_0 or TQ1_0 blocks " +
 			"with a float32 scale per tensor (a ternary run), or as F16 or Q8_0 (a run whose weights stay float, " +
-			"qat.phases of float only with quant.act_bits 0), the tied embedding as F16, Q8_0, Q4_0 or F32, the tokenizer as " +
+			"qat.phases of float only with quant.act_bits 0), the tied embedding as F16, Q8_0, Q4_0, Q3_K or F32 (Q3_K: ggml's 3.4375-bit k-quant, " +
+			"for d_model a multiple of 256; q8_0 and q4_0 need a multiple of 32), the tokenizer as " +
 			"tokenizer.ggml.* and the run hash, config and code commit as provenance. The same run always gives the same bytes. " +
 			"The default output is runs/<hash>/model-<weights>-<embed>.gguf under the project root. " +
 			"A llama2.c checkpoint (a .bin file, e.g. datasets/llama2c/stories260K.bin) has float weights: it is exported " +
@@ -70,8 +71,8 @@ func (a *app) exportCmd() *cobra.Command {
 				return err
 			}
 			et, err := gguf.ParseType(embed)
-			if err != nil || (et != gguf.F16 && et != gguf.Q8_0 && et != gguf.Q4_0 && et != gguf.F32) {
-				return fmt.Errorf("--embed %q: use f16, q8_0, q4_0 or f32", embed)
+			if err != nil || (et != gguf.F16 && et != gguf.Q8_0 && et != gguf.Q4_0 && et != gguf.Q3_K && et != gguf.F32) {
+				return fmt.Errorf("--embed %q: use f16, q8_0, q4_0, q3_k (d_model a multiple of 256) or f32", embed)
 			}
 			if strings.HasSuffix(args[0], ".bin") {
 				res, err := exportCheckpoint(a.registryPath(), args[0], edge.Options{Weights: wt, Embed: et}, out, force)
@@ -96,7 +97,7 @@ func (a *app) exportCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&format, "format", "gguf", "output format: gguf (one file), onnx (a decode-step graph, runs/<hash>/model.onnx) or hf (a Hugging Face-style folder, runs/<hash>/hf/)")
 	cmd.Flags().StringVar(&weights, "weights", "", "projection weights: tq2_0 (2.06 bits/weight) or tq1_0 (1.69 bits/weight) for a ternary run, f16 or q8_0 for a float-weight run (default tq2_0 or f16, by the run's weights)")
-	cmd.Flags().StringVar(&embed, "embed", "f16", "embedding / output head type: f16, q8_0, q4_0 or f32")
+	cmd.Flags().StringVar(&embed, "embed", "f16", "embedding / output head type: f16, q8_0, q4_0, q3_k (3.44 bits/weight; d_model a multiple of 256) or f32")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "output file (default runs/<hash>/model-<weights>-<embed>.gguf)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing output file with other bytes (never the registry)")
 	return cmd
