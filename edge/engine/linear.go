@@ -185,6 +185,42 @@ func (m *Model) embedRow(dst []float32, v int) {
 				dst[b*gguf.QK4_0+gguf.QK4_0/2+j] = float32(int(blk[2+j]>>4)-8) * d
 			}
 		}
+	case gguf.Q3_K:
+		if m.headQ != nil {
+			m.headQ.Row(dst[:e.width], v)
+			return
+		}
+		for b := 0; b < e.width/gguf.QK_K; b++ {
+			embedQ3K(dst[b*gguf.QK_K:(b+1)*gguf.QK_K], row[b*110:(b+1)*110])
+		}
+	}
+}
+
+// embedQ3K de-quantizes one Q3_K block (hmask[32], qs[64], scales[12],
+// fp16 d) as ggml's dequantize_row_q3_K does: element 128h + 32j + l has
+// the code c = ((qs[32h+l] >> 2j) & 3) + 4·(bit 4h+j of hmask[l]) ∈ [0, 7]
+// and the value dl·float32(c − 4), dl = d·float32(sc) with sc ∈ [−32, 31]
+// the 6-bit scale of its sixteen (is = 2(4h+j) + l/16: low four bits in
+// scales[is] or the high nibble of scales[is−8], the top two bits at bit
+// 2·(is/4) of scales[8 + is%4]), minus 32. Both products are float32.
+func embedQ3K(dst []float32, blk []byte) {
+	_, _ = dst[gguf.QK_K-1], blk[109]
+	hm, qs, sb := blk[:32], blk[32:96], blk[96:108]
+	d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(blk[108:]))
+	for is := 0; is < 16; is++ {
+		lo := sb[is%8] & 0xf
+		if is >= 8 {
+			lo = sb[is-8] >> 4
+		}
+		sc := int(lo|(sb[8+is%4]>>(2*(is/4))&3)<<4) - 32
+		dl := d * float32(sc)
+		g := is / 2 // 4h + j
+		h, shift := g/4, 2*(g%4)
+		q := qs[32*h:]
+		for l := 16 * (is % 2); l < 16*(is%2)+16; l++ {
+			c := int(q[l]>>shift&3) + 4*int(hm[l]>>g&1)
+			dst[32*g+l] = dl * float32(c-4)
+		}
 	}
 }
 

@@ -188,7 +188,7 @@ func New(f *gguf.File) (*Model, error) {
 		m.dProj = m.dIn + m.cConv + m.heads
 	}
 	// Tensors.
-	if m.embed, err = m.tensor2("token_embd.weight", m.D, m.V, gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0); err != nil {
+	if m.embed, err = m.tensor2("token_embd.weight", m.D, m.V, gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0, gguf.Q3_K); err != nil {
 		return nil, err
 	}
 	if err := checkBlockScales(m.embed); err != nil {
@@ -576,21 +576,24 @@ func (m *Model) buildHeadQ() error {
 // HeadMode is the output head in use.
 func (m *Model) HeadMode() Head { return m.head }
 
-// checkBlockScales refuses Q8_0 / Q4_0 blocks whose fp16 scale is not
-// finite (the vector and Go kernels agree bit for bit on finite scales).
+// checkBlockScales refuses Q8_0 / Q4_0 / Q3_K blocks whose fp16 scale d
+// is not finite (the vector and Go kernels agree bit for bit on finite
+// scales; Q3_K's d is the block's last two bytes).
 func checkBlockScales(t tensor) error {
-	bs := 0
+	bs, at := 0, 0
 	switch t.typ {
 	case gguf.Q8_0:
 		bs = 34
 	case gguf.Q4_0:
 		bs = 18
+	case gguf.Q3_K:
+		bs, at = 110, 108
 	default:
 		return nil
 	}
 	for b := 0; b+bs <= len(t.data); b += bs {
-		if binary.LittleEndian.Uint16(t.data[b:])&0x7c00 == 0x7c00 {
-			return fmt.Errorf("engine: token_embd.weight block %d has a scale that is not finite", b/bs)
+		if binary.LittleEndian.Uint16(t.data[b+at:])&0x7c00 == 0x7c00 {
+			return fmt.Errorf("engine: token_embd.weight (%s) block %d has a scale that is not finite", t.typ, b/bs)
 		}
 	}
 	return nil
