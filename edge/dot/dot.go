@@ -28,6 +28,9 @@ type kernelSet struct {
 	// whole groups of eight Q8_0 / Q4_0 rows (nil: the Go twin).
 	q8head func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32)
 	q4head func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32)
+	// q3head, where set, is the kernel for whole groups of sixteen Q3_K
+	// rows (nil: the Go twin); it reads the activations from k (Acts).
+	q3head func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32)
 
 	// tq2half, where set, is tq2 for one-block rows whose activations
 	// 128..255 are zero (it may skip those elements).

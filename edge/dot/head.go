@@ -7,8 +7,9 @@ import (
 	"github.com/nanomamba-edge/harness/edge/gguf"
 )
 
-// QHead is a Q8_0 or Q4_0 matrix laid out for the int8 output head
-// (HeadRowsDiv), eight rows to a group so that the head reads one
+// QHead is a Q8_0, Q4_0 or Q3_K matrix laid out for the int8 output head
+// (HeadRowsDiv). Q3_K rows have a layout of their own, sixteen rows to a
+// group (see head_q3k.go). Q8_0 and Q4_0 rows are eight rows to a group so that the head reads one
 // sequential stream, with the file's bytes per block. Group g (rows
 // 8g..8g+7, the last one padded with zero rows) holds, for each block b in
 // turn, the weights of its eight rows as unsigned bytes, then the eight
@@ -26,19 +27,51 @@ import (
 // the signed one, with no restriction on either range; Σ q·(w+o) − o·Σ q
 // (o = 128 or 8) is the exact block product, and the o·Σ q terms depend on
 // the token only (Acts), not on the row.
+//
+// nb counts 32-element blocks for every type (the row length is nb·32): a
+// Q3_K row of nb blocks is nb/8 super-blocks of 256 elements, so nb must be
+// a multiple of 8 there.
 type QHead struct {
 	typ      gguf.Type
 	buf      []byte
 	rows, nb int
-	wb       int   // weight bytes per block of a group
-	off      int32 // o: the weights' offset
+	wb       int   // weight bytes per block of a group (Q8_0, Q4_0)
+	off      int32 // o: the weights' offset (Q8_0, Q4_0)
 }
 
-// groupBytes is the size of one eight-row group.
-func (h *QHead) groupBytes() int { return h.nb * (h.wb + 16) }
+// groupBytes is the size of one group (eight rows, sixteen for Q3_K).
+func (h *QHead) groupBytes() int {
+	if h.typ == q3K {
+		return h.nb / 8 * q3GroupSB
+	}
+	return h.nb * (h.wb + 16)
+}
 
-// NewQHead copies rows Q8_0 or Q4_0 (typ) rows of nb blocks, packed back to
-// back in w as in a GGUF file, into the head's layout.
+// groupRows is the number of rows in a group.
+func (h *QHead) groupRows() int {
+	if h.typ == q3K {
+		return q3Rows
+	}
+	return 8
+}
+
+// srcRowBytes is the size in a GGUF file of one row of nb 32-element
+// blocks of typ (0 for a type the head does not hold).
+func srcRowBytes(typ gguf.Type, nb int) int {
+	switch typ {
+	case gguf.Q8_0:
+		return nb * Q8Block
+	case gguf.Q4_0:
+		return nb * Q4Block
+	case q3K:
+		return nb / 8 * Q3KBlock
+	}
+	return 0
+}
+
+// NewQHead copies rows Q8_0, Q4_0 or Q3_K (typ) rows of nb 32-element
+// blocks (nb/8 super-blocks for Q3_K), packed back to back in w as in a GGUF
+// file, into the head's layout.
 func NewQHead(typ gguf.Type, w []byte, rows, nb int) (*QHead, error) {
 	h, err := newQHead(typ, rows, nb, len(w))
 	if err != nil {
@@ -52,28 +85,39 @@ func NewQHead(typ gguf.Type, w []byte, rows, nb int) (*QHead, error) {
 // filled by CopyRows (e.g. a chunk at a time, letting the source's pages go
 // between chunks).
 func NewQHeadEmpty(typ gguf.Type, rows, nb int) (*QHead, error) {
-	bs := Q8Block
-	if typ == gguf.Q4_0 {
-		bs = Q4Block
+	if rows < 0 || nb < 0 || rows > 1<<31/4 || nb > 1<<31/4 {
+		// newQHead reports it.
+		return newQHead(typ, rows, nb, 0)
 	}
-	return newQHead(typ, rows, nb, rows*nb*bs)
+	return newQHead(typ, rows, nb, rows*srcRowBytes(typ, nb))
 }
 
 func newQHead(typ gguf.Type, rows, nb, have int) (*QHead, error) {
 	h := &QHead{typ: typ, rows: rows, nb: nb}
-	bs := 0
+	if rows < 0 || nb < 0 || rows > 1<<31/4 || nb > 1<<31/4 {
+		return nil, fmt.Errorf("dot: %d %s rows of %d blocks: rows and blocks must be in [0, 2^29)", rows, typ, nb)
+	}
 	switch typ {
 	case gguf.Q8_0:
-		h.wb, h.off, bs = 256, 128, Q8Block
+		h.wb, h.off = 256, 128
 	case gguf.Q4_0:
-		h.wb, h.off, bs = 128, 8, Q4Block
+		h.wb, h.off = 128, 8
+	case q3K:
+		if nb%8 != 0 {
+			return nil, fmt.Errorf("dot: a Q3_K head row of %d 32-element blocks is not a whole number of 256-element super-blocks (nb must be a multiple of 8)", nb)
+		}
 	default:
-		return nil, fmt.Errorf("dot: the int8 head holds Q8_0 or Q4_0 rows, not %s", typ)
+		return nil, fmt.Errorf("dot: the int8 head holds Q8_0, Q4_0 or Q3_K rows, not %s", typ)
 	}
-	if rows < 0 || nb < 0 || have < rows*nb*bs {
-		return nil, fmt.Errorf("dot: %d %s rows of %d blocks need %d bytes, got %d", rows, typ, nb, rows*nb*bs, have)
+	if need := rows * srcRowBytes(typ, nb); have < need {
+		return nil, fmt.Errorf("dot: %d %s rows of %d blocks need %d bytes, got %d", rows, typ, nb, need, have)
 	}
-	h.buf = LargeBytes(h, (rows+7)/8*h.groupBytes())
+	gr := h.groupRows()
+	h.buf = LargeBytes(h, (rows+gr-1)/gr*h.groupBytes())
+	if typ == q3K {
+		// Padding rows: all zero (codes 0, scales 0, d +0).
+		return h, nil
+	}
 	// Padding rows: weight 0 (stored as its offset), scale +0.
 	for r := rows; r < (rows+7)&^7; r++ {
 		for b := 0; b < nb; b++ {
@@ -103,16 +147,20 @@ func (h *QHead) scale(r, b int) float32 {
 }
 
 // CopyRows copies the rows [lo, hi) of the matrix, packed back to back in w
-// from row lo on (w holds (hi−lo)·nb blocks of the head's type), into the
-// head.
+// from row lo on (w holds (hi−lo)·nb blocks of the head's type, (hi−lo)·nb/8
+// super-blocks for Q3_K), into the head.
 func (h *QHead) CopyRows(w []byte, lo, hi int) {
 	nb := h.nb
+	if lo < 0 || hi > h.rows || lo > hi || len(w) < (hi-lo)*srcRowBytes(h.typ, nb) {
+		panic(fmt.Sprintf("dot.QHead.CopyRows: rows [%d, %d) of %d from %d bytes", lo, hi, h.rows, len(w)))
+	}
+	if h.typ == q3K {
+		h.copyRowsQ3K(w, lo, hi)
+		return
+	}
 	bs := Q8Block
 	if h.typ == gguf.Q4_0 {
 		bs = Q4Block
-	}
-	if lo < 0 || hi > h.rows || lo > hi || len(w) < (hi-lo)*nb*bs {
-		panic(fmt.Sprintf("dot.QHead.CopyRows: rows [%d, %d) of %d from %d bytes", lo, hi, h.rows, len(w)))
 	}
 	for r := lo; r < hi; r++ {
 		grp := h.buf[r/8*h.groupBytes():]
@@ -153,18 +201,23 @@ func (h *QHead) Rows() int { return h.rows }
 // Blocks is the number of 32-element blocks per row.
 func (h *QHead) Blocks() int { return h.nb }
 
-// Type is the block type of the rows (Q8_0 or Q4_0).
+// Type is the block type of the rows (Q8_0, Q4_0 or Q3_K).
 func (h *QHead) Type() gguf.Type { return h.typ }
 
 // Bytes is the memory the copy holds.
 func (h *QHead) Bytes() int64 { return int64(len(h.buf)) }
 
 // Row writes row r de-quantized, dst[32b+i] = float32(w)·d (exact), for
-// len(dst) ≤ nb·32 elements.
+// len(dst) ≤ nb·32 elements; Q3_K rows as ggml's dequantize_row_q3_K does,
+// dst[e] = float32(d·float32(sc))·float32(c−4).
 func (h *QHead) Row(dst []float32, r int) {
 	nb := h.nb
 	if r < 0 || r >= h.rows || len(dst) > nb*32 {
 		panic(fmt.Sprintf("dot.QHead.Row: row %d of %d, %d values of %d", r, h.rows, len(dst), nb*32))
+	}
+	if h.typ == q3K {
+		h.rowQ3K(dst, r)
+		return
 	}
 	grp := h.buf[r/8*h.groupBytes():]
 	at, sh := h.rowAt(r)
@@ -183,8 +236,14 @@ func (h *QHead) Row(dst []float32, r int) {
 
 // Acts sets k[8b + l] = −o·Σ_{i<4} q[32b + 4l + i] for the nb = len(q)/32
 // blocks of the activations: HeadRowsDiv's per-token offset terms (o = 128
-// for Q8_0 rows, 8 for Q4_0).
+// for Q8_0 rows, 8 for Q4_0). For Q3_K rows it fills k's first nb·32 bytes
+// with the activations in the kernels' order instead (actsQ3K). len(k) must
+// be at least nb·8.
 func (h *QHead) Acts(k []int32, q []int8) {
+	if h.typ == q3K {
+		h.actsQ3K(k, q)
+		return
+	}
 	nb := len(q) / 32
 	k = k[:nb*8]
 	for i := range k {
@@ -196,7 +255,8 @@ func (h *QHead) Acts(k []int32, q []int8) {
 // HeadRowsDiv sets out[i] = Q8Rows' (Q4Rows') product of row lo+i with the
 // nb·32 activations q, divided by s (one float32 division): the same bits
 // as Q8Rows (Q4Rows) followed by out[i] /= s, for any int8 activations. k
-// holds Acts(k, q).
+// holds Acts(k, q). Q3_K rows give the bits defined in head_q3k.go
+// (rowsQ3KGo), for any int8 activations.
 func (h *QHead) HeadRowsDiv(out []float32, lo int, q []int8, k []int32, s float32) {
 	nb := h.nb
 	hi := lo + len(out)
@@ -213,18 +273,22 @@ func (h *QHead) HeadRowsDiv(out []float32, lo int, q []int8, k []int32, s float3
 		return
 	}
 	kern := active.q8head
-	if h.typ == gguf.Q4_0 {
+	switch h.typ {
+	case gguf.Q4_0:
 		kern = active.q4head
+	case q3K:
+		kern = active.q3head
 	}
 	// Whole groups in the kernel, the rows around them in Go.
-	a, z := min((lo+7)&^7, hi), hi&^7
+	gr := h.groupRows()
+	a, z := min((lo+gr-1)/gr*gr, hi), hi/gr*gr
 	if kern == nil || z <= a {
 		a, z = hi, hi
 	}
 	gb := h.groupBytes()
 	h.rowsGo(out[:a-lo], lo, q, s)
 	if z > a {
-		kern(out[a-lo:z-lo], h.buf[a/8*gb:z/8*gb], q, k, nb, s)
+		kern(out[a-lo:z-lo], h.buf[a/gr*gb:z/gr*gb], q, k, nb, s)
 	}
 	h.rowsGo(out[z-lo:], z, q, s)
 }
@@ -233,6 +297,10 @@ func (h *QHead) HeadRowsDiv(out []float32, lo int, q []int8, k []int32, s float3
 // int32 Σ w·q of four elements (the same integer as Σ (w+o)·q − o·Σ q), f_l += float32(float32(p)·d)
 // (no fused multiply-add), the lanes reduced as laneSum, then one division.
 func (h *QHead) rowsGo(out []float32, lo int, q []int8, s float32) {
+	if h.typ == q3K {
+		h.rowsQ3KGo(out, lo, q, s)
+		return
+	}
 	gb, nb := h.groupBytes(), h.nb
 	for i := range out {
 		r := lo + i
