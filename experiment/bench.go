@@ -663,7 +663,10 @@ type DecodeChildResult struct {
 	// Bytes read per decoded token (packed): weights and state at the
 	// mean decoding position.
 	WeightBytes, StateBytes int64
-	KernelSet               string `json:",omitempty"`
+	// WrittenBytes is the part of StateBytes written back in place
+	// (engine.Model.DecodeWritten; counted twice there).
+	WrittenBytes int64  `json:",omitempty"`
+	KernelSet    string `json:",omitempty"`
 }
 
 // DecodeRow is one line of the decode table.
@@ -695,14 +698,18 @@ type DecodeRow struct {
 	// second roofline.
 	FitsL3                                         bool    `json:",omitempty"`
 	BandwidthL3GBs, RooflineL3TokS, RooflineL3Frac float64 `json:",omitempty"`
-	// StreamGBs is the rate at which dot.ReadStream reads a buffer of the
-	// bytes per token (WeightBytes + StateBytes), split over this thread
-	// count, once per decoded token, measured right after the decode
-	// (ReadBandwidth): the fastest
-	// this machine streams that many bytes, wherever in its caches and
-	// memory they fit. StreamRooflineTokS = StreamGBs / bytes per token is
+	// StreamGBs is the rate at which this thread count moves the bytes per
+	// token (WeightBytes + StateBytes) once per decoded token, measured
+	// right after the decode (StreamBandwidth): WrittenBytes of them read
+	// and written back in place, the rest read: the fastest this machine
+	// moves that traffic, wherever in its caches and memory it fits.
+	// StreamReadGBs is the same bytes all read (ReadBandwidth; the probe
+	// of runs recorded before WrittenBytes, which have it in StreamGBs).
+	// StreamRooflineTokS = StreamGBs / bytes per token is
 	// the decode roofline, StreamFraction the fraction of it reached.
 	StreamGBs, StreamRooflineTokS, StreamFraction float64 `json:",omitempty"`
+	StreamReadGBs                                 float64 `json:",omitempty"`
+	WrittenBytes                                  int64   `json:",omitempty"`
 }
 
 // DecodeReport is the decode bench's result.
@@ -772,31 +779,46 @@ func Triad(threads int, bytes int64, minTime time.Duration) float64 {
 
 // ReadBandwidth measures how fast dot.ReadStream reads a buffer of bytes
 // (at least 4 KiB), split into contiguous parts over threads, passes times
-// in a row: the best such run over at least minTime and three runs, in
-// GB/s. For a buffer of the bytes a decoded token reads, and as many
-// passes as the decode has tokens, it is the bandwidth the decode roofline
-// is computed from: whether those bytes stay in the caches (a shared
-// last-level cache holds other processes' lines too) or come from memory,
-// this is the rate this machine streams them at, timed the way the decode
-// is (the best repetition of a whole run of tokens).
+// in a row: StreamBandwidth with nothing written back.
 func ReadBandwidth(threads int, bytes int64, passes int, minTime time.Duration) float64 {
-	n := int(max(bytes, 4096))
-	buf := make([]byte, n)
+	return StreamBandwidth(threads, bytes, 0, passes, minTime)
+}
+
+// StreamBandwidth measures how fast the threads move, passes times in a
+// row, readBytes (at least 4 KiB) read with dot.ReadStream and rwBytes read
+// and written back in place with dot.UpdateStream, each buffer split into
+// contiguous parts over the threads: the best such run over at least
+// minTime and three runs, in GB/s counting readBytes + 2·rwBytes. For the
+// bytes a decoded token reads (its weights and attention keys and values)
+// and the state it reads and writes back (the Mamba layers' conv windows
+// and SSM states), and as many passes as the decode has tokens, it is the
+// bandwidth the decode roofline is computed from: whether those bytes stay
+// in the caches (a shared last-level cache holds other processes' lines
+// too) or come from memory, this is the rate this machine moves them at,
+// timed the way the decode is (the best repetition of a whole run of
+// tokens).
+func StreamBandwidth(threads int, readBytes, rwBytes int64, passes int, minTime time.Duration) float64 {
+	n, w := int(max(readBytes, 4096)), int(max(rwBytes, 0))
+	buf, st := make([]byte, n), make([]byte, w)
 	for i := range buf {
 		buf[i] = byte(i)
+	}
+	for i := range st {
+		st[i] = byte(i)
 	}
 	threads, passes = max(threads, 1), max(passes, 1)
 	var sink atomic.Uint64
 	d := timeBest(minTime, func() {
-		for range passes {
+		for p := range passes {
 			kernels.Parallel(threads, threads, func(lo, hi int) {
 				for t := lo; t < hi; t++ {
 					sink.Add(dot.ReadStream(buf[n*t/threads : n*(t+1)/threads]))
+					dot.UpdateStream(st[w*t/threads:w*(t+1)/threads], uint64(p)|1)
 				}
 			})
 		}
 	})
-	return float64(n) * float64(passes) / d.Seconds() / 1e9
+	return (float64(n) + 2*float64(w)) * float64(passes) / d.Seconds() / 1e9
 }
 
 // PeakRSS is this process's peak resident set (VmHWM) in bytes, or 0 where
@@ -1019,7 +1041,15 @@ func DecodeBench(o DecodeOptions, log io.Writer) (*DecodeReport, error) {
 					row.RooflineL3Frac = row.DecodeTokS / row.RooflineL3TokS
 				}
 				if b > 0 {
-					row.StreamGBs = ReadBandwidth(t.Threads, b, t.Tokens, 300*time.Millisecond)
+					// The state written back is read and stored in place by
+					// the probe too (counted twice in b, as in StateBytes).
+					wb := pres.WrittenBytes
+					if wb < 0 || 2*wb > b {
+						wb = 0
+					}
+					row.WrittenBytes = wb
+					row.StreamGBs = StreamBandwidth(t.Threads, b-2*wb, wb, t.Tokens, 300*time.Millisecond)
+					row.StreamReadGBs = ReadBandwidth(t.Threads, b, t.Tokens, 300*time.Millisecond)
 					row.StreamRooflineTokS = row.StreamGBs * 1e9 / float64(b)
 					row.StreamFraction = row.DecodeTokS / row.StreamRooflineTokS
 				}
@@ -1030,8 +1060,8 @@ func DecodeBench(o DecodeOptions, log io.Writer) (*DecodeReport, error) {
 					row.SpeedupFloatCPU = t.DecodeCPUTokS / fc
 				}
 				rep.Rows = append(rep.Rows, row)
-				logf(log, "decode %s packed %s threads %d: prefill %.0f tok/s, decode %.0f tok/s (worst %.0f; %.0f per CPU second; %.0f%% of roofline %.0f at %.1f GB/s streaming %.2f MB; %.0f%% of the DRAM triad's %.0f, %.0f%% of the L3 triad's %.0f; ×%.2f float32, ×%.2f by CPU time), file %.2f MB, peak RSS %.1f MB (lean %.1f MB)\n",
-					p, v, t.Threads, t.PrefillTokS, t.DecodeTokS, t.WorstDecodeTokS, t.DecodeCPUTokS, 100*row.StreamFraction, row.StreamRooflineTokS, row.StreamGBs, float64(b)/1e6,
+				logf(log, "decode %s packed %s threads %d: prefill %.0f tok/s, decode %.0f tok/s (worst %.0f; %.0f per CPU second; %.0f%% of roofline %.0f at %.1f GB/s moving %.2f MB, %.2f MB of it state read and written back (all read: %.1f GB/s); %.0f%% of the DRAM triad's %.0f, %.0f%% of the L3 triad's %.0f; ×%.2f float32, ×%.2f by CPU time), file %.2f MB, peak RSS %.1f MB (lean %.1f MB)\n",
+					p, v, t.Threads, t.PrefillTokS, t.DecodeTokS, t.WorstDecodeTokS, t.DecodeCPUTokS, 100*row.StreamFraction, row.StreamRooflineTokS, row.StreamGBs, float64(b)/1e6, float64(2*row.WrittenBytes)/1e6, row.StreamReadGBs,
 					100*row.RooflineFraction, row.RooflineTokS, 100*row.RooflineL3Frac, row.RooflineL3TokS, row.SpeedupFloat, row.SpeedupFloatCPU, float64(st.Size())/1e6, float64(pres.PeakRSSBytes)/1e6, float64(leanRSS[t.Threads])/1e6)
 			}
 			os.Remove(path)

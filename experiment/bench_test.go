@@ -110,6 +110,7 @@ func inProcessChild(spec DecodeSpec) (*DecodeChildResult, error) {
 		res.Timings = append(res.Timings, DecodeTiming{Threads: t.Threads, Prompt: t.Prompt, Tokens: t.Tokens, PrefillTokS: t.PrefillTokS, DecodeTokS: t.DecodeTokS})
 	}
 	res.WeightBytes, res.StateBytes = m.DecodeBytes(spec.Prompt + spec.Tokens/2)
+	res.WrittenBytes = m.DecodeWritten()
 	res.PeakRSSBytes = PeakRSS()
 	return res, nil
 }
@@ -162,6 +163,9 @@ func TestDecodeBench(t *testing.T) {
 			}
 			if r.LeanPeakRSSBytes != int64(1000*r.Threads) || !(r.LeanDecodeTokS > 0) {
 				t.Fatalf("packed row at %d threads has the lean child's RSS %d and rate %v", r.Threads, r.LeanPeakRSSBytes, r.LeanDecodeTokS)
+			}
+			if r.WrittenBytes <= 0 || 2*r.WrittenBytes > r.StateBytes || !(r.StreamReadGBs > 0) {
+				t.Fatalf("packed row's state written back: %+v", r)
 			}
 			if !(r.StreamGBs > 0) || r.StreamRooflineTokS != r.StreamGBs*1e9/float64(r.WeightBytes+r.StateBytes) || r.StreamFraction != r.DecodeTokS/r.StreamRooflineTokS {
 				t.Fatalf("packed row's stream roofline %+v", r)
@@ -258,9 +262,18 @@ func TestBenchTrainModes(t *testing.T) {
 	}
 }
 
-// ReadBandwidth gives a positive, finite rate for any size and thread
-// count, the smallest sizes read as 4 KiB.
+// ReadBandwidth and StreamBandwidth give a positive, finite rate for any
+// size and thread count, the smallest sizes read as 4 KiB.
 func TestReadBandwidth(t *testing.T) {
+	for _, c := range []struct {
+		threads  int
+		read, rw int64
+		passes   int
+	}{{1, 0, 0, 1}, {1, 0, 100, 1}, {0, 100, 1 << 12, 0}, {2, 1 << 16, 1<<16 + 7, 2}, {3, 1 << 20, 1 << 18, 1}} {
+		if bw := StreamBandwidth(c.threads, c.read, c.rw, c.passes, time.Millisecond); !(bw > 0) || math.IsInf(bw, 0) {
+			t.Errorf("StreamBandwidth(%d, %d, %d, %d) = %v GB/s", c.threads, c.read, c.rw, c.passes, bw)
+		}
+	}
 	for _, c := range []struct {
 		threads int
 		bytes   int64

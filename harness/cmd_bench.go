@@ -356,7 +356,7 @@ func printDecode(out io.Writer, d *experiment.DecodeReport) {
 	fmt.Fprintln(out, "prefill = the prompt fed one Step at a time into a fresh state; decode = greedy steps after it; best of the repetitions, worst = the slowest one; per CPU s = tokens per second of the process's CPU time (immune to waiting for a shared core).")
 	fmt.Fprintln(out, "Each measurement runs in its own process; peak RSS is its VmHWM (the harness re-executed); lean RSS is the same decode in nmrun -bench, a small decoder binary.")
 	fmt.Fprintln(out, "MB/token: the file's tensors once (the tied head reads the whole embedding) + one embedding row + recurrent state and KV cache at the mean decode position;")
-	fmt.Fprintln(out, "stream: the rate at which the same threads read a buffer of MB/token bytes over and over (64-byte loads), measured right after the decode; roofline = stream / MB per token, the most a decoder reading those bytes could reach here.")
+	fmt.Fprintln(out, "stream: the rate at which the same threads move MB/token bytes over and over, measured right after the decode: the weights and KV cache read (64-byte loads), the Mamba-2 state (counted twice in MB/token) read and stored back in place; roofline = stream / MB per token, the most a decoder moving those bytes could reach here.")
 	fmt.Fprintln(out, "triad roofline = the DRAM triad's bandwidth / MB per token; L3 triad roofline = the L3-resident triad's (* = MB/token below the L3's size; a shared L3 may still not hold them). by CPU = packed / float32 decode rates per CPU second.")
 }
 
@@ -451,6 +451,7 @@ func decodeChild(spec experiment.DecodeSpec) (*experiment.DecodeChildResult, err
 			res.Timings = append(res.Timings, decodeTiming(t))
 		}
 		res.WeightBytes, res.StateBytes = m.DecodeBytes(spec.Prompt + spec.Tokens/2)
+		res.WrittenBytes = m.DecodeWritten()
 		res.PeakRSSBytes = experiment.PeakRSS()
 		return res, nil
 	}
@@ -479,7 +480,7 @@ func leanChild(nmrun string, spec experiment.DecodeSpec) (*experiment.DecodeChil
 	if err := json.Unmarshal(out, &br); err != nil {
 		return nil, fmt.Errorf("nmrun -bench output: %w", err)
 	}
-	res := &experiment.DecodeChildResult{PeakRSSBytes: br.PeakRSSBytes, WeightBytes: br.WeightBytes, StateBytes: br.StateBytes, KernelSet: br.DotKernels}
+	res := &experiment.DecodeChildResult{PeakRSSBytes: br.PeakRSSBytes, WeightBytes: br.WeightBytes, StateBytes: br.StateBytes, WrittenBytes: br.WrittenBytes, KernelSet: br.DotKernels}
 	for _, t := range br.Timings {
 		res.Timings = append(res.Timings, decodeTiming(t))
 	}

@@ -87,13 +87,20 @@ func deployCaption(run *registry.Run, rep *experiment.DecodeReport) string {
 	for _, th := range slices.Sorted(maps.Keys(rep.BandwidthL3)) {
 		l3s = append(l3s, fmt.Sprintf("%.1f GB/s at %d thread(s)", rep.BandwidthL3[th], th))
 	}
-	stream := false
+	stream, written := false, false
 	for _, x := range rep.Rows {
 		stream = stream || x.StreamRooflineTokS > 0
+		written = written || x.WrittenBytes > 0
 	}
 	roof := "Roofline = bytes read per decoded token (every tensor once, the tied head being the whole embedding, plus state and KV cache) " +
 		"streamed at the rate the machine reads a buffer of that many bytes over and over (64-byte loads on the same threads, measured right after each decode): " +
 		"the most any decoder could reach, wherever those bytes fit in its caches. The STREAM triad's rooflines beside it: "
+	if written {
+		roof = "Roofline = bytes moved per decoded token (every tensor once, the tied head being the whole embedding, the KV cache, and the Mamba-2 state read and written back) " +
+			"at the rate the machine moves that traffic over and over, measured right after each decode on the same threads: the weights and KV bytes read " +
+			"(64-byte loads), the state's bytes read and stored back in place, as a decoder does: the most any decoder could reach, wherever those bytes fit in its caches. " +
+			"The STREAM triad's rooflines beside it: "
+	}
 	if !stream {
 		roof = "Roofline: "
 	}

@@ -8,7 +8,8 @@ import "encoding/binary"
 // word for a length not a multiple of 8), so that no load can be skipped.
 // It is the decode roofline's probe: the rate at which it reads a buffer
 // of the bytes a decoded token reads is the most any decoder can stream
-// them on this machine (experiment.ReadBandwidth).
+// them on this machine (experiment.StreamBandwidth, with UpdateStream for
+// the bytes a token also writes back).
 func ReadStream(p []byte) uint64 {
 	var x uint64
 	if active.read != nil {
@@ -41,4 +42,31 @@ func readGo(p []byte) uint64 {
 		b ^= binary.LittleEndian.Uint64(last[:])
 	}
 	return a ^ b ^ c ^ d
+}
+
+// UpdateStream adds k to every little-endian 64-bit word of p in place
+// (wrapping), and byte(k) to each byte of a tail shorter than a word: every
+// byte is loaded and stored back changed, as fast as this kernel set moves
+// memory (64-byte loads and stores in the AVX-512 set, 32-byte ones in
+// AVX2). It is the roofline probe's model of the state a decoded token
+// reads and writes back (the Mamba-2 conv windows and SSM states).
+func UpdateStream(p []byte, k uint64) {
+	if kern := updateKernel(); kern != nil {
+		if n := len(p) &^ 511; n > 0 {
+			kern(p[:n], k)
+			p = p[n:]
+		}
+	}
+	updateGo(p, k)
+}
+
+// updateGo is UpdateStream's Go twin.
+func updateGo(p []byte, k uint64) {
+	for len(p) >= 8 {
+		binary.LittleEndian.PutUint64(p, binary.LittleEndian.Uint64(p)+k)
+		p = p[8:]
+	}
+	for i := range p {
+		p[i] += byte(k)
+	}
 }

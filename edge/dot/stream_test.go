@@ -1,6 +1,7 @@
 package dot
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 )
@@ -50,6 +51,44 @@ func BenchmarkReadStream(b *testing.B) {
 				}
 				b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 			})
+		}
+	}
+}
+
+// UpdateStream adds k to each 64-bit word (byte(k) to each tail byte),
+// checked against byte arithmetic here on every kernel set, length and
+// alignment; the bytes around the slice are left alone.
+func TestUpdateStream(t *testing.T) {
+	defer Use("")
+	var k uint64 = 0x8000_0001_ff00_0080
+	for _, set := range KernelSets() {
+		if err := Use(set); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{0, 1, 7, 8, 31, 255, 511, 512, 513, 1024, 1031, 4096 + 37, 8192} {
+			for _, off := range []int{0, 1, 8, 63} {
+				buf := make([]byte, 8192+128)
+				for i := range buf {
+					buf[i] = byte(i*131 + i>>8*7 + 1)
+				}
+				want := append([]byte(nil), buf...)
+				p := want[off : off+n]
+				words := n / 8
+				for w := 0; w < words; w++ {
+					var carry uint
+					for b := 0; b < 8; b++ {
+						s := uint(p[8*w+b]) + uint(byte(k>>(8*b))) + carry
+						p[8*w+b], carry = byte(s), s>>8
+					}
+				}
+				for i := 8 * words; i < n; i++ {
+					p[i] += byte(k)
+				}
+				UpdateStream(buf[off:off+n], k)
+				if !bytes.Equal(buf, want) {
+					t.Fatalf("%s: UpdateStream of %d bytes at offset %d differs from the byte-wise sums", set, n, off)
+				}
+			}
 		}
 	}
 }

@@ -14,7 +14,10 @@ type BenchResult struct {
 	Timings                 []Timing
 	PeakRSSBytes            int64
 	WeightBytes, StateBytes int64
-	DotKernels              string
+	// WrittenBytes is the part of StateBytes a step writes back (counted
+	// there twice, read and written): DecodeWritten.
+	WrittenBytes int64 `json:",omitempty"`
+	DotKernels   string
 }
 
 // PeakRSS is this process's peak resident set in bytes (proc.PeakRSS).
@@ -53,6 +56,20 @@ func (m *Model) DecodeBytes(pos int) (weights, state int64) {
 		}
 	}
 	return weights, state
+}
+
+// DecodeWritten is the state one decoding step reads and writes back in
+// place, the Mamba layers' conv windows and SSM states (DecodeBytes counts
+// them twice in state); the attention layers' new key and value rows are
+// not counted.
+func (m *Model) DecodeWritten() int64 {
+	var n int64
+	for i := range m.layers {
+		if !m.layers[i].isAttn() {
+			n += (int64(m.dconv-1)*int64(m.cConv) + int64(m.heads*m.headDim*m.state)) * 4
+		}
+	}
+	return n
 }
 
 // TimeDecode measures, for each thread count, the best of reps runs of:

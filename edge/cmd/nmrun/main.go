@@ -75,6 +75,7 @@ func runBench(path, head, threadList string, threads, prompt, steps, reps int) e
 	}
 	res := engine.BenchResult{Timings: ts, PeakRSSBytes: engine.PeakRSS(), DotKernels: dot.KernelSet()}
 	res.WeightBytes, res.StateBytes = m.DecodeBytes(prompt + steps/2)
+	res.WrittenBytes = m.DecodeWritten()
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 

@@ -1,0 +1,5 @@
+//go:build purego || !amd64
+
+package dot
+
+func updateKernel() func(p []byte, k uint64) { return nil }
