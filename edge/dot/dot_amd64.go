@@ -38,6 +38,12 @@ func q4HeadVNNI(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s fl
 func q8RowsAVX2(out *float32, w *byte, q *int8, nb, rows int)
 
 //go:noescape
+func q3HeadVNNI(out *float32, grp *byte, pq *int32, nsb, groups int, s float32)
+
+//go:noescape
+func q3HeadAVX2(out *float32, grp *byte, pq *int32, nsb, groups int, s float32)
+
+//go:noescape
 func q4RowsVNNI(out *float32, w *byte, q *int8, nb, rows int)
 
 //go:noescape
@@ -65,6 +71,9 @@ var vnniSet = kernelSet{
 	},
 	q4head: func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32) {
 		q4HeadVNNI(&out[0], &grp[0], &q[0], &k[0], nb, len(out)/8, s)
+	},
+	q3head: func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32) {
+		q3HeadVNNI(&out[0], &grp[0], &k[0], nb/8, len(out)/16, s)
 	},
 	tq2half: func(out []int32, w []byte, q []int8) {
 		if r4 := len(out) &^ 3; r4 > 0 {
@@ -94,6 +103,9 @@ var avx2Set = kernelSet{
 	tq1:  func(out []int32, w []byte, q []int8, nb int) { tq1RowsAVX2(&out[0], &w[0], &q[0], nb, len(out)) },
 	q8:   func(out []float32, w []byte, q []int8, nb int) { q8RowsAVX2(&out[0], &w[0], &q[0], nb, len(out)) },
 	q4:   func(out []float32, w []byte, q []int8, nb int) { q4RowsAVX2(&out[0], &w[0], &q[0], nb, len(out)) },
+	q3head: func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32) {
+		q3HeadAVX2(&out[0], &grp[0], &k[0], nb/8, len(out)/16, s)
+	},
 
 	fmaCols: fmaColsVec, fmaRows: fmaRowsVec, ssm: ssmVec(ssmAVX2),
 	scale: func(y []float32, acc []int32, qsum int32, gs, fs float64) {
