@@ -493,14 +493,21 @@ func BenchmarkRows(b *testing.B) {
 }
 
 // BenchmarkHead times QHead.HeadRowsDiv on nano's tied head (32768 × 512),
-// Q8_0 and Q4_0, on every kernel set: the bytes are the copy's (the file's
-// bytes per block), so MB/s is the rate it streams the head.
+// Q8_0, Q4_0 and Q3_K, on every kernel set: the bytes are the copy's (the
+// file's bytes per block for Q8_0 and Q4_0, 146 per 256 weights for Q3_K),
+// so MB/s is the rate it streams the head.
 func BenchmarkHead(b *testing.B) {
 	defer Use("")
 	r := rand.New(rand.NewPCG(13, 14))
 	const rows, nb = 32768, 16
-	for _, typ := range []gguf.Type{gguf.Q8_0, gguf.Q4_0} {
-		h, err := NewQHead(typ, headWeights(r, typ, nb, rows, random), rows, nb)
+	for _, typ := range []gguf.Type{gguf.Q8_0, gguf.Q4_0, q3K} {
+		var w []byte
+		if typ == q3K {
+			w = q3kWeights(r, nb/8, rows, random)
+		} else {
+			w = headWeights(r, typ, nb, rows, random)
+		}
+		h, err := NewQHead(typ, w, rows, nb)
 		if err != nil {
 			b.Fatal(err)
 		}

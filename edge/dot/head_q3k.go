@@ -171,17 +171,22 @@ func (h *QHead) rowsQ3KGo(out []float32, lo int, q []int8, s float32) {
 			sb := grp[b*q3GroupSB : (b+1)*q3GroupSB]
 			codes := sb[128*j : 128*j+128]
 			x := q[256*b : 256*b+256]
-			var p [16]int32
-			for half := 0; half < 2; half++ {
-				for n, v := range codes[64*half : 64*half+64] {
-					// Low nibble: element 16m + 8·half + i, high: +4.
-					m, e := n/4, 16*(n/4)+8*half+n%4
-					p[m] += (int32(v&15)-4)*int32(x[e]) + (int32(v>>4)-4)*int32(x[e+4])
-				}
-			}
+			sc := sb[q3Scales+16*j : q3Scales+16*j+16]
 			var ib int32
-			for m, v := range sb[q3Scales+16*j : q3Scales+16*j+16] {
-				ib += int32(int8(v)) * p[m]
+			for m := 0; m < 16; m++ {
+				// Sub-block m: bytes 4m..4m+3 of each half, the low nibbles
+				// elements 16m+8h+i, the high ones 16m+8h+4+i.
+				c0, c1 := codes[4*m:4*m+4], codes[64+4*m:64+4*m+4]
+				xm := x[16*m : 16*m+16]
+				p := (int32(c0[0]&15)-4)*int32(xm[0]) + (int32(c0[1]&15)-4)*int32(xm[1]) +
+					(int32(c0[2]&15)-4)*int32(xm[2]) + (int32(c0[3]&15)-4)*int32(xm[3]) +
+					(int32(c0[0]>>4)-4)*int32(xm[4]) + (int32(c0[1]>>4)-4)*int32(xm[5]) +
+					(int32(c0[2]>>4)-4)*int32(xm[6]) + (int32(c0[3]>>4)-4)*int32(xm[7]) +
+					(int32(c1[0]&15)-4)*int32(xm[8]) + (int32(c1[1]&15)-4)*int32(xm[9]) +
+					(int32(c1[2]&15)-4)*int32(xm[10]) + (int32(c1[3]&15)-4)*int32(xm[11]) +
+					(int32(c1[0]>>4)-4)*int32(xm[12]) + (int32(c1[1]>>4)-4)*int32(xm[13]) +
+					(int32(c1[2]>>4)-4)*int32(xm[14]) + (int32(c1[3]>>4)-4)*int32(xm[15])
+				ib += int32(int8(sc[m])) * p
 			}
 			d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(sb[q3D+2*j:]))
 			f = f + float32(float32(ib)*d)
