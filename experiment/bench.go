@@ -581,22 +581,25 @@ func ParseDecodeVariant(s string) (DecodeVariant, error) {
 		return DecodeVariant{}, fmt.Errorf("decode variant %q: weights %q: use tq2_0 or tq1_0", s, p[0])
 	}
 	et, err := gguf.ParseType(v.Embed)
-	if err != nil || (et != gguf.F32 && et != gguf.F16 && et != gguf.Q8_0 && et != gguf.Q4_0) {
-		return DecodeVariant{}, fmt.Errorf("decode variant %q: embedding %q: use f32, f16, q8_0 or q4_0", s, p[1])
+	if err != nil || (et != gguf.F32 && et != gguf.F16 && et != gguf.Q8_0 && et != gguf.Q4_0 && et != gguf.Q3_K) {
+		return DecodeVariant{}, fmt.Errorf("decode variant %q: embedding %q: use f32, f16, q8_0, q4_0 or q3_k", s, p[1])
 	}
 	switch {
 	case v.Head == "float":
-	case v.Head == "int8" && (et == gguf.Q8_0 || et == gguf.Q4_0):
+	case v.Head == "int8" && (et == gguf.Q8_0 || et == gguf.Q4_0 || et == gguf.Q3_K):
 	default:
-		return DecodeVariant{}, fmt.Errorf("decode variant %q: head %q: use float, or int8 with a q8_0 / q4_0 embedding", s, p[2])
+		return DecodeVariant{}, fmt.Errorf("decode variant %q: head %q: use float, or int8 with a q8_0 / q4_0 / q3_k embedding", s, p[2])
 	}
 	return v, nil
 }
 
 // DefaultDecodeVariants: the exact float head on an f16 embedding, the
-// int8 head on q8_0 and q4_0 embeddings, and the smallest file (base-3
-// tq1_0 weights, q4_0 embedding: nano's ≤ 15 MB file).
-var DefaultDecodeVariants = []DecodeVariant{{"tq2_0", "f16", "float"}, {"tq2_0", "q8_0", "int8"}, {"tq2_0", "q4_0", "int8"}, {"tq1_0", "q4_0", "int8"}}
+// int8 head on q8_0, q4_0 and q3_k embeddings, and the smallest files
+// (base-3 tq1_0 weights with q4_0 and q3_k embeddings: nano's ≤ 15 MB
+// file). A variant whose embedding blocks do not divide a preset's d_model
+// (q3_k's 256 and tiny's 128) is skipped for that preset
+// (DecodeReport.Skipped).
+var DefaultDecodeVariants = []DecodeVariant{{"tq2_0", "f16", "float"}, {"tq2_0", "q8_0", "int8"}, {"tq2_0", "q4_0", "int8"}, {"tq1_0", "q4_0", "int8"}, {"tq1_0", "q3_k", "int8"}}
 
 // DecodeOptions configure the decode bench (`harness bench --decode`).
 type DecodeOptions struct {
@@ -725,6 +728,9 @@ type DecodeReport struct {
 	// arrays inside the L3Bytes last-level cache).
 	BandwidthL3           map[int]float64 `json:",omitempty"`
 	TriadL3Bytes, L3Bytes int64           `json:",omitempty"`
+	// Skipped lists the preset/variant pairs not measured, with why (an
+	// embedding type whose blocks do not divide the preset's d_model).
+	Skipped []string `json:",omitempty"`
 	// Tokenizers is the vocabulary size of the tokenizer each preset's
 	// files carry (none: absent).
 	Tokenizers map[string]int `json:",omitempty"`
@@ -990,6 +996,12 @@ func DecodeBench(o DecodeOptions, log io.Writer) (*DecodeReport, error) {
 		for _, v := range variants {
 			wt, _ := gguf.ParseType(v.Weights)
 			et, _ := gguf.ParseType(v.Embed)
+			if bs := et.BlockSize(); bs > 1 && c.Model.DModel%bs != 0 {
+				why := fmt.Sprintf("%s %s: d_model %d is not a multiple of %s's %d-element blocks", p, v, c.Model.DModel, et, bs)
+				rep.Skipped = append(rep.Skipped, why)
+				logf(log, "decode %s: skipped\n", why)
+				continue
+			}
 			f, err := edge.Export(m, c.Quant, tok, edge.Options{Weights: wt, Embed: et}, edge.Provenance{})
 			if err != nil {
 				return nil, fmt.Errorf("decode bench %s %s: %w", p, v, err)

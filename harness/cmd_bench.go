@@ -202,7 +202,7 @@ func (a *app) benchCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&inProcess, "train-in-process", false, "time training in this process instead of one child process per measurement (no peak RSS)")
 	cmd.Flags().BoolVar(&decode, "decode", false, "instead: batch-1 decode of the float32 training path and the packed engine, file size, peak memory and the decode roofline")
 	cmd.Flags().StringSliceVar(&decodePresets, "decode-presets", []string{"tiny", "nano"}, "presets decoded by --decode (random ternary weights)")
-	cmd.Flags().StringSliceVar(&decodeVariants, "variants", nil, "packed variants weights/embed/head for --decode (default tq2_0/f16/float,tq2_0/q8_0/int8,tq2_0/q4_0/int8,tq1_0/q4_0/int8)")
+	cmd.Flags().StringSliceVar(&decodeVariants, "variants", nil, "packed variants weights/embed/head for --decode (default tq2_0/f16/float,tq2_0/q8_0/int8,tq2_0/q4_0/int8,tq1_0/q4_0/int8,tq1_0/q3_k/int8; a variant whose embedding blocks do not divide a preset's d_model is skipped for it)")
 	cmd.Flags().StringSliceVar(&decodeTokens, "tokens", nil, "decoded tokens per preset for --decode, e.g. tiny=192,nano=64 (default 64, cut to the context)")
 	cmd.Flags().IntVar(&decodePrompt, "prompt", 32, "prompt (prefill) tokens for --decode")
 	cmd.Flags().IntVar(&decodeReps, "reps", 3, "repetitions for --decode (the best is kept)")
@@ -357,6 +357,9 @@ func printDecode(out io.Writer, d *experiment.DecodeReport) {
 	fmt.Fprintln(out, "Each measurement runs in its own process; peak RSS is its VmHWM (the harness re-executed); lean RSS is the same decode in nmrun -bench, a small decoder binary.")
 	fmt.Fprintln(out, "MB/token: the file's tensors once (the tied head reads the whole embedding) + one embedding row + recurrent state and KV cache at the mean decode position;")
 	fmt.Fprintln(out, "stream: the rate at which the same threads move MB/token bytes over and over, measured right after the decode: the weights and KV cache read (64-byte loads), the Mamba-2 state (counted twice in MB/token) read and stored back in place; roofline = stream / MB per token, the most a decoder moving those bytes could reach here.")
+	for _, s := range d.Skipped {
+		fmt.Fprintf(out, "skipped: %s\n", s)
+	}
 	fmt.Fprintln(out, "triad roofline = the DRAM triad's bandwidth / MB per token; L3 triad roofline = the L3-resident triad's (* = MB/token below the L3's size; a shared L3 may still not hold them). by CPU = packed / float32 decode rates per CPU second.")
 }
 

@@ -34,6 +34,7 @@ func TestDecodeAllocatesNothing(t *testing.T) {
 		{edge.Options{Weights: gguf.TQ2_0, Embed: gguf.F16}, HeadFloat},
 		{edge.Options{Weights: gguf.TQ2_0, Embed: gguf.Q8_0}, HeadInt8},
 		{edge.Options{Weights: gguf.TQ1_0, Embed: gguf.Q4_0}, HeadInt8},
+		{edge.Options{Weights: gguf.TQ1_0, Embed: gguf.Q3_K}, HeadInt8},
 	} {
 		f, err := edge.Export(m, c.Quant, nil, tc.o, edge.Provenance{})
 		if err != nil {

@@ -44,8 +44,12 @@ func randomEngine(t testing.TB, preset string, o edge.Options) *Model {
 // Σ_k |E_vk·x_k| is far above it).
 func TestInt8HeadBound(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
-	for _, embed := range []gguf.Type{gguf.Q8_0, gguf.Q4_0} {
-		e := randomEngine(t, "micro", edge.Options{Weights: gguf.TQ2_0, Embed: embed})
+	for _, c := range []struct {
+		preset string
+		embed  gguf.Type
+	}{{"micro", gguf.Q8_0}, {"micro", gguf.Q4_0}, {"teacher", gguf.Q3_K}} { // Q3_K: d_model a multiple of 256
+		embed := c.embed
+		e := randomEngine(t, c.preset, edge.Options{Weights: gguf.TQ2_0, Embed: embed})
 		if err := e.SetHead(HeadInt8); err != nil {
 			t.Fatal(err)
 		}
@@ -94,15 +98,19 @@ func TestInt8HeadBound(t *testing.T) {
 
 // Logits are bit-identical for any thread count and kernel set, for both
 // heads and both ternary types (tiny is large enough for the projections
-// and the head to split over threads).
+// and the head to split over threads; teacher's d_model 256 takes Q3_K).
 func TestThreadsAndKernelSets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
 	defer dot.Use("")
 	// The comparison proper.
-	for _, o := range []edge.Options{{Weights: gguf.TQ2_0, Embed: gguf.Q8_0}, {Weights: gguf.TQ1_0, Embed: gguf.Q4_0}} {
-		e := randomEngine(t, "tiny", o)
+	for _, c := range []struct {
+		preset string
+		o      edge.Options
+	}{{"tiny", edge.Options{Weights: gguf.TQ2_0, Embed: gguf.Q8_0}}, {"tiny", edge.Options{Weights: gguf.TQ1_0, Embed: gguf.Q4_0}}, {"teacher", edge.Options{Weights: gguf.TQ1_0, Embed: gguf.Q3_K}}} {
+		o := c.o
+		e := randomEngine(t, c.preset, o)
 		for _, h := range []Head{HeadFloat, HeadInt8} {
 			if err := e.SetHead(h); err != nil {
 				t.Fatal(err)

@@ -226,13 +226,15 @@ func embedQ3K(dst []float32, blk []byte) {
 
 // logits writes the tied output head. With HeadFloat, logits[v] =
 // Σ_k x[k]·E[v,k], each a float64 sum of exact products (the de-quantized
-// embedding values are exact float32) rounded once. With HeadInt8 (Q8_0 or
-// Q4_0 embeddings), x is quantized per token like a BitLinear input with 8
-// bits, s = 127/max(max|x|, 1e-5), q = RoundClip(x·s, −127, 127), and
-// logits[v] = float32(r_v / s), r_v the dot.Q8Rows / dot.Q4Rows product of
-// row v with q (integer block sums scaled by the fp16 block scales in eight
-// float32 lanes), computed on the embedding's dot.QHead copy
-// (QHead.HeadRowsDiv: the same bits, one sequential stream).
+// embedding values are exact float32) rounded once. With HeadInt8 (Q8_0,
+// Q4_0 or Q3_K embeddings), x is quantized per token like a BitLinear input
+// with 8 bits, s = 127/max(max|x|, 1e-5), q = RoundClip(x·s, −127, 127),
+// and logits[v] = float32(r_v / s), r_v the dot.Q8Rows / dot.Q4Rows product
+// of row v with q (integer block sums scaled by the fp16 block scales in
+// eight float32 lanes; for Q3_K the exact integer product of each 256-weight
+// super-block scaled by its fp16 d, super-blocks added in order), computed
+// on the embedding's dot.QHead copy (QHead.HeadRowsDiv: the same bits, one
+// sequential stream).
 func (m *Model) logits(out, x []float32) {
 	if m.head == HeadInt8 {
 		m.logitsInt8(out, x)

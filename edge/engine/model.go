@@ -508,8 +508,8 @@ const (
 	// embedding times the float32 hidden state (the default).
 	HeadFloat Head = iota
 	// HeadInt8 quantizes the hidden state to int8 per token and multiplies
-	// it with the Q8_0 / Q4_0 embedding blocks in integers (llama.cpp's
-	// q8_0 head, with a per-token activation scale).
+	// it with the Q8_0 / Q4_0 / Q3_K embedding blocks in integers
+	// (llama.cpp's q8_0 head, with a per-token activation scale).
 	HeadInt8
 )
 
@@ -531,17 +531,19 @@ func ParseHead(s string) (Head, error) {
 	return 0, fmt.Errorf("engine: head %q: use float or int8", s)
 }
 
-// SetHead selects the output head; HeadInt8 needs a Q8_0 or Q4_0 embedding.
+// SetHead selects the output head; HeadInt8 needs a Q8_0, Q4_0 or Q3_K
+// embedding.
 func (m *Model) SetHead(h Head) error {
 	switch h {
 	case HeadFloat:
 	case HeadInt8:
-		if m.embed.typ != gguf.Q8_0 && m.embed.typ != gguf.Q4_0 {
-			return fmt.Errorf("engine: the int8 head needs a Q8_0 or Q4_0 embedding; this file's is %s", m.embed.typ)
+		if m.embed.typ != gguf.Q8_0 && m.embed.typ != gguf.Q4_0 && m.embed.typ != gguf.Q3_K {
+			return fmt.Errorf("engine: the int8 head needs a Q8_0, Q4_0 or Q3_K embedding; this file's is %s", m.embed.typ)
 		}
 		// dot.QHead holds the embedding in the head's layout (eight rows
 		// interleaved block by block, one sequential stream, the same 34
-		// or 18 bytes per block as the file): built a chunk at a time,
+		// or 18 bytes per block as the file; Q3_K sixteen rows with 146
+		// bytes per 256 weights against the file's 110): built a chunk at a time,
 		// each chunk of the mapped file leaving the resident set once
 		// copied; embedRow then reads the copy.
 		if m.headQ == nil {
@@ -556,7 +558,7 @@ func (m *Model) SetHead(h Head) error {
 	return nil
 }
 
-// buildHeadQ copies the Q8_0 / Q4_0 embedding into a dot.QHead.
+// buildHeadQ copies the Q8_0 / Q4_0 / Q3_K embedding into a dot.QHead.
 func (m *Model) buildHeadQ() error {
 	e := m.embed
 	h, err := dot.NewQHeadEmpty(m.embed.typ, m.V, m.D/gguf.QK8_0)

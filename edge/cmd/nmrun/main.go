@@ -17,7 +17,7 @@
 // process's peak resident memory (harness bench --decode runs it as its
 // lean child).
 //
-// -head int8 computes the tied output head from a Q8_0 / Q4_0 embedding with
+// -head int8 computes the tied output head from a Q8_0 / Q4_0 / Q3_K embedding with
 // int8 activations (engine.HeadInt8); the default is the exact float head.
 //
 // With -logits it prints, instead of text, the greedy token ids and a
@@ -84,7 +84,7 @@ func main() {
 	steps := flag.Int("steps", 64, "tokens to generate")
 	threads := flag.Int("threads", 1, "worker goroutines (results do not depend on it)")
 	logits := flag.Bool("logits", false, "print greedy token ids and a checksum of every logit instead of text")
-	head := flag.String("head", "float", "output head: float (exact) or int8 (Q8_0 / Q4_0 embeddings)")
+	head := flag.String("head", "float", "output head: float (exact) or int8 (Q8_0 / Q4_0 / Q3_K embeddings)")
 	bench := flag.Bool("bench", false, "time decoding and print the timings and peak memory as JSON")
 	promptTokens := flag.Int("prompt-tokens", 32, "-bench: prompt length in tokens")
 	reps := flag.Int("reps", 3, "-bench: repetitions (the best is kept)")
