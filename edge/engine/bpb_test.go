@@ -13,11 +13,12 @@ import (
 )
 
 // TestEmbeddingBPB reports the validation bits per byte of the trained
-// micro run with its tied embedding stored as F32, F16, Q8_0 and Q4_0, as
+// micro run with its tied embedding stored as F32, F16, Q8_0 and Q4_0 (and
+// Q3_K where d_model is a multiple of 256), as
 // the training path computes them with the de-quantized embedding (the
 // packed engine with the exact head agrees with it; see
 // TestAgreesWithTrainingPath) over the run's train.eval_tokens validation
-// window, and for Q8_0 / Q4_0 also with the packed engine's int8 head
+// window, and for Q8_0 / Q4_0 / Q3_K also with the packed engine's int8 head
 // (decoding each seq_len window from a fresh state). Bytes are those of the
 // scored targets' text, separators counting none, as train's validation
 // does.
@@ -67,7 +68,11 @@ func embeddingBPB(t *testing.T, tr *experiment.Trained) {
 	}
 	bpb := func(nats float64) float64 { return nats / (float64(bytes) * math.Ln2) }
 	results := map[string]float64{}
-	for _, et := range []gguf.Type{gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0} {
+	types := []gguf.Type{gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0}
+	if tr.Config.Model.DModel%gguf.QK_K == 0 {
+		types = append(types, gguf.Q3_K) // its 256-element blocks fit the rows
+	}
+	for _, et := range types {
 		e, f := exportEngine(t, tr, edge.Options{Weights: gguf.TQ2_0, Embed: et})
 		ref := reference(t, tr, f)
 		sum, _, err := ref.Loss(val[:nSeq*seq], val[1:nSeq*seq+1], nSeq, seq)
@@ -76,7 +81,7 @@ func embeddingBPB(t *testing.T, tr *experiment.Trained) {
 		}
 		results[et.String()] = bpb(sum)
 		t.Logf("embedding %s, training path (exact head): val bpb %.5f over %d tokens, %d bytes", et, bpb(sum), nSeq*seq, bytes)
-		if et != gguf.Q8_0 && et != gguf.Q4_0 {
+		if et != gguf.Q8_0 && et != gguf.Q4_0 && et != gguf.Q3_K {
 			continue
 		}
 		if err := e.SetHead(HeadInt8); err != nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/nanomamba-edge/harness/edge/gguf"
 	"github.com/nanomamba-edge/harness/experiment"
 	"github.com/nanomamba-edge/harness/models"
-	"github.com/nanomamba-edge/harness/registry"
 )
 
 // q3kModel is the micro preset widened to d_model 256 (Q3_K's block), with
@@ -206,76 +205,5 @@ func TestQ3KLoadRejects(t *testing.T) {
 		if want := "block " + strconv.Itoa(c.block) + " has a scale that is not finite"; err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("d = %s in block %d: %v, want an error mentioning %q", c.name, c.block, err, want)
 		}
-	}
-}
-
-// TestQ3KEmbeddingBPBRun estimates Q3_K's quality cost on a finished
-// training run (EDGE_BPB_RUN, EDGE_BPB_REGISTRY, EDGE_BPB_ROOT as for
-// TestEmbeddingBPBRun): the validation bpb of the training path with the
-// tied embedding replaced by its F32, Q4_0 and Q3_K round trip. Q3_K's
-// blocks are 256 consecutive values of the row-major embedding, so for a
-// d_model below 256 (tiny's 128) a block spans several rows: a proxy for
-// the per-row blocks an exported file of d_model ≥ 256 has.
-func TestQ3KEmbeddingBPBRun(t *testing.T) {
-	hash, reg, root := os.Getenv("EDGE_BPB_RUN"), os.Getenv("EDGE_BPB_REGISTRY"), os.Getenv("EDGE_BPB_ROOT")
-	if hash == "" || reg == "" || root == "" {
-		t.Skip("set EDGE_BPB_RUN, EDGE_BPB_REGISTRY and EDGE_BPB_ROOT to measure a trained run")
-	}
-	db, err := registry.Open(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	env := &experiment.Env{Root: root, DB: db, Threads: 2, CacheDir: t.TempDir()}
-	tr, err := env.LoadTrained(hash)
-	if err != nil {
-		t.Fatal(err)
-	}
-	val, seq := tr.Dataset.Val, tr.Config.Data.SeqLen
-	avail := len(val) - 1
-	if et := tr.Config.Train.EvalTokens; et > 0 && et < avail {
-		avail = et
-	}
-	nSeq := avail / seq
-	if nSeq == 0 {
-		t.Skip("validation split shorter than one window")
-	}
-	tok := tr.Tokenizer
-	var nb int
-	for _, id := range val[1 : nSeq*seq+1] {
-		if id != tok.EOS() && id != tok.BOS() {
-			nb += len(tok.Token(id))
-		}
-	}
-	emb := tr.Model.Param("tok_embed").Data
-	for _, et := range []gguf.Type{gguf.F32, gguf.Q4_0, gguf.Q3_K} {
-		q, err := gguf.Quantize(et, emb)
-		if err != nil {
-			t.Fatal(err)
-		}
-		deq, err := gguf.Dequantize(et, q, len(emb))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var se, sx float64
-		for i, v := range emb {
-			se += float64(deq[i]-v) * float64(deq[i]-v)
-			sx += float64(v) * float64(v)
-		}
-		ref, err := experiment.Replica(tr.Model, tr.Config.Quant)
-		if err != nil {
-			t.Fatal(err)
-		}
-		copy(ref.Param("tok_embed").Data, deq)
-		sum, _, err := ref.Loss(val[:nSeq*seq], val[1:nSeq*seq+1], nSeq, seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bpb := sum / (float64(nb) * math.Ln2)
-		if !(bpb > 0) || math.IsInf(bpb, 0) {
-			t.Errorf("%s: val bpb %v", et, bpb)
-		}
-		t.Logf("embedding %s (%d bytes): val bpb %.5f over %d tokens, %d bytes; embedding relative RMS error %.4f",
-			et, len(q), bpb, nSeq*seq, nb, math.Sqrt(se/sx))
 	}
 }
