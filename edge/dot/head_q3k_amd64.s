@@ -20,18 +20,22 @@ GLOBL q3c04<>(SB), RODATA|NOPTR, $4
 DATA q3ones<>+0(SB)/4, $0x00010001
 GLOBL q3ones<>(SB), RODATA|NOPTR, $4
 
+// The GF(2) affine matrix of VGF2P8AFFINEQB that moves bits 4..7 of every
+// byte to bits 0..3 and clears bits 4..7: the high nibble in one
+// instruction.
+DATA q3hinib<>+0(SB)/8, $0x1020408000000000
+GLOBL q3hinib<>(SB), RODATA|NOPTR, $8
+
 // Q3ROWV sets ACC to the sixteen lanes sc_m·(K_m + Σ c·q) of the row whose
-// codes are at co(SI) and scales at so(SI) (Z30 the nibble mask, Z24..Z27
-// A0..A3, Z23 K).
+// codes are at co(SI) and scales at so(SI) (Z30 the low nibble mask, Z21
+// the high nibble's affine matrix, Z24..Z27 A0..A3, Z23 K).
 #define Q3ROWV(co, so, ACC, X0, X1, T0, T1) \
 	VMOVDQU64  co(SI), X0      \
 	VMOVDQU64  co+64(SI), X1   \
-	VPSRLW     $4, X0, T0      \
-	VPSRLW     $4, X1, T1      \
+	VGF2P8AFFINEQB $0, Z21, X0, T0 \
+	VGF2P8AFFINEQB $0, Z21, X1, T1 \
 	VPANDD     Z30, X0, X0     \
-	VPANDD     Z30, T0, T0     \
 	VPANDD     Z30, X1, X1     \
-	VPANDD     Z30, T1, T1     \
 	VMOVDQA64  Z23, ACC        \
 	VPDPBUSD   Z24, X0, ACC    \
 	VPDPBUSD   Z25, T0, ACC    \
@@ -70,6 +74,7 @@ TEXT ·q3HeadVNNI(SB), NOSPLIT, $0-44
 	VBROADCASTSS s+40(FP), Z31
 	VPBROADCASTD q3c0f<>(SB), Z30
 	VPBROADCASTD q3c04<>(SB), Z29
+	VPBROADCASTQ q3hinib<>(SB), Z21
 
 q3vgrp:
 	VXORPS Z28, Z28, Z28           // f of the sixteen rows
