@@ -46,4 +46,11 @@
 // together in the order above and divides by the activation scale: the
 // bits of Q8Rows (Q4Rows) followed by a float32 division, for any int8
 // activations.
+//
+// QHead also holds Q3_K rows (nb still counts 32-element blocks, a multiple
+// of 8), sixteen rows to a group with the 3-bit codes as nibbles, the
+// sub-block scales as int8 and d as fp16 (146 bytes per 256 weights). Per
+// row and super-block b the exact int32 I_b = Σ_m sc_m·Σ_{e in sub-block m}
+// (c_e−4)·q_e, then f = f + float32(float32(I_b)·d_b) (b ascending, f from
+// +0), out = f/s; see head_q3k.go for the layout and the kernels.
 package dot

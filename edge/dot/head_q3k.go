@@ -49,8 +49,8 @@ import (
 // Q3KBlock is the size in bytes of a Q3_K super-block of 256 weights.
 const Q3KBlock = 110
 
-// q3K is ggml's Q3_K type (gguf.Q3_K).
-const q3K = gguf.Type(11)
+// q3K is ggml's Q3_K type.
+const q3K = gguf.Q3_K
 
 const (
 	q3Rows    = 16                   // rows per group

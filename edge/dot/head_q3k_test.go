@@ -155,11 +155,21 @@ func TestHeadRowsDivQ3K(t *testing.T) {
 }
 
 // The head's result is Σ Row·q / s up to float32 rounding (Row's values
-// are exact: d has 11 significant bits, sc·(c−4) at most 8).
+// are exact: d has 11 significant bits, sc·(c−4) at most 8), on random
+// blocks and on blocks gguf.Quantize made from Gaussian rows.
 func TestHeadQ3KValue(t *testing.T) {
 	r := rand.New(rand.NewPCG(33, 34))
 	const nsb, rows = 2, 40
-	w := q3kWeights(r, nsb, rows, random)
+	w := q3kWeights(r, nsb, rows/2, random)
+	x := make([]float32, nsb*256*rows/2)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	wq, err := gguf.Quantize(q3K, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w = append(w, wq...)
 	q := actValues(r, nsb*256, random, -128)
 	h, err := NewQHead(q3K, w, rows, 8*nsb)
 	if err != nil {
@@ -217,10 +227,14 @@ func TestQHeadQ3KRowsAndChunks(t *testing.T) {
 		got := make([]float32, c.nsb*256)
 		for row := 0; row < c.rows; row++ {
 			want := oracleQ3KRow(w[row*rb:(row+1)*rb], c.nsb)
+			deq, err := gguf.Dequantize(q3K, w[row*rb:(row+1)*rb], c.nsb*256)
+			if err != nil {
+				t.Fatal(err)
+			}
 			b.Row(got, row)
 			for i := range got {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("rows %d nsb %d: row %d element %d = %v, want %v", c.rows, c.nsb, row, i, got[i], want[i])
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) || math.Float32bits(got[i]) != math.Float32bits(deq[i]) {
+					t.Fatalf("rows %d nsb %d: row %d element %d = %v, want %v (gguf.Dequantize %v)", c.rows, c.nsb, row, i, got[i], want[i], deq[i])
 				}
 			}
 			// A prefix of the row.
