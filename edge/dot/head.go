@@ -9,8 +9,9 @@ import (
 
 // QHead is a Q8_0, Q4_0 or Q3_K matrix laid out for the int8 output head
 // (HeadRowsDiv). Q3_K rows have a layout of their own, sixteen rows to a
-// group (see head_q3k.go). Q8_0 and Q4_0 rows are eight rows to a group so that the head reads one
-// sequential stream, with the file's bytes per block. Group g (rows
+// group (see head_q3k.go). Q8_0 and Q4_0 rows are eight rows to a group so
+// that the head reads one sequential stream, with the file's bytes per
+// block. Group g (rows
 // 8g..8g+7, the last one padded with zero rows) holds, for each block b in
 // turn, the weights of its eight rows as unsigned bytes, then the eight
 // rows' fp16 block scales for each block (row 8g+j, block b at
@@ -85,17 +86,22 @@ func NewQHead(typ gguf.Type, w []byte, rows, nb int) (*QHead, error) {
 // filled by CopyRows (e.g. a chunk at a time, letting the source's pages go
 // between chunks).
 func NewQHeadEmpty(typ gguf.Type, rows, nb int) (*QHead, error) {
-	if rows < 0 || nb < 0 || rows > 1<<31/4 || nb > 1<<31/4 {
-		// newQHead reports it.
-		return newQHead(typ, rows, nb, 0)
+	if !sizeOK(rows, nb) {
+		return newQHead(typ, rows, nb, 0) // which reports it
 	}
 	return newQHead(typ, rows, nb, rows*srcRowBytes(typ, nb))
 }
 
+// sizeOK reports whether a head of rows × nb blocks is within the sizes
+// whose byte counts cannot overflow.
+func sizeOK(rows, nb int) bool {
+	return rows >= 0 && nb >= 0 && rows < 1<<29 && nb < 1<<29 && int64(rows)*int64(nb) < 1<<36
+}
+
 func newQHead(typ gguf.Type, rows, nb, have int) (*QHead, error) {
 	h := &QHead{typ: typ, rows: rows, nb: nb}
-	if rows < 0 || nb < 0 || rows > 1<<31/4 || nb > 1<<31/4 {
-		return nil, fmt.Errorf("dot: %d %s rows of %d blocks: rows and blocks must be in [0, 2^29)", rows, typ, nb)
+	if !sizeOK(rows, nb) {
+		return nil, fmt.Errorf("dot: %d %s rows of %d blocks: rows and blocks must be in [0, 2^29), rows·blocks below 2^36", rows, typ, nb)
 	}
 	switch typ {
 	case gguf.Q8_0:

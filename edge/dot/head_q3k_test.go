@@ -263,6 +263,7 @@ func TestNewQHeadErrors(t *testing.T) {
 		{q3K, 0, -1, 8, true, "empty Q3_K, −1 rows"},
 		{q3K, 0, 1, -8, true, "empty Q3_K, −8 blocks"},
 		{q3K, 0, 1 << 40, 8, true, "empty Q3_K, 2^40 rows"},
+		{gguf.Q8_0, 0, 1 << 28, 1 << 28, true, "empty Q8_0, 2^28 rows of 2^28 blocks"},
 		{gguf.Q8_0, 1000, -1, 1, false, "Q8_0, −1 rows"},
 	} {
 		var err error
