@@ -2,6 +2,7 @@ package dot
 
 import (
 	"encoding/binary"
+	"sync"
 	"unsafe"
 
 	"github.com/nanomamba-edge/harness/edge/gguf"
@@ -159,9 +160,53 @@ func (h *QHead) actsQ3K(k []int32, q []int8) {
 	}
 }
 
-// rowsQ3KGo is the Go twin of the Q3_K kernels (the bits above).
+// q3LUTRows is the number of rows from which rowsQ3KGo builds a table of
+// the token's code-byte products (q3Table) instead of multiplying.
+const q3LUTRows = 64
+
+// q3Tables holds *[]int16 tables for rowsQ3KGo between calls.
+var q3Tables sync.Pool
+
+// q3Table fills t (nsb·128·128 values) with, for super-block b, code byte
+// position p of a row's 128 (its two nibbles codes of elements e and e+4,
+// e = 16·(p%64/4) + 8·(p/64) + p%4) and byte value v = lo | hi<<4 (lo, hi
+// ∈ [0, 7]), t[(128b + p)·128 + v] = (lo−4)·q_e + (hi−4)·q_{e+4}: exact,
+// |t| ≤ 1024.
+func q3Table(t []int16, q []int8, nsb int) {
+	for b := 0; b < nsb; b++ {
+		x := q[256*b : 256*b+256]
+		for p := 0; p < 128; p++ {
+			e := 16*(p%64/4) + 8*(p/64) + p%4
+			qa, qb := int16(x[e]), int16(x[e+4])
+			row := t[(128*b+p)*128 : (128*b+p+1)*128]
+			for hi := int16(0); hi < 8; hi++ {
+				base := (hi - 4) * qb
+				for lo := int16(0); lo < 8; lo++ {
+					row[lo|hi<<4] = (lo-4)*qa + base
+				}
+			}
+		}
+	}
+}
+
+// rowsQ3KGo is the Go twin of the Q3_K kernels (the bits above). From
+// q3LUTRows rows on it looks the sub-blocks' integer sums up in a table of
+// the token's products (q3Table) instead of multiplying: the same exact
+// integers, so the same bits.
 func (h *QHead) rowsQ3KGo(out []float32, lo int, q []int8, s float32) {
 	nsb, gb := h.nb/8, h.groupBytes()
+	if len(out) >= q3LUTRows {
+		tp, _ := q3Tables.Get().(*[]int16)
+		if tp == nil || len(*tp) < nsb*128*128 {
+			t := make([]int16, nsb*128*128)
+			tp = &t
+		}
+		t := (*tp)[:nsb*128*128]
+		q3Table(t, q, nsb)
+		h.rowsQ3KTable(out, lo, t, s)
+		q3Tables.Put(tp)
+		return
+	}
 	for i := range out {
 		r := lo + i
 		grp := h.buf[r/q3Rows*gb:]
@@ -186,6 +231,38 @@ func (h *QHead) rowsQ3KGo(out []float32, lo int, q []int8, s float32) {
 					(int32(c1[2]&15)-4)*int32(xm[10]) + (int32(c1[3]&15)-4)*int32(xm[11]) +
 					(int32(c1[0]>>4)-4)*int32(xm[12]) + (int32(c1[1]>>4)-4)*int32(xm[13]) +
 					(int32(c1[2]>>4)-4)*int32(xm[14]) + (int32(c1[3]>>4)-4)*int32(xm[15])
+				ib += int32(int8(sc[m])) * p
+			}
+			d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(sb[q3D+2*j:]))
+			f = f + float32(float32(ib)*d)
+		}
+		out[i] = f / s
+	}
+}
+
+// rowsQ3KTable is rowsQ3KGo with the products looked up in t (q3Table).
+func (h *QHead) rowsQ3KTable(out []float32, lo int, t []int16, s float32) {
+	nsb, gb := h.nb/8, h.groupBytes()
+	for i := range out {
+		r := lo + i
+		grp := h.buf[r/q3Rows*gb:]
+		j := r % q3Rows
+		var f float32
+		for b := 0; b < nsb; b++ {
+			sb := grp[b*q3GroupSB : (b+1)*q3GroupSB]
+			codes := sb[128*j : 128*j+128]
+			sc := sb[q3Scales+16*j : q3Scales+16*j+16]
+			tb := (*[128 * 128]int16)(t[b*128*128 : (b+1)*128*128])
+			var ib int32
+			for m := 0; m < 16; m++ {
+				c0 := (*[4]uint8)(codes[4*m : 4*m+4])
+				c1 := (*[4]uint8)(codes[64+4*m : 64+4*m+4])
+				t0 := (*[4 * 128]int16)(tb[4*m*128 : (4*m+4)*128])
+				t1 := (*[4 * 128]int16)(tb[(64+4*m)*128 : (64+4*m+4)*128])
+				p := int32(t0[c0[0]&127]) + int32(t0[128+int(c0[1]&127)]) +
+					int32(t0[256+int(c0[2]&127)]) + int32(t0[384+int(c0[3]&127)]) +
+					int32(t1[c1[0]&127]) + int32(t1[128+int(c1[1]&127)]) +
+					int32(t1[256+int(c1[2]&127)]) + int32(t1[384+int(c1[3]&127)])
 				ib += int32(int8(sc[m])) * p
 			}
 			d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(sb[q3D+2*j:]))

@@ -118,7 +118,7 @@ func TestHeadRowsDivQ3K(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
 	eachSet(t, func(t *testing.T) {
 		for _, nsb := range []int{1, 2, 3} {
-			for _, rows := range []int{1, 5, 15, 16, 17, 32, 33, 50} {
+			for _, rows := range []int{1, 5, 15, 16, 17, 32, 33, 50, 100} {
 				for _, f := range []fill{random, low, high, mixed} {
 					for _, s := range []float32{1, 3.7, 1e-3, 127 / 0.0123} {
 						w := q3kWeights(r, nsb, rows, f)
