@@ -58,6 +58,9 @@ var vnniSet = kernelSet{
 			if r4 = len(out) &^ 3; r4 > 0 {
 				tq2Rows256VNNI(&out[0], &w[0], &q[0], r4)
 			}
+		} else if r4 = len(out) &^ 3; r4 > 0 {
+			// Longer rows four at a time, code planes by mask.
+			tq2Rows4MaskVNNI(&out[0], &w[0], &q[0], nb, r4)
 		}
 		if r4 < len(out) {
 			tq2RowsVNNI(&out[r4], &w[r4*nb*TQ2Block], &q[0], nb, len(out)-r4)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/nanomamba-edge/harness/experiment"
+	"github.com/nanomamba-edge/harness/models"
 	"github.com/nanomamba-edge/harness/registry"
 
 	"github.com/nanomamba-edge/harness/edge"
@@ -72,8 +73,12 @@ func embeddingBPB(t *testing.T, tr *experiment.Trained) {
 	if tr.Config.Model.DModel%gguf.QK_K == 0 {
 		types = append(types, gguf.Q3_K) // its 256-element blocks fit the rows
 	}
+	wt := gguf.TQ2_0
+	if q := tr.Model.Quant(); q.From == models.Float && q.To == models.Float {
+		wt = gguf.F16 // a float-weight run (e.g. a distillation teacher)
+	}
 	for _, et := range types {
-		e, f := exportEngine(t, tr, edge.Options{Weights: gguf.TQ2_0, Embed: et})
+		e, f := exportEngine(t, tr, edge.Options{Weights: wt, Embed: et})
 		ref := reference(t, tr, f)
 		sum, _, err := ref.Loss(val[:nSeq*seq], val[1:nSeq*seq+1], nSeq, seq)
 		if err != nil {
