@@ -116,11 +116,15 @@ func deployCaption(run *registry.Run, rep *experiment.DecodeReport) string {
 		}
 		tok = "; the files carry the BPE tokenizer each preset's data pipeline trains (tokens: " + strings.Join(ts, ", ") + ")"
 	}
+	skipped := ""
+	if len(rep.Skipped) > 0 {
+		skipped = " Not measured: " + strings.Join(rep.Skipped, "; ") + "."
+	}
 	return fmt.Sprintf("Batch-1 decoding from bench run %s, attempt %d: weights %s%s; the float32 path is the training path's decode step (file: 4 bytes per parameter), "+
 		"packed is the deployment engine on the exported GGUF file (dot kernels %s). Prefill feeds the prompt one step at a time; peak RSS is the decoding process's VmHWM. "+
 		"Lean RSS: the same decode in nmrun -bench, without the harness's own baseline. Per CPU s: decoded tokens per second of the process's CPU time. "+
-		"%sthe DRAM triad's from its bandwidth (%s) over the same bytes%s.",
-		short(run.Hash), run.Attempt, rep.Weights, tok, rep.DotKernels, roof, strings.Join(bw, ", "), l3)
+		"%sthe DRAM triad's from its bandwidth (%s) over the same bytes%s.%s",
+		short(run.Hash), run.Attempt, rep.Weights, tok, rep.DotKernels, roof, strings.Join(bw, ", "), l3, skipped)
 }
 
 func deployTables(run *registry.Run, rep *experiment.DecodeReport) (md, tex string) {

@@ -43,7 +43,20 @@ func TestDeployTables(t *testing.T) {
 	if !strings.Contains(tex, "nano & packed & tq2\\_0 / q8\\_0 / int8 & 23.00 & 35.0 & 30.0 & 1 & 500 & 520 & 610 & 24.00 & 30.0 & 1250 & 42\\% & 62\\% / 10\\%$^*$ & 12.68 \\\\") {
 		t.Errorf("LaTeX table lacks the packed row:\n%s", tex)
 	}
-	c := deployCaption(&registry.Run{Hash: "feed01", Attempt: 2}, decodeFixture())
+	// With the state's write-back in the probe and a skipped variant.
+	fx := decodeFixture()
+	fx.Rows[1].WrittenBytes = 4e5
+	fx.Skipped = []string{"tiny tq1_0/q3_k/int8: d_model 128 is not a multiple of Q3_K's 256-element blocks"}
+	c := deployCaption(&registry.Run{Hash: "feed01", Attempt: 2}, fx)
+	for _, want := range []string{"the state's bytes read and stored back in place", "Not measured: tiny tq1_0/q3_k/int8: d_model 128"} {
+		if !strings.Contains(c, want) {
+			t.Errorf("caption lacks %q: %s", want, c)
+		}
+	}
+	c = deployCaption(&registry.Run{Hash: "feed01", Attempt: 2}, decodeFixture())
+	if strings.Contains(c, "Not measured") {
+		t.Errorf("caption names skipped variants where none were: %s", c)
+	}
 	for _, want := range []string{"20.0 GB/s at 1 thread(s), 30.0 GB/s at 2 thread(s)", "random (models.New seed 1)", "avx512vnni", "200.0 GB/s at 1 thread(s)", "reads a buffer of that many bytes", "(tokens: nano 32768, tiny 2048)"} {
 		if !strings.Contains(c, want) {
 			t.Errorf("caption lacks %q: %s", want, c)
