@@ -1,7 +1,7 @@
 // Package dot holds the integer dot products of the packed decoder
 // (edge/engine): int8 activations times ternary TQ2_0 / TQ1_0 weight rows,
-// and int8 activations times Q8_0 / Q4_0 rows for the quantized output
-// head. Each has amd64 assembly (AVX-512 VNNI VPDPBUSD, and AVX2
+// and int8 activations times Q8_0 / Q4_0 / Q3_K rows for the quantized
+// output head (QHead). Each has amd64 assembly (AVX-512 VNNI VPDPBUSD, and AVX2
 // VPMADDUBSW/VPMADDWD) and a pure-Go twin that gives the same bits; the
 // set is chosen at start-up and named by KernelSet, and Use selects
 // another (as kernels.Use does for the GEMMs).
@@ -21,31 +21,31 @@
 //
 // # Quantized head rows
 //
-// Q8Rows and Q4Rows compute, per row v of a Q8_0 / Q4_0 matrix with block
-// scales d_{v,b} (fp16, converted exactly to float32) and int8 values
-// w_{v,j}, and int8 activations q_j ∈ [−127, 127]:
+// QHead holds a Q8_0 or Q4_0 matrix in the int8 head's layout and
+// HeadRowsDiv computes, per row v with block scales d_{v,b} (fp16,
+// converted exactly to float32) and int8 values w_{v,j}, any int8
+// activations q_j (−128 included) and the activation scale s, as ggml's
+// reference vec_dot does:
 //
-//	p_{b,l} = Σ_{i<4} w_{v,32b+4l+i}·q_{32b+4l+i}        (exact int32, l = 0..7)
-//	f_l     = f_l + float32(float32(p_{b,l})·d_{v,b})   (float32, b ascending, f_l from +0)
-//	out[v]  = ((f_0+f_4) + (f_2+f_6)) + ((f_1+f_5) + (f_3+f_7))
+//	I_b    = Σ_{i<32} w_{v,32b+i}·q_{32b+i}      (exact int32)
+//	f      = f + float32(float32(I_b)·d_{v,b})  (float32, b ascending, f from +0)
+//	out[v] = f / s                              (one float32 division)
 //
-// every float32 operation rounded on its own (no fused multiply-add), so
-// the eight-lane vector code and the Go loop agree bit for bit. The
-// activation range excludes −128 because the vector code applies the sign
-// of w to q (VPSIGNB); Q8Rows falls back to the Go loop when q holds −128.
+// every float32 operation rounded on its own (no fused multiply-add);
+// |I_b| ≤ 32·128·128 = 2^19, so float32(I_b) is exact. The vector code and
+// the Go twin agree bit for bit for any input and any split of the rows.
 //
-// QHead holds a Q8_0 or Q4_0 matrix in the int8 head's layout: eight rows
-// to a group, interleaved block by block (the 32 weights of each row as
-// unsigned bytes w + 128, VPDPBUSD's unsigned operand, or the Q4_0
-// nibbles w + 8 placed so that a mask and a shift of one 64-byte load give
-// four rows' bytes; then the group's fp16 scales), so the head reads one
-// sequential stream of the file's 34 or 18 bytes per block; from 2 MiB on
-// it lives in huge pages on linux. HeadRowsDiv subtracts the per-token
-// terms 128·Σ q (8·Σ q) of Acts inside the integer sums, runs a pair of
-// rows per 512-bit vector and a group at a time, reduces the group's lanes
-// together in the order above and divides by the activation scale: the
-// bits of Q8Rows (Q4Rows) followed by a float32 division, for any int8
-// activations.
+// The layout groups sixteen rows (see QHead): for each block the sixteen
+// rows' weights as unsigned bytes w + 128 (VPDPBUSD's unsigned operand), or
+// the Q4_0 nibbles w + 8 placed so that a mask and a shift (GFNI affine map)
+// of one 64-byte load give two vectors, with 64-byte vector t holding at
+// dword lane j row j's elements 4t..4t+3; then the group's fp16 scales. The
+// head reads one sequential stream of the file's 34 or 18 bytes per block;
+// from 2 MiB on it lives in huge pages on linux. Each VPDPBUSD takes the
+// token's four activations 4t..4t+3 broadcast, so after a block's eight the
+// sixteen lanes hold the sixteen rows' I_b (the per-token −128·Σq, −8·Σq,
+// of Acts starts the sum): no horizontal reduction, and one VCVTDQ2PS,
+// VMULPS and VADDPS per block for sixteen rows.
 //
 // QHead also holds Q3_K rows (nb still counts 32-element blocks, a multiple
 // of 8), sixteen rows to a group with the 3-bit codes as nibbles, the

@@ -1,9 +1,7 @@
 package dot
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
 
 	"github.com/nanomamba-edge/harness/edge/gguf"
 )
@@ -22,10 +20,8 @@ type kernelSet struct {
 	tq2  func(out []int32, w []byte, q []int8, nb int)
 	// tq1, where set, is TQ1Rows' kernel (nil: Go).
 	tq1 func(out []int32, w []byte, q []int8, nb int)
-	q8  func(out []float32, w []byte, q []int8, nb int)
-	q4  func(out []float32, w []byte, q []int8, nb int)
 	// q8head and q4head, where set, are QHead.HeadRowsDiv's kernels for
-	// whole groups of eight Q8_0 / Q4_0 rows (nil: the Go twin).
+	// whole groups of sixteen Q8_0 / Q4_0 rows (nil: the Go twin).
 	q8head func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32)
 	q4head func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32)
 	// q3head, where set, is the kernel for whole groups of sixteen Q3_K
@@ -48,7 +44,7 @@ type kernelSet struct {
 	read func(p []byte) uint64
 }
 
-var goSet = kernelSet{name: "purego", tq2: tq2RowsGo, q8: q8RowsGo, q4: q4RowsGo,
+var goSet = kernelSet{name: "purego", tq2: tq2RowsGo,
 	fmaCols: fmaColsGo, fmaRows: fmaRowsGo, ssm: ssmStepGo}
 
 // KernelSet names the set in use: "avx512vnni", "avx2" or "purego". All give
@@ -129,19 +125,6 @@ func TQ1Rows(out []int32, w []byte, q []int8, nb int) {
 	active.tq1(out, w, q, nb)
 }
 
-// Q8Rows sets out[r] to the Q8_0 row product of the package documentation
-// for the len(out) rows packed back to back in w (nb blocks of 32, 34 bytes
-// each, per row) and the nb·32 activations q, which must lie in [−127, 127]
-// for the vector code (a −128 runs the Go loop).
-func Q8Rows(out []float32, w []byte, q []int8, nb int) {
-	check(len(out), len(w), len(q), nb, Q8Block, 32)
-	if len(out) == 0 || nb == 0 || hasMin(q[:nb*32]) {
-		q8RowsGo(out, w, q, nb)
-		return
-	}
-	active.q8(out, w, q, nb)
-}
-
 // HeadKernel reports whether the active set runs QHead.HeadRowsDiv on rows
 // of typ in vector code (otherwise its Go twin runs).
 func HeadKernel(typ gguf.Type) bool {
@@ -149,25 +132,6 @@ func HeadKernel(typ gguf.Type) bool {
 		return active.q4head != nil
 	}
 	return active.q8head != nil
-}
-
-// Q4Rows is Q8Rows for Q4_0 rows (18 bytes per block, w = nibble − 8).
-func Q4Rows(out []float32, w []byte, q []int8, nb int) {
-	check(len(out), len(w), len(q), nb, Q4Block, 32)
-	if len(out) == 0 || nb == 0 || hasMin(q[:nb*32]) {
-		q4RowsGo(out, w, q, nb)
-		return
-	}
-	active.q4(out, w, q, nb)
-}
-
-func hasMin(q []int8) bool {
-	for _, v := range q {
-		if v == math.MinInt8 {
-			return true
-		}
-	}
-	return false
 }
 
 // tq2RowsGo: byte 32h+m of a block holds the codes of elements 128h+m+32l
@@ -226,59 +190,5 @@ func tq1RowsGo(out []int32, w []byte, q []int8, nb int) {
 			}
 		}
 		out[r] = acc
-	}
-}
-
-// laneSum is the fixed reduction of the eight float32 lanes.
-func laneSum(f *[8]float32) float32 {
-	g0, g1, g2, g3 := f[0]+f[4], f[1]+f[5], f[2]+f[6], f[3]+f[7]
-	return (g0 + g2) + (g1 + g3)
-}
-
-// accBlock adds the block's eight lane products, scaled by d, to f.
-func accBlock(f *[8]float32, w *[32]int8, x []int8, d float32) {
-	for l := 0; l < 8; l++ {
-		var p int32
-		for i := 4 * l; i < 4*l+4; i++ {
-			p += int32(w[i]) * int32(x[i])
-		}
-		f[l] = f[l] + float32(float32(p)*d)
-	}
-}
-
-func q8RowsGo(out []float32, w []byte, q []int8, nb int) {
-	rb := nb * Q8Block
-	var wv [32]int8
-	for r := range out {
-		row := w[r*rb : (r+1)*rb]
-		var f [8]float32
-		for b := 0; b < nb; b++ {
-			blk := row[b*Q8Block : (b+1)*Q8Block]
-			d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(blk))
-			for j := range wv {
-				wv[j] = int8(blk[2+j])
-			}
-			accBlock(&f, &wv, q[32*b:32*b+32], d)
-		}
-		out[r] = laneSum(&f)
-	}
-}
-
-func q4RowsGo(out []float32, w []byte, q []int8, nb int) {
-	rb := nb * Q4Block
-	var wv [32]int8
-	for r := range out {
-		row := w[r*rb : (r+1)*rb]
-		var f [8]float32
-		for b := 0; b < nb; b++ {
-			blk := row[b*Q4Block : (b+1)*Q4Block]
-			d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(blk))
-			for j := 0; j < 16; j++ {
-				wv[j] = int8(blk[2+j]&0x0f) - 8
-				wv[16+j] = int8(blk[2+j]>>4) - 8
-			}
-			accBlock(&f, &wv, q[32*b:32*b+32], d)
-		}
-		out[r] = laneSum(&f)
 	}
 }

@@ -20,9 +20,6 @@ func tq2Rows256VNNI(out *int32, w *byte, q *int8, rows int)
 func tq2RowsAVX2(out *int32, w *byte, q *int8, nb, rows int)
 
 //go:noescape
-func q8RowsVNNI(out *float32, w *byte, q *int8, nb, rows int)
-
-//go:noescape
 func q8HeadVNNI(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s float32)
 
 //go:noescape
@@ -35,19 +32,10 @@ func tq1RowsAVX2(out *int32, w *byte, q *int8, nb, rows int)
 func q4HeadVNNI(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s float32)
 
 //go:noescape
-func q8RowsAVX2(out *float32, w *byte, q *int8, nb, rows int)
-
-//go:noescape
 func q3HeadVNNI(out *float32, grp *byte, pq *int32, nsb, groups int, s float32)
 
 //go:noescape
 func q3HeadAVX2(out *float32, grp *byte, pq *int32, nsb, groups int, s float32)
-
-//go:noescape
-func q4RowsVNNI(out *float32, w *byte, q *int8, nb, rows int)
-
-//go:noescape
-func q4RowsAVX2(out *float32, w *byte, q *int8, nb, rows int)
 
 var vnniSet = kernelSet{
 	name: "avx512vnni",
@@ -67,13 +55,11 @@ var vnniSet = kernelSet{
 		}
 	},
 	tq1: func(out []int32, w []byte, q []int8, nb int) { tq1RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
-	q8:  func(out []float32, w []byte, q []int8, nb int) { q8RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
-	q4:  func(out []float32, w []byte, q []int8, nb int) { q4RowsVNNI(&out[0], &w[0], &q[0], nb, len(out)) },
 	q8head: func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32) {
-		q8HeadVNNI(&out[0], &grp[0], &q[0], &k[0], nb, len(out)/8, s)
+		q8HeadVNNI(&out[0], &grp[0], &q[0], &k[0], nb, len(out)/16, s)
 	},
 	q4head: func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32) {
-		q4HeadVNNI(&out[0], &grp[0], &q[0], &k[0], nb, len(out)/8, s)
+		q4HeadVNNI(&out[0], &grp[0], &q[0], &k[0], nb, len(out)/16, s)
 	},
 	q3head: func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32) {
 		q3HeadVNNI(&out[0], &grp[0], &k[0], nb/8, len(out)/16, s)
@@ -104,8 +90,6 @@ var avx2Set = kernelSet{
 	name: "avx2",
 	tq2:  func(out []int32, w []byte, q []int8, nb int) { tq2RowsAVX2(&out[0], &w[0], &q[0], nb, len(out)) },
 	tq1:  func(out []int32, w []byte, q []int8, nb int) { tq1RowsAVX2(&out[0], &w[0], &q[0], nb, len(out)) },
-	q8:   func(out []float32, w []byte, q []int8, nb int) { q8RowsAVX2(&out[0], &w[0], &q[0], nb, len(out)) },
-	q4:   func(out []float32, w []byte, q []int8, nb int) { q4RowsAVX2(&out[0], &w[0], &q[0], nb, len(out)) },
 	q3head: func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32) {
 		q3HeadAVX2(&out[0], &grp[0], &k[0], nb/8, len(out)/16, s)
 	},

@@ -5,10 +5,6 @@
 // Byte and word constants, broadcast into registers.
 DATA c03<>+0(SB)/4, $0x03030303
 GLOBL c03<>(SB), RODATA|NOPTR, $4
-DATA c0f<>+0(SB)/4, $0x0f0f0f0f
-GLOBL c0f<>(SB), RODATA|NOPTR, $4
-DATA c08<>+0(SB)/4, $0x08080808
-GLOBL c08<>(SB), RODATA|NOPTR, $4
 DATA ones16<>+0(SB)/4, $0x00010001
 GLOBL ones16<>(SB), RODATA|NOPTR, $4
 
@@ -359,181 +355,6 @@ ablock:
 	VZEROUPPER
 	RET
 
-// Head rows. Per block: the fp16 scale broadcast and converted (F16C), the
-// 32 weights w, |w| as the unsigned operand and q·sign(w) as the signed one
-// (VPSIGNB; q ≠ −128), eight int32 lane sums of four products, converted to
-// float32 (exact), multiplied by the scale and added to eight float32 lanes.
-// The lanes are reduced as ((f0+f4)+(f2+f6)) + ((f1+f5)+(f3+f7)).
-
-#define REDUCE_STORE \
-	VEXTRACTF128 $1, Y0, X1 \
-	VADDPS X1, X0, X0 \
-	VMOVHLPS X0, X0, X1 \
-	VADDPS X1, X0, X0 \
-	VMOVSHDUP X0, X1 \
-	VADDSS X1, X0, X0 \
-	VMOVSS X0, (DI) \
-	ADDQ $4, DI
-
-// func q8RowsVNNI(out *float32, w *byte, q *int8, nb, rows int)
-TEXT ·q8RowsVNNI(SB), NOSPLIT, $0-40
-	MOVQ out+0(FP), DI
-	MOVQ w+8(FP), SI
-	MOVQ q+16(FP), DX
-	MOVQ nb+24(FP), CX
-	MOVQ rows+32(FP), R8
-
-q8vrow:
-	VXORPS Y0, Y0, Y0
-	MOVQ DX, R9
-	MOVQ CX, R10
-
-q8vblock:
-	VPBROADCASTW (SI), X5
-	VCVTPH2PS X5, Y5
-	VMOVDQU 2(SI), Y1
-	VMOVDQU (R9), Y3
-	VPABSB Y1, Y2
-	VPSIGNB Y1, Y3, Y3
-	VPXOR Y4, Y4, Y4
-	VPDPBUSD Y3, Y2, Y4
-	VCVTDQ2PS Y4, Y4
-	VMULPS Y5, Y4, Y4
-	VADDPS Y4, Y0, Y0
-	ADDQ $34, SI
-	ADDQ $32, R9
-	DECQ R10
-	JNZ q8vblock
-
-	REDUCE_STORE
-	DECQ R8
-	JNZ q8vrow
-	VZEROUPPER
-	RET
-
-// func q8RowsAVX2(out *float32, w *byte, q *int8, nb, rows int)
-TEXT ·q8RowsAVX2(SB), NOSPLIT, $0-40
-	MOVQ out+0(FP), DI
-	MOVQ w+8(FP), SI
-	MOVQ q+16(FP), DX
-	MOVQ nb+24(FP), CX
-	MOVQ rows+32(FP), R8
-	VPBROADCASTD ones16<>(SB), Y14
-
-q8arow:
-	VXORPS Y0, Y0, Y0
-	MOVQ DX, R9
-	MOVQ CX, R10
-
-q8ablock:
-	VPBROADCASTW (SI), X5
-	VCVTPH2PS X5, Y5
-	VMOVDQU 2(SI), Y1
-	VMOVDQU (R9), Y3
-	VPABSB Y1, Y2
-	VPSIGNB Y1, Y3, Y3
-	VPMADDUBSW Y3, Y2, Y4
-	VPMADDWD Y14, Y4, Y4
-	VCVTDQ2PS Y4, Y4
-	VMULPS Y5, Y4, Y4
-	VADDPS Y4, Y0, Y0
-	ADDQ $34, SI
-	ADDQ $32, R9
-	DECQ R10
-	JNZ q8ablock
-
-	REDUCE_STORE
-	DECQ R8
-	JNZ q8arow
-	VZEROUPPER
-	RET
-
-// Q4_0: 18-byte blocks, the fp16 scale then 16 bytes; element j < 16 is the
-// low nibble of byte j, element 16+j the high nibble, each minus 8.
-#define Q4_UNPACK \
-	VMOVDQU 2(SI), X1 \
-	VPSRLW $4, X1, X2 \
-	VINSERTI128 $1, X2, Y1, Y1 \
-	VPAND Y13, Y1, Y1 \
-	VPSUBB Y12, Y1, Y1
-
-// func q4RowsVNNI(out *float32, w *byte, q *int8, nb, rows int)
-TEXT ·q4RowsVNNI(SB), NOSPLIT, $0-40
-	MOVQ out+0(FP), DI
-	MOVQ w+8(FP), SI
-	MOVQ q+16(FP), DX
-	MOVQ nb+24(FP), CX
-	MOVQ rows+32(FP), R8
-	VPBROADCASTD c0f<>(SB), Y13
-	VPBROADCASTD c08<>(SB), Y12
-
-q4vrow:
-	VXORPS Y0, Y0, Y0
-	MOVQ DX, R9
-	MOVQ CX, R10
-
-q4vblock:
-	VPBROADCASTW (SI), X5
-	VCVTPH2PS X5, Y5
-	Q4_UNPACK
-	VMOVDQU (R9), Y3
-	VPABSB Y1, Y2
-	VPSIGNB Y1, Y3, Y3
-	VPXOR Y4, Y4, Y4
-	VPDPBUSD Y3, Y2, Y4
-	VCVTDQ2PS Y4, Y4
-	VMULPS Y5, Y4, Y4
-	VADDPS Y4, Y0, Y0
-	ADDQ $18, SI
-	ADDQ $32, R9
-	DECQ R10
-	JNZ q4vblock
-
-	REDUCE_STORE
-	DECQ R8
-	JNZ q4vrow
-	VZEROUPPER
-	RET
-
-// func q4RowsAVX2(out *float32, w *byte, q *int8, nb, rows int)
-TEXT ·q4RowsAVX2(SB), NOSPLIT, $0-40
-	MOVQ out+0(FP), DI
-	MOVQ w+8(FP), SI
-	MOVQ q+16(FP), DX
-	MOVQ nb+24(FP), CX
-	MOVQ rows+32(FP), R8
-	VPBROADCASTD c0f<>(SB), Y13
-	VPBROADCASTD c08<>(SB), Y12
-	VPBROADCASTD ones16<>(SB), Y14
-
-q4arow:
-	VXORPS Y0, Y0, Y0
-	MOVQ DX, R9
-	MOVQ CX, R10
-
-q4ablock:
-	VPBROADCASTW (SI), X5
-	VCVTPH2PS X5, Y5
-	Q4_UNPACK
-	VMOVDQU (R9), Y3
-	VPABSB Y1, Y2
-	VPSIGNB Y1, Y3, Y3
-	VPMADDUBSW Y3, Y2, Y4
-	VPMADDWD Y14, Y4, Y4
-	VCVTDQ2PS Y4, Y4
-	VMULPS Y5, Y4, Y4
-	VADDPS Y4, Y0, Y0
-	ADDQ $18, SI
-	ADDQ $32, R9
-	DECQ R10
-	JNZ q4ablock
-
-	REDUCE_STORE
-	DECQ R8
-	JNZ q4arow
-	VZEROUPPER
-	RET
-
 // func tq2Rows128VNNI(out *int32, w *byte, q *int8, rows int)
 // Rows of one TQ2_0 block whose activations 128..255 are zero: only the
 // first 32 code bytes (elements 0..127) are read. rows is a multiple of 4;
@@ -726,99 +547,24 @@ f4:
 	VZEROUPPER
 	RET
 
-// Lane order of the eight row sums after q8HeadVNNI's reduction.
-DATA headperm<>+0(SB)/4, $0
-DATA headperm<>+4(SB)/4, $4
-DATA headperm<>+8(SB)/4, $1
-DATA headperm<>+12(SB)/4, $5
-DATA headperm<>+16(SB)/4, $2
-DATA headperm<>+20(SB)/4, $6
-DATA headperm<>+24(SB)/4, $3
-DATA headperm<>+28(SB)/4, $7
-GLOBL headperm<>(SB), RODATA|NOPTR, $32
+// The Q8_0 / Q4_0 head kernels (QHead, head.go): whole sixteen-row groups,
+// the sixteen rows in the sixteen dword lanes. Per block b, k[b] = −o·Σ q
+// (QHead.Acts) starts one of two accumulators; each weight vector t (at
+// dword lane j, row j's elements 4t..4t+3 as w + o) meets the token's
+// activations 4t..4t+3 broadcast ({1to16}) in one VPDPBUSD, so the two
+// accumulators added hold the sixteen rows' exact block sums I_b. Then
+// f += float32(float32(I_b)·d_b) (VCVTDQ2PS, VMULPS by the sixteen fp16
+// scales converted by VCVTPH2PS, VADDPS), and after the last block one
+// VDIVPS by s and a store of sixteen outputs.
 
-// REDUCE8 reduces the eight lanes of each of Y0..Y7 (rows 0..7) in
-// laneSum's order, ((f0+f4)+(f2+f6))+((f1+f5)+(f3+f7)), into the eight row
-// sums in Y10, in row order (Y30 holds headperm); it uses Y8..Y15.
-#define REDUCE8 \
-	VPERM2F128 $0x20, Y1, Y0, Y8 \
-	VPERM2F128 $0x31, Y1, Y0, Y9 \
-	VADDPS     Y9, Y8, Y8 \
-	VPERM2F128 $0x20, Y3, Y2, Y10 \
-	VPERM2F128 $0x31, Y3, Y2, Y11 \
-	VADDPS     Y11, Y10, Y10 \
-	VPERM2F128 $0x20, Y5, Y4, Y12 \
-	VPERM2F128 $0x31, Y5, Y4, Y13 \
-	VADDPS     Y13, Y12, Y12 \
-	VPERM2F128 $0x20, Y7, Y6, Y14 \
-	VPERM2F128 $0x31, Y7, Y6, Y15 \
-	VADDPS     Y15, Y14, Y14 \
-	VSHUFPS $0x44, Y10, Y8, Y9 \
-	VSHUFPS $0xEE, Y10, Y8, Y11 \
-	VADDPS  Y11, Y9, Y9 \
-	VSHUFPS $0x44, Y14, Y12, Y13 \
-	VSHUFPS $0xEE, Y14, Y12, Y15 \
-	VADDPS  Y15, Y13, Y13 \
-	VSHUFPS $0x88, Y13, Y9, Y10 \
-	VSHUFPS $0xDD, Y13, Y9, Y11 \
-	VADDPS  Y11, Y10, Y10 \
-	VPERMPS Y10, Y30, Y10
-
-// Scale permutations of q8HeadVNNI: for rows 2i and 2i+1 (i = 0..3), the
-// indices 2i (lanes 0..7) and 2i+1 (lanes 8..15) of the eight block scales.
-DATA headsc<>+0(SB)/8, $0x0000000000000000
-DATA headsc<>+8(SB)/8, $0x0000000000000000
-DATA headsc<>+16(SB)/8, $0x0000000000000000
-DATA headsc<>+24(SB)/8, $0x0000000000000000
-DATA headsc<>+32(SB)/8, $0x0000000100000001
-DATA headsc<>+40(SB)/8, $0x0000000100000001
-DATA headsc<>+48(SB)/8, $0x0000000100000001
-DATA headsc<>+56(SB)/8, $0x0000000100000001
-DATA headsc<>+64(SB)/8, $0x0000000200000002
-DATA headsc<>+72(SB)/8, $0x0000000200000002
-DATA headsc<>+80(SB)/8, $0x0000000200000002
-DATA headsc<>+88(SB)/8, $0x0000000200000002
-DATA headsc<>+96(SB)/8, $0x0000000300000003
-DATA headsc<>+104(SB)/8, $0x0000000300000003
-DATA headsc<>+112(SB)/8, $0x0000000300000003
-DATA headsc<>+120(SB)/8, $0x0000000300000003
-DATA headsc<>+128(SB)/8, $0x0000000400000004
-DATA headsc<>+136(SB)/8, $0x0000000400000004
-DATA headsc<>+144(SB)/8, $0x0000000400000004
-DATA headsc<>+152(SB)/8, $0x0000000400000004
-DATA headsc<>+160(SB)/8, $0x0000000500000005
-DATA headsc<>+168(SB)/8, $0x0000000500000005
-DATA headsc<>+176(SB)/8, $0x0000000500000005
-DATA headsc<>+184(SB)/8, $0x0000000500000005
-DATA headsc<>+192(SB)/8, $0x0000000600000006
-DATA headsc<>+200(SB)/8, $0x0000000600000006
-DATA headsc<>+208(SB)/8, $0x0000000600000006
-DATA headsc<>+216(SB)/8, $0x0000000600000006
-DATA headsc<>+224(SB)/8, $0x0000000700000007
-DATA headsc<>+232(SB)/8, $0x0000000700000007
-DATA headsc<>+240(SB)/8, $0x0000000700000007
-DATA headsc<>+248(SB)/8, $0x0000000700000007
-GLOBL headsc<>(SB), RODATA|NOPTR, $256
-
-// HEADPAIR is one block of rows 2i and 2i+1 (one zmm, the rows in its
-// halves): T = k_b + Σ (w+128)·q (the exact lane products), then
-// acc += float32(float32(T)·d).
-#define HEADPAIR(off, D, ACC) \
-	VMOVDQU32   off(SI), Z24 \
-	VMOVDQA32   Z21, Z25     \
-	VPDPBUSD    Z20, Z24, Z25 \
-	VCVTDQ2PS   Z25, Z25     \
-	VMULPS      D, Z25, Z25  \
-	VADDPS      Z25, ACC, ACC
+// The GF(2) affine matrix of VGF2P8AFFINEQB that moves bits 4..7 of every
+// byte to bits 0..3 and clears bits 4..7.
+DATA hinib<>+0(SB)/8, $0x1020408000000000
+GLOBL hinib<>(SB), RODATA|NOPTR, $8
 
 // func q8HeadVNNI(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s float32)
-// Whole eight-row groups of a Q8Head (its grouped layout: per block 256
-// weight bytes, rows in order, then the group's fp16 scales). Per block the
-// activations and offsets are broadcast to both halves of a zmm and each
-// pair of rows is one VPDPBUSD; the eight fp16 scales are converted
-// together and spread over the pairs' lanes by VPERMPS. The eight rows'
-// lanes are then reduced together in laneSum's order,
-// ((f0+f4)+(f2+f6))+((f1+f5)+(f3+f7)), and divided by s with one VDIVPS.
+// Per group: nb blocks of 512 weight bytes (eight vectors), then the
+// group's fp16 scales, 32 bytes a block.
 TEXT ·q8HeadVNNI(SB), NOSPLIT, $0-52
 	MOVQ out+0(FP), DI
 	MOVQ grp+8(FP), SI
@@ -826,72 +572,61 @@ TEXT ·q8HeadVNNI(SB), NOSPLIT, $0-52
 	MOVQ k+24(FP), BX
 	MOVQ nb+32(FP), CX
 	MOVQ groups+40(FP), R8
-	VBROADCASTSS s+48(FP), Y31
-	VMOVDQU32 headperm<>(SB), Y30
-	VMOVDQU32 headsc<>+0(SB), Z26
-	VMOVDQU32 headsc<>+64(SB), Z27
-	VMOVDQU32 headsc<>+128(SB), Z28
-	VMOVDQU32 headsc<>+192(SB), Z29
+	VBROADCASTSS s+48(FP), Z31
+
+q8grp:
+	VXORPS Z28, Z28, Z28           // f of the sixteen rows
+	MOVQ CX, R10
+	SHLQ $9, R10
+	ADDQ SI, R10                   // the group's scales
+	MOVQ DX, R9
+	MOVQ BX, R11
 	MOVQ CX, R12
-	SHLQ $5, R12                   // nb·32: bytes of q per row
 
-hgrp:
-	VXORPS Z16, Z16, Z16
-	VXORPS Z17, Z17, Z17
-	VXORPS Z18, Z18, Z18
-	VXORPS Z19, Z19, Z19
-	LEAQ (SI)(R12*8), R10          // the group's scales
-	XORQ R9, R9
-
-hblk:
-	VBROADCASTI64X4 (DX)(R9*1), Z20
-	VBROADCASTI64X4 (BX)(R9*1), Z21
-	VCVTPH2PS (R10), Y22
-	VPERMPS Z22, Z26, Z23
-	HEADPAIR(0, Z23, Z16)
-	VPERMPS Z22, Z27, Z23
-	HEADPAIR(64, Z23, Z17)
-	VPERMPS Z22, Z28, Z23
-	HEADPAIR(128, Z23, Z18)
-	VPERMPS Z22, Z29, Z23
-	HEADPAIR(192, Z23, Z19)
-	ADDQ $256, SI
-	ADDQ $16, R10
+q8blk:
+	VPBROADCASTD (R11), Z0         // −128·Σ q of the block
+	VPXORD    Z1, Z1, Z1
+	VMOVDQU64 0(SI), Z2
+	VMOVDQU64 64(SI), Z3
+	VMOVDQU64 128(SI), Z4
+	VMOVDQU64 192(SI), Z5
+	VMOVDQU64 256(SI), Z6
+	VMOVDQU64 320(SI), Z7
+	VMOVDQU64 384(SI), Z8
+	VMOVDQU64 448(SI), Z9
+	VPDPBUSD.BCST 0(R9), Z2, Z0
+	VPDPBUSD.BCST 4(R9), Z3, Z1
+	VPDPBUSD.BCST 8(R9), Z4, Z0
+	VPDPBUSD.BCST 12(R9), Z5, Z1
+	VPDPBUSD.BCST 16(R9), Z6, Z0
+	VPDPBUSD.BCST 20(R9), Z7, Z1
+	VPDPBUSD.BCST 24(R9), Z8, Z0
+	VPDPBUSD.BCST 28(R9), Z9, Z1
+	VPADDD    Z1, Z0, Z0           // I_b of the sixteen rows (exact)
+	VCVTDQ2PS Z0, Z0
+	VCVTPH2PS (R10), Z10
+	VMULPS    Z10, Z0, Z0
+	VADDPS    Z0, Z28, Z28
+	ADDQ $512, SI
+	ADDQ $32, R10
 	ADDQ $32, R9
-	CMPQ R9, R12
-	JNE  hblk
+	ADDQ $4, R11
+	DECQ R12
+	JNZ  q8blk
 
-	MOVQ R10, SI                   // next group
-	VMOVAPS Y16, Y0
-	VEXTRACTF64X4 $1, Z16, Y1
-	VMOVAPS Y17, Y2
-	VEXTRACTF64X4 $1, Z17, Y3
-	VMOVAPS Y18, Y4
-	VEXTRACTF64X4 $1, Z18, Y5
-	VMOVAPS Y19, Y6
-	VEXTRACTF64X4 $1, Z19, Y7
-	REDUCE8
-	VDIVPS  Y31, Y10, Y10
-	VMOVUPS Y10, (DI)
-	ADDQ    $32, DI
+	MOVQ    R10, SI                // next group
+	VDIVPS  Z31, Z28, Z28
+	VMOVUPS Z28, (DI)
+	ADDQ    $64, DI
 	DECQ    R8
-	JNZ     hgrp
+	JNZ     q8grp
 	VZEROUPPER
 	RET
 
-// HEADPAIRR is HEADPAIR with the pair's weights in register W.
-#define HEADPAIRR(W, D, ACC) \
-	VMOVDQA32   Z21, Z25     \
-	VPDPBUSD    Z20, W, Z25  \
-	VCVTDQ2PS   Z25, Z25     \
-	VMULPS      D, Z25, Z25  \
-	VADDPS      Z25, ACC, ACC
-
 // func q4HeadVNNI(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s float32)
-// q8HeadVNNI for the Q4_0 layout of a QHead: per block 128 bytes of
-// nibbles, whose two 64-byte halves give, masked and shifted, the registers
-// of rows (0,1), (2,3) and (4,5), (6,7) (nibbles n = w + 8, offsets
-// −8·Σ q in k), then the group's fp16 scales.
+// q8HeadVNNI for the Q4_0 layout: per block 256 bytes of nibbles (four
+// vectors, whose low nibbles are the vectors t = 0..3 and high nibbles
+// t = 4..7; offsets −8·Σ q in k), then the group's fp16 scales.
 TEXT ·q4HeadVNNI(SB), NOSPLIT, $0-52
 	MOVQ out+0(FP), DI
 	MOVQ grp+8(FP), SI
@@ -899,64 +634,59 @@ TEXT ·q4HeadVNNI(SB), NOSPLIT, $0-52
 	MOVQ k+24(FP), BX
 	MOVQ nb+32(FP), CX
 	MOVQ groups+40(FP), R8
-	VBROADCASTSS s+48(FP), Y31
-	VMOVDQU32 headperm<>(SB), Y30
-	VMOVDQU32 headsc<>+0(SB), Z26
-	VMOVDQU32 headsc<>+64(SB), Z27
-	VMOVDQU32 headsc<>+128(SB), Z28
-	VMOVDQU32 headsc<>+192(SB), Z29
-	MOVQ CX, R12
-	SHLQ $5, R12                   // nb·32: bytes of q per row
+	VBROADCASTSS s+48(FP), Z31
 	MOVL $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z30           // the low nibble mask
+	VPBROADCASTQ hinib<>(SB), Z29  // the high nibble's affine matrix
 
 q4grp:
-	VPBROADCASTD AX, Z7            // the nibble mask (REDUCE8 reuses Z7)
-	VXORPS Z16, Z16, Z16
-	VXORPS Z17, Z17, Z17
-	VXORPS Z18, Z18, Z18
-	VXORPS Z19, Z19, Z19
-	LEAQ (SI)(R12*4), R10          // the group's scales
-	XORQ R9, R9
+	VXORPS Z28, Z28, Z28
+	MOVQ CX, R10
+	SHLQ $8, R10
+	ADDQ SI, R10                   // the group's scales
+	MOVQ DX, R9
+	MOVQ BX, R11
+	MOVQ CX, R12
 
 q4blk:
-	VBROADCASTI64X4 (DX)(R9*1), Z20
-	VBROADCASTI64X4 (BX)(R9*1), Z21
-	VMOVDQU32 (SI), Z0
-	VMOVDQU32 64(SI), Z1
-	VPSRLW    $4, Z0, Z2
-	VPSRLW    $4, Z1, Z3
-	VPANDD    Z7, Z0, Z0           // rows 0, 1
-	VPANDD    Z7, Z2, Z2           // rows 2, 3
-	VPANDD    Z7, Z1, Z1           // rows 4, 5
-	VPANDD    Z7, Z3, Z3           // rows 6, 7
-	VCVTPH2PS (R10), Y22
-	VPERMPS Z22, Z26, Z23
-	HEADPAIRR(Z0, Z23, Z16)
-	VPERMPS Z22, Z27, Z23
-	HEADPAIRR(Z2, Z23, Z17)
-	VPERMPS Z22, Z28, Z23
-	HEADPAIRR(Z1, Z23, Z18)
-	VPERMPS Z22, Z29, Z23
-	HEADPAIRR(Z3, Z23, Z19)
-	ADDQ $128, SI
-	ADDQ $16, R10
+	VPBROADCASTD (R11), Z0         // −8·Σ q of the block
+	VPXORD    Z1, Z1, Z1
+	VMOVDQU64 0(SI), Z2
+	VMOVDQU64 64(SI), Z3
+	VMOVDQU64 128(SI), Z4
+	VMOVDQU64 192(SI), Z5
+	VGF2P8AFFINEQB $0, Z29, Z2, Z6
+	VGF2P8AFFINEQB $0, Z29, Z3, Z7
+	VGF2P8AFFINEQB $0, Z29, Z4, Z8
+	VGF2P8AFFINEQB $0, Z29, Z5, Z9
+	VPANDD    Z30, Z2, Z2
+	VPANDD    Z30, Z3, Z3
+	VPANDD    Z30, Z4, Z4
+	VPANDD    Z30, Z5, Z5
+	VPDPBUSD.BCST 0(R9), Z2, Z0
+	VPDPBUSD.BCST 4(R9), Z3, Z1
+	VPDPBUSD.BCST 8(R9), Z4, Z0
+	VPDPBUSD.BCST 12(R9), Z5, Z1
+	VPDPBUSD.BCST 16(R9), Z6, Z0
+	VPDPBUSD.BCST 20(R9), Z7, Z1
+	VPDPBUSD.BCST 24(R9), Z8, Z0
+	VPDPBUSD.BCST 28(R9), Z9, Z1
+	VPADDD    Z1, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VCVTPH2PS (R10), Z10
+	VMULPS    Z10, Z0, Z0
+	VADDPS    Z0, Z28, Z28
+	ADDQ $256, SI
+	ADDQ $32, R10
 	ADDQ $32, R9
-	CMPQ R9, R12
-	JNE  q4blk
+	ADDQ $4, R11
+	DECQ R12
+	JNZ  q4blk
 
-	MOVQ R10, SI                   // next group
-	VMOVAPS Y16, Y0
-	VEXTRACTF64X4 $1, Z16, Y1
-	VMOVAPS Y17, Y2
-	VEXTRACTF64X4 $1, Z17, Y3
-	VMOVAPS Y18, Y4
-	VEXTRACTF64X4 $1, Z18, Y5
-	VMOVAPS Y19, Y6
-	VEXTRACTF64X4 $1, Z19, Y7
-	REDUCE8
-	VDIVPS  Y31, Y10, Y10
-	VMOVUPS Y10, (DI)
-	ADDQ    $32, DI
+	MOVQ    R10, SI
+	VDIVPS  Z31, Z28, Z28
+	VMOVUPS Z28, (DI)
+	ADDQ    $64, DI
 	DECQ    R8
 	JNZ     q4grp
 	VZEROUPPER

@@ -8,26 +8,29 @@ import (
 )
 
 // QHead is a Q8_0, Q4_0 or Q3_K matrix laid out for the int8 output head
-// (HeadRowsDiv). Q3_K rows have a layout of their own, sixteen rows to a
-// group (see head_q3k.go). Q8_0 and Q4_0 rows are eight rows to a group so
-// that the head reads one sequential stream, with the file's bytes per
-// block. Group g (rows
-// 8g..8g+7, the last one padded with zero rows) holds, for each block b in
-// turn, the weights of its eight rows as unsigned bytes, then the eight
-// rows' fp16 block scales for each block (row 8g+j, block b at
-// nb·wb + 16b + 2j, wb the weight bytes of a block of eight rows).
+// (HeadRowsDiv), sixteen rows to a group so that each dword lane of a
+// 512-bit VPDPBUSD holds one row and the head needs no horizontal
+// reduction. Q3_K rows have a layout of their own (see head_q3k.go).
 //
-// Q8_0 (wb = 256): row 8g+j's 32 weights at b·256 + 32j, stored as w + 128.
-// Q4_0 (wb = 128): the nibbles n = w + 8 as they are in the file, placed so
-// that one 64-byte load and a mask and a shift give the Q8_0 layout's
-// registers: the 64 bytes at b·128 + 64t hold rows 8g+4t and 8g+4t+1 in the
-// low nibbles of their two halves and rows 8g+4t+2 and 8g+4t+3 in the high
-// nibbles (row element i at byte i of its half).
+// Q8_0 and Q4_0 rows keep the file's bytes per block (34, 18). Group g
+// (rows 16g..16g+15, the last one padded with zero rows) holds, for each
+// block b in turn, the weights of its sixteen rows as unsigned bytes (wb
+// bytes), then the sixteen rows' fp16 block scales for each block (row
+// 16g+j, block b at nb·wb + 32b + 2j).
 //
-// The weights enter VPDPBUSD as its unsigned operand and the activations as
-// the signed one, with no restriction on either range; Σ q·(w+o) − o·Σ q
-// (o = 128 or 8) is the exact block product, and the o·Σ q terms depend on
-// the token only (Acts), not on the row.
+// Q8_0 (wb = 512): the 64-byte vector t = 0..7 of block b (at b·512 + 64t)
+// holds at byte 4j+i row 16g+j's element 4t+i, stored as w + 128.
+// Q4_0 (wb = 256): the nibbles n = w + 8; the 64 bytes at b·256 + 64u
+// (u = 0..3) hold at byte 4j+i row 16g+j's element 4u+i in the low nibble
+// and element 16+4u+i in the high nibble, so one load, a mask and a shift
+// give the Q8_0 layout's vectors t = u and t = u+4.
+//
+// The weights enter VPDPBUSD as its unsigned operand and the token's four
+// activations 4t..4t+3, broadcast, as the signed one, with no restriction
+// on either range; Σ q·(w+o) − o·Σ q (o = 128 or 8) is the exact block sum
+// I_b, and the −o·Σ q of each block depends on the token only (Acts), not
+// on the row. Per row, f = f + float32(float32(I_b)·d_b) for b ascending
+// from f = +0, then f/s (see the package documentation).
 //
 // nb counts 32-element blocks for every type (the row length is nb·32): a
 // Q3_K row of nb blocks is nb/8 super-blocks of 256 elements, so nb must be
@@ -40,20 +43,23 @@ type QHead struct {
 	off      int32 // o: the weights' offset (Q8_0, Q4_0)
 }
 
-// groupBytes is the size of one group (eight rows, sixteen for Q3_K).
+// qRows is the number of Q8_0 / Q4_0 rows in a group.
+const qRows = 16
+
+// groupBytes is the size of one group of sixteen rows.
 func (h *QHead) groupBytes() int {
 	if h.typ == q3K {
 		return h.nb / 8 * q3GroupSB
 	}
-	return h.nb * (h.wb + 16)
+	return h.nb * (h.wb + 2*qRows)
 }
 
-// groupRows is the number of rows in a group.
+// groupRows is the number of rows in a group (sixteen for every type).
 func (h *QHead) groupRows() int {
 	if h.typ == q3K {
 		return q3Rows
 	}
-	return 8
+	return qRows
 }
 
 // srcRowBytes is the size in a GGUF file of one row of nb 32-element
@@ -105,9 +111,9 @@ func newQHead(typ gguf.Type, rows, nb, have int) (*QHead, error) {
 	}
 	switch typ {
 	case gguf.Q8_0:
-		h.wb, h.off = 256, 128
+		h.wb, h.off = 32*qRows, 128
 	case gguf.Q4_0:
-		h.wb, h.off = 128, 8
+		h.wb, h.off = 16*qRows, 8
 	case q3K:
 		if nb%8 != 0 {
 			return nil, fmt.Errorf("dot: a Q3_K head row of %d 32-element blocks is not a whole number of 256-element super-blocks (nb must be a multiple of 8)", nb)
@@ -125,7 +131,7 @@ func newQHead(typ gguf.Type, rows, nb, have int) (*QHead, error) {
 		return h, nil
 	}
 	// Padding rows: weight 0 (stored as its offset), scale +0.
-	for r := rows; r < (rows+7)&^7; r++ {
+	for r := rows; r < (rows+qRows-1)/qRows*qRows; r++ {
 		for b := 0; b < nb; b++ {
 			for i := 0; i < 32; i++ {
 				h.set(r, b, i, uint8(h.off))
@@ -137,8 +143,8 @@ func newQHead(typ gguf.Type, rows, nb, have int) (*QHead, error) {
 
 // set stores the offset weight v (w + o) of row r, block b, element i.
 func (h *QHead) set(r, b, i int, v uint8) {
-	at, sh := h.rowAt(r)
-	p := &h.buf[r/8*h.groupBytes()+b*h.wb+at+i]
+	at, sh := h.pos(r, i)
+	p := &h.buf[r/qRows*h.groupBytes()+b*h.wb+at]
 	if h.typ == gguf.Q8_0 {
 		*p = v
 		return
@@ -146,10 +152,34 @@ func (h *QHead) set(r, b, i int, v uint8) {
 	*p = *p&(0xf0>>sh) | v<<sh
 }
 
+// get is the offset weight (w + o) of row r, block b, element i.
+func (h *QHead) get(r, b, i int) int32 {
+	at, sh := h.pos(r, i)
+	return int32(h.buf[r/qRows*h.groupBytes()+b*h.wb+at]>>sh) & h.mask()
+}
+
+// mask keeps the stored bits of a weight: 0xff (Q8_0) or 0x0f (Q4_0).
+func (h *QHead) mask() int32 {
+	if h.typ == gguf.Q4_0 {
+		return 15
+	}
+	return 255
+}
+
+// pos is where element i of row r's block lies within the block's wb
+// bytes of its group: byte at, bit sh (Q4_0 nibbles).
+func (h *QHead) pos(r, i int) (at int, sh uint) {
+	j := r % qRows
+	if h.typ == gguf.Q8_0 {
+		return 64*(i/4) + 4*j + i%4, 0
+	}
+	return 64*(i%16/4) + 4*j + i%4, uint(4 * (i / 16))
+}
+
 // scale is the fp16 scale of row r, block b.
 func (h *QHead) scale(r, b int) float32 {
-	grp := h.buf[r/8*h.groupBytes():]
-	return gguf.FP16ToFP32(binary.LittleEndian.Uint16(grp[h.nb*h.wb+16*b+2*(r%8):]))
+	grp := h.buf[r/qRows*h.groupBytes():]
+	return gguf.FP16ToFP32(binary.LittleEndian.Uint16(grp[h.nb*h.wb+2*qRows*b+2*(r%qRows):]))
 }
 
 // CopyRows copies the rows [lo, hi) of the matrix, packed back to back in w
@@ -169,36 +199,23 @@ func (h *QHead) CopyRows(w []byte, lo, hi int) {
 		bs = Q4Block
 	}
 	for r := lo; r < hi; r++ {
-		grp := h.buf[r/8*h.groupBytes():]
+		grp := h.buf[r/qRows*h.groupBytes():]
 		row := w[(r-lo)*nb*bs:]
-		at, sh := h.rowAt(r)
 		for b := 0; b < nb; b++ {
 			blk := row[b*bs : (b+1)*bs]
-			copy(grp[nb*h.wb+16*b+2*(r%8):], blk[:2])
-			dst := grp[b*h.wb+at : b*h.wb+at+32]
+			copy(grp[nb*h.wb+2*qRows*b+2*(r%qRows):], blk[:2])
 			if h.typ == gguf.Q8_0 {
 				for i, v := range blk[2:34] {
-					dst[i] = v ^ 0x80
+					h.set(r, b, i, v^0x80)
 				}
 				continue
 			}
-			keep := byte(0xf0) >> sh // the other row's nibbles
 			for i, v := range blk[2:18] {
-				dst[i] = dst[i]&keep | (v&15)<<sh
-				dst[16+i] = dst[16+i]&keep | (v>>4)<<sh
+				h.set(r, b, i, v&15)
+				h.set(r, b, 16+i, v>>4)
 			}
 		}
 	}
-}
-
-// rowAt is where row r's 32 weight bytes of a block start within the
-// block's bytes of its group, and (Q4_0) the bit its nibbles start at.
-func (h *QHead) rowAt(r int) (at int, sh uint) {
-	j := r % 8
-	if h.typ == gguf.Q8_0 {
-		return 32 * j, 0
-	}
-	return 64*(j/4) + 32*(j%2), uint(4 * ((j % 4) / 2))
 }
 
 // Rows is the number of rows.
@@ -225,44 +242,43 @@ func (h *QHead) Row(dst []float32, r int) {
 		h.rowQ3K(dst, r)
 		return
 	}
-	grp := h.buf[r/8*h.groupBytes():]
-	at, sh := h.rowAt(r)
 	for b := 0; b*32 < len(dst); b++ {
 		d := h.scale(r, b)
-		src := grp[b*h.wb+at : b*h.wb+at+32]
 		for i := range dst[b*32 : min(len(dst), b*32+32)] {
-			v := int32(src[i])
-			if h.typ == gguf.Q4_0 {
-				v = int32(src[i]>>sh) & 15
-			}
-			dst[b*32+i] = float32(v-h.off) * d
+			dst[b*32+i] = float32(h.get(r, b, i)-h.off) * d
 		}
 	}
 }
 
-// Acts sets k[8b + l] = −o·Σ_{i<4} q[32b + 4l + i] for the nb = len(q)/32
-// blocks of the activations: HeadRowsDiv's per-token offset terms (o = 128
-// for Q8_0 rows, 8 for Q4_0). For Q3_K rows it fills k's first nb·32 bytes
-// with the activations in the kernels' order instead (actsQ3K). len(k) must
-// be at least nb·8.
+// Acts sets k[b] = −o·Σ_{i<32} q[32b + i] for the nb = len(q)/32 blocks of
+// the activations: HeadRowsDiv's per-token offset terms (o = 128 for Q8_0
+// rows, 8 for Q4_0). For Q3_K rows it fills k's first nb·32 bytes with the
+// activations in the kernels' order instead (actsQ3K). len(k) must be at
+// least nb·8.
 func (h *QHead) Acts(k []int32, q []int8) {
 	if h.typ == q3K {
 		h.actsQ3K(k, q)
 		return
 	}
 	nb := len(q) / 32
-	k = k[:nb*8]
-	for i := range k {
-		x := q[4*i : 4*i+4]
-		k[i] = -h.off * (int32(x[0]) + int32(x[1]) + int32(x[2]) + int32(x[3]))
+	if len(k) < nb*8 {
+		panic(fmt.Sprintf("dot.QHead.Acts: %d offsets for %d blocks (need %d)", len(k), nb, nb*8))
+	}
+	for b := range k[:nb] {
+		var t int32
+		for _, v := range q[32*b : 32*b+32] {
+			t += int32(v)
+		}
+		k[b] = -h.off * t
 	}
 }
 
-// HeadRowsDiv sets out[i] = Q8Rows' (Q4Rows') product of row lo+i with the
-// nb·32 activations q, divided by s (one float32 division): the same bits
-// as Q8Rows (Q4Rows) followed by out[i] /= s, for any int8 activations. k
-// holds Acts(k, q). Q3_K rows give the bits defined in head_q3k.go
-// (rowsQ3KGo), for any int8 activations.
+// HeadRowsDiv sets out[i] to the product of row lo+i with the nb·32
+// activations q, divided by s, with the bits of the package documentation:
+// per block the exact int32 sum I_b, f = f + float32(float32(I_b)·d_b)
+// from f = +0 (blocks ascending, no fused multiply-add), out = f/s (one
+// float32 division), for any int8 activations; Q3_K rows per super-block
+// (head_q3k.go). k holds Acts(k, q).
 func (h *QHead) HeadRowsDiv(out []float32, lo int, q []int8, k []int32, s float32) {
 	nb := h.nb
 	hi := lo + len(out)
@@ -299,45 +315,29 @@ func (h *QHead) HeadRowsDiv(out []float32, lo int, q []int8, k []int32, s float3
 	h.rowsGo(out[z-lo:], z, q, s)
 }
 
-// rowsGo is the Go twin for rows lo..: per lane l of block b the exact
-// int32 Σ w·q of four elements (the same integer as Σ (w+o)·q − o·Σ q), f_l += float32(float32(p)·d)
-// (no fused multiply-add), the lanes reduced as laneSum, then one division.
+// rowsGo is the Go twin for rows lo..: per block b the exact int32
+// I_b = Σ w·q (the same integer as Σ (w+o)·q − o·Σ q), f = f +
+// float32(float32(I_b)·d_b) (no fused multiply-add), then one division.
 func (h *QHead) rowsGo(out []float32, lo int, q []int8, s float32) {
 	if h.typ == q3K {
 		h.rowsQ3KGo(out, lo, q, s)
 		return
 	}
-	gb, nb := h.groupBytes(), h.nb
+	nb, m := h.nb, h.mask()
 	for i := range out {
 		r := lo + i
-		grp := h.buf[r/8*gb : (r/8+1)*gb]
-		j := r % 8
-		// Row r's 32 bytes of block b start at b·wb + at; a Q4_0 row's
-		// nibbles are at bit sh of them.
-		at, sh := h.rowAt(r)
-		var f [8]float32
+		grp := h.buf[r/qRows*h.groupBytes():]
+		var f float32
 		for b := 0; b < nb; b++ {
-			src := grp[b*h.wb+at : b*h.wb+at+32]
+			blk := grp[b*h.wb : (b+1)*h.wb]
 			x := q[32*b : 32*b+32]
-			d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(grp[nb*h.wb+16*b+2*j:]))
-			var w [32]int32
-			if h.typ == gguf.Q4_0 {
-				for e, v := range src {
-					w[e] = int32(v>>sh&15) - 8
-				}
-			} else {
-				for e, v := range src {
-					w[e] = int32(v) - 128
-				}
+			var p int32
+			for e := 0; e < 32; e++ {
+				at, sh := h.pos(r, e)
+				p += (int32(blk[at]>>sh)&m - h.off) * int32(x[e])
 			}
-			for l := 0; l < 8; l++ {
-				var p int32
-				for e := 4 * l; e < 4*l+4; e++ {
-					p += w[e] * int32(x[e])
-				}
-				f[l] = f[l] + float32(float32(p)*d)
-			}
+			f = f + float32(float32(p)*h.scale(r, b))
 		}
-		out[i] = laneSum(&f) / s
+		out[i] = f / s
 	}
 }

@@ -229,12 +229,12 @@ func embedQ3K(dst []float32, blk []byte) {
 // embedding values are exact float32) rounded once. With HeadInt8 (Q8_0,
 // Q4_0 or Q3_K embeddings), x is quantized per token like a BitLinear input
 // with 8 bits, s = 127/max(max|x|, 1e-5), q = RoundClip(x·s, −127, 127),
-// and logits[v] = float32(r_v / s), r_v the dot.Q8Rows / dot.Q4Rows product
-// of row v with q (integer block sums scaled by the fp16 block scales in
-// eight float32 lanes; for Q3_K the exact integer product of each 256-weight
-// super-block scaled by its fp16 d, super-blocks added in order), computed
-// on the embedding's dot.QHead copy (QHead.HeadRowsDiv: the same bits, one
-// sequential stream).
+// and logits[v] = float32(r_v / s), r_v the product of row v with q as
+// ggml's reference vec_dot forms it: the exact integer product of each
+// block (32 weights for Q8_0 / Q4_0, a 256-weight super-block for Q3_K)
+// times its fp16 scale, rounded to float32 and added to one float32 sum in
+// block order (no fused multiply-add), computed on the embedding's
+// dot.QHead copy (QHead.HeadRowsDiv: one sequential stream).
 func (m *Model) logits(out, x []float32) {
 	if m.head == HeadInt8 {
 		m.logitsInt8(out, x)
@@ -323,22 +323,11 @@ func (m *Model) logitsInt8(out, x []float32) {
 }
 
 // int8HeadRows sets out[lo:hi] to the block products of embedding rows
-// [lo, hi) with the quantized hidden state q, divided by s.
+// [lo, hi) with the quantized hidden state q, divided by s, on the
+// embedding's dot.QHead copy (SetHead builds it whenever the head is
+// HeadInt8).
 func (m *Model) int8HeadRows(out []float32, q []int8, s float32, lo, hi int) {
-	e := m.embed
-	nb := m.D / 32
-	if m.headQ != nil {
-		m.headQ.HeadRowsDiv(out[lo:hi], lo, q, m.ws.hk, s)
-		return
-	}
-	if e.typ == gguf.Q8_0 {
-		dot.Q8Rows(out[lo:hi], e.data[lo*e.rowBytes:hi*e.rowBytes], q, nb)
-	} else {
-		dot.Q4Rows(out[lo:hi], e.data[lo*e.rowBytes:hi*e.rowBytes], q, nb)
-	}
-	for v := range out[lo:hi] {
-		out[lo+v] /= s
-	}
+	m.headQ.HeadRowsDiv(out[lo:hi], lo, q, m.ws.hk, s)
 }
 
 var fp16Tab = sync.OnceValue(func() *[1 << 16]float32 {
