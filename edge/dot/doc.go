@@ -39,8 +39,8 @@
 // rows' weights as unsigned bytes w + 128 (VPDPBUSD's unsigned operand), or
 // the Q4_0 nibbles w + 8 placed so that a mask and a shift (GFNI affine map)
 // of one 64-byte load give two vectors, with 64-byte vector t holding at
-// dword lane j row j's elements 4t..4t+3; then the group's fp16 scales. The
-// head reads one sequential stream of the file's 34 or 18 bytes per block;
+// dword lane j row j's elements 4t..4t+3; each pair of blocks is followed
+// by its fp16 scales. The head reads one sequential stream of the file's 34 or 18 bytes per block;
 // from 2 MiB on it lives in huge pages on linux. Each VPDPBUSD takes the
 // token's four activations 4t..4t+3 broadcast, so after a block's eight the
 // sixteen lanes hold the sixteen rows' I_b (the per-token −128·Σq, −8·Σq,

@@ -555,16 +555,45 @@ f4:
 // accumulators added hold the sixteen rows' exact block sums I_b. Then
 // f += float32(float32(I_b)·d_b) (VCVTDQ2PS, VMULPS by the sixteen fp16
 // scales converted by VCVTPH2PS, VADDPS), and after the last block one
-// VDIVPS by s and a store of sixteen outputs.
+// VDIVPS by s and a store of sixteen outputs. Blocks come in pairs, the
+// pair's weights then its scales (one stream); an odd last block alone.
 
 // The GF(2) affine matrix of VGF2P8AFFINEQB that moves bits 4..7 of every
 // byte to bits 0..3 and clears bits 4..7.
 DATA hinib<>+0(SB)/8, $0x1020408000000000
 GLOBL hinib<>(SB), RODATA|NOPTR, $8
 
+// Q8BLK adds block f += float32(float32(I)·d) to Z28 for the block whose
+// weights are at w(SI), its scales at d(SI), its activations at qo(R9) and
+// its offset at ko(R11).
+#define Q8BLK(w, d, qo, ko) \
+	VPBROADCASTD ko(R11), Z0       \
+	VPXORD    Z1, Z1, Z1           \
+	VMOVDQU64 w(SI), Z2            \
+	VMOVDQU64 w+64(SI), Z3         \
+	VMOVDQU64 w+128(SI), Z4        \
+	VMOVDQU64 w+192(SI), Z5        \
+	VMOVDQU64 w+256(SI), Z6        \
+	VMOVDQU64 w+320(SI), Z7        \
+	VMOVDQU64 w+384(SI), Z8        \
+	VMOVDQU64 w+448(SI), Z9        \
+	VPDPBUSD.BCST qo(R9), Z2, Z0    \
+	VPDPBUSD.BCST qo+4(R9), Z3, Z1  \
+	VPDPBUSD.BCST qo+8(R9), Z4, Z0  \
+	VPDPBUSD.BCST qo+12(R9), Z5, Z1 \
+	VPDPBUSD.BCST qo+16(R9), Z6, Z0 \
+	VPDPBUSD.BCST qo+20(R9), Z7, Z1 \
+	VPDPBUSD.BCST qo+24(R9), Z8, Z0 \
+	VPDPBUSD.BCST qo+28(R9), Z9, Z1 \
+	VPADDD    Z1, Z0, Z0           \
+	VCVTDQ2PS Z0, Z0               \
+	VCVTPH2PS d(SI), Z10           \
+	VMULPS    Z10, Z0, Z0          \
+	VADDPS    Z0, Z28, Z28
+
 // func q8HeadVNNI(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s float32)
-// Per group: nb blocks of 512 weight bytes (eight vectors), then the
-// group's fp16 scales, 32 bytes a block.
+// Per group: nb/2 pairs of blocks (1024 weight bytes, then 64 bytes of
+// fp16 scales), then for odd nb the last block (512 + 32 bytes).
 TEXT ·q8HeadVNNI(SB), NOSPLIT, $0-52
 	MOVQ out+0(FP), DI
 	MOVQ grp+8(FP), SI
@@ -576,45 +605,28 @@ TEXT ·q8HeadVNNI(SB), NOSPLIT, $0-52
 
 q8grp:
 	VXORPS Z28, Z28, Z28           // f of the sixteen rows
-	MOVQ CX, R10
-	SHLQ $9, R10
-	ADDQ SI, R10                   // the group's scales
 	MOVQ DX, R9
 	MOVQ BX, R11
 	MOVQ CX, R12
+	SHRQ $1, R12
+	JZ   q8odd
 
-q8blk:
-	VPBROADCASTD (R11), Z0         // −128·Σ q of the block
-	VPXORD    Z1, Z1, Z1
-	VMOVDQU64 0(SI), Z2
-	VMOVDQU64 64(SI), Z3
-	VMOVDQU64 128(SI), Z4
-	VMOVDQU64 192(SI), Z5
-	VMOVDQU64 256(SI), Z6
-	VMOVDQU64 320(SI), Z7
-	VMOVDQU64 384(SI), Z8
-	VMOVDQU64 448(SI), Z9
-	VPDPBUSD.BCST 0(R9), Z2, Z0
-	VPDPBUSD.BCST 4(R9), Z3, Z1
-	VPDPBUSD.BCST 8(R9), Z4, Z0
-	VPDPBUSD.BCST 12(R9), Z5, Z1
-	VPDPBUSD.BCST 16(R9), Z6, Z0
-	VPDPBUSD.BCST 20(R9), Z7, Z1
-	VPDPBUSD.BCST 24(R9), Z8, Z0
-	VPDPBUSD.BCST 28(R9), Z9, Z1
-	VPADDD    Z1, Z0, Z0           // I_b of the sixteen rows (exact)
-	VCVTDQ2PS Z0, Z0
-	VCVTPH2PS (R10), Z10
-	VMULPS    Z10, Z0, Z0
-	VADDPS    Z0, Z28, Z28
-	ADDQ $512, SI
-	ADDQ $32, R10
-	ADDQ $32, R9
-	ADDQ $4, R11
+q8pair:
+	Q8BLK(0, 1024, 0, 0)
+	Q8BLK(512, 1056, 32, 4)
+	ADDQ $1088, SI
+	ADDQ $64, R9
+	ADDQ $8, R11
 	DECQ R12
-	JNZ  q8blk
+	JNZ  q8pair
 
-	MOVQ    R10, SI                // next group
+q8odd:
+	TESTQ $1, CX
+	JZ    q8end
+	Q8BLK(0, 512, 0, 0)
+	ADDQ  $544, SI
+
+q8end:
 	VDIVPS  Z31, Z28, Z28
 	VMOVUPS Z28, (DI)
 	ADDQ    $64, DI
@@ -623,10 +635,41 @@ q8blk:
 	VZEROUPPER
 	RET
 
+// Q4BLK is Q8BLK for the Q4_0 layout: 256 bytes of nibbles at w(SI), whose
+// low nibbles are the vectors t = 0..3 and high nibbles t = 4..7 (Z30 the
+// low nibble mask, Z29 the high nibble's affine matrix).
+#define Q4BLK(w, d, qo, ko) \
+	VPBROADCASTD ko(R11), Z0       \
+	VPXORD    Z1, Z1, Z1           \
+	VMOVDQU64 w(SI), Z2            \
+	VMOVDQU64 w+64(SI), Z3         \
+	VMOVDQU64 w+128(SI), Z4        \
+	VMOVDQU64 w+192(SI), Z5        \
+	VGF2P8AFFINEQB $0, Z29, Z2, Z6 \
+	VGF2P8AFFINEQB $0, Z29, Z3, Z7 \
+	VGF2P8AFFINEQB $0, Z29, Z4, Z8 \
+	VGF2P8AFFINEQB $0, Z29, Z5, Z9 \
+	VPANDD    Z30, Z2, Z2          \
+	VPANDD    Z30, Z3, Z3          \
+	VPANDD    Z30, Z4, Z4          \
+	VPANDD    Z30, Z5, Z5          \
+	VPDPBUSD.BCST qo(R9), Z2, Z0    \
+	VPDPBUSD.BCST qo+4(R9), Z3, Z1  \
+	VPDPBUSD.BCST qo+8(R9), Z4, Z0  \
+	VPDPBUSD.BCST qo+12(R9), Z5, Z1 \
+	VPDPBUSD.BCST qo+16(R9), Z6, Z0 \
+	VPDPBUSD.BCST qo+20(R9), Z7, Z1 \
+	VPDPBUSD.BCST qo+24(R9), Z8, Z0 \
+	VPDPBUSD.BCST qo+28(R9), Z9, Z1 \
+	VPADDD    Z1, Z0, Z0           \
+	VCVTDQ2PS Z0, Z0               \
+	VCVTPH2PS d(SI), Z10           \
+	VMULPS    Z10, Z0, Z0          \
+	VADDPS    Z0, Z28, Z28
+
 // func q4HeadVNNI(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s float32)
-// q8HeadVNNI for the Q4_0 layout: per block 256 bytes of nibbles (four
-// vectors, whose low nibbles are the vectors t = 0..3 and high nibbles
-// t = 4..7; offsets −8·Σ q in k), then the group's fp16 scales.
+// q8HeadVNNI for the Q4_0 layout: pairs of blocks of 512 nibble bytes and
+// 64 bytes of scales, an odd last block of 256 + 32 (offsets −8·Σ q in k).
 TEXT ·q4HeadVNNI(SB), NOSPLIT, $0-52
 	MOVQ out+0(FP), DI
 	MOVQ grp+8(FP), SI
@@ -641,49 +684,28 @@ TEXT ·q4HeadVNNI(SB), NOSPLIT, $0-52
 
 q4grp:
 	VXORPS Z28, Z28, Z28
-	MOVQ CX, R10
-	SHLQ $8, R10
-	ADDQ SI, R10                   // the group's scales
 	MOVQ DX, R9
 	MOVQ BX, R11
 	MOVQ CX, R12
+	SHRQ $1, R12
+	JZ   q4odd
 
-q4blk:
-	VPBROADCASTD (R11), Z0         // −8·Σ q of the block
-	VPXORD    Z1, Z1, Z1
-	VMOVDQU64 0(SI), Z2
-	VMOVDQU64 64(SI), Z3
-	VMOVDQU64 128(SI), Z4
-	VMOVDQU64 192(SI), Z5
-	VGF2P8AFFINEQB $0, Z29, Z2, Z6
-	VGF2P8AFFINEQB $0, Z29, Z3, Z7
-	VGF2P8AFFINEQB $0, Z29, Z4, Z8
-	VGF2P8AFFINEQB $0, Z29, Z5, Z9
-	VPANDD    Z30, Z2, Z2
-	VPANDD    Z30, Z3, Z3
-	VPANDD    Z30, Z4, Z4
-	VPANDD    Z30, Z5, Z5
-	VPDPBUSD.BCST 0(R9), Z2, Z0
-	VPDPBUSD.BCST 4(R9), Z3, Z1
-	VPDPBUSD.BCST 8(R9), Z4, Z0
-	VPDPBUSD.BCST 12(R9), Z5, Z1
-	VPDPBUSD.BCST 16(R9), Z6, Z0
-	VPDPBUSD.BCST 20(R9), Z7, Z1
-	VPDPBUSD.BCST 24(R9), Z8, Z0
-	VPDPBUSD.BCST 28(R9), Z9, Z1
-	VPADDD    Z1, Z0, Z0
-	VCVTDQ2PS Z0, Z0
-	VCVTPH2PS (R10), Z10
-	VMULPS    Z10, Z0, Z0
-	VADDPS    Z0, Z28, Z28
-	ADDQ $256, SI
-	ADDQ $32, R10
-	ADDQ $32, R9
-	ADDQ $4, R11
+q4pair:
+	Q4BLK(0, 512, 0, 0)
+	Q4BLK(256, 544, 32, 4)
+	ADDQ $576, SI
+	ADDQ $64, R9
+	ADDQ $8, R11
 	DECQ R12
-	JNZ  q4blk
+	JNZ  q4pair
 
-	MOVQ    R10, SI
+q4odd:
+	TESTQ $1, CX
+	JZ    q4end
+	Q4BLK(0, 256, 0, 0)
+	ADDQ  $288, SI
+
+q4end:
 	VDIVPS  Z31, Z28, Z28
 	VMOVUPS Z28, (DI)
 	ADDQ    $64, DI

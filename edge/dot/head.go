@@ -13,17 +13,18 @@ import (
 // reduction. Q3_K rows have a layout of their own (see head_q3k.go).
 //
 // Q8_0 and Q4_0 rows keep the file's bytes per block (34, 18). Group g
-// (rows 16g..16g+15, the last one padded with zero rows) holds, for each
-// block b in turn, the weights of its sixteen rows as unsigned bytes (wb
-// bytes), then the sixteen rows' fp16 block scales for each block (row
-// 16g+j, block b at nb·wb + 32b + 2j).
+// (rows 16g..16g+15, the last one padded with zero rows) holds its blocks
+// in pairs, one sequential stream: the weights of blocks 2p and 2p+1 of its
+// sixteen rows as unsigned bytes (wb bytes each), then their sixteen rows'
+// fp16 scales (32 bytes each, row 16g+j at 2j); for an odd nb the last
+// block alone, its weights then its scales (blockAt, scaleAt).
 //
-// Q8_0 (wb = 512): the 64-byte vector t = 0..7 of block b (at b·512 + 64t)
-// holds at byte 4j+i row 16g+j's element 4t+i, stored as w + 128.
-// Q4_0 (wb = 256): the nibbles n = w + 8; the 64 bytes at b·256 + 64u
-// (u = 0..3) hold at byte 4j+i row 16g+j's element 4u+i in the low nibble
-// and element 16+4u+i in the high nibble, so one load, a mask and a shift
-// give the Q8_0 layout's vectors t = u and t = u+4.
+// Q8_0 (wb = 512): the 64-byte vector t = 0..7 of a block's weights holds
+// at byte 4j+i row 16g+j's element 4t+i, stored as w + 128.
+// Q4_0 (wb = 256): the nibbles n = w + 8; the 64 bytes at 64u (u = 0..3)
+// of a block's weights hold at byte 4j+i row 16g+j's element 4u+i in the
+// low nibble and element 16+4u+i in the high nibble, so one load, a mask
+// and a shift give the Q8_0 layout's vectors t = u and t = u+4.
 //
 // The weights enter VPDPBUSD as its unsigned operand and the token's four
 // activations 4t..4t+3, broadcast, as the signed one, with no restriction
@@ -144,7 +145,7 @@ func newQHead(typ gguf.Type, rows, nb, have int) (*QHead, error) {
 // set stores the offset weight v (w + o) of row r, block b, element i.
 func (h *QHead) set(r, b, i int, v uint8) {
 	at, sh := h.pos(r, i)
-	p := &h.buf[r/qRows*h.groupBytes()+b*h.wb+at]
+	p := &h.buf[r/qRows*h.groupBytes()+h.blockAt(b)+at]
 	if h.typ == gguf.Q8_0 {
 		*p = v
 		return
@@ -152,10 +153,21 @@ func (h *QHead) set(r, b, i int, v uint8) {
 	*p = *p&(0xf0>>sh) | v<<sh
 }
 
+// blockAt is where block b's weights start within a group.
+func (h *QHead) blockAt(b int) int {
+	return b/2*(2*h.wb+4*qRows) + b%2*h.wb
+}
+
+// scaleAt is where block b's sixteen fp16 scales start within a group.
+func (h *QHead) scaleAt(b int) int {
+	p := b / 2
+	return p*(2*h.wb+4*qRows) + min(2, h.nb-2*p)*h.wb + b%2*2*qRows
+}
+
 // get is the offset weight (w + o) of row r, block b, element i.
 func (h *QHead) get(r, b, i int) int32 {
 	at, sh := h.pos(r, i)
-	return int32(h.buf[r/qRows*h.groupBytes()+b*h.wb+at]>>sh) & h.mask()
+	return int32(h.buf[r/qRows*h.groupBytes()+h.blockAt(b)+at]>>sh) & h.mask()
 }
 
 // mask keeps the stored bits of a weight: 0xff (Q8_0) or 0x0f (Q4_0).
@@ -179,7 +191,7 @@ func (h *QHead) pos(r, i int) (at int, sh uint) {
 // scale is the fp16 scale of row r, block b.
 func (h *QHead) scale(r, b int) float32 {
 	grp := h.buf[r/qRows*h.groupBytes():]
-	return gguf.FP16ToFP32(binary.LittleEndian.Uint16(grp[h.nb*h.wb+2*qRows*b+2*(r%qRows):]))
+	return gguf.FP16ToFP32(binary.LittleEndian.Uint16(grp[h.scaleAt(b)+2*(r%qRows):]))
 }
 
 // CopyRows copies the rows [lo, hi) of the matrix, packed back to back in w
@@ -203,7 +215,7 @@ func (h *QHead) CopyRows(w []byte, lo, hi int) {
 		row := w[(r-lo)*nb*bs:]
 		for b := 0; b < nb; b++ {
 			blk := row[b*bs : (b+1)*bs]
-			copy(grp[nb*h.wb+2*qRows*b+2*(r%qRows):], blk[:2])
+			copy(grp[h.scaleAt(b)+2*(r%qRows):], blk[:2])
 			if h.typ == gguf.Q8_0 {
 				for i, v := range blk[2:34] {
 					h.set(r, b, i, v^0x80)
@@ -329,7 +341,7 @@ func (h *QHead) rowsGo(out []float32, lo int, q []int8, s float32) {
 		grp := h.buf[r/qRows*h.groupBytes():]
 		var f float32
 		for b := 0; b < nb; b++ {
-			blk := grp[b*h.wb : (b+1)*h.wb]
+			blk := grp[h.blockAt(b) : h.blockAt(b)+h.wb]
 			x := q[32*b : 32*b+32]
 			var p int32
 			for e := 0; e < 32; e++ {
