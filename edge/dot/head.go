@@ -328,28 +328,51 @@ func (h *QHead) HeadRowsDiv(out []float32, lo int, q []int8, k []int32, s float3
 }
 
 // rowsGo is the Go twin for rows lo..: per block b the exact int32
-// I_b = Σ w·q (the same integer as Σ (w+o)·q − o·Σ q), f = f +
-// float32(float32(I_b)·d_b) (no fused multiply-add), then one division.
+// I_b = Σ w·q (computed as Σ (w+o)·q − o·Σ q, the same integer), f = f +
+// float32(float32(I_b)·d_b) (no fused multiply-add), then one division. It
+// runs the rows of a group together, in the kernels' order of the bytes.
 func (h *QHead) rowsGo(out []float32, lo int, q []int8, s float32) {
 	if h.typ == q3K {
 		h.rowsQ3KGo(out, lo, q, s)
 		return
 	}
-	nb, m := h.nb, h.mask()
-	for i := range out {
-		r := lo + i
-		grp := h.buf[r/qRows*h.groupBytes():]
-		var f float32
-		for b := 0; b < nb; b++ {
+	gb, hi := h.groupBytes(), lo+len(out)
+	for g := lo / qRows; g*qRows < hi; g++ {
+		ja, jb := max(lo-g*qRows, 0), min(hi-g*qRows, qRows)
+		grp := h.buf[g*gb : (g+1)*gb]
+		var f [qRows]float32
+		for b := 0; b < h.nb; b++ {
 			blk := grp[h.blockAt(b) : h.blockAt(b)+h.wb]
+			sc := grp[h.scaleAt(b) : h.scaleAt(b)+2*qRows]
 			x := q[32*b : 32*b+32]
-			var p int32
-			for e := 0; e < 32; e++ {
-				at, sh := h.pos(r, e)
-				p += (int32(blk[at]>>sh)&m - h.off) * int32(x[e])
+			var qs int32
+			for _, v := range x {
+				qs += int32(v)
 			}
-			f = f + float32(float32(p)*h.scale(r, b))
+			for j := ja; j < jb; j++ {
+				var p int32
+				if h.typ == gguf.Q8_0 {
+					for t := 0; t < 8; t++ {
+						w := blk[64*t+4*j : 64*t+4*j+4]
+						p += int32(w[0])*int32(x[4*t]) + int32(w[1])*int32(x[4*t+1]) +
+							int32(w[2])*int32(x[4*t+2]) + int32(w[3])*int32(x[4*t+3])
+					}
+				} else {
+					for u := 0; u < 4; u++ {
+						w := blk[64*u+4*j : 64*u+4*j+4]
+						lo, hi := x[4*u:4*u+4], x[16+4*u:16+4*u+4]
+						for i, v := range w {
+							p += int32(v&15)*int32(lo[i]) + int32(v>>4)*int32(hi[i])
+						}
+					}
+				}
+				p -= h.off * qs
+				d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(sc[2*j:]))
+				f[j] = f[j] + float32(float32(p)*d)
+			}
 		}
-		out[i] = f / s
+		for j := ja; j < jb; j++ {
+			out[g*qRows+j-lo] = f[j] / s
+		}
 	}
 }
