@@ -45,7 +45,10 @@
 // token's four activations 4t..4t+3 broadcast, so after a block's eight the
 // sixteen lanes hold the sixteen rows' I_b (the per-token −128·Σq, −8·Σq,
 // of Acts starts the sum): no horizontal reduction, and one VCVTDQ2PS,
-// VMULPS and VADDPS per block for sixteen rows.
+// VMULPS and VADDPS per block for sixteen rows. The AVX2 kernels use the
+// same layout as two ymm halves, with VPMADDUBSW on 4-bit operands only
+// (the Q4_0 nibbles; the two nibbles of a Q8_0 byte w + 128, recombined by
+// VPMADDWD by 16 and by 1), so that no int16 sum can saturate.
 //
 // QHead also holds Q3_K rows (nb still counts 32-element blocks, a multiple
 // of 8), sixteen rows to a group with the 3-bit codes as nibbles, the

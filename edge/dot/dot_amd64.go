@@ -32,6 +32,12 @@ func tq1RowsAVX2(out *int32, w *byte, q *int8, nb, rows int)
 func q4HeadVNNI(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s float32)
 
 //go:noescape
+func q8HeadAVX2(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s float32)
+
+//go:noescape
+func q4HeadAVX2(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s float32)
+
+//go:noescape
 func q3HeadVNNI(out *float32, grp *byte, pq *int32, nsb, groups int, s float32)
 
 //go:noescape
@@ -90,6 +96,12 @@ var avx2Set = kernelSet{
 	name: "avx2",
 	tq2:  func(out []int32, w []byte, q []int8, nb int) { tq2RowsAVX2(&out[0], &w[0], &q[0], nb, len(out)) },
 	tq1:  func(out []int32, w []byte, q []int8, nb int) { tq1RowsAVX2(&out[0], &w[0], &q[0], nb, len(out)) },
+	q8head: func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32) {
+		q8HeadAVX2(&out[0], &grp[0], &q[0], &k[0], nb, len(out)/16, s)
+	},
+	q4head: func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32) {
+		q4HeadAVX2(&out[0], &grp[0], &q[0], &k[0], nb, len(out)/16, s)
+	},
 	q3head: func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32) {
 		q3HeadAVX2(&out[0], &grp[0], &k[0], nb/8, len(out)/16, s)
 	},

@@ -714,6 +714,264 @@ q4end:
 	VZEROUPPER
 	RET
 
+// The AVX2 head kernels: the VNNI kernels' layout, each 64-byte vector as
+// two ymm halves (rows 0..7, rows 8..15). VPMADDUBSW takes 4-bit unsigned
+// operands only, so that no pair of products can saturate (|15·q + 15·q'|
+// ≤ 3840) and eight of them add exactly in int16 (≤ 30720): Q4_0 nibbles
+// as they are, Q8_0 bytes w + 128 as their two nibbles, Σ (w+128)·q =
+// 16·Σ hi·q + Σ lo·q (VPMADDWD by 16 and by 1). The int32 lanes get the
+// block's −o·Σ q, then f += float32(float32(I_b)·d_b) as in the VNNI
+// kernels.
+
+DATA c0f<>+0(SB)/4, $0x0f0f0f0f
+GLOBL c0f<>(SB), RODATA|NOPTR, $4
+DATA w16<>+0(SB)/4, $0x00100010
+GLOBL w16<>(SB), RODATA|NOPTR, $4
+
+// Q8AT adds vector t's products of one half (weights at w(SI), the four
+// activations at qa(R9)): low nibbles into Y2, high nibbles into Y3.
+#define Q8AT(w, qa) \
+	VMOVDQU      w(SI), Y0   \
+	VPSRLW       $4, Y0, Y1  \
+	VPAND        Y15, Y0, Y0 \
+	VPAND        Y15, Y1, Y1 \
+	VPBROADCASTD qa(R9), Y10 \
+	VPMADDUBSW   Y10, Y0, Y0 \
+	VPMADDUBSW   Y10, Y1, Y1 \
+	VPADDW       Y0, Y2, Y2  \
+	VPADDW       Y1, Y3, Y3
+
+// Q8HALF: I = Y2·1 + Y3·16 + k (offset at ko(R11)), then F += I·d for the
+// eight fp16 scales at d(SI).
+#define Q8HALF(ko, d, F) \
+	VPMADDWD     Y14, Y2, Y2 \
+	VPMADDWD     Y13, Y3, Y3 \
+	VPADDD       Y3, Y2, Y2  \
+	VPBROADCASTD ko(R11), Y4 \
+	VPADDD       Y4, Y2, Y2  \
+	VCVTDQ2PS    Y2, Y2      \
+	VCVTPH2PS    d(SI), Y4   \
+	VMULPS       Y4, Y2, Y2  \
+	VADDPS       Y2, F, F
+
+// Q4AT adds the products of one half of nibble vector u (bytes at w(SI);
+// low nibbles meet the activations at ql(R9), high ones those at qh(R9))
+// into Y2.
+#define Q4AT(w, ql, qh) \
+	VMOVDQU      w(SI), Y0   \
+	VPSRLW       $4, Y0, Y1  \
+	VPAND        Y15, Y0, Y0 \
+	VPAND        Y15, Y1, Y1 \
+	VPBROADCASTD ql(R9), Y10 \
+	VPBROADCASTD qh(R9), Y5  \
+	VPMADDUBSW   Y10, Y0, Y0 \
+	VPMADDUBSW   Y5, Y1, Y1  \
+	VPADDW       Y0, Y2, Y2  \
+	VPADDW       Y1, Y2, Y2
+
+#define Q4HALF(ko, d, F) \
+	VPMADDWD     Y14, Y2, Y2 \
+	VPBROADCASTD ko(R11), Y4 \
+	VPADDD       Y4, Y2, Y2  \
+	VCVTDQ2PS    Y2, Y2      \
+	VCVTPH2PS    d(SI), Y4   \
+	VMULPS       Y4, Y2, Y2  \
+	VADDPS       Y2, F, F
+
+// func q8HeadAVX2(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s float32)
+TEXT ·q8HeadAVX2(SB), NOSPLIT, $0-52
+	MOVQ out+0(FP), DI
+	MOVQ grp+8(FP), SI
+	MOVQ q+16(FP), DX
+	MOVQ k+24(FP), BX
+	MOVQ nb+32(FP), CX
+	MOVQ groups+40(FP), R8
+	VPBROADCASTD c0f<>(SB), Y15
+	VPBROADCASTD ones16<>(SB), Y14
+	VPBROADCASTD w16<>(SB), Y13
+
+q8agrp:
+	VXORPS Y12, Y12, Y12           // f of rows 0..7
+	VXORPS Y11, Y11, Y11           // f of rows 8..15
+	MOVQ DX, R9
+	MOVQ BX, R11
+	MOVQ CX, R12
+	SHRQ $1, R12
+	JZ   q8aodd
+
+q8apair:
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	Q8AT(0, 0)
+	Q8AT(64, 4)
+	Q8AT(128, 8)
+	Q8AT(192, 12)
+	Q8AT(256, 16)
+	Q8AT(320, 20)
+	Q8AT(384, 24)
+	Q8AT(448, 28)
+	Q8HALF(0, 1024, Y12)
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	Q8AT(32, 0)
+	Q8AT(96, 4)
+	Q8AT(160, 8)
+	Q8AT(224, 12)
+	Q8AT(288, 16)
+	Q8AT(352, 20)
+	Q8AT(416, 24)
+	Q8AT(480, 28)
+	Q8HALF(0, 1040, Y11)
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	Q8AT(512, 32)
+	Q8AT(576, 36)
+	Q8AT(640, 40)
+	Q8AT(704, 44)
+	Q8AT(768, 48)
+	Q8AT(832, 52)
+	Q8AT(896, 56)
+	Q8AT(960, 60)
+	Q8HALF(4, 1056, Y12)
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	Q8AT(544, 32)
+	Q8AT(608, 36)
+	Q8AT(672, 40)
+	Q8AT(736, 44)
+	Q8AT(800, 48)
+	Q8AT(864, 52)
+	Q8AT(928, 56)
+	Q8AT(992, 60)
+	Q8HALF(4, 1072, Y11)
+	ADDQ $1088, SI
+	ADDQ $64, R9
+	ADDQ $8, R11
+	DECQ R12
+	JNZ  q8apair
+
+q8aodd:
+	TESTQ $1, CX
+	JZ    q8aend
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	Q8AT(0, 0)
+	Q8AT(64, 4)
+	Q8AT(128, 8)
+	Q8AT(192, 12)
+	Q8AT(256, 16)
+	Q8AT(320, 20)
+	Q8AT(384, 24)
+	Q8AT(448, 28)
+	Q8HALF(0, 512, Y12)
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	Q8AT(32, 0)
+	Q8AT(96, 4)
+	Q8AT(160, 8)
+	Q8AT(224, 12)
+	Q8AT(288, 16)
+	Q8AT(352, 20)
+	Q8AT(416, 24)
+	Q8AT(480, 28)
+	Q8HALF(0, 528, Y11)
+	ADDQ  $544, SI
+
+q8aend:
+	VBROADCASTSS s+48(FP), Y4
+	VDIVPS  Y4, Y12, Y12
+	VDIVPS  Y4, Y11, Y11
+	VMOVUPS Y12, (DI)
+	VMOVUPS Y11, 32(DI)
+	ADDQ    $64, DI
+	DECQ    R8
+	JNZ     q8agrp
+	VZEROUPPER
+	RET
+
+
+// func q4HeadAVX2(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s float32)
+TEXT ·q4HeadAVX2(SB), NOSPLIT, $0-52
+	MOVQ out+0(FP), DI
+	MOVQ grp+8(FP), SI
+	MOVQ q+16(FP), DX
+	MOVQ k+24(FP), BX
+	MOVQ nb+32(FP), CX
+	MOVQ groups+40(FP), R8
+	VPBROADCASTD c0f<>(SB), Y15
+	VPBROADCASTD ones16<>(SB), Y14
+	VPBROADCASTD w16<>(SB), Y13
+
+q4agrp:
+	VXORPS Y12, Y12, Y12           // f of rows 0..7
+	VXORPS Y11, Y11, Y11           // f of rows 8..15
+	MOVQ DX, R9
+	MOVQ BX, R11
+	MOVQ CX, R12
+	SHRQ $1, R12
+	JZ   q4aodd
+
+q4apair:
+	VPXOR Y2, Y2, Y2
+	Q4AT(0, 0, 16)
+	Q4AT(64, 4, 20)
+	Q4AT(128, 8, 24)
+	Q4AT(192, 12, 28)
+	Q4HALF(0, 512, Y12)
+	VPXOR Y2, Y2, Y2
+	Q4AT(32, 0, 16)
+	Q4AT(96, 4, 20)
+	Q4AT(160, 8, 24)
+	Q4AT(224, 12, 28)
+	Q4HALF(0, 528, Y11)
+	VPXOR Y2, Y2, Y2
+	Q4AT(256, 32, 48)
+	Q4AT(320, 36, 52)
+	Q4AT(384, 40, 56)
+	Q4AT(448, 44, 60)
+	Q4HALF(4, 544, Y12)
+	VPXOR Y2, Y2, Y2
+	Q4AT(288, 32, 48)
+	Q4AT(352, 36, 52)
+	Q4AT(416, 40, 56)
+	Q4AT(480, 44, 60)
+	Q4HALF(4, 560, Y11)
+	ADDQ $576, SI
+	ADDQ $64, R9
+	ADDQ $8, R11
+	DECQ R12
+	JNZ  q4apair
+
+q4aodd:
+	TESTQ $1, CX
+	JZ    q4aend
+	VPXOR Y2, Y2, Y2
+	Q4AT(0, 0, 16)
+	Q4AT(64, 4, 20)
+	Q4AT(128, 8, 24)
+	Q4AT(192, 12, 28)
+	Q4HALF(0, 256, Y12)
+	VPXOR Y2, Y2, Y2
+	Q4AT(32, 0, 16)
+	Q4AT(96, 4, 20)
+	Q4AT(160, 8, 24)
+	Q4AT(224, 12, 28)
+	Q4HALF(0, 272, Y11)
+	ADDQ  $288, SI
+
+q4aend:
+	VBROADCASTSS s+48(FP), Y4
+	VDIVPS  Y4, Y12, Y12
+	VDIVPS  Y4, Y11, Y11
+	VMOVUPS Y12, (DI)
+	VMOVUPS Y11, 32(DI)
+	ADDQ    $64, DI
+	DECQ    R8
+	JNZ     q4agrp
+	VZEROUPPER
+	RET
+
+
 // func readAVX512(p *byte, n int) uint64
 // The XOR of the n bytes (a multiple of 512) as 64-bit words: eight
 // independent zmm chains of 64-byte loads, folded at the end.
