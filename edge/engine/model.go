@@ -540,10 +540,10 @@ func (m *Model) SetHead(h Head) error {
 		if m.embed.typ != gguf.Q8_0 && m.embed.typ != gguf.Q4_0 && m.embed.typ != gguf.Q3_K {
 			return fmt.Errorf("engine: the int8 head needs a Q8_0, Q4_0 or Q3_K embedding; this file's is %s", m.embed.typ)
 		}
-		// dot.QHead holds the embedding in the head's layout (eight rows
+		// dot.QHead holds the embedding in the head's layout (sixteen rows
 		// interleaved block by block, one sequential stream, the same 34
-		// or 18 bytes per block as the file; Q3_K sixteen rows with 146
-		// bytes per 256 weights against the file's 110): built a chunk at a time,
+		// or 18 bytes per block as the file; Q3_K 146 bytes per 256
+		// weights against the file's 110): built a chunk at a time,
 		// each chunk of the mapped file leaving the resident set once
 		// copied; embedRow then reads the copy.
 		if m.headQ == nil {
