@@ -15,10 +15,21 @@ type State struct {
 	ctx  int         // context length
 	conv [][]float32 // per Mamba layer: (d_conv−1) × C_conv, oldest first
 	ssm  [][]float32 // per Mamba layer: H × N × P (transposed: lanes over P)
-	k    [][]float32 // per attention layer: kv heads × head size × cpad (transposed keys)
+	k    [][]float32 // per attention layer: chunks of cw positions, each kv heads × head size × cw (transposed keys)
 	v    [][]float32 // per attention layer: context × kv heads·head size
 	cpad int         // context rounded up to a multiple of 8
+	cw   int         // positions per key chunk (a multiple of 8)
 }
+
+// keyChunk is the number of positions of a key-cache chunk. The keys are
+// stored transposed (one row per channel, positions along it) for the score
+// kernel, in chunks of this many positions: a sequence's first positions
+// then touch the pages of one chunk (kv heads × head size × 512 bytes),
+// not one page per channel row of the whole context.
+const keyChunk = 128
+
+// keyAt is the index of channel c of position p in a layer's key cache.
+func (s *State) keyAt(kd, c, p int) int { return (p/s.cw)*kd*s.cw + c*s.cw + p%s.cw }
 
 // Pos is the number of tokens consumed.
 func (s *State) Pos() int { return s.pos }
@@ -131,6 +142,7 @@ func padContext(n int) int { return (n + 7) &^ 7 }
 func (m *Model) NewState() *State {
 	s := &State{ctx: m.Context, conv: make([][]float32, m.NLayers), ssm: make([][]float32, m.NLayers),
 		k: make([][]float32, m.NLayers), v: make([][]float32, m.NLayers), cpad: padContext(m.Context)}
+	s.cw = min(keyChunk, s.cpad)
 	per, n := m.heads*m.headDim*m.state, 0
 	for i := range m.layers {
 		if !m.layers[i].isAttn() {
@@ -141,7 +153,7 @@ func (m *Model) NewState() *State {
 	for i := range m.layers {
 		if m.layers[i].isAttn() {
 			kd := m.nkv * m.hd
-			s.k[i] = make([]float32, s.cpad*kd)
+			s.k[i] = make([]float32, (s.cpad+s.cw-1)/s.cw*s.cw*kd)
 			s.v[i] = make([]float32, m.Context*kd)
 		} else {
 			s.conv[i] = make([]float32, (m.dconv-1)*m.cConv)
@@ -164,8 +176,13 @@ func (s *State) Reset() {
 			// kernel's multiple of 8), so that a reset touches no page
 			// the sequence did not.
 			used := padContext(min(s.pos, s.ctx))
-			for r := 0; r < len(s.k[i]); r += s.cpad {
-				clear(s.k[i][r : r+used])
+			kd := len(s.v[i]) / s.ctx
+			for p0 := 0; p0 < used; p0 += s.cw {
+				n := min(s.cw, used-p0)
+				for c := 0; c < kd; c++ {
+					at := s.keyAt(kd, c, p0)
+					clear(s.k[i][at : at+n])
+				}
 			}
 			used = min(len(s.v[i]), s.pos*(len(s.v[i])/s.ctx))
 			clear(s.v[i][:used])
@@ -326,7 +343,7 @@ func (m *Model) ssmHeads(l *layer, ssmState []float32, lo, hi int) {
 // head dimension; dot.FMARows sums the value rows in ascending position.
 func (m *Model) attnStep(l *layer, st *State, i int) {
 	w := m.ws
-	pos, hd, kd, cp := st.pos, m.hd, m.nkv*m.hd, st.cpad
+	pos, hd, kd, cw := st.pos, m.hd, m.nkv*m.hd, st.cw
 	kt, vc := st.k[i], st.v[i]
 	rs := m.sharedRS(l.wq, w.n)
 	m.forwardRS(l.wq, w.q8, w.n, rs)
@@ -339,7 +356,7 @@ func (m *Model) attnStep(l *layer, st *State, i int) {
 		m.rotate(w.knew[h*hd:h*hd+hd], pos)
 	}
 	for c, k := range w.knew {
-		kt[c*cp+pos] = k
+		kt[st.keyAt(kd, c, pos)] = k
 	}
 	grp := m.nh / m.nkv
 	scale := float32(1 / math.Sqrt(float64(hd)))
@@ -348,7 +365,10 @@ func (m *Model) attnStep(l *layer, st *State, i int) {
 	for h := 0; h < m.nh; h++ {
 		q := w.q8[h*hd : h*hd+hd]
 		kv := h / grp
-		dot.FMACols(w.probs, q, kt[kv*hd*cp:], cp, padContext(n))
+		// One score call per key chunk; each position's chain is the same.
+		for p0 := 0; p0 < n; p0 += cw {
+			dot.FMACols(w.probs[p0:], q, kt[st.keyAt(kd, kv*hd, p0):], cw, min(cw, padContext(n)-p0))
+		}
 		// The scalar loops' operations, vectorised: float32 products,
 		// the max built-in's maximum, float32(float64(p)·inv).
 		vec.Scale(probs, probs, scale)
