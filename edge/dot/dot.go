@@ -25,8 +25,9 @@ type kernelSet struct {
 	q8head func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32)
 	q4head func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32)
 	// q3head, where set, is the kernel for whole groups of sixteen Q3_K
-	// rows (nil: the Go twin); it reads the activations from k (Acts).
-	q3head func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32)
+	// rows (nil: the Go twin): cs and ds are the groups' code-and-scale
+	// and d bytes (head_q3k.go); it reads the activations from k (Acts).
+	q3head func(out []float32, cs, ds []byte, k []int32, nsb int, s float32)
 
 	// tq2half, where set, is tq2 for one-block rows whose activations
 	// 128..255 are zero (it may skip those elements).

@@ -38,10 +38,10 @@ func q8HeadAVX2(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s fl
 func q4HeadAVX2(out *float32, grp *byte, q *int8, k *int32, nb, groups int, s float32)
 
 //go:noescape
-func q3HeadVNNI(out *float32, grp *byte, pq *int32, nsb, groups int, s float32)
+func q3HeadVNNI(out *float32, cs, ds *byte, pq *int32, nsb, groups int, s float32)
 
 //go:noescape
-func q3HeadAVX2(out *float32, grp *byte, pq *int32, nsb, groups int, s float32)
+func q3HeadAVX2(out *float32, cs, ds *byte, pq *int32, nsb, groups int, s float32)
 
 var vnniSet = kernelSet{
 	name: "avx512vnni",
@@ -67,8 +67,8 @@ var vnniSet = kernelSet{
 	q4head: func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32) {
 		q4HeadVNNI(&out[0], &grp[0], &q[0], &k[0], nb, len(out)/16, s)
 	},
-	q3head: func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32) {
-		q3HeadVNNI(&out[0], &grp[0], &k[0], nb/8, len(out)/16, s)
+	q3head: func(out []float32, cs, ds []byte, k []int32, nsb int, s float32) {
+		q3HeadVNNI(&out[0], &cs[0], &ds[0], &k[0], nsb, len(out)/16, s)
 	},
 	tq2half: func(out []int32, w []byte, q []int8) {
 		if r4 := len(out) &^ 3; r4 > 0 {
@@ -102,8 +102,8 @@ var avx2Set = kernelSet{
 	q4head: func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32) {
 		q4HeadAVX2(&out[0], &grp[0], &q[0], &k[0], nb, len(out)/16, s)
 	},
-	q3head: func(out []float32, grp []byte, q []int8, k []int32, nb int, s float32) {
-		q3HeadAVX2(&out[0], &grp[0], &k[0], nb/8, len(out)/16, s)
+	q3head: func(out []float32, cs, ds []byte, k []int32, nsb int, s float32) {
+		q3HeadAVX2(&out[0], &cs[0], &ds[0], &k[0], nsb, len(out)/16, s)
 	},
 
 	fmaCols: fmaColsVec, fmaRows: fmaRowsVec, ssm: ssmVec(ssmAVX2),

@@ -50,7 +50,7 @@ const qRows = 16
 // groupBytes is the size of one group of sixteen rows.
 func (h *QHead) groupBytes() int {
 	if h.typ == q3K {
-		return h.nb / 8 * q3GroupSB
+		return h.nb / 8 * (q3GroupSB + q3DSB)
 	}
 	return h.nb * (h.wb + 2*qRows)
 }
@@ -306,12 +306,13 @@ func (h *QHead) HeadRowsDiv(out []float32, lo int, q []int8, k []int32, s float3
 		}
 		return
 	}
+	if h.typ == q3K {
+		h.headQ3K(out, lo, q, k, s)
+		return
+	}
 	kern := active.q8head
-	switch h.typ {
-	case gguf.Q4_0:
+	if h.typ == gguf.Q4_0 {
 		kern = active.q4head
-	case q3K:
-		kern = active.q3head
 	}
 	// Whole groups in the kernel, the rows around them in Go.
 	gr := h.groupRows()

@@ -32,20 +32,34 @@ import (
 //
 // # Layout
 //
-// Sixteen rows to a group (the last one padded with zero rows); a group
-// holds, for each super-block b in turn, q3GroupSB = 16·146 bytes: the
-// rows' codes (128 bytes a row, row j at 128j), then their sub-block
-// scales as int8 (16 bytes a row, at 2048 + 16j), then their fp16 d (at
-// 2304 + 2j): 146 bytes per 256 weights against the file's 110.
+// 114 bytes per row and super-block (the file's block is 110): 96 bytes
+// of codes, sixteen int8 scales, the fp16 d. Sixteen rows to a group (the
+// last one padded with zero rows). The buffer holds first, for every group
+// g and super-block b in turn (index s = g·nb/8 + b), q3GroupSB = 1792
+// bytes at 1792s: the rows' code bytes X (64 a row, row j at 64j), then
+// their code bytes Y (32 a row, at 1024 + 32j), then their sub-block
+// scales as int8 (16 a row, at 1536 + 16j); then, after all of those, the
+// rows' fp16 d, 32 bytes per group and super-block (row j's at 32s + 2j).
+// Every 64-byte load of X is aligned.
 //
-// The 128 code bytes of a row are four 64-byte vectors of nibbles: vector
-// t = 0..3 is the low (t even) or high (t odd) nibbles of bytes
-// 64·(t/2) .. 64·(t/2)+63, and its byte 4m+i holds the code of element
-// 16m + 4t + i. So dword lane m of the four VPDPBUSD products of a row
-// sums exactly sub-block m's sixteen c·q when the activations are
-// reordered the same way (actsQ3K): the kernels add the token's −4·Σq of
-// each sub-block, multiply the sixteen lanes by the sixteen scales
-// (VPMOVSXBD, VPMULLD) and reduce sixteen rows' lanes together.
+// The codes are four planes t = 0..3 of 64 codes: position p = 4m + i
+// (m = 0..15, i = 0..3) of plane t is element 16m + 4t + i, so that the
+// four bytes of a dword lane m are all in sub-block m. With c_t(p) the
+// code of plane t at p:
+//
+//	X[p] = c_0(p) | c_1(p)<<3 | (c_2(p)&3)<<6                          p = 0..63
+//	Y[k] = c_3(k) | c_3(k+32)<<3 | (c_2(k)>>2)<<6 | (c_2(k+32)>>2)<<7   k = 0..31
+//
+// The AVX-512 kernel takes each plane as whole codes in bits 0..2 of a
+// 64-byte vector with one instruction (VPANDD for plane 0, a
+// VGF2P8AFFINEQB bit gather for planes 1 and 3, Y broadcast to both
+// halves with a matrix per half) and plane 2 with two gathers and an OR;
+// the AVX2 kernel with shifts and masks. The activations are reordered
+// the same way (actsQ3K: A_t, byte 4m+i = q[16m+4t+i]), so dword lane m
+// of the four VPDPBUSD products of a row sums exactly sub-block m's
+// sixteen c·q: the kernels add the token's −4·Σq of each sub-block,
+// multiply the sixteen lanes by the sixteen scales (VPMOVSXBD, VPMULLD)
+// and reduce sixteen rows' lanes together.
 
 // Q3KBlock is the size in bytes of a Q3_K super-block of 256 weights.
 const Q3KBlock = 110
@@ -54,11 +68,12 @@ const Q3KBlock = 110
 const q3K = gguf.Q3_K
 
 const (
-	q3Rows    = 16                   // rows per group
-	q3RowSB   = 128 + 16 + 2         // layout bytes per row and super-block
-	q3GroupSB = q3Rows * q3RowSB     // bytes per super-block of a group
-	q3Scales  = q3Rows * 128         // the scales' offset in a group's super-block
-	q3D       = q3Scales + q3Rows*16 // the fp16 scales' offset
+	q3Rows    = 16                      // rows per group
+	q3RowSB   = 64 + 32 + 16 + 2        // layout bytes per row and super-block
+	q3GroupSB = q3Rows * (64 + 32 + 16) // code and scale bytes per super-block of a group
+	q3Y       = q3Rows * 64             // the Y bytes' offset in a group's super-block
+	q3Scales  = q3Y + q3Rows*32         // the scales' offset
+	q3DSB     = q3Rows * 2              // d bytes per super-block of a group
 )
 
 // q3Decode unpacks a Q3_K block's codes c (element order) and sub-block
@@ -87,58 +102,95 @@ func q3Decode(blk []byte, c *[256]uint8, sc *[16]int8) {
 	}
 }
 
-// q3Pos is where the code of element e (of a super-block) lies in a row's
-// 128 code bytes: byte p, at bit sh.
-func q3Pos(e int) (p int, sh uint) {
-	m, t, i := e/16, e/4%4, e%4
-	return 64*(t/2) + 4*m + i, uint(4 * (t % 2))
+// q3Elem is the element (of a super-block) at position p of plane t.
+func q3Elem(t, p int) int { return 16*(p/4) + 4*t + p%4 }
+
+// q3Code is the code of plane t at position p from a row's X and Y bytes.
+func q3Code(x, y []byte, t, p int) uint8 {
+	k, u := p%32, uint(p/32)
+	switch t {
+	case 0:
+		return x[p] & 7
+	case 1:
+		return x[p] >> 3 & 7
+	case 2:
+		return x[p]>>6 | (y[k]>>(6+u)&1)<<2
+	}
+	return y[k] >> (3 * u) & 7
+}
+
+// q3Parts returns the code-and-scale bytes and the d bytes of groups
+// [g0, g1).
+func (h *QHead) q3Parts(g0, g1 int) (cs, ds []byte) {
+	nsb := h.nb / 8
+	dAt := (h.rows + q3Rows - 1) / q3Rows * nsb * q3GroupSB
+	return h.buf[g0*nsb*q3GroupSB : g1*nsb*q3GroupSB], h.buf[dAt+g0*nsb*q3DSB : dAt+g1*nsb*q3DSB]
+}
+
+// q3Row returns row r's X, Y and scale bytes and its fp16 d in super-block
+// b.
+func (h *QHead) q3Row(r, b int) (x, y, sc, d []byte) {
+	g, j := r/q3Rows, r%q3Rows
+	cs, ds := h.q3Parts(g, g+1)
+	sb := cs[b*q3GroupSB : (b+1)*q3GroupSB]
+	return sb[64*j : 64*j+64], sb[q3Y+32*j : q3Y+32*j+32], sb[q3Scales+16*j : q3Scales+16*j+16], ds[b*q3DSB+2*j : b*q3DSB+2*j+2]
 }
 
 func (h *QHead) copyRowsQ3K(w []byte, lo, hi int) {
-	nsb, gb := h.nb/8, h.groupBytes()
+	nsb := h.nb / 8
 	var c [256]uint8
 	var sc [16]int8
 	for r := lo; r < hi; r++ {
 		row := w[(r-lo)*nsb*Q3KBlock:]
-		grp := h.buf[r/q3Rows*gb:]
-		j := r % q3Rows
 		for b := 0; b < nsb; b++ {
 			blk := row[b*Q3KBlock : (b+1)*Q3KBlock]
-			sb := grp[b*q3GroupSB : (b+1)*q3GroupSB]
 			q3Decode(blk, &c, &sc)
-			codes := sb[128*j : 128*j+128]
-			for p := range codes {
-				// Byte p holds elements 16m+4t+i (low nibble) and 16m+4t+4+i
-				// (high nibble), t = 2·(p/64), m = p%64/4, i = p%4.
-				e := 16*(p%64/4) + 8*(p/64) + p%4
-				codes[p] = c[e] | c[e+4]<<4
+			x, y, s, d := h.q3Row(r, b)
+			for p := range x {
+				x[p] = c[q3Elem(0, p)] | c[q3Elem(1, p)]<<3 | (c[q3Elem(2, p)]&3)<<6
+			}
+			for k := range y {
+				y[k] = c[q3Elem(3, k)] | c[q3Elem(3, k+32)]<<3 |
+					(c[q3Elem(2, k)]>>2)<<6 | (c[q3Elem(2, k+32)]>>2)<<7
 			}
 			for m, v := range sc {
-				sb[q3Scales+16*j+m] = uint8(v)
+				s[m] = uint8(v)
 			}
-			copy(sb[q3D+2*j:q3D+2*j+2], blk[108:110])
+			copy(d, blk[108:110])
 		}
 	}
 }
 
 func (h *QHead) rowQ3K(dst []float32, r int) {
-	grp := h.buf[r/q3Rows*h.groupBytes():]
-	j := r % q3Rows
 	for b := 0; 256*b < len(dst); b++ {
-		sb := grp[b*q3GroupSB : (b+1)*q3GroupSB]
-		d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(sb[q3D+2*j:]))
-		codes := sb[128*j : 128*j+128]
+		x, y, sc, db := h.q3Row(r, b)
+		d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(db))
 		for e := range dst[256*b : min(len(dst), 256*b+256)] {
-			p, sh := q3Pos(e)
-			c := int32(codes[p]>>sh) & 15
-			dl := float32(d * float32(int8(sb[q3Scales+16*j+e/16])))
+			c := int32(q3Code(x, y, e%16/4, 4*(e/16)+e%4))
+			dl := float32(d * float32(int8(sc[e/16])))
 			dst[256*b+e] = float32(dl * float32(c-4))
 		}
 	}
 }
 
+// headQ3K is HeadRowsDiv for Q3_K rows: whole groups in the kernel, the
+// rows around them in Go.
+func (h *QHead) headQ3K(out []float32, lo int, q []int8, k []int32, s float32) {
+	hi := lo + len(out)
+	a, z := min((lo+q3Rows-1)/q3Rows*q3Rows, hi), hi/q3Rows*q3Rows
+	if active.q3head == nil || z <= a {
+		a, z = hi, hi
+	}
+	h.rowsQ3KGo(out[:a-lo], lo, q, s)
+	if z > a {
+		cs, ds := h.q3Parts(a/q3Rows, z/q3Rows)
+		active.q3head(out[a-lo:z-lo], cs, ds, k, h.nb/8, s)
+	}
+	h.rowsQ3KGo(out[z-lo:], z, q, s)
+}
+
 // actsQ3K writes the activations q (nb/8 super-blocks) into k's bytes in
-// the order of the code vectors: byte 256b + 64t + 4m + i of k is
+// the order of the code planes: byte 256b + 64t + 4m + i of k is
 // q[256b + 16m + 4t + i]. The kernels read them from there (and derive the
 // sub-blocks' −4·Σq from them); the Go twin reads q.
 func (h *QHead) actsQ3K(k []int32, q []int8) {
@@ -164,26 +216,36 @@ func (h *QHead) actsQ3K(k []int32, q []int8) {
 // the token's code-byte products (q3Table) instead of multiplying.
 const q3LUTRows = 64
 
+// q3TabSB is the number of table values per super-block: 128 byte
+// positions of 256 values.
+const q3TabSB = 128 * 256
+
 // q3Tables holds *[]int16 tables for rowsQ3KGo between calls.
 var q3Tables sync.Pool
 
-// q3Table fills t (nsb·128·128 values) with, for super-block b, code byte
-// position p of a row's 128 (its two nibbles codes of elements e and e+4,
-// e = 16·(p%64/4) + 8·(p/64) + p%4) and byte value v = lo | hi<<4 (lo, hi
-// ∈ [0, 7]), t[(128b + p)·128 + v] = (lo−4)·q_e + (hi−4)·q_{e+4}: exact,
-// |t| ≤ 1024.
+// q3Table fills t (nsb·q3TabSB values) with, for super-block b, byte
+// position u and byte value v, t[(128b + u)·256 + v] = the byte's part of
+// its sub-block's sum Σ (c−4)·q (exact, |t| ≤ 1536): for u < 64 the X
+// byte at p = u (planes 0, 1 and plane 2's low bits, with plane 2's −4),
+// for u ≥ 64 the Y byte at k = (u−64)%32 as seen from position
+// p = u − 64 (plane 3's code of p, 4·plane 2's high bit of p).
 func q3Table(t []int16, q []int8, nsb int) {
 	for b := 0; b < nsb; b++ {
 		x := q[256*b : 256*b+256]
-		for p := 0; p < 128; p++ {
-			e := 16*(p%64/4) + 8*(p/64) + p%4
-			qa, qb := int16(x[e]), int16(x[e+4])
-			row := t[(128*b+p)*128 : (128*b+p+1)*128]
-			for hi := int16(0); hi < 8; hi++ {
-				base := (hi - 4) * qb
-				for lo := int16(0); lo < 8; lo++ {
-					row[lo|hi<<4] = (lo-4)*qa + base
+		for u := 0; u < 128; u++ {
+			row := (*[256]int16)(t[(128*b+u)*256 : (128*b+u+1)*256])
+			if u < 64 {
+				q0, q1, q2 := int16(x[q3Elem(0, u)]), int16(x[q3Elem(1, u)]), int16(x[q3Elem(2, u)])
+				for v := range 256 {
+					row[v] = (int16(v&7)-4)*q0 + (int16(v>>3&7)-4)*q1 + (int16(v>>6)-4)*q2
 				}
+				continue
+			}
+			p := u - 64
+			sh := uint(p / 32)
+			q2, q3 := int16(x[q3Elem(2, p)]), int16(x[q3Elem(3, p)])
+			for v := range 256 {
+				row[v] = (int16(v>>(3*sh)&7)-4)*q3 + 4*int16(v>>(6+sh)&1)*q2
 			}
 		}
 	}
@@ -194,14 +256,14 @@ func q3Table(t []int16, q []int8, nsb int) {
 // the token's products (q3Table) instead of multiplying: the same exact
 // integers, so the same bits.
 func (h *QHead) rowsQ3KGo(out []float32, lo int, q []int8, s float32) {
-	nsb, gb := h.nb/8, h.groupBytes()
+	nsb := h.nb / 8
 	if len(out) >= q3LUTRows {
 		tp, _ := q3Tables.Get().(*[]int16)
-		if tp == nil || len(*tp) < nsb*128*128 {
-			t := make([]int16, nsb*128*128)
+		if tp == nil || len(*tp) < nsb*q3TabSB {
+			t := make([]int16, nsb*q3TabSB)
 			tp = &t
 		}
-		t := (*tp)[:nsb*128*128]
+		t := (*tp)[:nsb*q3TabSB]
 		q3Table(t, q, nsb)
 		h.rowsQ3KTable(out, lo, t, s)
 		q3Tables.Put(tp)
@@ -209,31 +271,21 @@ func (h *QHead) rowsQ3KGo(out []float32, lo int, q []int8, s float32) {
 	}
 	for i := range out {
 		r := lo + i
-		grp := h.buf[r/q3Rows*gb:]
-		j := r % q3Rows
 		var f float32
 		for b := 0; b < nsb; b++ {
-			sb := grp[b*q3GroupSB : (b+1)*q3GroupSB]
-			codes := sb[128*j : 128*j+128]
+			xb, yb, sc, db := h.q3Row(r, b)
 			x := q[256*b : 256*b+256]
-			sc := sb[q3Scales+16*j : q3Scales+16*j+16]
 			var ib int32
 			for m := 0; m < 16; m++ {
-				// Sub-block m: bytes 4m..4m+3 of each half, the low nibbles
-				// elements 16m+8h+i, the high ones 16m+8h+4+i.
-				c0, c1 := codes[4*m:4*m+4], codes[64+4*m:64+4*m+4]
-				xm := x[16*m : 16*m+16]
-				p := (int32(c0[0]&15)-4)*int32(xm[0]) + (int32(c0[1]&15)-4)*int32(xm[1]) +
-					(int32(c0[2]&15)-4)*int32(xm[2]) + (int32(c0[3]&15)-4)*int32(xm[3]) +
-					(int32(c0[0]>>4)-4)*int32(xm[4]) + (int32(c0[1]>>4)-4)*int32(xm[5]) +
-					(int32(c0[2]>>4)-4)*int32(xm[6]) + (int32(c0[3]>>4)-4)*int32(xm[7]) +
-					(int32(c1[0]&15)-4)*int32(xm[8]) + (int32(c1[1]&15)-4)*int32(xm[9]) +
-					(int32(c1[2]&15)-4)*int32(xm[10]) + (int32(c1[3]&15)-4)*int32(xm[11]) +
-					(int32(c1[0]>>4)-4)*int32(xm[12]) + (int32(c1[1]>>4)-4)*int32(xm[13]) +
-					(int32(c1[2]>>4)-4)*int32(xm[14]) + (int32(c1[3]>>4)-4)*int32(xm[15])
+				var p int32
+				for u := 4 * m; u < 4*m+4; u++ {
+					for t := 0; t < 4; t++ {
+						p += (int32(q3Code(xb, yb, t, u)) - 4) * int32(x[q3Elem(t, u)])
+					}
+				}
 				ib += int32(int8(sc[m])) * p
 			}
-			d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(sb[q3D+2*j:]))
+			d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(db))
 			f = f + float32(float32(ib)*d)
 		}
 		out[i] = f / s
@@ -242,30 +294,27 @@ func (h *QHead) rowsQ3KGo(out []float32, lo int, q []int8, s float32) {
 
 // rowsQ3KTable is rowsQ3KGo with the products looked up in t (q3Table).
 func (h *QHead) rowsQ3KTable(out []float32, lo int, t []int16, s float32) {
-	nsb, gb := h.nb/8, h.groupBytes()
+	nsb := h.nb / 8
 	for i := range out {
 		r := lo + i
-		grp := h.buf[r/q3Rows*gb:]
-		j := r % q3Rows
 		var f float32
 		for b := 0; b < nsb; b++ {
-			sb := grp[b*q3GroupSB : (b+1)*q3GroupSB]
-			codes := sb[128*j : 128*j+128]
-			sc := sb[q3Scales+16*j : q3Scales+16*j+16]
-			tb := (*[128 * 128]int16)(t[b*128*128 : (b+1)*128*128])
+			xb, yb, sc, db := h.q3Row(r, b)
+			x := (*[64]uint8)(xb)
+			y := (*[32]uint8)(yb)
+			tb := (*[q3TabSB]int16)(t[b*q3TabSB : (b+1)*q3TabSB])
 			var ib int32
 			for m := 0; m < 16; m++ {
-				c0 := (*[4]uint8)(codes[4*m : 4*m+4])
-				c1 := (*[4]uint8)(codes[64+4*m : 64+4*m+4])
-				t0 := (*[4 * 128]int16)(tb[4*m*128 : (4*m+4)*128])
-				t1 := (*[4 * 128]int16)(tb[(64+4*m)*128 : (64+4*m+4)*128])
-				p := int32(t0[c0[0]&127]) + int32(t0[128+int(c0[1]&127)]) +
-					int32(t0[256+int(c0[2]&127)]) + int32(t0[384+int(c0[3]&127)]) +
-					int32(t1[c1[0]&127]) + int32(t1[128+int(c1[1]&127)]) +
-					int32(t1[256+int(c1[2]&127)]) + int32(t1[384+int(c1[3]&127)])
+				tx := (*[4 * 256]int16)(tb[4*m*256 : (4*m+4)*256])
+				ty := (*[4 * 256]int16)(tb[(64+4*m)*256 : (64+4*m+4)*256])
+				k := 4 * m % 32
+				p := int32(tx[x[4*m]]) + int32(tx[256+int(x[4*m+1])]) +
+					int32(tx[512+int(x[4*m+2])]) + int32(tx[768+int(x[4*m+3])]) +
+					int32(ty[y[k]]) + int32(ty[256+int(y[k+1])]) +
+					int32(ty[512+int(y[k+2])]) + int32(ty[768+int(y[k+3])])
 				ib += int32(int8(sc[m])) * p
 			}
-			d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(sb[q3D+2*j:]))
+			d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(db))
 			f = f + float32(float32(ib)*d)
 		}
 		out[i] = f / s
