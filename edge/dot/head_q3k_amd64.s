@@ -18,18 +18,17 @@
 
 DATA q3c07<>+0(SB)/4, $0x07070707
 GLOBL q3c07<>(SB), RODATA|NOPTR, $4
+DATA q3c03<>+0(SB)/4, $0x03030303
+GLOBL q3c03<>(SB), RODATA|NOPTR, $4
 DATA q3c04<>+0(SB)/4, $0x04040404
 GLOBL q3c04<>(SB), RODATA|NOPTR, $4
 DATA q3ones<>+0(SB)/4, $0x00010001
 GLOBL q3ones<>(SB), RODATA|NOPTR, $4
 
 // VGF2P8AFFINEQB matrices (output bit i is the parity of matrix byte 7−i
-// and the source byte): q3g345 moves bits 3..5 to 0..2, q3g67 bits 6..7 to
-// 0..1, clearing the rest.
+// and the source byte): q3g345 moves bits 3..5 to 0..2, clearing the rest.
 DATA q3g345<>+0(SB)/8, $0x0810200000000000
 GLOBL q3g345<>(SB), RODATA|NOPTR, $8
-DATA q3g67<>+0(SB)/8, $0x4080000000000000
-GLOBL q3g67<>(SB), RODATA|NOPTR, $8
 
 // Matrices per 256-bit half for Y broadcast to both halves: q3gh takes
 // bit 6 (positions 0..31) or bit 7 (32..63) to bit 2 (4·plane 2's high
@@ -56,23 +55,26 @@ GLOBL q3gd<>(SB), RODATA|NOPTR, $64
 
 // Q3ROWV sets ACC to the sixteen lanes sc_m·(K_m + Σ c·q) of the row whose
 // X bytes are at xo(SI), Y bytes at yo(SI) and scales at so(SI) (Z30 the
-// mask 7, Z8..Z11 the matrices q3g345, q3g67, q3gh, q3gd, Z24..Z27
-// A0..A3, Z23 K).
+// mask 7, Z18 the mask 3, Z8, Z10, Z11 the matrices q3g345, q3gh, q3gd,
+// Z24..Z27 A0..A3, Z23 K). Plane 0 is X & 7, plane 1 X's bits 3..5 moved
+// down, plane 2 the word shift X >> 6 where the mask 3 is set (bits 6..7
+// of the same byte) and the moved high bit elsewhere (VPTERNLOGD select),
+// plane 3 Y's bits 0..2 or 3..5 by half.
 #define Q3ROWV(xo, yo, so, ACC, X0, X1, T0, T1) \
-	VMOVDQU64       xo(SI), X0    \
-	VBROADCASTI64X4 yo(SI), X1    \
-	VMOVDQA64       Z23, ACC      \
-	VPANDD          Z30, X0, T0   \
-	VPDPBUSD        Z24, T0, ACC  \
-	VGF2P8AFFINEQB  $0, Z8, X0, T1 \
-	VPDPBUSD        Z25, T1, ACC  \
-	VGF2P8AFFINEQB  $0, Z9, X0, T0 \
-	VGF2P8AFFINEQB  $0, Z10, X1, T1 \
-	VPORD           T1, T0, T0    \
-	VPDPBUSD        Z26, T0, ACC  \
-	VGF2P8AFFINEQB  $0, Z11, X1, T0 \
-	VPDPBUSD        Z27, T0, ACC  \
-	VPMOVSXBD       so(SI), X0    \
+	VMOVDQU64       xo(SI), X0       \
+	VBROADCASTI64X4 yo(SI), X1       \
+	VMOVDQA64       Z23, ACC         \
+	VPANDD          Z30, X0, T0      \
+	VPDPBUSD        Z24, T0, ACC     \
+	VGF2P8AFFINEQB  $0, Z8, X0, T1   \
+	VPDPBUSD        Z25, T1, ACC     \
+	VPSRLW          $6, X0, T0       \
+	VGF2P8AFFINEQB  $0, Z10, X1, T1  \
+	VPTERNLOGD      $0xE4, Z18, T1, T0 \
+	VPDPBUSD        Z26, T0, ACC     \
+	VGF2P8AFFINEQB  $0, Z11, X1, T0  \
+	VPDPBUSD        Z27, T0, ACC     \
+	VPMOVSXBD       so(SI), X0       \
 	VPMULLD         X0, ACC, ACC
 
 // The reduction of sixteen rows' sixteen lanes, in three steps on pairs
@@ -106,8 +108,8 @@ TEXT ·q3HeadVNNI(SB), NOSPLIT, $0-52
 	VBROADCASTSS s+48(FP), Z31
 	VPBROADCASTD q3c07<>(SB), Z30
 	VPBROADCASTD q3c04<>(SB), Z29
+	VPBROADCASTD q3c03<>(SB), Z18
 	VPBROADCASTQ q3g345<>(SB), Z8
-	VPBROADCASTQ q3g67<>(SB), Z9
 	VMOVDQU64    q3gh<>(SB), Z10
 	VMOVDQU64    q3gd<>(SB), Z11
 
