@@ -53,8 +53,8 @@
 // QHead also holds Q3_K rows (nb still counts 32-element blocks, a multiple
 // of 8), sixteen rows to a group with the 3-bit codes packed 96 bytes per
 // 256 (two code planes and a third's low bits in 64 bytes, the rest in 32),
-// the sub-block scales as int8 and d as fp16 (114 bytes per 256 weights,
-// the file's Q3_K block being 110). Per
+// the sixteen 6-bit sub-block scales in 12 and d as fp16 (110 bytes per
+// 256 weights, as the file's Q3_K block). Per
 // row and super-block b the exact int32 I_b = Σ_m sc_m·Σ_{e in sub-block m}
 // (c_e−4)·q_e, then f = f + float32(float32(I_b)·d_b) (b ascending, f from
 // +0), out = f/s; see head_q3k.go for the layout and the kernels.

@@ -32,15 +32,15 @@ import (
 //
 // # Layout
 //
-// 114 bytes per row and super-block (the file's block is 110): 96 bytes
-// of codes, sixteen int8 scales, the fp16 d. Sixteen rows to a group (the
-// last one padded with zero rows). The buffer holds first, for every group
-// g and super-block b in turn (index s = g·nb/8 + b), q3GroupSB = 1792
-// bytes at 1792s: the rows' code bytes X (64 a row, row j at 64j), then
-// their code bytes Y (32 a row, at 1024 + 32j), then their sub-block
-// scales as int8 (16 a row, at 1536 + 16j); then, after all of those, the
-// rows' fp16 d, 32 bytes per group and super-block (row j's at 32s + 2j).
-// Every 64-byte load of X is aligned.
+// 110 bytes per row and super-block, the file's block size: 96 bytes of
+// codes, twelve of sub-block scales (6 bits each), the fp16 d. Sixteen
+// rows to a group (the last one padded with zero rows). The buffer holds
+// first, for every group g and super-block b in turn (index
+// s = g·nb/8 + b), q3GroupSB = 1728 bytes at 1728s: the rows' code bytes X
+// (64 a row, row j at 64j), then their code bytes Y (32 a row, at
+// 1024 + 32j), then their scales (192 bytes at 1536); then, after all of
+// those, the rows' fp16 d, 32 bytes per group and super-block (row j's at
+// 32s + 2j). Every 64-byte load of X and of the scales is aligned.
 //
 // The codes are four planes t = 0..3 of 64 codes: position p = 4m + i
 // (m = 0..15, i = 0..3) of plane t is element 16m + 4t + i, so that the
@@ -50,16 +50,23 @@ import (
 //	X[p] = c_0(p) | c_1(p)<<3 | (c_2(p)&3)<<6                          p = 0..63
 //	Y[k] = c_3(k) | c_3(k+32)<<3 | (c_2(k)>>2)<<6 | (c_2(k+32)>>2)<<7   k = 0..31
 //
-// The AVX-512 kernel takes each plane as whole codes in bits 0..2 of a
-// 64-byte vector with one instruction (VPANDD for plane 0, a
-// VGF2P8AFFINEQB bit gather for planes 1 and 3, Y broadcast to both
-// halves with a matrix per half) and plane 2 with two gathers and an OR;
-// the AVX2 kernel with shifts and masks. The activations are reordered
-// the same way (actsQ3K: A_t, byte 4m+i = q[16m+4t+i]), so dword lane m
-// of the four VPDPBUSD products of a row sums exactly sub-block m's
-// sixteen c·q: the kernels add the token's −4·Σq of each sub-block,
-// multiply the sixteen lanes by the sixteen scales (VPMOVSXBD, VPMULLD)
-// and reduce sixteen rows' lanes together.
+// The scales: u = sc + 32 ∈ [0, 63] of row j's sub-block m is the entry
+// n = 16·(j%4) + m of quad Q = j/4; the 192 bytes are three 64-byte
+// vectors A, B, C, with u's low four bits in the low (Q = 0, 2) or high
+// (Q = 1, 3) nibble of A[n] (Q < 2) or B[n] (Q ≥ 2) and its high two bits
+// at bits 2Q..2Q+1 of C[n]. The kernels unpack a group's 256 scales to
+// int8 once per super-block (a few vector operations for sixteen rows).
+//
+// The AVX-512 kernel takes each code plane as whole codes in bits 0..2 of
+// a 64-byte vector: plane 0 with VPANDD, planes 1 and 3 with one
+// VGF2P8AFFINEQB bit gather each (Y broadcast to both halves, a matrix per
+// half), plane 2 with a word shift of X and its high bit gathered from Y,
+// selected together by VPTERNLOGD; the AVX2 kernel with shifts and masks.
+// The activations are reordered the same way (actsQ3K: A_t, byte 4m+i =
+// q[16m+4t+i]), so that dword lane m of the four VPDPBUSD products of a row
+// sums exactly sub-block m's sixteen c·q: the kernels add the token's
+// −4·Σq of each sub-block, multiply the sixteen lanes by the sixteen scales
+// (VPMOVSXBD, VPMULLD) and reduce sixteen rows' lanes together.
 
 // Q3KBlock is the size in bytes of a Q3_K super-block of 256 weights.
 const Q3KBlock = 110
@@ -69,12 +76,43 @@ const q3K = gguf.Q3_K
 
 const (
 	q3Rows    = 16                      // rows per group
-	q3RowSB   = 64 + 32 + 16 + 2        // layout bytes per row and super-block
-	q3GroupSB = q3Rows * (64 + 32 + 16) // code and scale bytes per super-block of a group
+	q3RowSB   = 64 + 32 + 12 + 2        // layout bytes per row and super-block
+	q3GroupSB = q3Rows * (64 + 32 + 12) // code and scale bytes per super-block of a group
 	q3Y       = q3Rows * 64             // the Y bytes' offset in a group's super-block
-	q3Scales  = q3Y + q3Rows*32         // the scales' offset
+	q3Scales  = q3Y + q3Rows*32         // the scales' offset (vectors A, B, C)
 	q3DSB     = q3Rows * 2              // d bytes per super-block of a group
 )
+
+// q3Scale is sub-block m's scale of row j of a group from the group's 192
+// scale bytes sv.
+func q3Scale(sv []byte, j, m int) int8 {
+	Q, n := j/4, 16*(j%4)+m
+	nib := sv[64*(Q/2)+n] >> (4 * (Q % 2)) & 15
+	hi := sv[128+n] >> (2 * Q) & 3
+	return int8(nib|hi<<4) - 32
+}
+
+// q3Scales16 sets sc to the sixteen sub-block scales of row j (q3Scale).
+func q3Scales16(sv []byte, j int, sc *[16]int8) {
+	Q := j / 4
+	a := (*[16]byte)(sv[64*(Q/2)+16*(j%4):])
+	c := (*[16]byte)(sv[128+16*(j%4):])
+	sa, sh := uint(4*(Q%2)), uint(2*Q)
+	for m := range sc {
+		sc[m] = int8(a[m]>>sa&15|(c[m]>>sh&3)<<4) - 32
+	}
+}
+
+// q3SetScale stores sub-block m's scale v of row j (the inverse of
+// q3Scale).
+func q3SetScale(sv []byte, j, m int, v int8) {
+	Q, n := j/4, 16*(j%4)+m
+	u := uint8(v + 32)
+	a, sh := &sv[64*(Q/2)+n], uint(4*(Q%2))
+	*a = *a&^(15<<sh) | (u&15)<<sh
+	c, sh := &sv[128+n], uint(2*Q)
+	*c = *c&^(3<<sh) | (u>>4)<<sh
+}
 
 // q3Decode unpacks a Q3_K block's codes c (element order) and sub-block
 // scales.
@@ -127,13 +165,13 @@ func (h *QHead) q3Parts(g0, g1 int) (cs, ds []byte) {
 	return h.buf[g0*nsb*q3GroupSB : g1*nsb*q3GroupSB], h.buf[dAt+g0*nsb*q3DSB : dAt+g1*nsb*q3DSB]
 }
 
-// q3Row returns row r's X, Y and scale bytes and its fp16 d in super-block
-// b.
-func (h *QHead) q3Row(r, b int) (x, y, sc, d []byte) {
+// q3Row returns row r's X and Y bytes, its group's scale bytes (q3Scale)
+// and its fp16 d in super-block b.
+func (h *QHead) q3Row(r, b int) (x, y, sv, d []byte) {
 	g, j := r/q3Rows, r%q3Rows
 	cs, ds := h.q3Parts(g, g+1)
 	sb := cs[b*q3GroupSB : (b+1)*q3GroupSB]
-	return sb[64*j : 64*j+64], sb[q3Y+32*j : q3Y+32*j+32], sb[q3Scales+16*j : q3Scales+16*j+16], ds[b*q3DSB+2*j : b*q3DSB+2*j+2]
+	return sb[64*j : 64*j+64], sb[q3Y+32*j : q3Y+32*j+32], sb[q3Scales:], ds[b*q3DSB+2*j : b*q3DSB+2*j+2]
 }
 
 func (h *QHead) copyRowsQ3K(w []byte, lo, hi int) {
@@ -145,7 +183,7 @@ func (h *QHead) copyRowsQ3K(w []byte, lo, hi int) {
 		for b := 0; b < nsb; b++ {
 			blk := row[b*Q3KBlock : (b+1)*Q3KBlock]
 			q3Decode(blk, &c, &sc)
-			x, y, s, d := h.q3Row(r, b)
+			x, y, sv, d := h.q3Row(r, b)
 			for p := range x {
 				x[p] = c[q3Elem(0, p)] | c[q3Elem(1, p)]<<3 | (c[q3Elem(2, p)]&3)<<6
 			}
@@ -154,7 +192,7 @@ func (h *QHead) copyRowsQ3K(w []byte, lo, hi int) {
 					(c[q3Elem(2, k)]>>2)<<6 | (c[q3Elem(2, k+32)]>>2)<<7
 			}
 			for m, v := range sc {
-				s[m] = uint8(v)
+				q3SetScale(sv, r%q3Rows, m, v)
 			}
 			copy(d, blk[108:110])
 		}
@@ -163,11 +201,11 @@ func (h *QHead) copyRowsQ3K(w []byte, lo, hi int) {
 
 func (h *QHead) rowQ3K(dst []float32, r int) {
 	for b := 0; 256*b < len(dst); b++ {
-		x, y, sc, db := h.q3Row(r, b)
+		x, y, sv, db := h.q3Row(r, b)
 		d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(db))
 		for e := range dst[256*b : min(len(dst), 256*b+256)] {
 			c := int32(q3Code(x, y, e%16/4, 4*(e/16)+e%4))
-			dl := float32(d * float32(int8(sc[e/16])))
+			dl := float32(d * float32(q3Scale(sv, r%q3Rows, e/16)))
 			dst[256*b+e] = float32(dl * float32(c-4))
 		}
 	}
@@ -273,7 +311,7 @@ func (h *QHead) rowsQ3KGo(out []float32, lo int, q []int8, s float32) {
 		r := lo + i
 		var f float32
 		for b := 0; b < nsb; b++ {
-			xb, yb, sc, db := h.q3Row(r, b)
+			xb, yb, sv, db := h.q3Row(r, b)
 			x := q[256*b : 256*b+256]
 			var ib int32
 			for m := 0; m < 16; m++ {
@@ -283,7 +321,7 @@ func (h *QHead) rowsQ3KGo(out []float32, lo int, q []int8, s float32) {
 						p += (int32(q3Code(xb, yb, t, u)) - 4) * int32(x[q3Elem(t, u)])
 					}
 				}
-				ib += int32(int8(sc[m])) * p
+				ib += int32(q3Scale(sv, r%q3Rows, m)) * p
 			}
 			d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(db))
 			f = f + float32(float32(ib)*d)
@@ -299,7 +337,9 @@ func (h *QHead) rowsQ3KTable(out []float32, lo int, t []int16, s float32) {
 		r := lo + i
 		var f float32
 		for b := 0; b < nsb; b++ {
-			xb, yb, sc, db := h.q3Row(r, b)
+			xb, yb, sv, db := h.q3Row(r, b)
+			var sc [16]int8
+			q3Scales16(sv, r%q3Rows, &sc)
 			x := (*[64]uint8)(xb)
 			y := (*[32]uint8)(yb)
 			tb := (*[q3TabSB]int16)(t[b*q3TabSB : (b+1)*q3TabSB])
@@ -312,7 +352,7 @@ func (h *QHead) rowsQ3KTable(out []float32, lo int, t []int16, s float32) {
 					int32(tx[512+int(x[4*m+2])]) + int32(tx[768+int(x[4*m+3])]) +
 					int32(ty[y[k]]) + int32(ty[256+int(y[k+1])]) +
 					int32(ty[512+int(y[k+2])]) + int32(ty[768+int(y[k+3])])
-				ib += int32(int8(sc[m])) * p
+				ib += int32(sc[m]) * p
 			}
 			d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(db))
 			f = f + float32(float32(ib)*d)

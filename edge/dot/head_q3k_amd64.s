@@ -4,8 +4,10 @@
 
 // The Q3_K head kernels (QHead, head_q3k.go): whole sixteen-row groups.
 // Per group and super-block (index s), the codes of row j are its 64 X
-// bytes at 64j and its 32 Y bytes at 1024 + 32j of cs + 1792s, its int8
-// sub-block scales at 1536 + 16j, the rows' fp16 d at ds + 32s. X holds
+// bytes at 64j and its 32 Y bytes at 1024 + 32j of cs + 1728s, the
+// group's 6-bit sub-block scales at 1536 (vectors A, B, C: QHead's layout,
+// head_q3k.go), unpacked to int8 on the stack once per super-block (row j
+// at 16j), the rows' fp16 d at ds + 32s. X holds
 // planes 0 and 1 (bits 0..2, 3..5) and plane 2's low bits (6..7) of
 // positions 0..63; Y plane 3 of positions k and k+32 (bits 0..2, 3..5)
 // and plane 2's high bit of positions k and k+32 (bits 6, 7). pq
@@ -18,6 +20,8 @@
 
 DATA q3c07<>+0(SB)/4, $0x07070707
 GLOBL q3c07<>(SB), RODATA|NOPTR, $4
+DATA q3c0f<>+0(SB)/4, $0x0f0f0f0f
+GLOBL q3c0f<>(SB), RODATA|NOPTR, $4
 DATA q3c03<>+0(SB)/4, $0x03030303
 GLOBL q3c03<>(SB), RODATA|NOPTR, $4
 DATA q3c04<>+0(SB)/4, $0x04040404
@@ -29,6 +33,18 @@ GLOBL q3ones<>(SB), RODATA|NOPTR, $4
 // and the source byte): q3g345 moves bits 3..5 to 0..2, clearing the rest.
 DATA q3g345<>+0(SB)/8, $0x0810200000000000
 GLOBL q3g345<>(SB), RODATA|NOPTR, $8
+
+// q3gsQ (Q = 0..3) takes a scale's high two bits h0, h1 from bits 2Q,
+// 2Q+1 of C to bits 4..7 as 16·(h − 2) (bit 4 = h0, bits 5..7 = NOT h1
+// with the immediate 0xE0): OR'd with the low nibble, u − 32 = sc as int8.
+DATA q3gs0<>+0(SB)/8, $0x01020202
+GLOBL q3gs0<>(SB), RODATA|NOPTR, $8
+DATA q3gs1<>+0(SB)/8, $0x04080808
+GLOBL q3gs1<>(SB), RODATA|NOPTR, $8
+DATA q3gs2<>+0(SB)/8, $0x10202020
+GLOBL q3gs2<>(SB), RODATA|NOPTR, $8
+DATA q3gs3<>+0(SB)/8, $0x40808080
+GLOBL q3gs3<>(SB), RODATA|NOPTR, $8
 
 // Matrices per 256-bit half for Y broadcast to both halves: q3gh takes
 // bit 6 (positions 0..31) or bit 7 (32..63) to bit 2 (4·plane 2's high
@@ -54,7 +70,7 @@ DATA q3gd<>+56(SB)/8, $0x0810200000000000
 GLOBL q3gd<>(SB), RODATA|NOPTR, $64
 
 // Q3ROWV sets ACC to the sixteen lanes sc_m·(K_m + Σ c·q) of the row whose
-// X bytes are at xo(SI), Y bytes at yo(SI) and scales at so(SI) (Z30 the
+// X bytes are at xo(SI), Y bytes at yo(SI) and int8 scales at so(SP) (Z30 the
 // mask 7, Z18 the mask 3, Z8, Z10, Z11 the matrices q3g345, q3gh, q3gd,
 // Z24..Z27 A0..A3, Z23 K). Plane 0 is X & 7, plane 1 X's bits 3..5 moved
 // down, plane 2 the word shift X >> 6 where the mask 3 is set (bits 6..7
@@ -74,7 +90,7 @@ GLOBL q3gd<>(SB), RODATA|NOPTR, $64
 	VPDPBUSD        Z26, T0, ACC     \
 	VGF2P8AFFINEQB  $0, Z11, X1, T0  \
 	VPDPBUSD        Z27, T0, ACC     \
-	VPMOVSXBD       so(SI), X0       \
+	VPMOVSXBD       so(SP), X0       \
 	VPMULLD         X0, ACC, ACC
 
 // The reduction of sixteen rows' sixteen lanes, in three steps on pairs
@@ -98,7 +114,7 @@ GLOBL q3gd<>(SB), RODATA|NOPTR, $64
 	VPADDD     T, A, A
 
 // func q3HeadVNNI(out *float32, cs, ds *byte, pq *int32, nsb, groups int, s float32)
-TEXT ·q3HeadVNNI(SB), NOSPLIT, $0-52
+TEXT ·q3HeadVNNI(SB), NOSPLIT, $256-52
 	MOVQ out+0(FP), DI
 	MOVQ cs+8(FP), SI
 	MOVQ ds+16(FP), BX
@@ -112,6 +128,7 @@ TEXT ·q3HeadVNNI(SB), NOSPLIT, $0-52
 	VPBROADCASTQ q3g345<>(SB), Z8
 	VMOVDQU64    q3gh<>(SB), Z10
 	VMOVDQU64    q3gd<>(SB), Z11
+	VPBROADCASTD q3c0f<>(SB), Z9
 
 q3vgrp:
 	VXORPS Z28, Z28, Z28           // f of the sixteen rows
@@ -119,6 +136,30 @@ q3vgrp:
 	MOVQ CX, R10
 
 q3vsb:
+	// The sixteen rows' scales to int8 (row j at 16j(SP)): the low nibble
+	// where Z9 is set, the high bits (q3gsQ) elsewhere.
+	VMOVDQU64      1536(SI), Z0
+	VMOVDQU64      1600(SI), Z1
+	VMOVDQU64      1664(SI), Z2
+	VPSRLW         $4, Z0, Z6
+	VPSRLW         $4, Z1, Z7
+	VPBROADCASTQ   q3gs0<>(SB), Z4
+	VGF2P8AFFINEQB $0xE0, Z4, Z2, Z5
+	VPTERNLOGD     $0xE4, Z9, Z5, Z0
+	VMOVDQU64      Z0, 0(SP)
+	VPBROADCASTQ   q3gs1<>(SB), Z4
+	VGF2P8AFFINEQB $0xE0, Z4, Z2, Z5
+	VPTERNLOGD     $0xE4, Z9, Z5, Z6
+	VMOVDQU64      Z6, 64(SP)
+	VPBROADCASTQ   q3gs2<>(SB), Z4
+	VGF2P8AFFINEQB $0xE0, Z4, Z2, Z5
+	VPTERNLOGD     $0xE4, Z9, Z5, Z1
+	VMOVDQU64      Z1, 128(SP)
+	VPBROADCASTQ   q3gs3<>(SB), Z4
+	VGF2P8AFFINEQB $0xE0, Z4, Z2, Z5
+	VPTERNLOGD     $0xE4, Z9, Z5, Z7
+	VMOVDQU64      Z7, 192(SP)
+
 	VMOVDQU64 (R9), Z24
 	VMOVDQU64 64(R9), Z25
 	VMOVDQU64 128(R9), Z26
@@ -130,33 +171,33 @@ q3vsb:
 	VPDPBUSD Z27, Z29, Z23
 	VPXORD   Z22, Z22, Z22
 	VPSUBD   Z23, Z22, Z23         // K = −4·Σ q per sub-block
-	Q3ROWV(0, 1024, 1536, Z12, Z0, Z1, Z2, Z3)
-	Q3ROWV(64, 1056, 1552, Z13, Z4, Z5, Z6, Z7)
+	Q3ROWV(0, 1024, 0, Z12, Z0, Z1, Z2, Z3)
+	Q3ROWV(64, 1056, 16, Z13, Z4, Z5, Z6, Z7)
 	RL1(Z12, Z13, Z17)
-	Q3ROWV(128, 1088, 1568, Z14, Z0, Z1, Z2, Z3)
-	Q3ROWV(192, 1120, 1584, Z13, Z4, Z5, Z6, Z7)
+	Q3ROWV(128, 1088, 32, Z14, Z0, Z1, Z2, Z3)
+	Q3ROWV(192, 1120, 48, Z13, Z4, Z5, Z6, Z7)
 	RL1(Z14, Z13, Z17)
 	RL2(Z12, Z14, Z17)
-	Q3ROWV(256, 1152, 1600, Z14, Z0, Z1, Z2, Z3)
-	Q3ROWV(320, 1184, 1616, Z13, Z4, Z5, Z6, Z7)
+	Q3ROWV(256, 1152, 64, Z14, Z0, Z1, Z2, Z3)
+	Q3ROWV(320, 1184, 80, Z13, Z4, Z5, Z6, Z7)
 	RL1(Z14, Z13, Z17)
-	Q3ROWV(384, 1216, 1632, Z15, Z0, Z1, Z2, Z3)
-	Q3ROWV(448, 1248, 1648, Z13, Z4, Z5, Z6, Z7)
+	Q3ROWV(384, 1216, 96, Z15, Z0, Z1, Z2, Z3)
+	Q3ROWV(448, 1248, 112, Z13, Z4, Z5, Z6, Z7)
 	RL1(Z15, Z13, Z17)
 	RL2(Z14, Z15, Z17)
 	RL3(Z12, Z14, Z17)
-	Q3ROWV(512, 1280, 1664, Z14, Z0, Z1, Z2, Z3)
-	Q3ROWV(576, 1312, 1680, Z13, Z4, Z5, Z6, Z7)
+	Q3ROWV(512, 1280, 128, Z14, Z0, Z1, Z2, Z3)
+	Q3ROWV(576, 1312, 144, Z13, Z4, Z5, Z6, Z7)
 	RL1(Z14, Z13, Z17)
-	Q3ROWV(640, 1344, 1696, Z15, Z0, Z1, Z2, Z3)
-	Q3ROWV(704, 1376, 1712, Z13, Z4, Z5, Z6, Z7)
+	Q3ROWV(640, 1344, 160, Z15, Z0, Z1, Z2, Z3)
+	Q3ROWV(704, 1376, 176, Z13, Z4, Z5, Z6, Z7)
 	RL1(Z15, Z13, Z17)
 	RL2(Z14, Z15, Z17)
-	Q3ROWV(768, 1408, 1728, Z15, Z0, Z1, Z2, Z3)
-	Q3ROWV(832, 1440, 1744, Z13, Z4, Z5, Z6, Z7)
+	Q3ROWV(768, 1408, 192, Z15, Z0, Z1, Z2, Z3)
+	Q3ROWV(832, 1440, 208, Z13, Z4, Z5, Z6, Z7)
 	RL1(Z15, Z13, Z17)
-	Q3ROWV(896, 1472, 1760, Z16, Z0, Z1, Z2, Z3)
-	Q3ROWV(960, 1504, 1776, Z13, Z4, Z5, Z6, Z7)
+	Q3ROWV(896, 1472, 224, Z16, Z0, Z1, Z2, Z3)
+	Q3ROWV(960, 1504, 240, Z13, Z4, Z5, Z6, Z7)
 	RL1(Z16, Z13, Z17)
 	RL2(Z15, Z16, Z17)
 	RL3(Z14, Z15, Z17)
@@ -165,7 +206,7 @@ q3vsb:
 	VCVTPH2PS (BX), Z20
 	VMULPS    Z20, Z12, Z12
 	VADDPS    Z12, Z28, Z28
-	ADDQ $1792, SI
+	ADDQ $1728, SI
 	ADDQ $32, BX
 	ADDQ $256, R9
 	DECQ R10
@@ -217,7 +258,8 @@ GLOBL q3m04<>(SB), RODATA|NOPTR, $32
 
 // Q3ROWA sets R to the eight lanes of sc·(K + Σ c·q) of sub-blocks m and
 // m+8 added, for the row whose X bytes are at xo(R11), Y bytes at yo(R11)
-// and scales at so(R11) (Y15 the mask 7, Y7 the mask 3; uses Y0, Y2..Y6).
+// and int8 scales at so(SP) (Y15 the mask 7, Y7 the mask 3; uses Y0,
+// Y2..Y6).
 // Lanes 0..7 are positions 0..31 of the planes (sub-blocks 0..7), lanes
 // 8..15 positions 32..63; each VPMADDUBSW word (two codes ≤ 7 times two
 // activations) and the sum of four are within int16.
@@ -242,7 +284,7 @@ GLOBL q3m04<>(SB), RODATA|NOPTR, $32
 	VPADDW     Y4, Y3, Y3             \
 	VPMADDWD   Y14, Y3, Y3            \
 	VPADDD     Y12, Y3, Y3            \
-	VPMOVSXBD  so(R11), Y4            \
+	VPMOVSXBD  so(SP), Y4             \
 	VPMULLD    Y4, Y3, Y3             \
 	VMOVDQU    xo+32(R11), Y0         \
 	VPAND      Y15, Y0, Y4            \
@@ -264,14 +306,67 @@ GLOBL q3m04<>(SB), RODATA|NOPTR, $32
 	VPADDW     Y5, Y4, Y4             \
 	VPMADDWD   Y14, Y4, Y4            \
 	VPADDD     Y11, Y4, Y4            \
-	VPMOVSXBD  so+8(R11), Y5          \
+	VPMOVSXBD  so+8(SP), Y5           \
 	VPMULLD    Y5, Y4, Y4             \
 	VPADDD     Y4, Y3, R
+
+DATA q3m0f<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA q3m0f<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA q3m0f<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA q3m0f<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL q3m0f<>(SB), RODATA|NOPTR, $32
+DATA q3m30<>+0(SB)/8, $0x3030303030303030
+DATA q3m30<>+8(SB)/8, $0x3030303030303030
+DATA q3m30<>+16(SB)/8, $0x3030303030303030
+DATA q3m30<>+24(SB)/8, $0x3030303030303030
+GLOBL q3m30<>(SB), RODATA|NOPTR, $32
+DATA q3m20<>+0(SB)/8, $0x2020202020202020
+DATA q3m20<>+8(SB)/8, $0x2020202020202020
+DATA q3m20<>+16(SB)/8, $0x2020202020202020
+DATA q3m20<>+24(SB)/8, $0x2020202020202020
+GLOBL q3m20<>(SB), RODATA|NOPTR, $32
+
+// Q3SA01 unpacks bytes h..h+31 of the scale vectors of quads 0 and 1 (rows
+// 0..7) to int8 at h(SP) and 64+h(SP): u = nibble | high bits << 4, then
+// u − 32 (uses Y0..Y3).
+#define Q3SA01(h) \
+	VMOVDQU    1536+h(R11), Y0       \
+	VMOVDQU    1664+h(R11), Y1       \
+	VPAND      q3m0f<>(SB), Y0, Y2   \
+	VPSLLW     $4, Y1, Y3            \
+	VPAND      q3m30<>(SB), Y3, Y3   \
+	VPOR       Y3, Y2, Y2            \
+	VPSUBB     q3m20<>(SB), Y2, Y2   \
+	VMOVDQU    Y2, h(SP)             \
+	VPSRLW     $4, Y0, Y2            \
+	VPAND      q3m0f<>(SB), Y2, Y2   \
+	VPSLLW     $2, Y1, Y3            \
+	VPAND      q3m30<>(SB), Y3, Y3   \
+	VPOR       Y3, Y2, Y2            \
+	VPSUBB     q3m20<>(SB), Y2, Y2   \
+	VMOVDQU    Y2, 64+h(SP)
+
+// Q3SA23 is Q3SA01 for quads 2 and 3 (rows 8..15).
+#define Q3SA23(h) \
+	VMOVDQU    1600+h(R11), Y0       \
+	VMOVDQU    1664+h(R11), Y1       \
+	VPAND      q3m0f<>(SB), Y0, Y2   \
+	VPAND      q3m30<>(SB), Y1, Y3   \
+	VPOR       Y3, Y2, Y2            \
+	VPSUBB     q3m20<>(SB), Y2, Y2   \
+	VMOVDQU    Y2, h(SP)             \
+	VPSRLW     $4, Y0, Y2            \
+	VPAND      q3m0f<>(SB), Y2, Y2   \
+	VPSRLW     $2, Y1, Y3            \
+	VPAND      q3m30<>(SB), Y3, Y3   \
+	VPOR       Y3, Y2, Y2            \
+	VPSUBB     q3m20<>(SB), Y2, Y2   \
+	VMOVDQU    Y2, 64+h(SP)
 
 // func q3HeadAVX2(out *float32, cs, ds *byte, pq *int32, nsb, groups int, s float32)
 // Each group as two halves of eight rows; a half's eight rows are reduced
 // with VPHADDD and one lane exchange, in row order.
-TEXT ·q3HeadAVX2(SB), NOSPLIT, $0-52
+TEXT ·q3HeadAVX2(SB), NOSPLIT, $128-52
 	MOVQ out+0(FP), DI
 	MOVQ cs+8(FP), SI
 	MOVQ ds+16(FP), BX
@@ -282,7 +377,7 @@ TEXT ·q3HeadAVX2(SB), NOSPLIT, $0-52
 	VPBROADCASTD q3ones<>(SB), Y14
 	VMOVDQU      q3m03<>(SB), Y7
 	MOVQ  CX, R12
-	IMULQ $1792, R12               // code bytes per group
+	IMULQ $1728, R12               // code and scale bytes per group
 	MOVQ  CX, AX
 	SHLQ  $5, AX                   // d bytes per group
 
@@ -294,19 +389,21 @@ q3agrp:
 	MOVQ CX, R10
 
 q3asb0:
+	Q3SA01(0)
+	Q3SA01(32)
 	Q3KA
-	Q3ROWA(0, 1024, 1536, Y8)
-	Q3ROWA(64, 1056, 1552, Y9)
+	Q3ROWA(0, 1024, 0, Y8)
+	Q3ROWA(64, 1056, 16, Y9)
 	VPHADDD Y9, Y8, Y8
-	Q3ROWA(128, 1088, 1568, Y9)
-	Q3ROWA(192, 1120, 1584, Y10)
+	Q3ROWA(128, 1088, 32, Y9)
+	Q3ROWA(192, 1120, 48, Y10)
 	VPHADDD Y10, Y9, Y9
 	VPHADDD Y9, Y8, Y8
-	Q3ROWA(256, 1152, 1600, Y9)
-	Q3ROWA(320, 1184, 1616, Y10)
+	Q3ROWA(256, 1152, 64, Y9)
+	Q3ROWA(320, 1184, 80, Y10)
 	VPHADDD Y10, Y9, Y9
-	Q3ROWA(384, 1216, 1632, Y10)
-	Q3ROWA(448, 1248, 1648, Y0)
+	Q3ROWA(384, 1216, 96, Y10)
+	Q3ROWA(448, 1248, 112, Y0)
 	VPHADDD Y0, Y10, Y10
 	VPHADDD Y10, Y9, Y9
 	VPERM2I128 $0x20, Y9, Y8, Y10
@@ -316,7 +413,7 @@ q3asb0:
 	VCVTPH2PS  (R13), Y0
 	VMULPS     Y0, Y10, Y10
 	VADDPS     Y10, Y13, Y13
-	ADDQ $1792, R11
+	ADDQ $1728, R11
 	ADDQ $32, R13
 	ADDQ $256, R9
 	DECQ R10
@@ -333,19 +430,21 @@ q3asb0:
 	MOVQ CX, R10
 
 q3asb1:
+	Q3SA23(0)
+	Q3SA23(32)
 	Q3KA
-	Q3ROWA(512, 1280, 1664, Y8)
-	Q3ROWA(576, 1312, 1680, Y9)
+	Q3ROWA(512, 1280, 0, Y8)
+	Q3ROWA(576, 1312, 16, Y9)
 	VPHADDD Y9, Y8, Y8
-	Q3ROWA(640, 1344, 1696, Y9)
-	Q3ROWA(704, 1376, 1712, Y10)
+	Q3ROWA(640, 1344, 32, Y9)
+	Q3ROWA(704, 1376, 48, Y10)
 	VPHADDD Y10, Y9, Y9
 	VPHADDD Y9, Y8, Y8
-	Q3ROWA(768, 1408, 1728, Y9)
-	Q3ROWA(832, 1440, 1744, Y10)
+	Q3ROWA(768, 1408, 64, Y9)
+	Q3ROWA(832, 1440, 80, Y10)
 	VPHADDD Y10, Y9, Y9
-	Q3ROWA(896, 1472, 1760, Y10)
-	Q3ROWA(960, 1504, 1776, Y0)
+	Q3ROWA(896, 1472, 96, Y10)
+	Q3ROWA(960, 1504, 112, Y0)
 	VPHADDD Y0, Y10, Y10
 	VPHADDD Y10, Y9, Y9
 	VPERM2I128 $0x20, Y9, Y8, Y10
@@ -355,7 +454,7 @@ q3asb1:
 	VCVTPH2PS  16(R13), Y0
 	VMULPS     Y0, Y10, Y10
 	VADDPS     Y10, Y13, Y13
-	ADDQ $1792, R11
+	ADDQ $1728, R11
 	ADDQ $32, R13
 	ADDQ $256, R9
 	DECQ R10

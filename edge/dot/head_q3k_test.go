@@ -213,7 +213,7 @@ func TestQHeadQ3KRowsAndChunks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := int64((c.rows + 15) / 16 * 16 * c.nsb * 114); b.Bytes() != want {
+		if want := int64((c.rows + 15) / 16 * 16 * c.nsb * 110); b.Bytes() != want {
 			t.Errorf("rows %d nsb %d: Bytes %d, want %d", c.rows, c.nsb, b.Bytes(), want)
 		}
 		rb := c.nsb * Q3KBlock
