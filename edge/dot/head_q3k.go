@@ -51,11 +51,13 @@ import (
 //	Y[k] = c_3(k) | c_3(k+32)<<3 | (c_2(k)>>2)<<6 | (c_2(k+32)>>2)<<7   k = 0..31
 //
 // The scales: u = sc + 32 ∈ [0, 63] of row j's sub-block m is the entry
-// n = 16·(j%4) + m of quad Q = j/4; the 192 bytes are three 64-byte
-// vectors A, B, C, with u's low four bits in the low (Q = 0, 2) or high
-// (Q = 1, 3) nibble of A[n] (Q < 2) or B[n] (Q ≥ 2) and its high two bits
-// at bits 2Q..2Q+1 of C[n]. The kernels unpack a group's 256 scales to
-// int8 once per super-block (a few vector operations for sixteen rows).
+// n = 32·(j%4/2) + 8·(m/4) + 4·(j%2) + m%4 of quad Q = j/4 (rows 2p and
+// 2p+1 interleaved four sub-blocks at a time, the order of VPACKSSDW); the
+// 192 bytes are three 64-byte vectors A, B, C, with u's low four bits in
+// the low (Q = 0, 2) or high (Q = 1, 3) nibble of A[n] (Q < 2) or B[n]
+// (Q ≥ 2) and its high two bits at bits 2Q..2Q+1 of C[n]. The kernels
+// unpack a group's 256 scales to int8 once per super-block (a few vector
+// operations for sixteen rows).
 //
 // The AVX-512 kernel takes each code plane as whole codes in bits 0..2 of
 // a 64-byte vector: plane 0 with VPANDD, planes 1 and 3 with one
@@ -65,8 +67,10 @@ import (
 // The activations are reordered the same way (actsQ3K: A_t, byte 4m+i =
 // q[16m+4t+i]), so that dword lane m of the four VPDPBUSD products of a row
 // sums exactly sub-block m's sixteen c·q: the kernels add the token's
-// −4·Σq of each sub-block, multiply the sixteen lanes by the sixteen scales
-// (VPMOVSXBD, VPMULLD) and reduce sixteen rows' lanes together.
+// −4·Σq of each sub-block (each lane is then Σ (c−4)·q, |·| ≤ 16·4·128 =
+// 8192), pack two rows' lanes to int16 (VPACKSSDW, exact), multiply them
+// by the scales and add pairs of sub-blocks (VPMADDWD) and reduce sixteen
+// rows' lanes together.
 
 // Q3KBlock is the size in bytes of a Q3_K super-block of 256 weights.
 const Q3KBlock = 110
@@ -86,7 +90,7 @@ const (
 // q3Scale is sub-block m's scale of row j of a group from the group's 192
 // scale bytes sv.
 func q3Scale(sv []byte, j, m int) int8 {
-	Q, n := j/4, 16*(j%4)+m
+	Q, n := j/4, q3ScaleAt(j, m)
 	nib := sv[64*(Q/2)+n] >> (4 * (Q % 2)) & 15
 	hi := sv[128+n] >> (2 * Q) & 3
 	return int8(nib|hi<<4) - 32
@@ -94,19 +98,27 @@ func q3Scale(sv []byte, j, m int) int8 {
 
 // q3Scales16 sets sc to the sixteen sub-block scales of row j (q3Scale).
 func q3Scales16(sv []byte, j int, sc *[16]int8) {
-	Q := j / 4
-	a := (*[16]byte)(sv[64*(Q/2)+16*(j%4):])
-	c := (*[16]byte)(sv[128+16*(j%4):])
+	Q, at := j/4, q3ScaleAt(j, 0)
+	a := (*[28]byte)(sv[64*(Q/2)+at:])
+	c := (*[28]byte)(sv[128+at:])
 	sa, sh := uint(4*(Q%2)), uint(2*Q)
 	for m := range sc {
-		sc[m] = int8(a[m]>>sa&15|(c[m]>>sh&3)<<4) - 32
+		n := 8*(m/4) + m%4
+		sc[m] = int8(a[n]>>sa&15|(c[n]>>sh&3)<<4) - 32
 	}
+}
+
+// q3ScaleAt is the entry n of row j's sub-block m in its quad's scale
+// vectors: the two rows of a pair interleaved four sub-blocks at a time,
+// 32·(j%4/2) + 8·(m/4) + 4·(j%2) + m%4.
+func q3ScaleAt(j, m int) int {
+	return 32*(j%4/2) + 8*(m/4) + 4*(j%2) + m%4
 }
 
 // q3SetScale stores sub-block m's scale v of row j (the inverse of
 // q3Scale).
 func q3SetScale(sv []byte, j, m int, v int8) {
-	Q, n := j/4, 16*(j%4)+m
+	Q, n := j/4, q3ScaleAt(j, m)
 	u := uint8(v + 32)
 	a, sh := &sv[64*(Q/2)+n], uint(4*(Q%2))
 	*a = *a&^(15<<sh) | (u&15)<<sh

@@ -69,14 +69,14 @@ DATA q3gd<>+48(SB)/8, $0x0810200000000000
 DATA q3gd<>+56(SB)/8, $0x0810200000000000
 GLOBL q3gd<>(SB), RODATA|NOPTR, $64
 
-// Q3ROWV sets ACC to the sixteen lanes sc_m·(K_m + Σ c·q) of the row whose
-// X bytes are at xo(SI), Y bytes at yo(SI) and int8 scales at so(SP) (Z30 the
+// Q3ROWV sets ACC to the sixteen lanes K_m + Σ c·q of the row whose
+// X bytes are at xo(SI) and Y bytes at yo(SI) (Z30 the
 // mask 7, Z18 the mask 3, Z8, Z10, Z11 the matrices q3g345, q3gh, q3gd,
 // Z24..Z27 A0..A3, Z23 K). Plane 0 is X & 7, plane 1 X's bits 3..5 moved
 // down, plane 2 the word shift X >> 6 where the mask 3 is set (bits 6..7
 // of the same byte) and the moved high bit elsewhere (VPTERNLOGD select),
 // plane 3 Y's bits 0..2 or 3..5 by half.
-#define Q3ROWV(xo, yo, so, ACC, X0, X1, T0, T1) \
+#define Q3ROWV(xo, yo, ACC, X0, X1, T0, T1) \
 	VMOVDQU64       xo(SI), X0       \
 	VBROADCASTI64X4 yo(SI), X1       \
 	VMOVDQA64       Z23, ACC         \
@@ -89,25 +89,27 @@ GLOBL q3gd<>(SB), RODATA|NOPTR, $64
 	VPTERNLOGD      $0xE4, Z18, T1, T0 \
 	VPDPBUSD        Z26, T0, ACC     \
 	VGF2P8AFFINEQB  $0, Z11, X1, T0  \
-	VPDPBUSD        Z27, T0, ACC     \
-	VPMOVSXBD       so(SP), X0       \
-	VPMULLD         X0, ACC, ACC
+	VPDPBUSD        Z27, T0, ACC
 
-// The reduction of sixteen rows' sixteen lanes, in three steps on pairs
-// of registers (A the earlier rows, the result in A). RL1: rows a, b →
-// per 128-bit lane [a b a b]. RL2: [a b a b], [c d c d] → [a b c d].
+// Q3PAIR sets A, the lanes of row a, with B those of row b, to per
+// 128-bit lane i the dwords [a, a, b, b]: sc·(lane) of sub-blocks 4i..4i+3
+// added in pairs, packing the lanes to int16 (exact, |lane| ≤ 8192) and
+// VPMADDWD with the two rows' int8 scales at so(SP) (sign-extended).
+#define Q3PAIR(A, B, so, T) \
+	VPACKSSDW B, A, A    \
+	VPMOVSXBW so(SP), T  \
+	VPMADDWD  T, A, A
+
+// Q3QUAD sets A = [a0 a1 b0 b1] and B = [c0 c1 d0 d1] (per 128-bit lane)
+// to [a0+a1, b0+b1, c0+c1, d0+d1].
+#define Q3QUAD(A, B, T) \
+	VSHUFPS $0x88, B, A, T \
+	VSHUFPS $0xDD, B, A, A \
+	VPADDD  T, A, A
+
 // RL3: 128-bit lanes [L0 L1 L2 L3], [M0 M1 M2 M3] → [L0+L1, L2+L3, M0+M1,
-// M2+M3] (applied twice it leaves the sixteen row sums in row order).
-#define RL1(A, B, T) \
-	VPUNPCKLDQ B, A, T \
-	VPUNPCKHDQ B, A, A \
-	VPADDD     T, A, A
-
-#define RL2(A, B, T) \
-	VPUNPCKLQDQ B, A, T \
-	VPUNPCKHQDQ B, A, A \
-	VPADDD      T, A, A
-
+// M2+M3] (applied twice to four quads it leaves the sixteen row sums in
+// row order).
 #define RL3(A, B, T) \
 	VSHUFI32X4 $0x88, B, A, T \
 	VSHUFI32X4 $0xDD, B, A, A \
@@ -171,35 +173,35 @@ q3vsb:
 	VPDPBUSD Z27, Z29, Z23
 	VPXORD   Z22, Z22, Z22
 	VPSUBD   Z23, Z22, Z23         // K = −4·Σ q per sub-block
-	Q3ROWV(0, 1024, 0, Z12, Z0, Z1, Z2, Z3)
-	Q3ROWV(64, 1056, 16, Z13, Z4, Z5, Z6, Z7)
-	RL1(Z12, Z13, Z17)
-	Q3ROWV(128, 1088, 32, Z14, Z0, Z1, Z2, Z3)
-	Q3ROWV(192, 1120, 48, Z13, Z4, Z5, Z6, Z7)
-	RL1(Z14, Z13, Z17)
-	RL2(Z12, Z14, Z17)
-	Q3ROWV(256, 1152, 64, Z14, Z0, Z1, Z2, Z3)
-	Q3ROWV(320, 1184, 80, Z13, Z4, Z5, Z6, Z7)
-	RL1(Z14, Z13, Z17)
-	Q3ROWV(384, 1216, 96, Z15, Z0, Z1, Z2, Z3)
-	Q3ROWV(448, 1248, 112, Z13, Z4, Z5, Z6, Z7)
-	RL1(Z15, Z13, Z17)
-	RL2(Z14, Z15, Z17)
+	Q3ROWV(0, 1024, Z12, Z0, Z1, Z2, Z3)
+	Q3ROWV(64, 1056, Z13, Z4, Z5, Z6, Z7)
+	Q3PAIR(Z12, Z13, 0, Z17)
+	Q3ROWV(128, 1088, Z14, Z0, Z1, Z2, Z3)
+	Q3ROWV(192, 1120, Z13, Z4, Z5, Z6, Z7)
+	Q3PAIR(Z14, Z13, 32, Z17)
+	Q3QUAD(Z12, Z14, Z17)
+	Q3ROWV(256, 1152, Z14, Z0, Z1, Z2, Z3)
+	Q3ROWV(320, 1184, Z13, Z4, Z5, Z6, Z7)
+	Q3PAIR(Z14, Z13, 64, Z17)
+	Q3ROWV(384, 1216, Z15, Z0, Z1, Z2, Z3)
+	Q3ROWV(448, 1248, Z13, Z4, Z5, Z6, Z7)
+	Q3PAIR(Z15, Z13, 96, Z17)
+	Q3QUAD(Z14, Z15, Z17)
 	RL3(Z12, Z14, Z17)
-	Q3ROWV(512, 1280, 128, Z14, Z0, Z1, Z2, Z3)
-	Q3ROWV(576, 1312, 144, Z13, Z4, Z5, Z6, Z7)
-	RL1(Z14, Z13, Z17)
-	Q3ROWV(640, 1344, 160, Z15, Z0, Z1, Z2, Z3)
-	Q3ROWV(704, 1376, 176, Z13, Z4, Z5, Z6, Z7)
-	RL1(Z15, Z13, Z17)
-	RL2(Z14, Z15, Z17)
-	Q3ROWV(768, 1408, 192, Z15, Z0, Z1, Z2, Z3)
-	Q3ROWV(832, 1440, 208, Z13, Z4, Z5, Z6, Z7)
-	RL1(Z15, Z13, Z17)
-	Q3ROWV(896, 1472, 224, Z16, Z0, Z1, Z2, Z3)
-	Q3ROWV(960, 1504, 240, Z13, Z4, Z5, Z6, Z7)
-	RL1(Z16, Z13, Z17)
-	RL2(Z15, Z16, Z17)
+	Q3ROWV(512, 1280, Z14, Z0, Z1, Z2, Z3)
+	Q3ROWV(576, 1312, Z13, Z4, Z5, Z6, Z7)
+	Q3PAIR(Z14, Z13, 128, Z17)
+	Q3ROWV(640, 1344, Z15, Z0, Z1, Z2, Z3)
+	Q3ROWV(704, 1376, Z13, Z4, Z5, Z6, Z7)
+	Q3PAIR(Z15, Z13, 160, Z17)
+	Q3QUAD(Z14, Z15, Z17)
+	Q3ROWV(768, 1408, Z15, Z0, Z1, Z2, Z3)
+	Q3ROWV(832, 1440, Z13, Z4, Z5, Z6, Z7)
+	Q3PAIR(Z15, Z13, 192, Z17)
+	Q3ROWV(896, 1472, Z16, Z0, Z1, Z2, Z3)
+	Q3ROWV(960, 1504, Z13, Z4, Z5, Z6, Z7)
+	Q3PAIR(Z16, Z13, 224, Z17)
+	Q3QUAD(Z15, Z16, Z17)
 	RL3(Z14, Z15, Z17)
 	RL3(Z12, Z14, Z17)
 	VCVTDQ2PS Z12, Z12             // I of rows 0..15 (exact)
@@ -256,59 +258,88 @@ GLOBL q3m04<>(SB), RODATA|NOPTR, $32
 	VPXOR      Y1, Y1, Y1         \
 	VPSUBD     Y0, Y1, Y11
 
-// Q3ROWA sets R to the eight lanes of sc·(K + Σ c·q) of sub-blocks m and
-// m+8 added, for the row whose X bytes are at xo(R11), Y bytes at yo(R11)
-// and int8 scales at so(SP) (Y15 the mask 7, Y7 the mask 3; uses Y0,
-// Y2..Y6).
-// Lanes 0..7 are positions 0..31 of the planes (sub-blocks 0..7), lanes
-// 8..15 positions 32..63; each VPMADDUBSW word (two codes ≤ 7 times two
-// activations) and the sum of four are within int16.
-#define Q3ROWA(xo, yo, so, R) \
+// Q3ROWA sets LO and HI to the eight lanes K + Σ c·q of sub-blocks 0..7
+// and 8..15 of the row whose X bytes are at xo(R11) and Y bytes at
+// yo(R11) (Y15 the mask 7, Y7 the mask 3, Y14 the words 1, Y12 and Y11 K;
+// uses Y0, Y2, Y5, Y6). LO is positions 0..31 of the planes, HI positions
+// 32..63; each VPMADDUBSW word (two codes ≤ 7 times two activations) and
+// the sum of four are within int16.
+#define Q3ROWA(xo, yo, LO, HI) \
 	VMOVDQU    xo(R11), Y0            \
 	VMOVDQU    yo(R11), Y2            \
-	VPAND      Y15, Y0, Y3            \
-	VPMADDUBSW (R9), Y3, Y3           \
-	VPSRLW     $3, Y0, Y4             \
-	VPAND      Y15, Y4, Y4            \
-	VPMADDUBSW 64(R9), Y4, Y4         \
-	VPADDW     Y4, Y3, Y3             \
-	VPSRLW     $6, Y0, Y4             \
-	VPAND      Y7, Y4, Y4             \
-	VPSRLW     $4, Y2, Y5             \
-	VPAND      q3m04<>(SB), Y5, Y5    \
-	VPOR       Y5, Y4, Y4             \
-	VPMADDUBSW 128(R9), Y4, Y4        \
-	VPADDW     Y4, Y3, Y3             \
-	VPAND      Y15, Y2, Y4            \
-	VPMADDUBSW 192(R9), Y4, Y4        \
-	VPADDW     Y4, Y3, Y3             \
-	VPMADDWD   Y14, Y3, Y3            \
-	VPADDD     Y12, Y3, Y3            \
-	VPMOVSXBD  so(SP), Y4             \
-	VPMULLD    Y4, Y3, Y3             \
+	VPAND      Y15, Y0, LO            \
+	VPMADDUBSW (R9), LO, LO           \
+	VPSRLW     $3, Y0, Y5             \
+	VPAND      Y15, Y5, Y5            \
+	VPMADDUBSW 64(R9), Y5, Y5         \
+	VPADDW     Y5, LO, LO             \
+	VPSRLW     $6, Y0, Y5             \
+	VPAND      Y7, Y5, Y5             \
+	VPSRLW     $4, Y2, Y6             \
+	VPAND      q3m04<>(SB), Y6, Y6    \
+	VPOR       Y6, Y5, Y5             \
+	VPMADDUBSW 128(R9), Y5, Y5        \
+	VPADDW     Y5, LO, LO             \
+	VPAND      Y15, Y2, Y5            \
+	VPMADDUBSW 192(R9), Y5, Y5        \
+	VPADDW     Y5, LO, LO             \
+	VPMADDWD   Y14, LO, LO            \
+	VPADDD     Y12, LO, LO            \
 	VMOVDQU    xo+32(R11), Y0         \
-	VPAND      Y15, Y0, Y4            \
-	VPMADDUBSW 32(R9), Y4, Y4         \
+	VPAND      Y15, Y0, HI            \
+	VPMADDUBSW 32(R9), HI, HI         \
 	VPSRLW     $3, Y0, Y5             \
 	VPAND      Y15, Y5, Y5            \
 	VPMADDUBSW 96(R9), Y5, Y5         \
-	VPADDW     Y5, Y4, Y4             \
+	VPADDW     Y5, HI, HI             \
 	VPSRLW     $6, Y0, Y5             \
 	VPAND      Y7, Y5, Y5             \
 	VPSRLW     $5, Y2, Y6             \
 	VPAND      q3m04<>(SB), Y6, Y6    \
 	VPOR       Y6, Y5, Y5             \
 	VPMADDUBSW 160(R9), Y5, Y5        \
-	VPADDW     Y5, Y4, Y4             \
+	VPADDW     Y5, HI, HI             \
 	VPSRLW     $3, Y2, Y5             \
 	VPAND      Y15, Y5, Y5            \
 	VPMADDUBSW 224(R9), Y5, Y5        \
-	VPADDW     Y5, Y4, Y4             \
-	VPMADDWD   Y14, Y4, Y4            \
-	VPADDD     Y11, Y4, Y4            \
-	VPMOVSXBD  so+8(SP), Y5           \
-	VPMULLD    Y5, Y4, Y4             \
-	VPADDD     Y4, Y3, R
+	VPADDW     Y5, HI, HI             \
+	VPMADDWD   Y14, HI, HI            \
+	VPADDD     Y11, HI, HI
+
+// Q3PAIRA sets ALO to per 128-bit lane i the dwords [a, a, b, b]: sc·lane
+// of row a (ALO, AHI) and row b (BLO, BHI) in sub-blocks 4i..4i+3 and
+// 8+4i..8+4i+3 added in pairs (VPACKSSDW to int16, exact; VPMADDWD with
+// the rows' int8 scales at so(SP), sign-extended; uses Y5).
+#define Q3PAIRA(ALO, AHI, BLO, BHI, so) \
+	VPACKSSDW BLO, ALO, ALO   \
+	VPMOVSXBW so(SP), Y5      \
+	VPMADDWD  Y5, ALO, ALO    \
+	VPACKSSDW BHI, AHI, AHI   \
+	VPMOVSXBW so+16(SP), Y5   \
+	VPMADDWD  Y5, AHI, AHI    \
+	VPADDD    AHI, ALO, ALO
+
+// Q3EIGHT sets Y0 to the sums of the eight rows of a half (eight
+// Q3ROWA, four Q3PAIRA, two Q3QUAD, one lane exchange; uses Y0..Y6,
+// Y8..Y10), the rows' X, Y at xo, yo and their pairs' scales at 0..127(SP).
+#define Q3EIGHT(xo, yo) \
+	Q3ROWA(xo, yo, Y1, Y8)                \
+	Q3ROWA(xo+64, yo+32, Y9, Y10)         \
+	Q3PAIRA(Y1, Y8, Y9, Y10, 0)           \
+	Q3ROWA(xo+128, yo+64, Y8, Y9)         \
+	Q3ROWA(xo+192, yo+96, Y10, Y3)        \
+	Q3PAIRA(Y8, Y9, Y10, Y3, 32)          \
+	Q3QUAD(Y1, Y8, Y0)                    \
+	Q3ROWA(xo+256, yo+128, Y3, Y4)        \
+	Q3ROWA(xo+320, yo+160, Y8, Y9)        \
+	Q3PAIRA(Y3, Y4, Y8, Y9, 64)           \
+	Q3ROWA(xo+384, yo+192, Y4, Y8)        \
+	Q3ROWA(xo+448, yo+224, Y9, Y10)       \
+	Q3PAIRA(Y4, Y8, Y9, Y10, 96)          \
+	Q3QUAD(Y3, Y4, Y0)                    \
+	VPERM2I128 $0x20, Y3, Y1, Y0          \
+	VPERM2I128 $0x31, Y3, Y1, Y2          \
+	VPADDD     Y2, Y0, Y0
 
 DATA q3m0f<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
 DATA q3m0f<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
@@ -364,8 +395,7 @@ GLOBL q3m20<>(SB), RODATA|NOPTR, $32
 	VMOVDQU    Y2, 64+h(SP)
 
 // func q3HeadAVX2(out *float32, cs, ds *byte, pq *int32, nsb, groups int, s float32)
-// Each group as two halves of eight rows; a half's eight rows are reduced
-// with VPHADDD and one lane exchange, in row order.
+// Each group as two halves of eight rows (Q3EIGHT).
 TEXT ·q3HeadAVX2(SB), NOSPLIT, $128-52
 	MOVQ out+0(FP), DI
 	MOVQ cs+8(FP), SI
@@ -392,27 +422,11 @@ q3asb0:
 	Q3SA01(0)
 	Q3SA01(32)
 	Q3KA
-	Q3ROWA(0, 1024, 0, Y8)
-	Q3ROWA(64, 1056, 16, Y9)
-	VPHADDD Y9, Y8, Y8
-	Q3ROWA(128, 1088, 32, Y9)
-	Q3ROWA(192, 1120, 48, Y10)
-	VPHADDD Y10, Y9, Y9
-	VPHADDD Y9, Y8, Y8
-	Q3ROWA(256, 1152, 64, Y9)
-	Q3ROWA(320, 1184, 80, Y10)
-	VPHADDD Y10, Y9, Y9
-	Q3ROWA(384, 1216, 96, Y10)
-	Q3ROWA(448, 1248, 112, Y0)
-	VPHADDD Y0, Y10, Y10
-	VPHADDD Y10, Y9, Y9
-	VPERM2I128 $0x20, Y9, Y8, Y10
-	VPERM2I128 $0x31, Y9, Y8, Y0
-	VPADDD     Y0, Y10, Y10         // I of rows 0..7 (exact)
-	VCVTDQ2PS  Y10, Y10
-	VCVTPH2PS  (R13), Y0
-	VMULPS     Y0, Y10, Y10
-	VADDPS     Y10, Y13, Y13
+	Q3EIGHT(0, 1024)               // I of rows 0..7 (exact)
+	VCVTDQ2PS  Y0, Y0
+	VCVTPH2PS  (R13), Y2
+	VMULPS     Y2, Y0, Y0
+	VADDPS     Y0, Y13, Y13
 	ADDQ $1728, R11
 	ADDQ $32, R13
 	ADDQ $256, R9
@@ -433,27 +447,11 @@ q3asb1:
 	Q3SA23(0)
 	Q3SA23(32)
 	Q3KA
-	Q3ROWA(512, 1280, 0, Y8)
-	Q3ROWA(576, 1312, 16, Y9)
-	VPHADDD Y9, Y8, Y8
-	Q3ROWA(640, 1344, 32, Y9)
-	Q3ROWA(704, 1376, 48, Y10)
-	VPHADDD Y10, Y9, Y9
-	VPHADDD Y9, Y8, Y8
-	Q3ROWA(768, 1408, 64, Y9)
-	Q3ROWA(832, 1440, 80, Y10)
-	VPHADDD Y10, Y9, Y9
-	Q3ROWA(896, 1472, 96, Y10)
-	Q3ROWA(960, 1504, 112, Y0)
-	VPHADDD Y0, Y10, Y10
-	VPHADDD Y10, Y9, Y9
-	VPERM2I128 $0x20, Y9, Y8, Y10
-	VPERM2I128 $0x31, Y9, Y8, Y0
-	VPADDD     Y0, Y10, Y10         // I of rows 8..15 (exact)
-	VCVTDQ2PS  Y10, Y10
-	VCVTPH2PS  16(R13), Y0
-	VMULPS     Y0, Y10, Y10
-	VADDPS     Y10, Y13, Y13
+	Q3EIGHT(512, 1280)             // I of rows 8..15 (exact)
+	VCVTDQ2PS  Y0, Y0
+	VCVTPH2PS  16(R13), Y2
+	VMULPS     Y2, Y0, Y0
+	VADDPS     Y0, Y13, Y13
 	ADDQ $1728, R11
 	ADDQ $32, R13
 	ADDQ $256, R9
