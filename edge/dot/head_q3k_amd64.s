@@ -6,17 +6,19 @@
 // Per group and super-block (index s), the codes of row j are its 64 X
 // bytes at 64j and its 32 Y bytes at 1024 + 32j of cs + 1728s, the
 // group's 6-bit sub-block scales at 1536 (vectors A, B, C: QHead's layout,
-// head_q3k.go), unpacked to int8 on the stack once per super-block (row j
-// at 16j), the rows' fp16 d at ds + 32s. X holds
-// planes 0 and 1 (bits 0..2, 3..5) and plane 2's low bits (6..7) of
-// positions 0..63; Y plane 3 of positions k and k+32 (bits 0..2, 3..5)
-// and plane 2's high bit of positions k and k+32 (bits 6, 7). pq
-// (QHead.Acts) holds the activations of super-block b at 256b in the
-// planes' order, A_t at 64t, so that dword lane m of Σ_t P_t·A_t is the
-// sum of sub-block m's sixteen c·q. The kernels add K_m = −4·Σ q over
-// sub-block m (computed here from pq), multiply by sc_m, sum the sixteen
-// lanes per row (exact int32), then f += float32(float32(I)·d) per row and
-// finally f / s.
+// head_q3k.go), unpacked to int8 on the stack once per super-block (the
+// pair of rows 2p, 2p+1 at 32p, interleaved four sub-blocks at a time),
+// the rows' fp16 d at ds + 32s. X holds planes 0 and 1 (bits 0..2, 3..5)
+// and plane 2's low bits (6..7) of positions 0..63; Y plane 3 of
+// positions k and k+32 (bits 0..2, 3..5) and plane 2's high bit of
+// positions k and k+32 (bits 6, 7). pq (QHead.Acts) holds the activations
+// of super-block b at 256b in the planes' order, A_t at 64t, so that
+// dword lane m of Σ_t P_t·A_t is the sum of sub-block m's sixteen c·q.
+// The kernels add K_m = −4·Σ q over sub-block m (computed here from pq),
+// pack two rows' lanes to int16 (|K_m + Σ c·q| ≤ 8192: exact), multiply
+// by sc_m and add pairs of lanes with VPMADDWD, sum each row's lanes
+// (exact int32), then f += float32(float32(I)·d) per row and finally
+// f / s.
 
 DATA q3c07<>+0(SB)/4, $0x07070707
 GLOBL q3c07<>(SB), RODATA|NOPTR, $4
