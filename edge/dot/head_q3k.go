@@ -266,36 +266,48 @@ func (h *QHead) actsQ3K(k []int32, q []int8) {
 // the token's code-byte products (q3Table) instead of multiplying.
 const q3LUTRows = 64
 
-// q3TabSB is the number of table values per super-block: 128 byte
-// positions of 256 values.
-const q3TabSB = 128 * 256
+// q3TabX and q3TabY are the numbers of table values per super-block: 64
+// X byte positions and 32 Y byte positions of 256 values each.
+const (
+	q3TabX = 64 * 256
+	q3TabY = 32 * 256
+)
 
-// q3Tables holds *[]int16 tables for rowsQ3KGo between calls.
+// q3Tab is rowsQ3KGo's table of a token's products (q3Table).
+type q3Tab struct {
+	x []int16
+	y []int32
+}
+
+// q3Tables holds *q3Tab tables for rowsQ3KGo between calls.
 var q3Tables sync.Pool
 
-// q3Table fills t (nsb·q3TabSB values) with, for super-block b, byte
-// position u and byte value v, t[(128b + u)·256 + v] = the byte's part of
-// its sub-block's sum Σ (c−4)·q (exact, |t| ≤ 1536): for u < 64 the X
-// byte at p = u (planes 0, 1 and plane 2's low bits, with plane 2's −4),
-// for u ≥ 64 the Y byte at k = (u−64)%32 as seen from position
-// p = u − 64 (plane 3's code of p, 4·plane 2's high bit of p).
-func q3Table(t []int16, q []int8, nsb int) {
+// q3Table fills t for nsb super-blocks with, for super-block b, byte
+// position p or k and byte value v, the byte's part of its sub-block's sum
+// Σ (c−4)·q (exact): t.x[(64b + p)·256 + v] for the X byte at p (planes 0,
+// 1 and plane 2's low bits, with plane 2's −4; |·| ≤ 1536), and
+// t.y[(32b + k)·256 + v] = L + 65536·H for the Y byte at k, L its part at
+// position k (plane 3's code, 4·plane 2's high bit) and H at k + 32
+// (|L|, |H| ≤ 1024, so that a sum of four entries gives back its two
+// halves exactly: L = int16 of the sum, H = (sum − L) >> 16).
+func q3Table(t *q3Tab, q []int8, nsb int) {
 	for b := 0; b < nsb; b++ {
 		x := q[256*b : 256*b+256]
-		for u := 0; u < 128; u++ {
-			row := (*[256]int16)(t[(128*b+u)*256 : (128*b+u+1)*256])
-			if u < 64 {
-				q0, q1, q2 := int16(x[q3Elem(0, u)]), int16(x[q3Elem(1, u)]), int16(x[q3Elem(2, u)])
-				for v := range 256 {
-					row[v] = (int16(v&7)-4)*q0 + (int16(v>>3&7)-4)*q1 + (int16(v>>6)-4)*q2
-				}
-				continue
-			}
-			p := u - 64
-			sh := uint(p / 32)
-			q2, q3 := int16(x[q3Elem(2, p)]), int16(x[q3Elem(3, p)])
+		for p := 0; p < 64; p++ {
+			row := (*[256]int16)(t.x[(64*b+p)*256 : (64*b+p+1)*256])
+			q0, q1, q2 := int16(x[q3Elem(0, p)]), int16(x[q3Elem(1, p)]), int16(x[q3Elem(2, p)])
 			for v := range 256 {
-				row[v] = (int16(v>>(3*sh)&7)-4)*q3 + 4*int16(v>>(6+sh)&1)*q2
+				row[v] = (int16(v&7)-4)*q0 + (int16(v>>3&7)-4)*q1 + (int16(v>>6)-4)*q2
+			}
+		}
+		for k := 0; k < 32; k++ {
+			row := (*[256]int32)(t.y[(32*b+k)*256 : (32*b+k+1)*256])
+			l2, l3 := int32(x[q3Elem(2, k)]), int32(x[q3Elem(3, k)])
+			h2, h3 := int32(x[q3Elem(2, k+32)]), int32(x[q3Elem(3, k+32)])
+			for v := range 256 {
+				lo := (int32(v&7)-4)*l3 + 4*int32(v>>6&1)*l2
+				hi := (int32(v>>3&7)-4)*h3 + 4*int32(v>>7)*h2
+				row[v] = lo + 65536*hi
 			}
 		}
 	}
@@ -308,15 +320,13 @@ func q3Table(t []int16, q []int8, nsb int) {
 func (h *QHead) rowsQ3KGo(out []float32, lo int, q []int8, s float32) {
 	nsb := h.nb / 8
 	if len(out) >= q3LUTRows {
-		tp, _ := q3Tables.Get().(*[]int16)
-		if tp == nil || len(*tp) < nsb*q3TabSB {
-			t := make([]int16, nsb*q3TabSB)
-			tp = &t
+		t, _ := q3Tables.Get().(*q3Tab)
+		if t == nil || len(t.x) < nsb*q3TabX {
+			t = &q3Tab{x: make([]int16, nsb*q3TabX), y: make([]int32, nsb*q3TabY)}
 		}
-		t := (*tp)[:nsb*q3TabSB]
 		q3Table(t, q, nsb)
 		h.rowsQ3KTable(out, lo, t, s)
-		q3Tables.Put(tp)
+		q3Tables.Put(t)
 		return
 	}
 	for i := range out {
@@ -342,8 +352,9 @@ func (h *QHead) rowsQ3KGo(out []float32, lo int, q []int8, s float32) {
 	}
 }
 
-// rowsQ3KTable is rowsQ3KGo with the products looked up in t (q3Table).
-func (h *QHead) rowsQ3KTable(out []float32, lo int, t []int16, s float32) {
+// rowsQ3KTable is rowsQ3KGo with the products looked up in t (q3Table):
+// sub-blocks m and m+8 together, their Y bytes' parts in one sum.
+func (h *QHead) rowsQ3KTable(out []float32, lo int, t *q3Tab, s float32) {
 	nsb := h.nb / 8
 	for i := range out {
 		r := lo + i
@@ -354,17 +365,21 @@ func (h *QHead) rowsQ3KTable(out []float32, lo int, t []int16, s float32) {
 			q3Scales16(sv, r%q3Rows, &sc)
 			x := (*[64]uint8)(xb)
 			y := (*[32]uint8)(yb)
-			tb := (*[q3TabSB]int16)(t[b*q3TabSB : (b+1)*q3TabSB])
+			tx := (*[q3TabX]int16)(t.x[b*q3TabX : (b+1)*q3TabX])
+			ty := (*[q3TabY]int32)(t.y[b*q3TabY : (b+1)*q3TabY])
 			var ib int32
-			for m := 0; m < 16; m++ {
-				tx := (*[4 * 256]int16)(tb[4*m*256 : (4*m+4)*256])
-				ty := (*[4 * 256]int16)(tb[(64+4*m)*256 : (64+4*m+4)*256])
-				k := 4 * m % 32
-				p := int32(tx[x[4*m]]) + int32(tx[256+int(x[4*m+1])]) +
-					int32(tx[512+int(x[4*m+2])]) + int32(tx[768+int(x[4*m+3])]) +
-					int32(ty[y[k]]) + int32(ty[256+int(y[k+1])]) +
-					int32(ty[512+int(y[k+2])]) + int32(ty[768+int(y[k+3])])
-				ib += int32(sc[m]) * p
+			for m := 0; m < 8; m++ {
+				t0 := (*[4 * 256]int16)(tx[4*m*256 : (4*m+4)*256])
+				t1 := (*[4 * 256]int16)(tx[(32+4*m)*256 : (32+4*m+4)*256])
+				t2 := (*[4 * 256]int32)(ty[4*m*256 : (4*m+4)*256])
+				x0, x1, yy := (*[4]uint8)(x[4*m:]), (*[4]uint8)(x[32+4*m:]), (*[4]uint8)(y[4*m:])
+				sy := t2[yy[0]] + t2[256+int(yy[1])] + t2[512+int(yy[2])] + t2[768+int(yy[3])]
+				l := int32(int16(sy))
+				p0 := int32(t0[x0[0]]) + int32(t0[256+int(x0[1])]) +
+					int32(t0[512+int(x0[2])]) + int32(t0[768+int(x0[3])]) + l
+				p1 := int32(t1[x1[0]]) + int32(t1[256+int(x1[1])]) +
+					int32(t1[512+int(x1[2])]) + int32(t1[768+int(x1[3])]) + (sy-l)>>16
+				ib += int32(sc[m])*p0 + int32(sc[m+8])*p1
 			}
 			d := gguf.FP16ToFP32(binary.LittleEndian.Uint16(db))
 			f = f + float32(float32(ib)*d)
