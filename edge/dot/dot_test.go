@@ -453,8 +453,8 @@ func BenchmarkRows(b *testing.B) {
 
 // BenchmarkHead times QHead.HeadRowsDiv on nano's tied head (32768 × 512),
 // Q8_0, Q4_0 and Q3_K, on every kernel set: the bytes are the copy's (the
-// file's bytes per block for Q8_0 and Q4_0, 110 per 256 weights for Q3_K as well),
-// so MB/s is the rate it streams the head.
+// file's bytes per block: 34, 18, and 110 per 256 weights for Q3_K), so
+// MB/s is the rate it streams the head.
 func BenchmarkHead(b *testing.B) {
 	defer Use("")
 	r := rand.New(rand.NewPCG(13, 14))
