@@ -14,6 +14,7 @@ import (
 	"github.com/nanomamba-edge/harness/data"
 	"github.com/nanomamba-edge/harness/edge"
 	"github.com/nanomamba-edge/harness/edge/gguf"
+	"github.com/nanomamba-edge/harness/edge/spec"
 	"github.com/nanomamba-edge/harness/experiment"
 	"github.com/nanomamba-edge/harness/models"
 	"github.com/nanomamba-edge/harness/registry"
@@ -98,6 +99,20 @@ func exportEngine(t *testing.T, tr *experiment.Trained, o edge.Options) (*Model,
 	e, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Load lets the tokenizer's arrays go once it has rebuilt them.
+	if _, ok := f.Get("tokenizer.ggml.tokens"); ok {
+		if e.Tokenizer() == nil || e.Tokenizer().VocabSize() != tr.Tokenizer.VocabSize() {
+			t.Fatalf("the loaded model's tokenizer: %v", e.Tokenizer())
+		}
+		for _, k := range spec.TokenizerArrays {
+			if _, ok := e.File.Get(k); ok {
+				t.Fatalf("Load kept %s after building the tokenizer", k)
+			}
+		}
+		if _, err := e.File.GetUint32("tokenizer.ggml.eos_token_id"); err != nil {
+			t.Fatalf("Load dropped a scalar tokenizer key: %v", err)
+		}
 	}
 	return e, f
 }

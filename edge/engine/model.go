@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime/debug"
 	"slices"
 
 	"github.com/nanomamba-edge/harness/data/bpe"
@@ -33,8 +34,10 @@ type Model struct {
 
 	// attention
 	nh, nkv, hd int
-	ropeCos     []float32 // context × hd/2
+	ropeCos     []float32 // context × hd/2, rows filled as positions are reached (fillRope)
 	ropeSin     []float32
+	ropeFreq    []float64 // θ^(−2i/hd)
+	ropeRows    int       // rows filled
 
 	// Mamba-2
 	dIn, heads, headDim, groups, state, dconv, chunk, cConv, dProj int
@@ -84,7 +87,17 @@ func Load(path string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(f)
+	m, err := New(f)
+	if err != nil {
+		return nil, err
+	}
+	// The tokenizer's arrays (65k string headers for nano's) were rebuilt
+	// into Tokenizer(); the file Load mapped keeps the rest of its metadata.
+	// The heap they and the loading's scratch held goes back to the system
+	// (a decoder's resident set is then its model and state).
+	f.Delete(spec.TokenizerArrays...)
+	debug.FreeOSMemory()
+	return m, nil
 }
 
 // New builds a model from a parsed GGUF file, checking every
@@ -317,19 +330,31 @@ func (m *Model) loadMamba(l *layer, p string, lin func(string, int, int) (*linea
 	return err
 }
 
-// rope fills the RoPE table as models does: cos and sin of p·θ^(−2i/hd).
+// rope sets up the RoPE table as models computes it: cos and sin of
+// p·θ^(−2i/hd). Its rows are filled as decoding reaches them (fillRope), so
+// a short sequence touches few of a long context's pages.
 func (m *Model) rope(theta float64) {
 	half := m.hd / 2
 	m.ropeCos = make([]float32, m.Context*half)
 	m.ropeSin = make([]float32, m.Context*half)
-	for i := 0; i < half; i++ {
-		freq := kernels.Pow(theta, -float64(2*i)/float64(m.hd))
-		for p := 0; p < m.Context; p++ {
+	m.ropeFreq = make([]float64, half)
+	for i := range m.ropeFreq {
+		m.ropeFreq[i] = kernels.Pow(theta, -float64(2*i)/float64(m.hd))
+	}
+}
+
+// fillRope fills the table's rows up to position pos (64 rows at a time).
+func (m *Model) fillRope(pos int) {
+	half := len(m.ropeFreq)
+	end := min(m.Context, (pos/64+1)*64)
+	for p := m.ropeRows; p < end; p++ {
+		for i, freq := range m.ropeFreq {
 			ang := float64(float64(p) * freq)
 			m.ropeCos[p*half+i] = float32(kernels.Cos(ang))
 			m.ropeSin[p*half+i] = float32(kernels.Sin(ang))
 		}
 	}
+	m.ropeRows = max(m.ropeRows, end)
 }
 
 func f32s(b []byte) []float32 {
@@ -542,8 +567,8 @@ func (m *Model) SetHead(h Head) error {
 		}
 		// dot.QHead holds the embedding in the head's layout (sixteen rows
 		// interleaved block by block, one sequential stream, the same 34
-		// or 18 bytes per block as the file; Q3_K 146 bytes per 256
-		// weights against the file's 110): built a chunk at a time,
+		// or 18 bytes per block as the file; Q3_K 110 bytes per 256
+		// weights, as the file): built a chunk at a time,
 		// each chunk of the mapped file leaving the resident set once
 		// copied; embedRow then reads the copy.
 		if m.headQ == nil {

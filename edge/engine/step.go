@@ -384,6 +384,9 @@ func (m *Model) attnStep(l *layer, st *State, i int) {
 // model's rounding.
 func (m *Model) rotate(x []float32, pos int) {
 	half := m.hd / 2
+	if pos >= m.ropeRows {
+		m.fillRope(pos)
+	}
 	cs, sn := m.ropeCos[pos*half:], m.ropeSin[pos*half:]
 	for i := 0; i < half; i++ {
 		c, s := cs[i], sn[i]

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"unsafe"
 )
@@ -58,6 +59,12 @@ func (f *File) Set(key string, v Value) {
 		}
 	}
 	f.KVs = append(f.KVs, KV{key, v})
+}
+
+// Delete removes the keys' key/value pairs (absent keys are ignored),
+// keeping the order of the rest.
+func (f *File) Delete(keys ...string) {
+	f.KVs = slices.DeleteFunc(f.KVs, func(kv KV) bool { return slices.Contains(keys, kv.Key) })
 }
 
 // Get returns the value of key.

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -524,6 +525,33 @@ func TestMapFileStrings(t *testing.T) {
 		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
 		if p < base || p+uintptr(len(s)) > base+uintptr(len(b)) {
 			t.Errorf("string %q at %#x is outside the mapping [%#x, %#x)", s, p, base, base+uintptr(len(b)))
+		}
+	}
+}
+
+// Delete removes the named keys, ignores absent ones and keeps the order of
+// the rest.
+func TestDelete(t *testing.T) {
+	for _, c := range []struct {
+		del  []string
+		want string
+	}{
+		{nil, "a b c d"},
+		{[]string{"b"}, "a c d"},
+		{[]string{"d", "a", "x"}, "b c"},
+		{[]string{"a", "b", "c", "d"}, ""},
+	} {
+		var f File
+		for _, k := range []string{"a", "b", "c", "d"} {
+			f.Set(k, Uint32(1))
+		}
+		f.Delete(c.del...)
+		var got []string
+		for _, kv := range f.KVs {
+			got = append(got, kv.Key)
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("Delete(%q): keys %q, want %q", c.del, got, c.want)
 		}
 	}
 }

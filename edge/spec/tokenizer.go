@@ -76,6 +76,10 @@ func TokenizerKVs(f *gguf.File, tok *bpe.Tokenizer, vocab int) error {
 	return nil
 }
 
+// TokenizerArrays are the tokenizer's array keys, which TokenizerFromGGUF
+// rebuilds into a bpe.Tokenizer.
+var TokenizerArrays = []string{"tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges"}
+
 // TokenizerFromGGUF rebuilds the BPE tokenizer from tokenizer.ggml.* (model
 // "gpt2": byte-level tokens, "left right" merges, control tokens as the
 // specials, unused padding tokens dropped from the end).
