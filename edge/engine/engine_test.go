@@ -82,12 +82,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func exportEngine(t *testing.T, tr *experiment.Trained, o edge.Options) (*Model, *gguf.File) {
+// writeLoad writes f to a temporary file and loads it.
+func writeLoad(t testing.TB, f *gguf.File) *Model {
 	t.Helper()
-	f, err := edge.Export(tr.Model, tr.Config.Quant, tr.Tokenizer, o, edge.Provenance{RunHash: tr.Hash})
-	if err != nil {
-		t.Fatal(err)
-	}
 	b, err := f.Bytes()
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +97,16 @@ func exportEngine(t *testing.T, tr *experiment.Trained, o edge.Options) (*Model,
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e
+}
+
+func exportEngine(t *testing.T, tr *experiment.Trained, o edge.Options) (*Model, *gguf.File) {
+	t.Helper()
+	f, err := edge.Export(tr.Model, tr.Config.Quant, tr.Tokenizer, o, edge.Provenance{RunHash: tr.Hash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := writeLoad(t, f)
 	// Load lets the tokenizer's arrays go once it has rebuilt them.
 	if _, ok := f.Get("tokenizer.ggml.tokens"); ok {
 		if e.Tokenizer() == nil || e.Tokenizer().VocabSize() != tr.Tokenizer.VocabSize() {

@@ -4,8 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -77,18 +76,7 @@ func TestQ3KEmbedding(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := f.Bytes()
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(t.TempDir(), "m.gguf")
-			if err := os.WriteFile(path, b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			e, err := Load(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			e := writeLoad(t, f)
 			if e.D != 256 || e.embed.typ != gguf.Q3_K || e.HeadMode() != HeadFloat {
 				t.Fatalf("loaded d_model %d, embedding %s, head %s", e.D, e.embed.typ, e.HeadMode())
 			}
@@ -154,24 +142,12 @@ func TestQ3KEmbedding(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if len(gen) != n || a.nearTies == 0 && !equalTokens(gen, want) {
+			if len(gen) != n || a.nearTies == 0 && !slices.Equal(gen, want) {
 				t.Errorf("engine greedy %v, training path %v", gen, want)
 			}
 			t.Logf("greedy: %v", gen)
 		})
 	}
-}
-
-func equalTokens(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestQ3KLoadRejects: a Q3_K embedding block whose fp16 d is Inf or NaN is
