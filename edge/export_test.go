@@ -44,6 +44,36 @@ func testTokenizer(t testing.TB) *data.Tokenizer {
 	return tok
 }
 
+// exportTwice exports m twice with o, fails unless the bytes are equal,
+// writes them to a temporary file and returns its path and our reader's
+// parse, checked against gguf-parser-go (checkIndependentReader).
+func exportTwice(t *testing.T, m *models.Model, c *configs.Config, tok *data.Tokenizer, o Options, prov Provenance) (string, *gguf.File) {
+	t.Helper()
+	var bs [2][]byte
+	for i := range bs {
+		f, err := Export(m, c.Quant, tok, o, prov)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bs[i], err = f.Bytes(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(bs[0], bs[1]) {
+		t.Fatal("two exports of the same model differ")
+	}
+	path := filepath.Join(t.TempDir(), "m.gguf")
+	if err := os.WriteFile(path, bs[0], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g, err := gguf.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkIndependentReader(t, path, g)
+	return path, g
+}
+
 func TestExportRoundTrip(t *testing.T) {
 	m, c := microModel(t)
 	tok := testTokenizer(t)
@@ -51,28 +81,7 @@ func TestExportRoundTrip(t *testing.T) {
 	for _, wt := range []gguf.Type{gguf.TQ2_0, gguf.TQ1_0} {
 		for _, et := range []gguf.Type{gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0} {
 			t.Run(wt.String()+"_"+et.String(), func(t *testing.T) {
-				f, err := Export(m, c.Quant, tok, Options{Weights: wt, Embed: et}, prov)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b1, err := f.Bytes()
-				if err != nil {
-					t.Fatal(err)
-				}
-				f2, _ := Export(m, c.Quant, tok, Options{Weights: wt, Embed: et}, prov)
-				b2, _ := f2.Bytes()
-				if !bytes.Equal(b1, b2) {
-					t.Fatal("two exports of the same model differ")
-				}
-				path := filepath.Join(t.TempDir(), "m.gguf")
-				if err := os.WriteFile(path, b1, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				g, err := gguf.ReadFile(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				checkIndependentReader(t, path, g)
+				_, g := exportTwice(t, m, c, tok, Options{Weights: wt, Embed: et}, prov)
 				checkWeights(t, m, c, g, wt, et)
 				if et == gguf.F32 && wt == gguf.TQ2_0 {
 					checkMetadata(t, g, c, prov, tok)
@@ -355,31 +364,7 @@ func TestExportQ3KEmbedding(t *testing.T) {
 	prov := Provenance{RunHash: c.Hash(), ConfigJSON: c.Canonical(), CodeCommit: "0123abcd"}
 	for _, wt := range []gguf.Type{gguf.TQ2_0, gguf.TQ1_0} {
 		t.Run(wt.String(), func(t *testing.T) {
-			o := Options{Weights: wt, Embed: gguf.Q3_K}
-			f, err := Export(m, c.Quant, tok, o, prov)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b1, err := f.Bytes()
-			if err != nil {
-				t.Fatal(err)
-			}
-			f2, err := Export(m, c.Quant, tok, o, prov)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if b2, _ := f2.Bytes(); !bytes.Equal(b1, b2) {
-				t.Fatal("two exports of the same model differ")
-			}
-			path := filepath.Join(t.TempDir(), "m.gguf")
-			if err := os.WriteFile(path, b1, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			g, err := gguf.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkIndependentReader(t, path, g)
+			path, g := exportTwice(t, m, c, tok, Options{Weights: wt, Embed: gguf.Q3_K}, prov)
 			pf, err := parser.ParseGGUFFile(path)
 			if err != nil {
 				t.Fatal(err)

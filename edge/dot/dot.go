@@ -43,6 +43,8 @@ type kernelSet struct {
 	f16head func(out []float32, x []float64, et []uint16)
 	// read is ReadStream's kernel for a multiple of 512 bytes (nil: Go).
 	read func(p []byte) uint64
+	// update is UpdateStream's kernel for a multiple of 512 bytes (nil: Go).
+	update func(p []byte, k uint64)
 }
 
 var goSet = kernelSet{name: "purego", tq2: tq2RowsGo,

@@ -89,7 +89,8 @@ var vnniSet = kernelSet{
 	f16head: func(out []float32, x []float64, et []uint16) {
 		f16HeadAVX512(&out[0], &x[0], &et[0], len(x), len(out)/8)
 	},
-	read: func(p []byte) uint64 { return readAVX512(&p[0], len(p)) },
+	read:   func(p []byte) uint64 { return readAVX512(&p[0], len(p)) },
+	update: func(p []byte, k uint64) { updateAVX512(&p[0], len(p), k) },
 }
 
 var avx2Set = kernelSet{
@@ -110,7 +111,8 @@ var avx2Set = kernelSet{
 	scale: func(y []float32, acc []int32, qsum int32, gs, fs float64) {
 		scaleAccAVX2(&y[0], &acc[0], len(acc), qsum, gs, fs)
 	},
-	read: func(p []byte) uint64 { return readAVX2(&p[0], len(p)) },
+	read:   func(p []byte) uint64 { return readAVX2(&p[0], len(p)) },
+	update: func(p []byte, k uint64) { updateAVX2(&p[0], len(p), k) },
 }
 
 func availableSets() []kernelSet {
@@ -182,6 +184,15 @@ func scaleAccAVX2(y *float32, acc *int32, n int, qsum int32, gs, fs float64)
 
 //go:noescape
 func f16HeadAVX512(out *float32, x *float64, et *uint16, d, groups int)
+
+//go:noescape
+func tq2Rows4MaskVNNI(out *int32, w *byte, q *int8, nb, rows int)
+
+//go:noescape
+func updateAVX512(p *byte, n int, k uint64)
+
+//go:noescape
+func updateAVX2(p *byte, n int, k uint64)
 
 //go:noescape
 func readAVX512(p *byte, n int) uint64

@@ -51,9 +51,9 @@ func readGo(p []byte) uint64 {
 // AVX2). It is the roofline probe's model of the state a decoded token
 // reads and writes back (the Mamba-2 conv windows and SSM states).
 func UpdateStream(p []byte, k uint64) {
-	if kern := updateKernel(); kern != nil {
+	if active.update != nil {
 		if n := len(p) &^ 511; n > 0 {
-			kern(p[:n], k)
+			active.update(p[:n], k)
 			p = p[n:]
 		}
 	}

@@ -47,12 +47,10 @@ type Timing struct {
 // layer the conv window and the SSM state (read and written back), per
 // attention layer the keys and values of positions 0..pos.
 func (m *Model) DecodeBytes(pos int) (weights, state int64) {
-	weights = m.WeightBytes()
+	weights, state = m.WeightBytes(), 2*m.DecodeWritten()
 	for i := range m.layers {
 		if m.layers[i].isAttn() {
 			state += 2 * int64(pos+1) * int64(m.nkv*m.hd) * 4
-		} else {
-			state += 2 * (int64(m.dconv-1)*int64(m.cConv) + int64(m.heads*m.headDim*m.state)) * 4
 		}
 	}
 	return weights, state
