@@ -137,6 +137,13 @@ rowsdone:
 	VZEROUPPER
 	RET
 
+// PREFETCHW8K_R10(off) prefetches, with intent to write, the line at
+// R10 + 8 KiB + off: the state rows an SSM step reads and stores back further on (the
+// rest of this head's, then the next head's and layer's), so that the
+// memory stream keeps ahead of the arithmetic. The assembler has no
+// PREFETCHW mnemonic: 0F 0D /1 with r's REX.B prefix, ModRM mod 10 (disp32).
+#define PREFETCHW8K_R10(off) BYTE $0x41; BYTE $0x0F; BYTE $0x0D; BYTE $0x8A; LONG $(8192+off)
+
 // func ssmAVX512(st *float32, u, bv, cv *float64, y *float32, decay float64, nn, p, cols int)
 TEXT ·ssmAVX512(SB), NOSPLIT, $0-72
 	MOVQ st+0(FP), DI
@@ -177,6 +184,10 @@ s64:
 	MOVQ CX, R14
 
 sl64:
+	PREFETCHW8K_R10(0)
+	PREFETCHW8K_R10(64)
+	PREFETCHW8K_R10(128)
+	PREFETCHW8K_R10(192)
 	VBROADCASTSD (R11), Z9
 	VBROADCASTSD (R12), Z10
 	VCVTPS2PD 0(R10), Z11
@@ -287,6 +298,8 @@ s32:
 	MOVQ CX, R14
 
 sl32:
+	PREFETCHW8K_R10(0)
+	PREFETCHW8K_R10(64)
 	VBROADCASTSD (R11), Z9
 	VBROADCASTSD (R12), Z10
 	VCVTPS2PD 0(R10), Z11

@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime/debug"
 	"slices"
+	"unsafe"
 
 	"github.com/nanomamba-edge/harness/data/bpe"
 	"github.com/nanomamba-edge/harness/edge/dot"
@@ -262,37 +263,87 @@ func New(f *gguf.File) (*Model, error) {
 	return m, nil
 }
 
-// packWeights copies the packed ternary rows of every projection, in the
-// order a token reads them, into one buffer (dot.LargeBytes: huge pages on
-// linux, so the stream through them costs few TLB misses), each tensor at a
-// 64-byte boundary; the mapped file's pages are let go as each is copied.
+// packWeights copies what a token reads of the model, other than the
+// embedding, into one buffer (dot.LargeBytes: huge pages on linux, so the
+// stream through it costs few TLB misses) in the order a token reads it,
+// each piece at a 64-byte boundary: per layer its norm, then each
+// projection's SubLN gain and packed ternary rows, and a Mamba layer's conv
+// taps, biases, A, D and gated norm where its step reads them; the final
+// norm last. One ascending stream, which the hardware prefetchers follow
+// from piece to piece, instead of small vectors scattered over the heap,
+// each a cold miss at every token. The mapped file's pages are let go as
+// each tensor is copied.
 func (m *Model) packWeights() {
-	var lins []*linear
+	var vecs []*[]float32
+	var lins []*linear // packed rows after vecs[at[i]-1]
+	var at []int
+	lin := func(x *linear) {
+		if x == nil {
+			return
+		}
+		if x.subln != nil {
+			vecs = append(vecs, &x.subln)
+		}
+		if x.wf == nil {
+			lins, at = append(lins, x), append(at, len(vecs))
+		}
+	}
 	for i := range m.layers {
 		l := &m.layers[i]
-		for _, x := range []*linear{l.wq, l.wk, l.wv, l.wo, l.inProj, l.outProj, l.w1, l.w3, l.w2} {
-			if x != nil && x.wf == nil {
-				lins = append(lins, x)
-			}
+		vecs = append(vecs, &l.norm1)
+		if l.isAttn() {
+			lin(l.wq)
+			lin(l.wk)
+			lin(l.wv)
+			lin(l.wo)
+		} else {
+			lin(l.inProj)
+			vecs = append(vecs, &l.convWT, &l.convB, &l.dtBias, &l.A, &l.Dsk, &l.ssmNorm)
+			lin(l.outProj)
+		}
+		if l.w1 != nil {
+			vecs = append(vecs, &l.norm2)
+			lin(l.w1)
+			lin(l.w3)
+			lin(l.w2)
 		}
 	}
+	vecs = append(vecs, &m.normF)
+	up := func(n int) int { return (n + 63) &^ 63 }
 	n := 0
-	for _, x := range lins {
-		n += (len(x.w.data) + 63) &^ 63
+	for _, v := range vecs {
+		n += up(4 * len(*v))
 	}
-	if n == 0 {
-		return
+	for _, x := range lins {
+		n += up(len(x.w.data))
 	}
 	buf := dot.LargeBytes(m, n)
-	for _, x := range lins {
-		k := len(x.w.data)
-		copy(buf[:k], x.w.data)
-		if x.w.mapped {
-			m.File.Evict(x.w.data)
+	next := 0
+	for i, v := range vecs {
+		for ; next < len(lins) && at[next] == i; next++ {
+			buf = packRows(m, lins[next], buf)
 		}
-		x.w.data, x.w.mapped = buf[:k:k], false
-		buf = buf[(k+63)&^63:]
+		if k := len(*v); k > 0 {
+			dst := unsafe.Slice((*float32)(unsafe.Pointer(&buf[0])), k)
+			copy(dst, *v)
+			*v = dst[:k:k]
+			buf = buf[up(4*k):]
+		}
 	}
+	for ; next < len(lins); next++ {
+		buf = packRows(m, lins[next], buf)
+	}
+}
+
+// packRows moves x's packed rows to the front of buf and returns the rest.
+func packRows(m *Model, x *linear, buf []byte) []byte {
+	k := len(x.w.data)
+	copy(buf[:k], x.w.data)
+	if x.w.mapped {
+		m.File.Evict(x.w.data)
+	}
+	x.w.data, x.w.mapped = buf[:k:k], false
+	return buf[(k+63)&^63:]
 }
 
 func (m *Model) loadMamba(l *layer, p string, lin func(string, int, int) (*linear, error)) error {

@@ -137,16 +137,21 @@ func (m *Model) newWork() *work {
 // score kernel (dot.FMACols).
 func padContext(n int) int { return (n + 7) &^ 7 }
 
-// NewState returns an empty state. The SSM states of all layers lie in one
-// buffer (dot.LargeFloats: huge pages on linux), in layer order.
+// NewState returns an empty state. The recurrent states of all Mamba layers
+// lie in one buffer (dot.LargeFloats: huge pages on linux) in the order a
+// token reads them: per layer its conv window (padded to 64 bytes), then
+// its SSM state. One ascending stream, which the hardware prefetchers and
+// the SSM kernel's own prefetches follow from layer to layer.
 func (m *Model) NewState() *State {
 	s := &State{ctx: m.Context, conv: make([][]float32, m.NLayers), ssm: make([][]float32, m.NLayers),
 		k: make([][]float32, m.NLayers), v: make([][]float32, m.NLayers), cpad: padContext(m.Context)}
 	s.cw = min(keyChunk, s.cpad)
 	per, n := m.heads*m.headDim*m.state, 0
+	cper := (m.dconv - 1) * m.cConv
+	cpad := (cper + 15) &^ 15
 	for i := range m.layers {
 		if !m.layers[i].isAttn() {
-			n += per
+			n += cpad + per
 		}
 	}
 	ssm := dot.LargeFloats(s, n)
@@ -156,7 +161,7 @@ func (m *Model) NewState() *State {
 			s.k[i] = make([]float32, (s.cpad+s.cw-1)/s.cw*s.cw*kd)
 			s.v[i] = make([]float32, m.Context*kd)
 		} else {
-			s.conv[i] = make([]float32, (m.dconv-1)*m.cConv)
+			s.conv[i], ssm = ssm[:cper:cper], ssm[cpad:]
 			s.ssm[i], ssm = ssm[:per:per], ssm[per:]
 		}
 	}
