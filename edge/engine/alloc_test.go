@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/edge"
@@ -67,5 +70,95 @@ func TestDecodeAllocatesNothing(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestReadOrderLayout checks the layout the decode streams through: every
+// vector and packed matrix a token reads lies in the model's one buffer in
+// the order a step reads it (ascending addresses, no overlap), each equal
+// to the file's tensor, and a state's conv windows and SSM states ascend
+// layer by layer, each layer's window before its SSM state.
+func TestReadOrderLayout(t *testing.T) {
+	c, err := configs.Load(configs.Options{Preset: "nano", Env: []string{}, Sets: []string{
+		"model.n_layers=3", "model.attn_layers=[1]", "model.vocab=512", "model.context=64", "model.d_model=256", "data.seq_len=64"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := models.New(c.Model, c.Quant, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetQuant(models.QuantState{From: models.Ternary, To: models.Ternary, Lambda: 1})
+	f, err := edge.Export(m, c.Quant, nil, edge.Options{Weights: gguf.TQ2_0, Embed: gguf.Q8_0}, edge.Provenance{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type piece struct {
+		name  string
+		start uintptr
+		n     int
+	}
+	var pcs []piece
+	vecAt := func(name string, v []float32) {
+		if len(v) == 0 {
+			t.Fatalf("%s is empty", name)
+		}
+		pcs = append(pcs, piece{name, uintptr(unsafe.Pointer(&v[0])), 4 * len(v)})
+	}
+	lin := func(name string, x *linear) {
+		vecAt(name+".subln", x.subln)
+		pcs = append(pcs, piece{name + ".rows", uintptr(unsafe.Pointer(&x.w.data[0])), len(x.w.data)})
+		want := f.Tensor(name + ".weight")
+		if want == nil || !bytes.Equal(x.w.data, want.Data) {
+			t.Errorf("%s: the packed rows differ from the file's", name)
+		}
+	}
+	for i := range e.layers {
+		l := &e.layers[i]
+		p := fmt.Sprintf("blk.%d.", i)
+		vecAt(p+"norm1", l.norm1)
+		if l.isAttn() {
+			lin(p+"attn_q", l.wq)
+			lin(p+"attn_k", l.wk)
+			lin(p+"attn_v", l.wv)
+			lin(p+"attn_output", l.wo)
+		} else {
+			lin(p+"ssm_in", l.inProj)
+			for _, v := range []struct {
+				n string
+				x []float32
+			}{{"convWT", l.convWT}, {"convB", l.convB}, {"dtBias", l.dtBias}, {"A", l.A}, {"D", l.Dsk}, {"ssmNorm", l.ssmNorm}} {
+				vecAt(p+v.n, v.x)
+			}
+			lin(p+"ssm_out", l.outProj)
+		}
+	}
+	vecAt("output_norm", e.normF)
+	for i := 1; i < len(pcs); i++ {
+		if prev := pcs[i-1]; pcs[i].start < prev.start+uintptr(prev.n) {
+			t.Errorf("%s at %#x is not after %s (%#x + %d)", pcs[i].name, pcs[i].start, prev.name, prev.start, prev.n)
+		}
+	}
+	if span := pcs[len(pcs)-1].start + uintptr(pcs[len(pcs)-1].n) - pcs[0].start; span > 1<<22 {
+		t.Errorf("the pieces span %d bytes: not one buffer", span)
+	}
+	if got, err := e.vector("output_norm.weight", e.D); err != nil || !slices.Equal(got, e.normF) {
+		t.Errorf("output_norm: the packed copy differs from the file's (%v)", err)
+	}
+	st := e.NewState()
+	var last uintptr
+	for i := range e.layers {
+		if e.layers[i].isAttn() {
+			continue
+		}
+		cs, ss := uintptr(unsafe.Pointer(&st.conv[i][0])), uintptr(unsafe.Pointer(&st.ssm[i][0]))
+		if cs < last || ss < cs+uintptr(4*len(st.conv[i])) {
+			t.Errorf("layer %d: conv window at %#x, SSM state at %#x, after %#x: not in read order", i, cs, ss, last)
+		}
+		last = ss + uintptr(4*len(st.ssm[i]))
 	}
 }
