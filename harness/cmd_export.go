@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -123,17 +122,13 @@ func (a *app) runGGUFCmd() *cobra.Command {
 				return err
 			}
 			m.SetThreads(a.threadCount())
-			start := time.Now()
 			text, err := m.Generate(prompt, steps)
 			if err != nil {
 				return err
 			}
-			el := time.Since(start)
 			fmt.Fprintln(cmd.OutOrStdout(), prompt+text)
 			if stats {
-				n := len(m.Tokenizer().Encode(text))
-				fmt.Fprintf(cmd.ErrOrStderr(), "%d tokens in %v (%.1f tokens/s including the prompt), %.1f MB of weights per token\n",
-					n, el.Round(time.Millisecond), float64(n)/el.Seconds(), float64(m.WeightBytes())/1e6)
+				fmt.Fprintf(cmd.ErrOrStderr(), "%v; %.1f MB of weights per token\n", m.LastGeneration(), float64(m.WeightBytes())/1e6)
 			}
 			return nil
 		},

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -349,13 +348,12 @@ func (a *app) generateCmd() *cobra.Command {
 					return err
 				}
 				m.SetThreads(a.threadCount())
-				t0 := time.Now()
 				text, err := m.Generate(prompt, steps)
 				if err != nil {
 					return err
 				}
 				fmt.Println(prompt + text)
-				fmt.Fprintf(os.Stderr, "%d tokens in %s (%.1f tokens/s, prompt and decode together)\n", steps, time.Since(t0).Round(time.Millisecond), float64(steps)/time.Since(t0).Seconds())
+				fmt.Fprintln(os.Stderr, m.LastGeneration())
 				return nil
 			}
 			db, h, err := a.openResolvedRO(args[0])

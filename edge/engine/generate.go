@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/nanomamba-edge/harness/kernels/vec"
 )
@@ -27,10 +28,14 @@ func (m *Model) GenerateTokens(ctx []int32, maxTokens int, eos int32) ([]int32, 
 		ctx = ctx[len(ctx)-m.Context:]
 	}
 	st := m.NewState()
+	t0 := time.Now()
 	logits, err := m.Prefill(st, ctx)
 	if err != nil {
 		return nil, err
 	}
+	t1 := time.Now()
+	m.gen = Generation{PromptTokens: len(ctx), Prefill: t1.Sub(t0)}
+	defer func() { m.gen.Decode = time.Since(t1) }()
 	var gen []int32
 	for len(gen) < maxTokens {
 		next := int32(Argmax(logits))
@@ -44,9 +49,43 @@ func (m *Model) GenerateTokens(ctx []int32, maxTokens int, eos int32) ([]int32, 
 		if logits, err = m.Next(st, next); err != nil {
 			return nil, err
 		}
+		m.gen.Steps++
 	}
 	return gen, nil
 }
+
+// Generation is the timing of a model's last GenerateTokens (or Generate)
+// call: the prompt's tokens fed by Prefill, and the decoding steps after it
+// (each a Next call, which feeds one generated token and gives the next
+// token's logits; the first generated token comes from the prefill's).
+type Generation struct {
+	PromptTokens, Steps int
+	Prefill, Decode     time.Duration
+}
+
+// PrefillTokS is the prompt's tokens per second of prefill.
+func (g Generation) PrefillTokS() float64 { return rate(g.PromptTokens, g.Prefill) }
+
+// DecodeTokS is decoding steps per second.
+func (g Generation) DecodeTokS() float64 { return rate(g.Steps, g.Decode) }
+
+func rate(n int, d time.Duration) float64 {
+	if n == 0 || d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+// String reports both phases, e.g. "prefill 9 tokens in 2ms (4500.0
+// tokens/s), decode 255 tokens in 120ms (2125.0 tokens/s)".
+func (g Generation) String() string {
+	return fmt.Sprintf("prefill %d tokens in %v (%.1f tokens/s), decode %d tokens in %v (%.1f tokens/s)",
+		g.PromptTokens, g.Prefill.Round(time.Microsecond), g.PrefillTokS(), g.Steps, g.Decode.Round(time.Microsecond), g.DecodeTokS())
+}
+
+// LastGeneration is the timing of this model's last GenerateTokens or
+// Generate call (the zero Generation before any).
+func (m *Model) LastGeneration() Generation { return m.gen }
 
 // Generate continues a text prompt greedily: the context is the EOS token
 // (the document separator the model was trained with) followed by the

@@ -25,6 +25,7 @@ type Model struct {
 	threads                int
 	head                   Head
 	floatW                 bool // projection weights are float (F16/Q8_0), not ternary
+	gen                    Generation
 
 	embed  tensor
 	headT  []uint16   // F16 embedding interleaved for the float head (dot.F16HeadT), built on first use

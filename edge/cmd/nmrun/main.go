@@ -40,7 +40,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/nanomamba-edge/harness/edge/dot"
 	"github.com/nanomamba-edge/harness/edge/engine"
@@ -148,15 +147,12 @@ func run(path, prompt string, steps, threads int, head string, logits bool) erro
 		return fmt.Errorf("%s has no tokenizer", path)
 	}
 	if !logits {
-		start := time.Now()
 		text, err := m.Generate(prompt, steps)
 		if err != nil {
 			return err
 		}
-		el := time.Since(start)
 		fmt.Println(prompt + text)
-		n := len(tok.Encode(text))
-		fmt.Fprintf(os.Stderr, "%d tokens in %v (%.1f tokens/s)\n", n, el.Round(time.Millisecond), float64(n)/el.Seconds())
+		fmt.Fprintln(os.Stderr, m.LastGeneration())
 		return nil
 	}
 	ctx := append([]int32{tok.EOS()}, tok.Encode(prompt)...)
