@@ -421,6 +421,7 @@ a16:
 	MOVQ CX, R14
 
 al16:
+	PREFETCHT0 8192(R10) // 32 state rows ahead in this column strip (PREFETCHT0: every AVX2 machine has it)
 	VBROADCASTSD (R11), Y9
 	VBROADCASTSD (R12), Y10
 	VCVTPS2PD 0(R10), Y11
