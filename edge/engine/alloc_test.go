@@ -79,24 +79,9 @@ func TestDecodeAllocatesNothing(t *testing.T) {
 // to the file's tensor, and a state's conv windows and SSM states ascend
 // layer by layer, each layer's window before its SSM state.
 func TestReadOrderLayout(t *testing.T) {
-	c, err := configs.Load(configs.Options{Preset: "nano", Env: []string{}, Sets: []string{
-		"model.n_layers=3", "model.attn_layers=[1]", "model.vocab=512", "model.context=64", "model.d_model=256", "data.seq_len=64"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := models.New(c.Model, c.Quant, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.SetQuant(models.QuantState{From: models.Ternary, To: models.Ternary, Lambda: 1})
-	f, err := edge.Export(m, c.Quant, nil, edge.Options{Weights: gguf.TQ2_0, Embed: gguf.Q8_0}, edge.Provenance{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := New(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := randomEngine(t, "nano", edge.Options{Weights: gguf.TQ2_0, Embed: gguf.Q8_0},
+		"model.n_layers=3", "model.attn_layers=[1]", "model.vocab=512", "model.context=64", "model.d_model=256", "data.seq_len=64")
+	f := e.File
 	type piece struct {
 		name  string
 		start uintptr

@@ -4,10 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/edge"
 	"github.com/nanomamba-edge/harness/edge/gguf"
-	"github.com/nanomamba-edge/harness/models"
 )
 
 // TestLastGeneration checks the timing GenerateTokens keeps: the prompt's
@@ -15,23 +13,7 @@ import (
 // token (none after a stop at the context's end), positive durations, and
 // the rates and report derived from them.
 func TestLastGeneration(t *testing.T) {
-	c, err := configs.Load(configs.Options{Preset: "tiny", Env: []string{}, Sets: []string{"model.context=32", "data.seq_len=32"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mm, err := models.New(c.Model, c.Quant, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mm.SetQuant(models.QuantState{From: models.Ternary, To: models.Ternary, Lambda: 1})
-	f, err := edge.Export(mm, c.Quant, nil, edge.Options{Weights: gguf.TQ2_0, Embed: gguf.Q8_0}, edge.Provenance{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := New(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := randomEngine(t, "tiny", edge.Options{Weights: gguf.TQ2_0, Embed: gguf.Q8_0}, "model.context=32", "data.seq_len=32")
 	if g := m.LastGeneration(); g != (Generation{}) || g.DecodeTokS() != 0 || g.PrefillTokS() != 0 {
 		t.Fatalf("before any generation: %+v", g)
 	}

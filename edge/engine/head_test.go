@@ -16,9 +16,9 @@ import (
 
 // randomEngine exports a random-weight model of a preset (ternary, all
 // quantizers on) and loads it.
-func randomEngine(t testing.TB, preset string, o edge.Options) *Model {
+func randomEngine(t testing.TB, preset string, o edge.Options, sets ...string) *Model {
 	t.Helper()
-	c, err := configs.Load(configs.Options{Preset: preset, Env: []string{}})
+	c, err := configs.Load(configs.Options{Preset: preset, Env: []string{}, Sets: sets})
 	if err != nil {
 		t.Fatal(err)
 	}
