@@ -138,10 +138,11 @@ rowsdone:
 	RET
 
 // PREFETCHW8K_R10(off) prefetches, with intent to write, the line at
-// R10 + 8 KiB + off: the state rows an SSM step reads and stores back further on (the
-// rest of this head's, then the next head's and layer's), so that the
-// memory stream keeps ahead of the arithmetic. The assembler has no
-// PREFETCHW mnemonic: 0F 0D /1 with r's REX.B prefix, ModRM mod 10 (disp32).
+// R10 + 8 KiB + off: state rows the SSM step reads and stores back further
+// on (the rest of this head's, then the next head's and layer's), so that
+// the memory stream keeps ahead of the arithmetic. The assembler has no
+// PREFETCHW mnemonic: 0F 0D /1 with R10's REX.B prefix, ModRM mod 10
+// (disp32).
 #define PREFETCHW8K_R10(off) BYTE $0x41; BYTE $0x0F; BYTE $0x0D; BYTE $0x8A; LONG $(8192+off)
 
 // func ssmAVX512(st *float32, u, bv, cv *float64, y *float32, decay float64, nn, p, cols int)
