@@ -89,6 +89,29 @@ func TestExportAndRunGGUF(t *testing.T) {
 	if got != want || !strings.HasPrefix(got, "Once upon a time") {
 		t.Errorf("run-gguf printed %q, generate %q", got, want)
 	}
+	// The engine's greedy text to the end of the context equals generate
+	// <hash>, which decodes a ternary run in the exact arithmetic by
+	// default (--arithmetic auto), byte for byte.
+	long := []string{"--prompt", "Once upon a time", "--steps", "256"}
+	want, err = run(t, append(append([]string{"generate", hash}, long...), g...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = run(t, append(append([]string{"generate", path}, long...), g...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want || len(want) < 2*len("Once upon a time") {
+		t.Errorf("generate <file.gguf> printed %q, generate <hash> %q", got, want)
+	}
+	for _, ar := range []string{"exact", "training", "Training"} {
+		if _, err := run(t, append(append([]string{"generate", hash, "--arithmetic", ar}, long...), g...)...); err != nil {
+			t.Errorf("--arithmetic %s: %v", ar, err)
+		}
+	}
+	if _, err := run(t, append([]string{"generate", hash, "--arithmetic", "int8"}, g...)...); err == nil || !strings.Contains(err.Error(), "valid: training, exact") {
+		t.Errorf("--arithmetic int8: %v, want the valid choices", err)
+	}
 	for _, bad := range [][]string{
 		{"export", hash, "--weights", "q8_0"}, {"export", hash, "--embed", "tq2_0"}, {"export", hash, "--format", "nosuch"},
 		{"export", "ffffffffff"}, {"run-gguf", filepath.Join(root, "missing.gguf")}, {"run-gguf", reg},
@@ -195,6 +218,14 @@ func TestExportFloatWeights(t *testing.T) {
 		if got, err := run(t, append([]string{"run-gguf", path, "--prompt", "Once upon a time", "--steps", "8"}, g...)...); err != nil || !strings.HasPrefix(got, "Once upon a time") {
 			t.Errorf("run-gguf %s: %q, %v", c.file, got, err)
 		}
+	}
+	// The exact arithmetic is refused for float weights, named; auto
+	// decodes them in the training arithmetic.
+	if _, err := run(t, append([]string{"generate", float, "--arithmetic", "exact", "--steps", "4"}, g...)...); err == nil || !strings.Contains(err.Error(), "needs ternary weights") {
+		t.Errorf("--arithmetic exact on float weights: %v", err)
+	}
+	if _, err := run(t, append([]string{"generate", float, "--steps", "4"}, g...)...); err != nil {
+		t.Errorf("generate of a float run (auto): %v", err)
 	}
 	ck := filepath.Join(ds, "llama2c", "stories260K.bin")
 	for _, w := range []string{"f16", "q8_0"} {

@@ -145,6 +145,28 @@ func generateFrom(m *models.Model, tok *data.Tokenizer, prompt string, steps int
 	return nil
 }
 
+// setArithmetic applies --arithmetic to a trained run's model and says on
+// stderr which arithmetic decodes.
+func setArithmetic(m *models.Model, flag string) error {
+	var ar models.Arithmetic
+	switch f := strings.ToLower(strings.TrimSpace(flag)); f {
+	case "auto":
+		if m.ExactSupported() == nil {
+			ar = models.ArithExact
+		}
+	default:
+		var err error
+		if ar, err = models.ParseArithmetic(f); err != nil {
+			return fmt.Errorf("--arithmetic: %w (or auto)", err)
+		}
+	}
+	if err := m.SetArithmetic(ar); err != nil {
+		return fmt.Errorf("--arithmetic %s: %w", flag, err)
+	}
+	fmt.Fprintf(os.Stderr, "arithmetic: %s\n", ar)
+	return nil
+}
+
 func (a *app) fingerprint(s configs.DataSource) (string, error) {
 	return data.Fingerprint(a.root, s)
 }
@@ -293,6 +315,7 @@ func (a *app) generateCmd() *cobra.Command {
 	var temp float64
 	var seed int64
 	var alpaca bool
+	var arith string
 	cmd := &cobra.Command{
 		Use:   "generate [run-hash | model.gguf | hf-folder]",
 		Short: "Generate text from a trained run or an imported llama2.c checkpoint",
@@ -303,6 +326,9 @@ func (a *app) generateCmd() *cobra.Command {
 			}
 			if !(temp >= 0) || temp > 100 {
 				return fmt.Errorf("--temperature %v: must be in [0, 100] (0 = greedy)", temp)
+			}
+			if cmd.Flags().Changed("arithmetic") && (alpaca || len(args) == 0 || strings.HasSuffix(args[0], ".gguf")) {
+				return errors.New("--arithmetic: applies to a trained run's hash without --alpaca (a .gguf file always decodes in the exact arithmetic; llama2.c and fine-tunes in the training one)")
 			}
 			if alpaca && (len(args) == 0 || strings.HasSuffix(args[0], ".gguf")) {
 				return errors.New("--alpaca: give the hash of a trained run (a fine-tune's base)")
@@ -365,6 +391,9 @@ func (a *app) generateCmd() *cobra.Command {
 			if ft, err := env.IsFinetune(h); err != nil {
 				return err
 			} else if ft {
+				if cmd.Flags().Changed("arithmetic") {
+					return errors.New("--arithmetic: fine-tunes decode in the training arithmetic; drop the flag")
+				}
 				// A fine-tune: the Alpaca template and the adapters (greedy).
 				if temp != 0 {
 					return errors.New("--temperature: fine-tunes decode greedily; drop the flag")
@@ -398,9 +427,13 @@ func (a *app) generateCmd() *cobra.Command {
 				fmt.Println(text)
 				return nil
 			}
+			if err := setArithmetic(tr.Model, arith); err != nil {
+				return err
+			}
 			return generateFrom(tr.Model, tr.Tokenizer, prompt, steps, temp, seed, a.threadCount())
 		},
 	}
+	cmd.Flags().StringVar(&arith, "arithmetic", "auto", "a trained run's products: exact (BitNet inference: exact integer sums, the packed engine's), training (the float32 GEMMs of training and evaluation), or auto (exact where the run ends ternary, else training)")
 	cmd.Flags().BoolVar(&alpaca, "alpaca", false, "a trained run answers --prompt as an instruction in the Alpaca template, greedily (what a fine-tune of it does; its output before fine-tuning)")
 	cmd.Flags().StringVar(&ckpt, "checkpoint", "", "llama2.c checkpoint (used when no run hash is given; default <root>/datasets/llama2c/stories260K.bin)")
 	cmd.Flags().StringVar(&tok, "tokenizer", "", "llama2.c tokenizer for --checkpoint (default <root>/datasets/llama2c/tok512.bin)")

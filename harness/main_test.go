@@ -65,6 +65,8 @@ func TestCLIErrors(t *testing.T) {
 		{"negative steps", []string{"generate", "--steps", "-5", "--root", ".."}, []string{"--steps -5"}},
 		{"negative temperature", []string{"generate", "--temperature", "-1", "--root", ".."}, []string{"--temperature -1"}},
 		{"alpaca without a run", []string{"generate", "--alpaca", "--prompt", "Name a color.", "--root", ".."}, []string{"--alpaca", "trained run"}},
+		{"arithmetic for llama2.c", []string{"generate", "--arithmetic", "exact", "--root", ".."}, []string{"--arithmetic", "trained run"}},
+		{"arithmetic for a file", []string{"generate", "x.gguf", "--arithmetic", "training", "--root", ".."}, []string{"--arithmetic", ".gguf file"}},
 		{"negative limit", []string{"eval", "../datasets/llama2c/stories260K.bin", "--tasks", "piqa", "--limit", "-5", "--registry", reg, "--root", ".."}, []string{"limit -5"}},
 		{"unknown task", []string{"eval", "../datasets/llama2c/stories260K.bin", "--tasks", "piqa,nosuch", "--registry", reg, "--root", ".."}, []string{"nosuch"}},
 		{"unknown hash", []string{"show", "abcdef12", "--registry", reg}, []string{`"abcdef12"`}},

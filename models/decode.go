@@ -108,8 +108,15 @@ func (m *Model) Step(st *State, token int32) ([]float32, error) {
 	if token < 0 || int(token) >= mc.Vocab {
 		return nil, fmt.Errorf("models: token %d is outside the vocabulary [0, %d)", token, mc.Vocab)
 	}
+	if m.arith == ArithExact {
+		if err := m.exactSupported(); err != nil {
+			return nil, err
+		}
+	}
 	th, D := m.threads, mc.DModel
 	w := m.stepWorkspace()
+	m.q.exact = m.arith == ArithExact
+	defer func() { m.q.exact = false }()
 	copy(w.x, m.embed.Data[int(token)*D:int(token)*D+D])
 	for l, b := range m.layers {
 		b.norm1.forward(th, &w.n1, w.x, 1)
@@ -130,7 +137,11 @@ func (m *Model) Step(st *State, token int32) ([]float32, error) {
 		}
 	}
 	m.normF.forward(th, &w.fin, w.x, 1)
-	kernels.MatMulNT(th, w.logits, w.fin.out, m.embed.Data, 1, D, mc.Vocab, false)
+	if m.arith == ArithExact {
+		exactHead(th, w.logits, w.fin.out, m.embed.Data)
+	} else {
+		kernels.MatMulNT(th, w.logits, w.fin.out, m.embed.Data, 1, D, mc.Vocab, false)
+	}
 	st.pos++
 	return append([]float32(nil), w.logits...), nil
 }

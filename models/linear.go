@@ -20,12 +20,19 @@ type bitLinear struct {
 	// Model.dropPacked before any change of eff; nil: product packs eff
 	// itself.
 	packed *kernels.PackedNT
+	// tern and gamma are eff as γ·t for the exact arithmetic
+	// (ternaryCodes); nil until first used after dropPacked.
+	tern  []float32
+	gamma float32
 }
 
 // quantizer is the model-wide quantization setting shared by all BitLinears.
 type quantizer struct {
 	spec  quantSpec
 	state QuantState
+	// exact: the products run in the exact arithmetic (set by Step
+	// under ArithExact, for its own duration).
+	exact bool
 }
 
 // linearActs holds one BitLinear's activations for a given row count.
@@ -36,6 +43,8 @@ type linearActs struct {
 	xa  []float32 // the activation multiplied by W_eff (aliases an input when no op applies)
 	dxa []float32 // gradient w.r.t. xa
 	ad  *loraActs // the LoRA adapter's activations (when one is attached)
+
+	codes, scales []float32 // the exact arithmetic's activation codes and scales (exactProduct)
 }
 
 func (l *bitLinear) newActs(rows int) linearActs {
@@ -131,6 +140,13 @@ func (l *bitLinear) product(threads int, a *linearActs, y, x []float32, rows int
 	in := x[:rows*l.in]
 	if l.subln != nil {
 		in = a.sub.out[:rows*l.in]
+	}
+	if l.q.exact {
+		l.exactProduct(threads, a, y, in, rows)
+		if l.lora != nil {
+			l.lora.forward(threads, a, y, l.loraInput(a, x, rows), rows)
+		}
+		return
 	}
 	if l.q.spec.actBits > 0 && l.q.state.actLambda() != 0 {
 		in = a.xq[:rows*l.in]

@@ -18,6 +18,7 @@ type Model struct {
 	q         *quantizer
 	threads   int
 	recompute bool
+	arith     Arithmetic // Step's arithmetic (SetArithmetic)
 
 	params []*Param
 	byName map[string]*Param
@@ -244,7 +245,7 @@ func (m *Model) weightsPacked() bool { return m.headPacked != nil }
 func (m *Model) dropPacked() {
 	m.headPacked = nil
 	for _, l := range m.lins {
-		l.packed = nil
+		l.packed, l.tern = nil, nil
 	}
 }
 

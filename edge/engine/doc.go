@@ -31,6 +31,14 @@
 // logit difference against models.Model.Step over a whole greedy generation
 // and checks that greedy decoding picks the same tokens.
 //
+// models.Model.Step also runs in the engine's arithmetic
+// (models.ArithExact: exact integer sums, one float64 scaling, the float
+// head summed in float64), which `harness generate <hash>` uses for a
+// ternary run by default. There every logit of every position has the
+// engine's bits (TestExactArithmeticBits), so the two greedy texts are the
+// same at any length. The training arithmetic stays what training,
+// evaluation and distillation compute.
+//
 // # State
 //
 // A State holds, per Mamba-2 layer, the last d_conv−1 conv inputs and the

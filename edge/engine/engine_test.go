@@ -250,6 +250,100 @@ func TestAgreesWithTrainingPath(t *testing.T) {
 	}
 }
 
+// TestExactArithmeticBits checks the engine against the training path in
+// the exact arithmetic (models.ArithExact): every logit of every position
+// of a whole-context greedy generation has the same bits, for both ternary
+// packings and each embedding type (the float head reads the embedding
+// de-quantized, as the reference does). The training arithmetic, over the
+// same tokens, must not: the two are different computations.
+func TestExactArithmeticBits(t *testing.T) {
+	tr := microTrained(t)
+	ctx := append([]int32{tr.Tokenizer.EOS()}, tr.Tokenizer.Encode("Once upon a time, there was a")...)
+	for _, o := range []edge.Options{
+		{Weights: gguf.TQ2_0, Embed: gguf.F32}, {Weights: gguf.TQ1_0, Embed: gguf.F16}, {Weights: gguf.TQ2_0, Embed: gguf.Q8_0},
+	} {
+		t.Run(o.Weights.String()+"_"+o.Embed.String(), func(t *testing.T) {
+			e, f := exportEngine(t, tr, o)
+			ref := reference(t, tr, f)
+			if err := ref.SetArithmetic(models.ArithExact); err != nil {
+				t.Fatal(err)
+			}
+			toks, exact := bitsAlong(t, ref, e, ctx, nil)
+			if exact != len(toks) || len(toks) != e.Context {
+				t.Fatalf("%d of %d positions with the same bits (context %d)", exact, len(toks), e.Context)
+			}
+			if err := ref.SetArithmetic(models.ArithTraining); err != nil {
+				t.Fatal(err)
+			}
+			if _, same := bitsAlong(t, ref, e, ctx, toks); same == len(toks) {
+				t.Errorf("the training arithmetic gave the engine's bits at all %d positions", same)
+			}
+		})
+	}
+	// Random ternary weights in the other BitLinear variants: no SubLN,
+	// 4-bit activations, no activation quantization (the float64 sum of
+	// γ·t·x).
+	for _, sets := range [][]string{{"quant.subln=false"}, {"quant.act_bits=4"}, {"quant.act_bits=0"}} {
+		t.Run(strings.Join(sets, ","), func(t *testing.T) {
+			c, err := configs.Load(configs.Options{Preset: "micro", Env: []string{}, Sets: sets})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := models.New(c.Model, c.Quant, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.SetQuant(models.QuantState{From: models.Ternary, To: models.Ternary, Lambda: 1})
+			f, err := edge.Export(m, c.Quant, nil, edge.Options{Weights: gguf.TQ2_0, Embed: gguf.F32}, edge.Provenance{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := writeLoad(t, f)
+			if err := m.SetArithmetic(models.ArithExact); err != nil {
+				t.Fatal(err)
+			}
+			toks, exact := bitsAlong(t, m, e, []int32{1, 2, 3}, nil)
+			if exact != len(toks) || len(toks) != e.Context {
+				t.Fatalf("%d of %d positions with the same bits (context %d)", exact, len(toks), e.Context)
+			}
+		})
+	}
+}
+
+// bitsAlong steps ref and e over ctx continued greedily by ref (or over
+// toks when given) and returns the tokens and the number of positions
+// whose logits have the same bits.
+func bitsAlong(t *testing.T, ref *models.Model, e *Model, ctx, toks []int32) ([]int32, int) {
+	t.Helper()
+	rs, es := ref.NewState(), e.NewState()
+	given := toks != nil
+	if !given {
+		toks = append([]int32(nil), ctx...)
+	}
+	same := 0
+	for i := 0; i < e.Context && i < len(toks); i++ {
+		rl, err := ref.Step(rs, toks[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		el, err := e.Step(es, toks[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		eq := len(rl) == len(el)
+		for j := range rl {
+			eq = eq && math.Float32bits(rl[j]) == math.Float32bits(el[j])
+		}
+		if eq {
+			same++
+		}
+		if !given && i == len(toks)-1 && len(toks) < e.Context {
+			toks = append(toks, int32(Argmax(rl)))
+		}
+	}
+	return toks, same
+}
+
 func TestThreadsAndDeterminism(t *testing.T) {
 	tr := microTrained(t)
 	e, _ := exportEngine(t, tr, edge.Options{Weights: gguf.TQ1_0, Embed: gguf.F16})
