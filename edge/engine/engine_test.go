@@ -285,20 +285,7 @@ func TestExactArithmeticBits(t *testing.T) {
 	// γ·t·x).
 	for _, sets := range [][]string{{"quant.subln=false"}, {"quant.act_bits=4"}, {"quant.act_bits=0"}} {
 		t.Run(strings.Join(sets, ","), func(t *testing.T) {
-			c, err := configs.Load(configs.Options{Preset: "micro", Env: []string{}, Sets: sets})
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := models.New(c.Model, c.Quant, 3)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m.SetQuant(models.QuantState{From: models.Ternary, To: models.Ternary, Lambda: 1})
-			f, err := edge.Export(m, c.Quant, nil, edge.Options{Weights: gguf.TQ2_0, Embed: gguf.F32}, edge.Provenance{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			e := writeLoad(t, f)
+			m, e := randomPair(t, "micro", 3, edge.Options{Weights: gguf.TQ2_0, Embed: gguf.F32}, sets...)
 			if err := m.SetArithmetic(models.ArithExact); err != nil {
 				t.Fatal(err)
 			}

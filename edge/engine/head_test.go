@@ -18,11 +18,19 @@ import (
 // quantizers on) and loads it.
 func randomEngine(t testing.TB, preset string, o edge.Options, sets ...string) *Model {
 	t.Helper()
+	_, e := randomPair(t, preset, 7, o, sets...)
+	return e
+}
+
+// randomPair builds a model of preset (with sets) from seed, at ternary
+// weights, and the engine of its export with o.
+func randomPair(t testing.TB, preset string, seed int64, o edge.Options, sets ...string) (*models.Model, *Model) {
+	t.Helper()
 	c, err := configs.Load(configs.Options{Preset: preset, Env: []string{}, Sets: sets})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := models.New(c.Model, c.Quant, 7)
+	m, err := models.New(c.Model, c.Quant, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +43,7 @@ func randomEngine(t testing.TB, preset string, o edge.Options, sets ...string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e
+	return m, e
 }
 
 // The int8 head differs from the exact float head by at most the

@@ -4,11 +4,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/nanomamba-edge/harness/configs"
 	"github.com/nanomamba-edge/harness/edge"
 	"github.com/nanomamba-edge/harness/edge/dot"
 	"github.com/nanomamba-edge/harness/edge/gguf"
-	"github.com/nanomamba-edge/harness/models"
 )
 
 // The packed dot products equal Σ t·q over the de-quantized codes.
@@ -60,23 +58,7 @@ func TestQuantVariants(t *testing.T) {
 		{"act_bits=4 no SubLN no FFN", []string{"quant.act_bits=4", "quant.subln=false", "model.ffn=false"}, 2.0 / 7},
 	} {
 		t.Run(v.name, func(t *testing.T) {
-			c, err := configs.Load(configs.Options{Preset: "micro", Sets: v.sets, Env: []string{}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := models.New(c.Model, c.Quant, 3)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m.SetQuant(models.QuantState{From: models.Ternary, To: models.Ternary, Lambda: 1})
-			f, err := edge.Export(m, c.Quant, nil, edge.Options{Weights: gguf.TQ1_0, Embed: gguf.F32}, edge.Provenance{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			e, err := New(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m, e := randomPair(t, "micro", 3, edge.Options{Weights: gguf.TQ1_0, Embed: gguf.F32}, v.sets...)
 			if e.Tokenizer() != nil {
 				t.Error("a file without tokenizer keys has a tokenizer")
 			}
