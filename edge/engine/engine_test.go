@@ -280,18 +280,27 @@ func TestExactArithmeticBits(t *testing.T) {
 			}
 		})
 	}
-	// Random ternary weights in the other BitLinear variants: no SubLN,
-	// 4-bit activations, no activation quantization (the float64 sum of
-	// γ·t·x).
-	for _, sets := range [][]string{{"quant.subln=false"}, {"quant.act_bits=4"}, {"quant.act_bits=0"}} {
-		t.Run(strings.Join(sets, ","), func(t *testing.T) {
-			m, e := randomPair(t, "micro", 3, edge.Options{Weights: gguf.TQ2_0, Embed: gguf.F32}, sets...)
+	// Random ternary weights: the tiny preset over its whole context of
+	// 256 tokens, and the other BitLinear variants (no SubLN, 4-bit
+	// activations, no activation quantization: the float64 sum of γ·t·x).
+	for _, v := range []struct {
+		preset string
+		sets   []string
+	}{{"tiny", nil}, {"micro", []string{"quant.subln=false"}}, {"micro", []string{"quant.act_bits=4"}}, {"micro", []string{"quant.act_bits=0"}}} {
+		t.Run(strings.Join(append([]string{v.preset}, v.sets...), " "), func(t *testing.T) {
+			m, e := randomPair(t, v.preset, 3, edge.Options{Weights: gguf.TQ2_0, Embed: gguf.F32}, v.sets...)
 			if err := m.SetArithmetic(models.ArithExact); err != nil {
 				t.Fatal(err)
 			}
 			toks, exact := bitsAlong(t, m, e, []int32{1, 2, 3}, nil)
 			if exact != len(toks) || len(toks) != e.Context {
 				t.Fatalf("%d of %d positions with the same bits (context %d)", exact, len(toks), e.Context)
+			}
+			// Both split their products over threads with the same bits.
+			m.SetThreads(2)
+			e.SetThreads(2)
+			if _, exact := bitsAlong(t, m, e, nil, toks); exact != len(toks) {
+				t.Fatalf("2 threads: %d of %d positions with the same bits", exact, len(toks))
 			}
 		})
 	}
