@@ -328,7 +328,7 @@ func (a *app) generateCmd() *cobra.Command {
 				return fmt.Errorf("--temperature %v: must be in [0, 100] (0 = greedy)", temp)
 			}
 			if cmd.Flags().Changed("arithmetic") && (alpaca || len(args) == 0 || strings.HasSuffix(args[0], ".gguf")) {
-				return errors.New("--arithmetic: applies to a trained run's hash without --alpaca (a .gguf file always decodes in the exact arithmetic; llama2.c and fine-tunes in the training one)")
+				return errors.New("--arithmetic: applies to a trained run's hash (without --alpaca) or an exported hf folder (a .gguf file always decodes in the exact arithmetic; llama2.c and fine-tunes in the training one)")
 			}
 			if alpaca && (len(args) == 0 || strings.HasSuffix(args[0], ".gguf")) {
 				return errors.New("--alpaca: give the hash of a trained run (a fine-tune's base)")
@@ -360,6 +360,9 @@ func (a *app) generateCmd() *cobra.Command {
 				// A Hugging Face-style folder written by `harness export --format hf`.
 				m, tok, err := hf.Load(args[0])
 				if err != nil {
+					return err
+				}
+				if err := setArithmetic(m, arith); err != nil {
 					return err
 				}
 				return generateFrom(m, tok, prompt, steps, temp, seed, a.threadCount())
@@ -433,7 +436,7 @@ func (a *app) generateCmd() *cobra.Command {
 			return generateFrom(tr.Model, tr.Tokenizer, prompt, steps, temp, seed, a.threadCount())
 		},
 	}
-	cmd.Flags().StringVar(&arith, "arithmetic", "auto", "a trained run's products: exact (BitNet inference: exact integer sums, the packed engine's), training (the float32 GEMMs of training and evaluation), or auto (exact where the run ends ternary, else training)")
+	cmd.Flags().StringVar(&arith, "arithmetic", "auto", "a trained run's (or hf folder's) products: exact (BitNet inference: exact integer sums, the packed engine's), training (the float32 GEMMs of training and evaluation), or auto (exact where the run ends ternary, else training)")
 	cmd.Flags().BoolVar(&alpaca, "alpaca", false, "a trained run answers --prompt as an instruction in the Alpaca template, greedily (what a fine-tune of it does; its output before fine-tuning)")
 	cmd.Flags().StringVar(&ckpt, "checkpoint", "", "llama2.c checkpoint (used when no run hash is given; default <root>/datasets/llama2c/stories260K.bin)")
 	cmd.Flags().StringVar(&tok, "tokenizer", "", "llama2.c tokenizer for --checkpoint (default <root>/datasets/llama2c/tok512.bin)")

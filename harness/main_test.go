@@ -389,14 +389,17 @@ func TestCLIExportONNXAndHF(t *testing.T) {
 	if _, err := run(t, append([]string{"export", h[:12], "--format", "tflite"}, g...)...); err == nil {
 		t.Error("an unknown format was accepted")
 	}
-	// The folder loads back to the same text as the run.
-	want, err := run(t, append([]string{"generate", h[:12], "--prompt", "Once", "--steps", "32"}, g...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := run(t, append([]string{"generate", filepath.Join(root, "runs", h, "hf"), "--prompt", "Once", "--steps", "32"}, g...)...)
-	if err != nil || got != want {
-		t.Errorf("generate <hf folder> = %q (%v), generate <hash> = %q", got, err, want)
+	// The folder loads back to the same text as the run, in either
+	// arithmetic.
+	for _, ar := range []string{"auto", "training"} {
+		want, err := run(t, append([]string{"generate", h[:12], "--prompt", "Once", "--steps", "32", "--arithmetic", ar}, g...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := run(t, append([]string{"generate", filepath.Join(root, "runs", h, "hf"), "--prompt", "Once", "--steps", "32", "--arithmetic", ar}, g...)...)
+		if err != nil || got != want {
+			t.Errorf("--arithmetic %s: generate <hf folder> = %q (%v), generate <hash> = %q", ar, got, err, want)
+		}
 	}
 	db, err := registry.OpenReadOnly(reg)
 	if err != nil {
