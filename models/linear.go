@@ -118,7 +118,8 @@ func (l *bitLinear) bindPrep(a *linearActs, x []float32) {
 // input are written.
 func (l *bitLinear) prepRows(a *linearActs, r0, r1 int) {
 	lam := l.q.state.actLambda()
-	quant := l.q.spec.actBits > 0 && lam != 0
+	// The exact arithmetic quantizes to integer codes itself (exactProduct).
+	quant := l.q.spec.actBits > 0 && lam != 0 && !l.q.exact
 	src := a.x
 	if l.subln != nil {
 		src = a.sub.out
